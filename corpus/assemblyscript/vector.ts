@@ -1,0 +1,31 @@
+// barq corpus: patterns `dot`, `axpy`, `relu` as AssemblyScript emits them (raw
+// pointers with load/store, as AS code over linear memory is written).
+
+export function dot_f32(a: usize, b: usize, n: i32): f32 {
+  let acc: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    acc += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
+  }
+  return acc;
+}
+
+export function axpy(alpha: f32, x: usize, y: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const off = <usize>i << 2;
+    store<f32>(y + off, load<f32>(y + off) + alpha * load<f32>(x + off));
+  }
+}
+
+export function relu(x: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const p = x + (<usize>i << 2);
+    const v = load<f32>(p);
+    store<f32>(p, v > 0 ? v : 0);
+  }
+}
+
+export function sum_i32(x: usize, n: i32): i32 {
+  let acc = 0;
+  for (let i = 0; i < n; i++) acc += load<i32>(x + (<usize>i << 2));
+  return acc;
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Rebuilds every committed corpus .wasm from its source, beside the source.
+#   C:              clang-19 at -O1 -O2 -O3 -Os -Oz and -O3 -msimd128  -> NAME.LEVEL.wasm
+#   Rust:           Debian's rustc 1.63 (wasm32-unknown-unknown), -C opt-level=3 and s
+#   AssemblyScript: asc (pinned in assemblyscript/package.json), -O3 and -Oz
+#   WAT:            wat files are read as text directly by the tests; nothing to build
+# Needs: apt-get install -y clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 \
+#          rustc libstd-rust-dev-wasm32 lld-14 ; npm (for AssemblyScript)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+CLANG=${CLANG:-clang-19}
+RUSTC=${RUSTC:-/usr/bin/rustc}
+WASM_LD=${WASM_LD:-/usr/bin/wasm-ld-14}
+
+build_c() { # dir
+  for src in "$1"/*.c; do
+    base=${src%.c}
+    for level in O1 O2 O3 Os Oz; do
+      "$CLANG" --target=wasm32-wasi -"$level" -nostdlib -Wl,--no-entry -Wl,--export-memory \
+        -Wl,--allow-undefined "$src" -o "$base.$level.wasm"
+    done
+    "$CLANG" --target=wasm32-wasi -O3 -msimd128 -nostdlib -Wl,--no-entry -Wl,--export-memory \
+      -Wl,--allow-undefined "$src" -o "$base.O3-simd.wasm"
+  done
+}
+
+build_c c
+build_c near-miss
+
+for src in rust/*.rs; do
+  base=${src%.rs}
+  for level in 3 s; do
+    "$RUSTC" --target wasm32-unknown-unknown --crate-type cdylib -C opt-level=$level \
+      -C panic=abort -C linker="$WASM_LD" -C strip=debuginfo "$src" -o "$base.O$level.wasm"
+  done
+done
+
+(cd assemblyscript && { [ -d node_modules ] || npm ci --no-audit --no-fund; })
+for src in assemblyscript/*.ts; do
+  base=${src%.ts}
+  for level in 3 z; do
+    assemblyscript/node_modules/.bin/asc "$src" -O$level --runtime stub \
+      -o "$base.O$level.wasm"
+  done
+done
+echo "corpus rebuilt"

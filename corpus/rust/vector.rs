@@ -1,0 +1,40 @@
+// barq corpus: patterns `dot`, `axpy`, `relu`, `sum` as rustc emits them (slices with
+// bounds checks hoisted, iterator zips, and raw-pointer loops).
+#![no_std]
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dot_f32(a: *const f32, b: *const f32, n: usize) -> f32 {
+    let (a, b) = (core::slice::from_raw_parts(a, n), core::slice::from_raw_parts(b, n));
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn axpy(alpha: f32, x: *const f32, y: *mut f32, n: usize) {
+    let (x, y) = (core::slice::from_raw_parts(x, n), core::slice::from_raw_parts_mut(y, n));
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += alpha * *xi;
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn relu(x: *mut f32, n: usize) {
+    for v in core::slice::from_raw_parts_mut(x, n) {
+        *v = v.max(0.0);
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sum_i32(x: *const i32, n: usize) -> i32 {
+    let mut acc = 0i32;
+    let mut i = 0;
+    while i < n {
+        acc = acc.wrapping_add(*x.add(i));
+        i += 1;
+    }
+    acc
+}

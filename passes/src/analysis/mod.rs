@@ -1,0 +1,7 @@
+//! Analyses: read-only facts about a module that fingerprints consume. Analyses
+//! never import passes; every traversal here is iterative so that deeply nested
+//! control flow cannot overflow the stack.
+
+pub mod loops;
+
+pub use loops::{LoopForest, LoopInfo};

@@ -1,0 +1,57 @@
+//! The declaration list: every pass barq has, in pipeline order. This one list feeds
+//! `--pass NAME`, `--list-passes` and the default pipeline; a pass's name is defined
+//! once, by its `name()`.
+
+pub mod loop_census;
+
+use crate::pass::{Audit, Pass};
+
+/// A registered pass of either kind.
+pub enum Registered {
+    /// May change the module.
+    Rewrite(Box<dyn Pass>),
+    /// Only reads it.
+    Audit(Box<dyn Audit>),
+}
+
+impl Registered {
+    /// The pass's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Registered::Rewrite(p) => p.name(),
+            Registered::Audit(a) => a.name(),
+        }
+    }
+
+    /// The pass's one-line description.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Registered::Rewrite(p) => p.description(),
+            Registered::Audit(a) => a.description(),
+        }
+    }
+
+    /// Whether this pass may change the module.
+    pub fn is_rewrite(&self) -> bool {
+        matches!(self, Registered::Rewrite(_))
+    }
+}
+
+/// Every pass, in the order the default pipeline runs them. Each entry says why it
+/// sits where it does.
+pub fn all() -> Vec<Registered> {
+    vec![
+        // First: a read-only census of loops. It is cheap, it feeds the summary, and it
+        // is where every later fingerprint starts (fingerprints read the loop forest).
+        Registered::Audit(Box::new(loop_census::LoopCensus)),
+    ]
+}
+
+/// The names of every registered pass, comma-separated (for error messages).
+pub fn valid_names() -> String {
+    all()
+        .iter()
+        .map(Registered::name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,256 @@
+//! The `barq-opt` command line. Flags follow wasm-opt where they overlap (`-o`, `-O`,
+//! `--enable-simd`, `--fast-math`, `--pass`, `--list-passes`, `--print`). Every error
+//! is one line on stderr and exit code 1; the output is written to a temporary file
+//! beside the destination and renamed, so a failure never leaves half a module.
+
+use crate::{driver, report};
+use anyhow::{bail, Context, Result};
+use barq_passes::passes;
+use barq_passes::{OptLevel, Options, Target};
+use clap::{Parser, ValueEnum};
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TargetArg {
+    Portable,
+    Native,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
+}
+
+/// barq-opt: find loops that implement known kernels and replace them with faster code.
+#[derive(Debug, Parser)]
+#[command(name = "barq-opt", version, about, long_about = None)]
+struct OptArgs {
+    /// Input module: a .wasm binary or .wat text.
+    input: Option<PathBuf>,
+    /// Write the optimized module here (written atomically).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Optimization level: -O0 (report only), -O1, -O2 (default), -O3, -O4, -Os, -Oz.
+    #[arg(long = "opt-level", value_name = "LEVEL", hide = true)]
+    opt_level: Option<String>,
+    /// Allow SIMD128 in the output (the default).
+    #[arg(long = "enable-simd", overrides_with = "no_simd")]
+    enable_simd: bool,
+    /// Forbid SIMD128 in the output.
+    #[arg(
+        long = "no-simd",
+        alias = "disable-simd",
+        overrides_with = "enable_simd"
+    )]
+    no_simd: bool,
+    /// Allow float reassociation and FMA (float reductions are rewritten only with this).
+    #[arg(long = "fast-math")]
+    fast_math: bool,
+    /// Where fast paths go: SIMD128 inside the module, or `barq` imports for barq-wasm.
+    #[arg(long, value_enum, default_value = "portable")]
+    target: TargetArg,
+    /// Run only this rewrite pass (repeatable, in order) instead of the default pipeline.
+    #[arg(long = "pass", value_name = "NAME")]
+    passes: Vec<String>,
+    /// List the passes and exit.
+    #[arg(long = "list-passes")]
+    list_passes: bool,
+    /// Print the output module as wasm text on stdout.
+    #[arg(long)]
+    print: bool,
+    /// Print the functions a pass changed, as wasm text, right after that pass.
+    #[arg(long = "print-after", value_name = "PASS")]
+    print_after: Option<String>,
+    /// Stop after N rewrites (to bisect a miscompile).
+    #[arg(long, value_name = "N")]
+    bisect: Option<u64>,
+    /// Print the audit (`--report` for a table, `--report=json` for JSON).
+    #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
+    report: Option<ReportFormat>,
+    /// Keep DWARF debug sections (dropped by default, as in wasm-opt without -g).
+    #[arg(short = 'g', long = "debuginfo")]
+    debuginfo: bool,
+    /// Validate the module after every pass (always on in debug builds).
+    #[arg(long = "validate-each-pass")]
+    validate_each_pass: bool,
+}
+
+/// Rewrites wasm-opt's `-O`, `-O3`, `-Os`, ... into `--opt-level=..`, so that `-O`
+/// followed by the input path is never read as `-O` with a value.
+fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    args.into_iter()
+        .map(|arg| match arg.to_str() {
+            Some(s) if s.starts_with("-O") && s.len() <= 3 => {
+                OsString::from(format!("--opt-level={}", &s[2..]))
+            }
+            _ => arg,
+        })
+        .collect()
+}
+
+/// Entry point of the `barq-opt` binary.
+pub fn opt_main() -> ExitCode {
+    let args = OptArgs::parse_from(normalize_args(std::env::args_os()));
+    match run_opt(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("barq-opt: error: {}", barq_passes::module_io::one_line(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn options_of(args: &OptArgs) -> Result<Options> {
+    let opt_level = match &args.opt_level {
+        None => OptLevel::default(),
+        Some(text) => match OptLevel::parse(text) {
+            Some(level) => level,
+            None => bail!("unknown optimization level `-O{text}` (use -O0..-O4, -Os or -Oz)"),
+        },
+    };
+    Ok(Options {
+        target: match args.target {
+            TargetArg::Portable => Target::Portable,
+            TargetArg::Native => Target::Native,
+        },
+        opt_level,
+        fast_math: args.fast_math,
+        allow_simd: !args.no_simd,
+        passes: (!args.passes.is_empty()).then(|| args.passes.clone()),
+        validate_each_pass: args.validate_each_pass || cfg!(debug_assertions),
+        print_after: args.print_after.clone(),
+        bisect_limit: args.bisect,
+        keep_dwarf: args.debuginfo,
+    })
+}
+
+fn run_opt(args: &OptArgs) -> Result<()> {
+    if args.list_passes {
+        print!("{}", list_passes());
+        return Ok(());
+    }
+    let Some(input) = &args.input else {
+        bail!("no input file (usage: barq-opt IN.wasm -o OUT.wasm; see --help)");
+    };
+    let options = options_of(args)?;
+    let bytes =
+        std::fs::read(input).with_context(|| format!("cannot read '{}'", input.display()))?;
+    let wants_module = args.output.is_some() || args.print;
+    let result = if wants_module {
+        driver::optimize(&bytes, &options)
+    } else {
+        driver::audit(&bytes, &options)
+    }
+    .with_context(|| format!("'{}'", input.display()))?;
+
+    if let Some(why) = &result.passed_through {
+        eprintln!(
+            "barq-opt: warning: '{}' uses a feature barq cannot rewrite yet ({why}); output is the input unchanged",
+            input.display()
+        );
+    }
+    for (pass, text) in &result.printed {
+        println!(";; after pass `{pass}`");
+        print!("{text}");
+    }
+    let mut audit = result.report;
+    audit.module = input.display().to_string();
+    match args.report {
+        Some(ReportFormat::Text) => print!("{}", report::to_text(&audit)),
+        Some(ReportFormat::Json) => println!("{}", report::to_json(&audit)),
+        None => {}
+    }
+    if let Some(output) = &args.output {
+        write_atomically(output, &result.wasm)?;
+    }
+    if args.print {
+        let text = wasmprinter::print_bytes(&result.wasm).context("cannot print the output")?;
+        print!("{text}");
+    }
+    if args.output.is_none() && args.report.is_none() && !args.print {
+        eprintln!(
+            "barq-opt: no output file given (-o), nothing written. '{}': {} functions, {} loops; would rewrite {}, {} detected, {} declined. Use --report for details.",
+            input.display(),
+            audit.summary.functions,
+            audit.summary.loops,
+            audit.summary.rewritten,
+            audit.summary.detected,
+            audit.summary.declined
+        );
+    }
+    Ok(())
+}
+
+fn list_passes() -> String {
+    let all = passes::all();
+    let width = all.iter().map(|p| p.name().len()).max().unwrap_or(0);
+    let mut out = String::from("passes (default pipeline order):\n");
+    for pass in &all {
+        let kind = if pass.is_rewrite() {
+            "rewrite"
+        } else {
+            "audit"
+        };
+        out.push_str(&format!(
+            "  {:<width$}  {:<7}  {}\n",
+            pass.name(),
+            kind,
+            pass.description()
+        ));
+    }
+    out
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place, so
+/// that readers see either the old file or the whole new one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let context = || format!("cannot write '{}'", path.display());
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let file_name = path.file_name().with_context(context)?.to_string_lossy();
+    let temp = dir.join(format!(".{file_name}.barq-opt-{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written.with_context(context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dash_o_levels_become_long_options() {
+        let args = normalize_args(
+            ["barq-opt", "-O", "in.wasm", "-O3", "-Oz", "-o", "x"].map(OsString::from),
+        );
+        assert_eq!(
+            args,
+            [
+                "barq-opt",
+                "--opt-level=",
+                "in.wasm",
+                "--opt-level=3",
+                "--opt-level=z",
+                "-o",
+                "x"
+            ]
+            .map(OsString::from)
+        );
+    }
+}
