@@ -1,0 +1,167 @@
+//! Helpers shared by the integration tests: where the corpus is, and how to compile
+//! and instantiate a module in Wasmtime with every import stubbed.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every committed corpus module (`.wasm`) and text module (`.wat`), sorted.
+pub fn corpus_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut work = vec![root().join("corpus")];
+    while let Some(dir) = work.pop() {
+        for entry in std::fs::read_dir(&dir).expect("corpus directory") {
+            let path = entry.expect("corpus entry").path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            if path.is_dir() {
+                if name != "node_modules" && !name.starts_with('.') {
+                    work.push(path);
+                }
+            } else if name.ends_with(".wasm") || name.ends_with(".wat") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Where `corpus/realworld/fetch.sh` puts the npm packages.
+pub fn realworld_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BARQ_REALWORLD_DIR") {
+        return dir.into();
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+        });
+    cache.join("barq/realworld")
+}
+
+/// One line of `corpus/realworld/modules.txt`.
+pub struct RealWorldModule {
+    pub spec: String,
+    pub file: String,
+    pub producer: String,
+    /// `wasmtime` (the suite compiles and instantiates it) or `validate`.
+    pub check: String,
+    pub path: PathBuf,
+}
+
+/// The pinned real-world modules. Panics with the fix when they were not fetched:
+/// a silently skipped test proves nothing.
+pub fn realworld_modules() -> Vec<RealWorldModule> {
+    let list =
+        std::fs::read_to_string(root().join("corpus/realworld/modules.txt")).expect("modules.txt");
+    let dir = realworld_dir();
+    let modules: Vec<RealWorldModule> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let spec = fields[0].to_string();
+            let package = &spec[..spec.rfind('@').expect("package@version")];
+            RealWorldModule {
+                path: dir.join("node_modules").join(package).join(fields[1]),
+                file: fields[1].to_string(),
+                producer: fields.get(2).unwrap_or(&"?").to_string(),
+                check: fields.get(3).unwrap_or(&"wasmtime").to_string(),
+                spec,
+            }
+        })
+        .collect();
+    for m in &modules {
+        assert!(
+            m.path.is_file(),
+            "{} is missing: run corpus/realworld/fetch.sh (it installs the pinned npm packages into {})",
+            m.path.display(),
+            dir.display()
+        );
+    }
+    modules
+}
+
+/// A Wasmtime engine with every proposal barq may meet turned on.
+pub fn engine() -> &'static wasmtime::Engine {
+    static ENGINE: OnceLock<wasmtime::Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = wasmtime::Config::new();
+        config
+            .wasm_threads(true)
+            .shared_memory(true)
+            .wasm_simd(true)
+            .wasm_relaxed_simd(true)
+            .wasm_multi_memory(true)
+            .wasm_memory64(true)
+            .wasm_tail_call(true)
+            .wasm_function_references(true)
+            .wasm_gc(true)
+            .wasm_exceptions(true)
+            .wasm_extended_const(true);
+        wasmtime::Engine::new(&config).expect("wasmtime engine")
+    })
+}
+
+/// Compiles `bytes` and instantiates it with every import replaced by a default
+/// (trapping functions, zeroed memories, globals and tables).
+pub fn instantiate(bytes: &[u8]) -> Result<(), String> {
+    let engine = engine();
+    let module = wasmtime::Module::new(engine, bytes).map_err(|e| format!("compile: {e:#}"))?;
+    let mut store = wasmtime::Store::new(engine, ());
+    let mut linker = wasmtime::Linker::new(engine);
+    linker
+        .define_unknown_imports_as_default_values(&mut store, &module)
+        .map_err(|e| format!("imports: {e:#}"))?;
+    linker
+        .instantiate(&mut store, &module)
+        .map(|_| ())
+        .map_err(|e| format!("instantiate: {e:#}"))
+}
+
+/// Reads a corpus file as bytes (binary or text).
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Names of the custom sections of a module, in order.
+pub fn custom_sections(bytes: &[u8]) -> Vec<String> {
+    wasmparser::Parser::new(0)
+        .parse_all(bytes)
+        .filter_map(|p| match p {
+            Ok(wasmparser::Payload::CustomSection(c)) => Some(c.name().to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `processed-by` entries of a module's producers section.
+pub fn processed_by(bytes: &[u8]) -> Vec<String> {
+    let mut tools = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(bytes).flatten() {
+        if let wasmparser::Payload::CustomSection(c) = payload {
+            if c.name() != "producers" {
+                continue;
+            }
+            let reader = wasmparser::BinaryReader::new(c.data(), c.data_offset());
+            let Ok(section) = wasmparser::ProducersSectionReader::new(reader) else {
+                continue;
+            };
+            for field in section.into_iter().flatten() {
+                if field.name == "processed-by" {
+                    for value in field.values.into_iter().flatten() {
+                        tools.push(value.name.to_string());
+                    }
+                }
+            }
+        }
+    }
+    tools
+}

@@ -1,0 +1,78 @@
+//! The pinned real-world npm modules (corpus/realworld/modules.txt) go through
+//! `barq_wasm::optimize`, validate, keep their custom sections, and compile and
+//! instantiate in Wasmtime 48. Dependencies are built optimized in the test profile,
+//! so Cranelift compiles the 14 MB onnxruntime and esbuild modules in seconds; the
+//! few marked `validate` in modules.txt are compiled by the ignored test below, which
+//! `cargo test --release --test realworld -- --ignored` runs.
+
+mod common;
+
+use barq_wasm::{optimize, Options};
+use std::time::Instant;
+
+/// Optimizes every module whose `check` column passes `select`, validates the output,
+/// and instantiates it in Wasmtime when `instantiate` is set.
+fn round_trip(select: impl Fn(&str) -> bool, instantiate: bool) {
+    let modules = common::realworld_modules();
+    let mut failures = Vec::new();
+    for m in modules.iter().filter(|m| select(&m.check)) {
+        let name = format!("{} {}", m.spec, m.file);
+        let input = common::read(&m.path);
+        let started = Instant::now();
+        let result = match optimize(&input, &Options::default()) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{name}: optimize: {e}"));
+                continue;
+            }
+        };
+        let optimize_time = started.elapsed();
+        assert!(result.passed_through.is_none(), "{name} was passed through");
+        if let Err(e) = barq_wasm::validate(&result.wasm) {
+            failures.push(format!("{name}: invalid output: {e}"));
+            continue;
+        }
+        let after = common::custom_sections(&result.wasm);
+        for section in common::custom_sections(&input) {
+            // DWARF is dropped unless -g, as wasm-opt does.
+            if !section.starts_with(".debug") && !after.contains(&section) {
+                failures.push(format!("{name}: lost custom section `{section}`"));
+            }
+        }
+        let started = Instant::now();
+        if instantiate {
+            if let Err(e) = common::instantiate(&result.wasm) {
+                failures.push(format!("{name}: {e}"));
+            }
+        }
+        // Timings are printed for the curious (`--nocapture`), never asserted.
+        println!(
+            "{name:<62} {:>9} bytes  optimize {:>6.2}s  wasmtime {:>6.2}s",
+            input.len(),
+            optimize_time.as_secs_f64(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_realworld_module_round_trips() {
+    round_trip(|_| true, false);
+}
+
+#[test]
+fn realworld_outputs_instantiate_in_wasmtime() {
+    round_trip(|check| check == "wasmtime", true);
+}
+
+#[test]
+#[ignore = "Cranelift needs minutes on these in a debug harness; run with --release"]
+fn largest_realworld_outputs_instantiate_in_wasmtime() {
+    round_trip(|check| check == "validate", true);
+}
