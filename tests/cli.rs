@@ -73,7 +73,11 @@ fn input_that_is_not_wasm() {
     let dir = scratch("notwasm");
     let input = dir.join("kernel.c");
     std::fs::write(&input, "int main(void) { return 0; }\n").expect("write");
-    assert_clean_failure(&input, &dir.join("out.wasm"), "neither a WebAssembly binary");
+    assert_clean_failure(
+        &input,
+        &dir.join("out.wasm"),
+        "neither a WebAssembly binary",
+    );
     let png = dir.join("image.wasm");
     std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").expect("write");
     assert_clean_failure(&png, &dir.join("out.wasm"), "neither a WebAssembly binary");

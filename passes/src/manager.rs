@@ -182,3 +182,156 @@ pub fn print_functions(module: &mut Module, ids: &[FunctionId], names: &Function
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pass::{Changed, Pass};
+    use walrus::ir::{BinaryOp, Binop, Const, Drop, Instr, Value};
+
+    /// Puts instructions at the start of every defined function.
+    struct Prepend {
+        name: &'static str,
+        instrs: fn() -> Vec<Instr>,
+    }
+
+    /// `i32.const 7; drop`: harmless, visible in the printed text.
+    fn harmless() -> Vec<Instr> {
+        vec![
+            Instr::Const(Const {
+                value: Value::I32(7),
+            }),
+            Instr::Drop(Drop {}),
+        ]
+    }
+
+    impl Pass for Prepend {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn description(&self) -> &'static str {
+            "test pass"
+        }
+        fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
+            let mut changed = Changed::nothing();
+            for (id, func) in module.funcs.iter_local_mut() {
+                if !cx.allow_rewrite() {
+                    break;
+                }
+                let mut body = func.builder_mut().func_body();
+                for (position, instr) in (self.instrs)().into_iter().enumerate() {
+                    body.instr_at(position, instr);
+                }
+                changed.functions.push(id);
+            }
+            Ok(changed)
+        }
+    }
+
+    fn loaded() -> LoadedModule {
+        let wasm = wat::parse_str(
+            r#"(module
+                 (func $first (export "first") (result i32) i32.const 1)
+                 (func $second (result i32) i32.const 2))"#,
+        )
+        .expect("wat");
+        module_io::load(&wasm, false).expect("load")
+    }
+
+    fn manager_with(pass: Prepend, options: &Options) -> PassManager {
+        let mut manager = PassManager::from_options(options).expect("manager");
+        manager.push(Registered::Rewrite(Box::new(pass)));
+        manager
+    }
+
+    #[test]
+    fn validation_after_a_pass_catches_a_broken_rewrite() {
+        let options = Options {
+            validate_each_pass: true,
+            ..Options::default()
+        };
+        let breaker = Prepend {
+            name: "breaker",
+            instrs: || {
+                vec![Instr::Binop(Binop {
+                    op: BinaryOp::I32Add,
+                })]
+            },
+        };
+        let error = manager_with(breaker, &options)
+            .run(&mut loaded(), &options)
+            .expect_err("must fail");
+        assert!(
+            matches!(&error, PassError::InvalidOutput { pass, .. } if pass == "breaker"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn print_after_shows_the_changed_functions_by_name() {
+        let options = Options {
+            print_after: Some("nopper".into()),
+            ..Options::default()
+        };
+        let nopper = Prepend {
+            name: "nopper",
+            instrs: harmless,
+        };
+        // `from_options` checks --print-after against the registry, so build by hand.
+        let manager = manager_with(nopper, &Options::default());
+        let mut module = loaded();
+        let outcome = manager.run(&mut module, &options).expect("run");
+        let (pass, text) = &outcome.printed[0];
+        assert_eq!(pass, "nopper");
+        assert!(text.contains("(func $first"), "{text}");
+        assert!(text.contains("(func $second"), "{text}");
+        assert!(text.contains("i32.const 7"), "{text}");
+        assert!(!text.contains("barq-print-marker"), "{text}");
+        // The names in the module itself are restored.
+        assert!(module.module.funcs.by_name("first").is_some());
+    }
+
+    #[test]
+    fn bisect_limits_the_number_of_rewrites() {
+        let options = Options {
+            bisect_limit: Some(1),
+            ..Options::default()
+        };
+        let nopper = Prepend {
+            name: "nopper",
+            instrs: harmless,
+        };
+        let outcome = manager_with(nopper, &options)
+            .run(&mut loaded(), &options)
+            .expect("run");
+        assert_eq!(outcome.changed.len(), 1);
+    }
+
+    #[test]
+    fn unknown_pass_names_list_the_valid_ones() {
+        let options = Options {
+            passes: Some(vec!["nonesuch".into()]),
+            ..Options::default()
+        };
+        let error = PassManager::from_options(&options)
+            .err()
+            .expect("must fail");
+        assert!(
+            error.to_string().contains("valid passes: loop-census"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn summary_counts_functions_and_loops() {
+        let wasm =
+            wat::parse_str(r#"(module (func (loop (block (loop))) (loop)) (func))"#).expect("wat");
+        let mut loaded = module_io::load(&wasm, false).expect("load");
+        let options = Options::default();
+        let outcome = PassManager::from_options(&options)
+            .expect("manager")
+            .run(&mut loaded, &options)
+            .expect("run");
+        assert_eq!((outcome.summary.functions, outcome.summary.loops), (2, 3));
+    }
+}

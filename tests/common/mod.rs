@@ -105,7 +105,8 @@ pub fn engine() -> &'static wasmtime::Engine {
             .wasm_function_references(true)
             .wasm_gc(true)
             .wasm_exceptions(true)
-            .wasm_extended_const(true);
+            .wasm_extended_const(true)
+            .wasm_custom_page_sizes(true);
         wasmtime::Engine::new(&config).expect("wasmtime engine")
     })
 }
