@@ -68,8 +68,6 @@ pub fn load(bytes: &[u8], keep_dwarf: bool) -> Result<LoadedModule, LoadError> {
             &bytes[4..8]
         )));
     }
-    validate(bytes).map_err(LoadError::Invalid)?;
-    let input_uses_simd = uses_simd(bytes);
 
     let index_map: Arc<Mutex<HashMap<FunctionId, u32>>> = Arc::default();
     let mut config = ModuleConfig::new();
@@ -84,9 +82,14 @@ pub fn load(bytes: &[u8], keep_dwarf: bool) -> Result<LoadedModule, LoadError> {
         }
         Ok(())
     });
-    let module = config
-        .parse(bytes)
-        .map_err(|e| LoadError::Unsupported(one_line(&e)))?;
+    // walrus validates while it parses (with the standard proposals). Only when it
+    // fails do we validate with every feature, to tell a broken module (an error)
+    // from a valid one that walrus cannot represent (passed through by the caller).
+    let module = config.parse(bytes).map_err(|e| match validate(bytes) {
+        Err(invalid) => LoadError::Invalid(invalid),
+        Ok(()) => LoadError::Unsupported(one_line(&e)),
+    })?;
+    let input_uses_simd = uses_simd(bytes);
     let has_shared_memory = module.memories.iter().any(|m| m.shared);
     let input_func_index =
         std::mem::take(&mut *index_map.lock().unwrap_or_else(|e| e.into_inner()));
