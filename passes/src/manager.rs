@@ -149,7 +149,7 @@ pub fn print_functions(module: &mut Module, ids: &[FunctionId], names: &Function
     let saved: Vec<Option<String>> = ids
         .iter()
         .enumerate()
-        .map(|(i, id)| std::mem::replace(&mut module.funcs.get_mut(*id).name, Some(marker(i))))
+        .map(|(i, id)| module.funcs.get_mut(*id).name.replace(marker(i)))
         .collect();
     let bytes = module_io::emit(module);
     for (id, name) in ids.iter().zip(saved) {

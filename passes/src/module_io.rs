@@ -147,14 +147,14 @@ fn uses_simd(bytes: &[u8]) -> bool {
                     }
                 }
             }
-            Payload::GlobalSection(reader) => {
+            Payload::GlobalSection(reader)
                 if reader
+                    .clone()
                     .into_iter()
                     .flatten()
-                    .any(|g| is_v128(&g.ty.content_type))
-                {
-                    return true;
-                }
+                    .any(|g| is_v128(&g.ty.content_type)) =>
+            {
+                return true;
             }
             Payload::CodeSectionEntry(body) => {
                 if let Ok(locals) = body.get_locals_reader() {
