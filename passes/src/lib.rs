@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod analysis;
+pub mod fingerprints;
 pub mod manager;
 pub mod module_io;
 pub mod names;
@@ -17,6 +18,7 @@ pub mod options;
 pub mod pass;
 pub mod passes;
 pub mod report;
+pub mod rewrite;
 
 pub use manager::{PassManager, PipelineOutcome};
 pub use module_io::{LoadError, LoadedModule};

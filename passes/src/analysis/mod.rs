@@ -2,6 +2,9 @@
 //! never import passes; every traversal here is iterative so that deeply nested
 //! control flow cannot overflow the stack.
 
+pub mod affine;
 pub mod loops;
+pub mod trip_count;
+pub mod value_graph;
 
 pub use loops::{LoopForest, LoopInfo};

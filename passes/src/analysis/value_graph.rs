@@ -1,0 +1,499 @@
+//! The value graph of one loop iteration, built by symbolic execution of the operand
+//! stack and the locals. Each local read before it is written in the iteration is a
+//! [`Node::Phi`]: its value at the start of the iteration (the loop-carried value).
+//!
+//! Only straight-line bodies are modelled, with the exits compilers emit for counted
+//! loops: a bottom test (`br_if` back to the loop as the last instruction, as clang
+//! emits rotated loops) or a top test (an exit `br_if`, or clang -Oz's
+//! `block { cond; br_if 0; return }`, before any effect, and `br` back at the end).
+//! Anything else (calls, nested control flow, atomics, memory growth, global writes,
+//! other exits) is recorded as a *blocker* with a reason, so that a fingerprint can
+//! tell a near miss from an unrelated loop.
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+use std::collections::HashMap;
+use walrus::ir::{
+    BinaryOp, Instr, InstrSeqId, InstrSeqType, LoadKind, MemArg, StoreKind, UnaryOp, Value,
+};
+use walrus::{GlobalId, LocalFunction, LocalId, MemoryId, Module, TypeId};
+
+/// One value computed in an iteration. (walrus's operator types have no `PartialEq`;
+/// compare nodes through their `Debug` text where needed.)
+#[derive(Clone, Debug)]
+pub enum Node {
+    /// The value of a local at the start of the iteration.
+    Phi(LocalId),
+    /// A constant.
+    Const(Value),
+    /// A global read (globals cannot change inside a loop without blockers).
+    GlobalGet(GlobalId),
+    /// A memory read; `order` is its position among the iteration's memory accesses.
+    Load {
+        /// The memory read.
+        memory: MemoryId,
+        /// Width and extension.
+        kind: LoadKind,
+        /// Static offset and alignment.
+        arg: MemArg,
+        /// Position among memory accesses in program order.
+        order: usize,
+    },
+    /// A unary operator applied to operand 0.
+    Unop(UnaryOp),
+    /// A binary operator applied to operands 0 and 1.
+    Binop(BinaryOp),
+    /// `select`: operand 0 if operand 2 is non-zero, else operand 1.
+    Select,
+    /// A value we do not model (the reason is among the blockers).
+    Opaque,
+}
+
+/// A store in the iteration.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// The memory written.
+    pub memory: MemoryId,
+    /// Width.
+    pub kind: StoreKind,
+    /// Static offset and alignment.
+    pub arg: MemArg,
+    /// Address operand.
+    pub addr: NodeIndex,
+    /// Stored value.
+    pub value: NodeIndex,
+    /// Position among memory accesses in program order.
+    pub order: usize,
+}
+
+/// Where the loop decides whether to run another iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitTest {
+    /// Tested at the end of the iteration (`br_if` back to the loop): the body runs
+    /// at least once and repeats while the condition holds.
+    Bottom,
+    /// Tested at the start of the iteration, before any effect: the body runs only
+    /// while the condition holds.
+    Top,
+}
+
+/// The loop's single exit.
+#[derive(Clone, Copy, Debug)]
+pub struct Exit {
+    /// Where the test sits.
+    pub test: ExitTest,
+    /// The `i32` condition.
+    pub cond: NodeIndex,
+    /// The loop continues when `cond != 0` equals this (false: it continues when
+    /// `cond == 0`).
+    pub continue_when_nonzero: bool,
+}
+
+/// One iteration of a loop, as a value graph.
+#[derive(Debug, Default)]
+pub struct LoopBody {
+    /// Nodes; an edge `user -> operand` carries the operand's position.
+    pub graph: DiGraph<Node, u8>,
+    /// The phi node of each local read in the iteration.
+    pub phis: HashMap<LocalId, NodeIndex>,
+    /// The value of each local written in the iteration, at its end.
+    pub end_values: HashMap<LocalId, NodeIndex>,
+    /// Stores in program order.
+    pub stores: Vec<Store>,
+    /// The exit, if the loop has exactly one of a recognised form.
+    pub exit: Option<Exit>,
+    /// Reasons this loop cannot be modelled exactly (empty when it can).
+    pub blockers: Vec<String>,
+    /// Number of instructions in the body (a size hint for cost models).
+    pub instructions: usize,
+}
+
+impl LoopBody {
+    /// The operands of `node`, in order.
+    pub fn operands(&self, node: NodeIndex) -> Vec<NodeIndex> {
+        let mut edges: Vec<(u8, NodeIndex)> = self
+            .graph
+            .edges_directed(node, Direction::Outgoing)
+            .map(|e| (*e.weight(), e.target()))
+            .collect();
+        edges.sort_unstable_by_key(|(position, _)| *position);
+        edges.into_iter().map(|(_, target)| target).collect()
+    }
+
+    /// Whether `node`'s value is the same in every iteration: it depends only on
+    /// constants, globals and phis of locals the loop never changes (no loads).
+    pub fn is_invariant(&self, node: NodeIndex) -> bool {
+        let mut work = vec![node];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(n) = work.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            match &self.graph[n] {
+                Node::Phi(local) => {
+                    if self.end_values.get(local).is_some_and(|end| *end != n) {
+                        return false;
+                    }
+                }
+                Node::Const(_) | Node::GlobalGet(_) => {}
+                Node::Load { .. } | Node::Opaque => return false,
+                Node::Unop(_) | Node::Binop(_) | Node::Select => work.extend(self.operands(n)),
+            }
+        }
+        true
+    }
+
+    /// Whether `node` (transitively) uses `target`.
+    pub fn uses(&self, node: NodeIndex, target: NodeIndex) -> bool {
+        let mut work = vec![node];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(n) = work.pop() {
+            if n == target {
+                return true;
+            }
+            if seen.insert(n) {
+                work.extend(self.operands(n));
+            }
+        }
+        false
+    }
+
+    /// Every load reachable from `node`.
+    pub fn loads_under(&self, node: NodeIndex) -> Vec<NodeIndex> {
+        let mut work = vec![node];
+        let mut seen = std::collections::HashSet::new();
+        let mut loads = Vec::new();
+        while let Some(n) = work.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            if matches!(self.graph[n], Node::Load { .. }) {
+                loads.push(n);
+            }
+            work.extend(self.operands(n));
+        }
+        loads.sort_by_key(|n| n.index());
+        loads
+    }
+}
+
+struct Builder<'m> {
+    module: &'m Module,
+    body: LoopBody,
+    stack: Vec<NodeIndex>,
+    locals: HashMap<LocalId, NodeIndex>,
+    memory_ops: usize,
+    effects_seen: bool,
+}
+
+impl Builder<'_> {
+    fn add(&mut self, node: Node, operands: &[NodeIndex]) -> NodeIndex {
+        let index = self.body.graph.add_node(node);
+        for (position, operand) in operands.iter().enumerate() {
+            self.body.graph.add_edge(index, *operand, position as u8);
+        }
+        index
+    }
+
+    fn block(&mut self, reason: impl Into<String>) {
+        let reason = reason.into();
+        if !self.body.blockers.contains(&reason) {
+            self.body.blockers.push(reason);
+        }
+    }
+
+    fn pop(&mut self) -> NodeIndex {
+        match self.stack.pop() {
+            Some(n) => n,
+            None => {
+                // A value from outside the loop body (a block parameter): opaque.
+                self.block("loop with parameters");
+                self.add(Node::Opaque, &[])
+            }
+        }
+    }
+
+    /// Records the end-of-iteration value of every local written.
+    fn finish_locals(&mut self) {
+        for (local, value) in &self.locals {
+            if self.body.phis.get(local) != Some(value) {
+                self.body.end_values.insert(*local, *value);
+            }
+        }
+    }
+
+    fn pop_n(&mut self, n: usize) -> Vec<NodeIndex> {
+        let mut values: Vec<NodeIndex> = (0..n).map(|_| self.pop()).collect();
+        values.reverse();
+        values
+    }
+
+    fn local(&mut self, local: LocalId) -> NodeIndex {
+        if let Some(n) = self.locals.get(&local) {
+            return *n;
+        }
+        let phi = self.add(Node::Phi(local), &[]);
+        self.body.phis.insert(local, phi);
+        self.locals.insert(local, phi);
+        phi
+    }
+
+    /// A call: its effects are unknown, but its stack effect is not, so the values
+    /// around it stay meaningful for the report.
+    fn opaque_call(&mut self, ty: TypeId, extra_operands: usize) {
+        self.block("call inside loop");
+        self.effects_seen = true;
+        let ty = self.module.types.get(ty);
+        let (params, results) = (ty.params().len(), ty.results().len());
+        self.pop_n(params + extra_operands);
+        for _ in 0..results {
+            let n = self.add(Node::Opaque, &[]);
+            self.stack.push(n);
+        }
+    }
+
+    /// Runs one instruction of the straight-line part.
+    fn step(&mut self, instr: &Instr) {
+        self.body.instructions += 1;
+        match instr {
+            Instr::LocalGet(g) => {
+                let n = self.local(g.local);
+                self.stack.push(n);
+            }
+            Instr::LocalSet(s) => {
+                let v = self.pop();
+                self.locals.insert(s.local, v);
+            }
+            Instr::LocalTee(t) => {
+                let v = self.pop();
+                self.locals.insert(t.local, v);
+                self.stack.push(v);
+            }
+            Instr::Const(c) => {
+                let n = self.add(Node::Const(c.value), &[]);
+                self.stack.push(n);
+            }
+            Instr::GlobalGet(g) => {
+                let n = self.add(Node::GlobalGet(g.global), &[]);
+                self.stack.push(n);
+            }
+            Instr::Unop(u) => {
+                let a = self.pop();
+                let n = self.add(Node::Unop(u.op), &[a]);
+                self.stack.push(n);
+            }
+            Instr::Binop(b) => {
+                let ops = self.pop_n(2);
+                let n = self.add(Node::Binop(b.op), &ops);
+                self.stack.push(n);
+            }
+            Instr::Select(_) => {
+                let ops = self.pop_n(3);
+                let n = self.add(Node::Select, &ops);
+                self.stack.push(n);
+            }
+            Instr::Drop(_) => {
+                self.pop();
+            }
+            Instr::Load(l) => {
+                if l.kind.atomic() {
+                    self.block("atomic access in loop");
+                }
+                let addr = self.pop();
+                let order = self.memory_ops;
+                self.memory_ops += 1;
+                let n = self.add(
+                    Node::Load {
+                        memory: l.memory,
+                        kind: l.kind,
+                        arg: l.arg,
+                        order,
+                    },
+                    &[addr],
+                );
+                self.stack.push(n);
+            }
+            Instr::Store(s) => {
+                if s.kind.atomic() {
+                    self.block("atomic access in loop");
+                }
+                let ops = self.pop_n(2);
+                let order = self.memory_ops;
+                self.memory_ops += 1;
+                self.effects_seen = true;
+                self.body.stores.push(Store {
+                    memory: s.memory,
+                    kind: s.kind,
+                    arg: s.arg,
+                    addr: ops[0],
+                    value: ops[1],
+                    order,
+                });
+            }
+            Instr::Call(c) => {
+                let ty = self.module.funcs.get(c.func).ty();
+                self.opaque_call(ty, 0);
+            }
+            Instr::CallIndirect(c) => self.opaque_call(c.ty, 1),
+            other => {
+                let reason = match other {
+                    Instr::CallRef(_) => "call inside loop",
+                    Instr::GlobalSet(_) => "global written in loop",
+                    Instr::MemoryGrow(_) => "memory.grow in loop",
+                    Instr::AtomicRmw(_)
+                    | Instr::Cmpxchg(_)
+                    | Instr::AtomicNotify(_)
+                    | Instr::AtomicWait(_)
+                    | Instr::AtomicFence(_) => "atomic access in loop",
+                    Instr::Block(_) | Instr::Loop(_) | Instr::IfElse(_) | Instr::BrTable(_) => {
+                        "control flow inside loop body"
+                    }
+                    Instr::Br(_) | Instr::BrIf(_) | Instr::Return(_) | Instr::Unreachable(_) => {
+                        "early exit"
+                    }
+                    _ => "unsupported instruction in loop",
+                };
+                self.block(reason);
+                self.effects_seen = true;
+                // Keep the stack roughly right so later facts stay meaningful.
+                self.stack.clear();
+            }
+        }
+    }
+}
+
+/// The exit test of clang -Oz's top-tested loops:
+/// `block { <cond>; br_if 0; return }` (continue when cond != 0, else return).
+fn return_guard(func: &LocalFunction, seq: InstrSeqId) -> Option<&[(Instr, walrus::InstrLocId)]> {
+    let instrs = &func.block(seq).instrs;
+    let n = instrs.len();
+    if n < 3 {
+        return None;
+    }
+    let branches_to_self = matches!(&instrs[n - 2].0, Instr::BrIf(b) if b.block == seq);
+    let returns = matches!(&instrs[n - 1].0, Instr::Return(_));
+    (branches_to_self && returns).then(|| &instrs[..n - 2])
+}
+
+/// Binaryen's (and so AssemblyScript's) top-tested loop:
+/// `loop { <cond>; if { <body>; br loop } }` with an empty else. Returns the condition
+/// instructions and the body without its final `br`.
+type Instrs = [(Instr, walrus::InstrLocId)];
+fn if_guarded_body(func: &LocalFunction, loop_seq: InstrSeqId) -> Option<(&Instrs, &Instrs)> {
+    let instrs = &func.block(loop_seq).instrs;
+    let (last, cond) = instrs.split_last()?;
+    let Instr::IfElse(branch) = &last.0 else {
+        return None;
+    };
+    if !func.block(branch.alternative).instrs.is_empty()
+        || !matches!(func.block(branch.consequent).ty, InstrSeqType::Simple(None))
+    {
+        return None;
+    }
+    let body = &func.block(branch.consequent).instrs;
+    let (back, body) = body.split_last()?;
+    matches!(&back.0, Instr::Br(br) if br.block == loop_seq).then_some((cond, body))
+}
+
+/// Builds the value graph of the loop whose body is `loop_seq`.
+pub fn build(module: &Module, func: &LocalFunction, loop_seq: InstrSeqId) -> LoopBody {
+    let mut b = Builder {
+        module,
+
+        body: LoopBody::default(),
+        stack: Vec::new(),
+        locals: HashMap::new(),
+        memory_ops: 0,
+        effects_seen: false,
+    };
+    let seq = func.block(loop_seq);
+    if !matches!(seq.ty, InstrSeqType::Simple(None)) {
+        b.block("loop with parameters or results");
+    }
+    if let Some((cond, body)) = if_guarded_body(func, loop_seq) {
+        for (instr, _) in cond {
+            b.step(instr);
+        }
+        let cond = b.pop();
+        if b.effects_seen {
+            b.block("early exit");
+        }
+        b.body.exit = Some(Exit {
+            test: ExitTest::Top,
+            cond,
+            continue_when_nonzero: true,
+        });
+        for (instr, _) in body {
+            b.step(instr);
+        }
+        b.finish_locals();
+        return b.body;
+    }
+    let instrs = &seq.instrs;
+    let last = instrs.len().saturating_sub(1);
+    let mut top_exit: Option<Exit> = None;
+    let mut bottom_exit: Option<Exit> = None;
+    let mut ends_with_back_edge = false;
+    for (position, (instr, _)) in instrs.iter().enumerate() {
+        match instr {
+            // Bottom test: `br_if` back to the loop as the last instruction.
+            Instr::BrIf(br) if br.block == loop_seq && position == last => {
+                let cond = b.pop();
+                bottom_exit = Some(Exit {
+                    test: ExitTest::Bottom,
+                    cond,
+                    continue_when_nonzero: true,
+                });
+                ends_with_back_edge = true;
+            }
+            // Unconditional back edge closing a top-tested loop.
+            Instr::Br(br) if br.block == loop_seq && position == last => {
+                ends_with_back_edge = true;
+            }
+            // Top test: an exit branch before any effect.
+            Instr::BrIf(br) if br.block != loop_seq && !b.effects_seen && top_exit.is_none() => {
+                let cond = b.pop();
+                top_exit = Some(Exit {
+                    test: ExitTest::Top,
+                    cond,
+                    continue_when_nonzero: false,
+                });
+            }
+            Instr::Block(inner) if !b.effects_seen && top_exit.is_none() => {
+                match return_guard(func, inner.seq) {
+                    Some(cond_instrs) => {
+                        for (i, _) in cond_instrs {
+                            b.step(i);
+                        }
+                        let cond = b.pop();
+                        top_exit = Some(Exit {
+                            test: ExitTest::Top,
+                            cond,
+                            continue_when_nonzero: true,
+                        });
+                    }
+                    None => b.step(instr),
+                }
+            }
+            _ => b.step(instr),
+        }
+    }
+    b.finish_locals();
+    b.body.exit = match (top_exit, bottom_exit, ends_with_back_edge) {
+        (Some(top), None, true) => Some(top),
+        (None, Some(bottom), true) => Some(bottom),
+        (None, None, _) => {
+            b.block("no loop exit test");
+            None
+        }
+        _ => {
+            b.block("early exit");
+            None
+        }
+    };
+    if !ends_with_back_edge {
+        b.block("loop does not repeat unconditionally");
+    }
+    b.body
+}

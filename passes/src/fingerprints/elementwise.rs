@@ -1,0 +1,390 @@
+//! Elementwise fingerprints (`axpy`, `scale`, `add`, `mul`, `relu`, `clamp`, `max`,
+//! and the general `map`): a counted loop whose every iteration stores, at
+//! consecutive elements, a pure lane-wise function of loads at the same element
+//! index and of loop invariants.
+//!
+//! Accepted shapes, each named in the match:
+//! - `map-<elem>-x<U>-<test>`: `U` stores per iteration (the compiler unrolled the
+//!   loop `U` times) at offsets `0, E, .., (U-1)E` of one address stream advancing
+//!   `U*E` bytes per iteration, whose values are the same expression tree with the
+//!   loads shifted by the same element; `<test>` is `bottom` (rotated do-while) or
+//!   `top` (top-tested, as at -Oz).
+//!
+//! Computing lane `j` of a v128 does exactly what scalar iteration `j` did (same
+//! operators, same order), so the rewrite is exact; what vectorizing may change is
+//! only the order of memory accesses, which the rewrite's guard makes unobservable
+//! (written range disjoint from every read range, or exactly in place).
+
+use super::types::{node_type, Lanes};
+use super::NoMatch;
+use crate::analysis::affine::{affine_i32, inductions, Affine};
+use crate::analysis::trip_count::{trip_count, TripCount};
+use crate::analysis::value_graph::{LoopBody, Node, Store};
+use petgraph::graph::NodeIndex;
+use std::collections::{HashMap, HashSet};
+use walrus::ir::{StoreKind, Value};
+use walrus::{LocalId, MemoryId, Module, ValType};
+
+/// A memory access of the lane-0 expression.
+#[derive(Clone, Debug)]
+pub struct Access {
+    /// The `i32` address operand.
+    pub addr: NodeIndex,
+    /// The static memarg offset.
+    pub offset: u64,
+    /// The address's affine form.
+    pub form: Affine,
+}
+
+impl Access {
+    /// The access's offset from its stream base: affine constant plus memarg offset.
+    pub fn total_offset(&self) -> i64 {
+        self.form.constant + self.offset as i64
+    }
+}
+
+/// A load of the lane-0 expression.
+#[derive(Clone, Debug)]
+pub struct MapLoad {
+    /// The load node.
+    pub node: NodeIndex,
+    /// Where it reads.
+    pub access: Access,
+    /// It reads exactly the element the iteration stores (`y[i] = f(y[i], ..)`).
+    pub in_place: bool,
+}
+
+/// A matched elementwise loop.
+#[derive(Clone, Debug)]
+pub struct MapMatch {
+    /// The accepted shape's name.
+    pub shape: String,
+    /// The report's pattern name.
+    pub pattern: &'static str,
+    /// Lane shape of the kernel.
+    pub lanes: Lanes,
+    /// Stores per iteration (the compiler's unroll factor).
+    pub unroll: u32,
+    /// Bytes the streams advance per iteration.
+    pub stride: i64,
+    /// The memory accessed.
+    pub memory: MemoryId,
+    /// The lane-0 store.
+    pub store: Access,
+    /// Store kind.
+    pub store_kind: StoreKind,
+    /// The lane-0 stored value.
+    pub value: NodeIndex,
+    /// Distinct loads of the lane-0 value.
+    pub loads: Vec<MapLoad>,
+    /// Loop-invariant non-constant leaves of the lane-0 value, with their types.
+    pub invariants: Vec<(NodeIndex, ValType)>,
+    /// How many iterations run.
+    pub trip: TripCount,
+    /// Induction steps.
+    pub steps: HashMap<LocalId, i64>,
+}
+
+/// Structural text of an invariant subtree (equal for the per-copy recomputations
+/// of an unrolled loop).
+fn invariant_text(body: &LoopBody, node: NodeIndex) -> String {
+    match &body.graph[node] {
+        Node::Phi(local) => format!("local{}", local.index()),
+        Node::Const(v) => format!("{v:?}"),
+        Node::GlobalGet(g) => format!("global{}", g.index()),
+        other => {
+            let children: Vec<String> = body
+                .operands(node)
+                .iter()
+                .map(|c| invariant_text(body, *c))
+                .collect();
+            format!("{other:?}({})", children.join(","))
+        }
+    }
+}
+
+/// Canonical text of a store value with loads shifted back by `shift` bytes, so the
+/// unrolled copies of one lane expression compare equal.
+fn lane_text(
+    body: &LoopBody,
+    node: NodeIndex,
+    shift: i64,
+    depth: u32,
+) -> Result<String, &'static str> {
+    if depth > 64 {
+        return Err("expression too deep");
+    }
+    match &body.graph[node] {
+        Node::Load {
+            kind, memory, arg, ..
+        } => {
+            let addr = body.operands(node)[0];
+            let form = affine_i32(body, addr).ok_or("non-affine load")?;
+            let key: Vec<(usize, i64)> = form.key().iter().map(|(n, c)| (n.index(), *c)).collect();
+            let offset = form.constant + arg.offset as i64 - shift;
+            Ok(format!(
+                "load({kind:?},{},{key:?},{offset})",
+                memory.index()
+            ))
+        }
+        _ if body.is_invariant(node) => Ok(format!("inv({})", invariant_text(body, node))),
+        Node::Phi(_) => Err("value depends on an induction variable"),
+        Node::Opaque => Err("unmodelled value"),
+        other => {
+            let mut children = Vec::new();
+            for c in body.operands(node) {
+                children.push(lane_text(body, c, shift, depth + 1)?);
+            }
+            Ok(format!("{other:?}({})", children.join(",")))
+        }
+    }
+}
+
+fn is_zero(body: &LoopBody, n: NodeIndex) -> bool {
+    match body.graph[n] {
+        Node::Const(Value::F32(v)) => v == 0.0,
+        Node::Const(Value::F64(v)) => v == 0.0,
+        Node::Const(Value::I32(v)) => v == 0,
+        Node::Const(Value::I64(v)) => v == 0,
+        _ => false,
+    }
+}
+
+/// Names what the lane expression computes, for the report.
+fn classify(body: &LoopBody, value: NodeIndex, loads: &[MapLoad]) -> &'static str {
+    let is_load = |n: NodeIndex| matches!(body.graph[n], Node::Load { .. });
+    let is_inv = |n: NodeIndex| body.is_invariant(n);
+    let op_name = |n: NodeIndex| match &body.graph[n] {
+        Node::Binop(op) => format!("{op:?}"),
+        Node::Select => "Select".to_string(),
+        _ => String::new(),
+    };
+    let ops = body.operands(value);
+    let name = op_name(value);
+    let is_mul = |n: NodeIndex| op_name(n).ends_with("Mul");
+    let scaled_load = |n: NodeIndex| {
+        is_mul(n) && {
+            let o = body.operands(n);
+            (is_inv(o[0]) && is_load(o[1])) || (is_load(o[0]) && is_inv(o[1]))
+        }
+    };
+    if name.ends_with("Mul") && scaled_load(value) {
+        return "scale";
+    }
+    if name.ends_with("Add") && ops.len() == 2 {
+        if (scaled_load(ops[0]) && is_load(ops[1])) || (scaled_load(ops[1]) && is_load(ops[0])) {
+            return "axpy";
+        }
+        if is_load(ops[0]) && is_load(ops[1]) {
+            return "add";
+        }
+    }
+    if name.ends_with("Mul") && is_load(ops[0]) && is_load(ops[1]) {
+        return "mul";
+    }
+    if name.ends_with("Max") && ops.len() == 2 {
+        if is_load(ops[0]) && is_load(ops[1]) {
+            return "max";
+        }
+        if (is_load(ops[0]) && is_zero(body, ops[1])) || (is_zero(body, ops[0]) && is_load(ops[1]))
+        {
+            return "relu";
+        }
+    }
+    // select(x, 0, x > 0), select(0, x, x < 0) and the like, over one load.
+    let mut select_count = 0;
+    let mut zero_select = false;
+    let mut work = vec![value];
+    while let Some(n) = work.pop() {
+        let on = op_name(n);
+        if on == "Select" || on.ends_with("Min") || on.ends_with("Max") {
+            select_count += 1;
+            let o = body.operands(n);
+            if o.iter().take(2).any(|c| is_zero(body, *c)) {
+                zero_select = true;
+            }
+            work.extend(o.into_iter().take(2));
+        }
+    }
+    if loads.len() == 1 {
+        if select_count == 1 && zero_select {
+            return "relu";
+        }
+        if select_count >= 2 {
+            return "clamp";
+        }
+    }
+    "map"
+}
+
+/// Matches an elementwise loop.
+pub fn match_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> {
+    // Cheap reject: an elementwise loop stores.
+    let Some(first) = body.stores.first() else {
+        return Err(NoMatch::Unrelated);
+    };
+    // Only loops whose stores look like array writes are worth a report line.
+    let store_form = affine_i32(body, first.addr);
+    if store_form.is_none() || Lanes::of_store(first.kind).is_none() {
+        return Err(NoMatch::Unrelated);
+    }
+    let decline = |reason: &str| NoMatch::declined("map", reason);
+    if let Some(blocker) = body.blockers.first() {
+        return Err(decline(blocker));
+    }
+    let steps = inductions(body);
+    if steps.is_empty() {
+        return Err(decline("no induction variable"));
+    }
+    for (local, end) in &body.end_values {
+        let carried = body.phis.contains_key(local) && !steps.contains_key(local);
+        if carried && body.phis.get(local) != Some(end) {
+            return Err(decline("loop-carried value"));
+        }
+    }
+    let trip = trip_count(body, &steps).map_err(decline)?;
+
+    // The stores: one stream, consecutive elements, advancing U*E per iteration.
+    let memory = first.memory;
+    let lanes = Lanes::of_store(first.kind).ok_or_else(|| decline("narrow store"))?;
+    let width = lanes.width() as i64;
+    let mut stores: Vec<(&Store, Access)> = Vec::new();
+    for store in &body.stores {
+        if store.memory != memory || Lanes::of_store(store.kind) != Some(lanes) {
+            return Err(decline("stores of mixed widths or memories"));
+        }
+        let form = affine_i32(body, store.addr).ok_or_else(|| decline("non-affine store"))?;
+        stores.push((
+            store,
+            Access {
+                addr: store.addr,
+                offset: store.arg.offset,
+                form,
+            },
+        ));
+    }
+    let key = stores[0].1.form.key();
+    if stores.iter().any(|(_, a)| a.form.key() != key) {
+        return Err(decline("stores to several arrays"));
+    }
+    stores.sort_by_key(|(_, a)| a.total_offset());
+    let base_offset = stores[0].1.total_offset();
+    for (u, (_, access)) in stores.iter().enumerate() {
+        if access.total_offset() != base_offset + u as i64 * width {
+            return Err(decline("stores are not consecutive elements"));
+        }
+    }
+    let unroll = stores.len() as u32;
+    let stride = stores[0].1.form.increment(body, &steps);
+    if stride <= 0 {
+        return Err(decline("loop runs backwards through memory"));
+    }
+    if stride != unroll as i64 * width {
+        return Err(decline("non-contiguous store"));
+    }
+
+    // Every unrolled copy computes the same lane expression.
+    let lane0 = lane_text(body, stores[0].0.value, 0, 0).map_err(decline)?;
+    for (u, (store, _)) in stores.iter().enumerate().skip(1) {
+        if lane_text(body, store.value, u as i64 * width, 0).map_err(decline)? != lane0 {
+            return Err(decline("unrolled copies differ"));
+        }
+    }
+
+    // Loads of the lane-0 value: same stride, same width, and never a different
+    // element of the array being written.
+    let (store0, store_access) = (stores[0].0, stores[0].1.clone());
+    let value = store0.value;
+    let mut loads = Vec::new();
+    let mut seen_accesses = HashSet::new();
+    for node in body.loads_under(value) {
+        let Node::Load {
+            kind,
+            memory: load_memory,
+            arg,
+            ..
+        } = body.graph[node]
+        else {
+            continue;
+        };
+        if load_memory != memory {
+            return Err(decline("loads from another memory"));
+        }
+        if kind_width(kind) != width as u32 {
+            return Err(decline("mixed element widths"));
+        }
+        let addr = body.operands(node)[0];
+        let form = affine_i32(body, addr).ok_or_else(|| decline("non-affine load"))?;
+        if form.increment(body, &steps) != stride {
+            return Err(decline("non-contiguous load"));
+        }
+        let access = Access {
+            addr,
+            offset: arg.offset,
+            form,
+        };
+        let same_array = access.form.key() == key;
+        let in_place = same_array && access.total_offset() == store_access.total_offset();
+        if same_array && !in_place {
+            return Err(NoMatch::declined("map", "loop-carried memory dependence"));
+        }
+        if seen_accesses.insert((
+            access.form.key(),
+            access.total_offset(),
+            format!("{kind:?}"),
+        )) {
+            loads.push(MapLoad {
+                node,
+                access,
+                in_place,
+            });
+        }
+    }
+
+    // Invariant leaves become kernel parameters; every other node must vectorize.
+    let mut invariants: Vec<(NodeIndex, ValType)> = Vec::new();
+    let mut work = vec![value];
+    let mut visited = HashSet::new();
+    while let Some(n) = work.pop() {
+        if !visited.insert(n) {
+            continue;
+        }
+        match &body.graph[n] {
+            Node::Const(_) | Node::Load { .. } => {}
+            _ if body.is_invariant(n) => {
+                let ty = node_type(module, body, n).ok_or_else(|| decline("unknown type"))?;
+                invariants.push((n, ty));
+            }
+            _ => work.extend(body.operands(n)),
+        }
+    }
+    invariants.sort_by_key(|(n, _)| n.index());
+    if !crate::rewrite::simd::vectorizes(body, value, lanes) {
+        return Err(decline("no exact SIMD form for an operation"));
+    }
+
+    let pattern = classify(body, value, &loads);
+    let test = match trip.test {
+        crate::analysis::value_graph::ExitTest::Bottom => "bottom",
+        crate::analysis::value_graph::ExitTest::Top => "top",
+    };
+    Ok(MapMatch {
+        shape: format!("map-{:?}-x{unroll}-{test}", lanes.elem()).to_lowercase(),
+        pattern,
+        lanes,
+        unroll,
+        stride,
+        memory,
+        store: store_access,
+        store_kind: store0.kind,
+        value,
+        loads,
+        invariants,
+        trip,
+        steps,
+    })
+}
+
+fn kind_width(kind: walrus::ir::LoadKind) -> u32 {
+    kind.width()
+}

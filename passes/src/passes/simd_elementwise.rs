@@ -1,0 +1,190 @@
+//! `simd-elementwise`: rewrites elementwise loops (`axpy`, `scale`, `add`, `mul`,
+//! `relu`, `clamp`, `max`, `map`) into an injected SIMD128 kernel behind a guard.
+//!
+//! Needs: the loop forest, the value graph of each innermost loop, induction
+//! variables, affine accesses and trip counts (`analysis`), and the elementwise
+//! fingerprint. Guarantees: exact. Each lane of the kernel computes what the scalar
+//! iteration computed; the guard (exact trip count, enough elements, all ranges in
+//! bounds, written range disjoint from read ranges or exactly in place) decides at
+//! run time, and otherwise the original loop runs unchanged. The original loop also
+//! always runs the final iteration, so every local and exit path is as before.
+
+use crate::analysis::value_graph::{self, LoopBody};
+use crate::analysis::LoopForest;
+use crate::fingerprints::elementwise::{match_map, MapMatch};
+use crate::fingerprints::NoMatch;
+use crate::options::Target;
+use crate::pass::{Changed, Pass, PassCx, PassError};
+use crate::report::{Action, Finding, Tier};
+use crate::rewrite::map::{build_kernel, insert_guard};
+use walrus::ir::InstrSeqId;
+use walrus::{FunctionId, Module};
+
+/// The elementwise SIMD pass.
+pub struct SimdElementwise;
+
+struct Site {
+    func: FunctionId,
+    /// Whether the function held SIMD code before barq touched it.
+    already_vectorized: bool,
+    parent_seq: InstrSeqId,
+    position: usize,
+    body: LoopBody,
+    m: MapMatch,
+}
+
+/// Innermost loops of every defined function, with their value graphs.
+pub fn innermost_loops(module: &Module) -> Vec<(FunctionId, InstrSeqId, usize, LoopBody)> {
+    let mut out = Vec::new();
+    for (id, func) in module.funcs.iter_local() {
+        let forest = LoopForest::build(func);
+        for node in forest.graph.node_indices() {
+            if forest.children(node).next().is_some() {
+                continue;
+            }
+            let info = &forest.graph[node];
+            let body = value_graph::build(module, func, info.body);
+            out.push((id, info.parent_seq, info.position, body));
+        }
+    }
+    out
+}
+
+/// Whether a function already holds SIMD code. Its scalar loops are then the
+/// compiler's remainder or aliasing-fallback loops: they run only when the vector
+/// loop cannot, which is when barq's guard would refuse too, so rewriting them would
+/// only add code.
+pub fn uses_simd(func: &walrus::LocalFunction) -> bool {
+    use walrus::ir::Instr;
+    let mut work = vec![func.entry_block()];
+    while let Some(seq) = work.pop() {
+        for (instr, _) in &func.block(seq).instrs {
+            let vector = match instr {
+                Instr::Block(b) => {
+                    work.push(b.seq);
+                    false
+                }
+                Instr::Loop(l) => {
+                    work.push(l.seq);
+                    false
+                }
+                Instr::IfElse(i) => {
+                    work.extend([i.consequent, i.alternative]);
+                    false
+                }
+                Instr::Load(l) => matches!(l.kind, walrus::ir::LoadKind::V128),
+                Instr::Store(s) => matches!(s.kind, walrus::ir::StoreKind::V128),
+                Instr::LoadSimd(_)
+                | Instr::V128Bitselect(_)
+                | Instr::I8x16Shuffle(_)
+                | Instr::I8x16Swizzle(_) => true,
+                Instr::Const(c) => matches!(c.value, walrus::ir::Value::V128(_)),
+                Instr::Unop(u) => is_vector_op(&format!("{:?}", u.op)),
+                Instr::Binop(b) => is_vector_op(&format!("{:?}", b.op)),
+                _ => false,
+            };
+            if vector {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Whether an operator name is a SIMD one (`F32x4Add`, `I8x16Shl`, `V128And`).
+fn is_vector_op(name: &str) -> bool {
+    name.starts_with("V128")
+        || ["x2", "x4", "x8", "x16"]
+            .iter()
+            .any(|shape| name.contains(shape))
+}
+
+impl Pass for SimdElementwise {
+    fn name(&self) -> &'static str {
+        "simd-elementwise"
+    }
+
+    fn description(&self) -> &'static str {
+        "elementwise loops (axpy, scale, add, mul, relu, clamp, max, map) -> guarded SIMD128 kernels (exact)"
+    }
+
+    fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
+        let mut sites = Vec::new();
+        for (func, parent_seq, position, body) in innermost_loops(module) {
+            match match_map(module, &body) {
+                Ok(m) => sites.push(Site {
+                    func,
+                    already_vectorized: uses_simd(module.funcs.get(func).kind.unwrap_local()),
+                    parent_seq,
+                    position,
+                    body,
+                    m,
+                }),
+                Err(NoMatch::Unrelated) => {}
+                Err(NoMatch::Declined { pattern, reason }) => cx.findings.push(Finding {
+                    function: cx.names.get(func).to_string(),
+                    func_index: cx.func_index(func).unwrap_or(u32::MAX),
+                    pattern: pattern.to_string(),
+                    elem: None,
+                    action: Action::Declined,
+                    tier: None,
+                    exact: false,
+                    reason: Some(reason),
+                }),
+            }
+        }
+        // Insert from the last position backwards so earlier positions stay valid.
+        sites.sort_by_key(|s| (s.func, std::cmp::Reverse(s.position)));
+        let mut changed = Changed::nothing();
+        for site in sites {
+            let mut finding = Finding {
+                function: cx.names.get(site.func).to_string(),
+                func_index: cx.func_index(site.func).unwrap_or(u32::MAX),
+                pattern: site.m.pattern.to_string(),
+                elem: Some(site.m.lanes.elem()),
+                action: Action::Detected,
+                tier: None,
+                exact: true,
+                reason: None,
+            };
+            let refusal = if site.already_vectorized {
+                Some("function already vectorized by the compiler (scalar remainder or fallback loop)")
+            } else if cx.options.target == Target::Native {
+                Some("no native kernel for this pattern yet")
+            } else if !cx.options.allow_simd {
+                Some("target does not allow SIMD")
+            } else if !cx.options.opt_level.rewrites() {
+                Some("rewrites disabled at -O0")
+            } else {
+                None
+            };
+            match refusal {
+                Some(reason) => finding.reason = Some(reason.to_string()),
+                None if !cx.allow_rewrite() => {
+                    finding.reason = Some("bisect limit reached".to_string())
+                }
+                None => {
+                    let kernel = build_kernel(module, &site.body, &site.m);
+                    insert_guard(
+                        module,
+                        site.func,
+                        site.parent_seq,
+                        site.position,
+                        &site.body,
+                        &site.m,
+                        kernel,
+                    );
+                    finding.action = Action::Rewritten;
+                    finding.tier = Some(Tier::Simd128);
+                    finding.reason = Some(format!("shape {}", site.m.shape));
+                    if !changed.functions.contains(&site.func) {
+                        changed.functions.push(site.func);
+                    }
+                    changed.functions.push(kernel);
+                }
+            }
+            cx.findings.push(finding);
+        }
+        Ok(changed)
+    }
+}

@@ -1,0 +1,722 @@
+//! Code for an elementwise match: an injected SIMD128 kernel, and the guard that
+//! runs it in front of the original loop.
+//!
+//! The guard computes the trip count `T` at loop entry. When the closed form is
+//! exact, the iterations are enough to pay, every accessed range lies inside memory
+//! and the written range overlaps no read range (or is exactly in place), it calls
+//! the kernel for the first `T - 1` iterations and advances every induction
+//! variable by `T - 1` steps. The original loop then runs the last iteration and its
+//! exit test, so locals, the exit path and everything after the loop see exactly
+//! what they saw before. When any check fails the original loop runs unchanged,
+//! traps and partial writes included.
+
+use super::simd::{self, nonzero_mask, Repr, VectorBinop, VectorUnop};
+use crate::analysis::trip_count::{has_bound, Predicate, TripCount};
+use crate::analysis::value_graph::{ExitTest, LoopBody, Node};
+use crate::fingerprints::elementwise::{Access, MapMatch};
+use crate::fingerprints::types::Lanes;
+use petgraph::graph::NodeIndex;
+use std::collections::HashMap;
+use walrus::ir::{BinaryOp, Block, InstrSeqId, LoadKind, MemArg, UnaryOp, Value};
+use walrus::{
+    FunctionBuilder, FunctionId, InstrSeqBuilder, LocalId, Module, ModuleLocals, ValType,
+};
+
+/// Fewest elements worth the guard and call (below it the original loop runs).
+pub const MIN_ELEMENTS: i64 = 16;
+
+/// Emits the scalar value of a load-free node as it is at loop entry (phis read the
+/// locals' current values).
+pub fn emit_entry_value(body: &LoopBody, node: NodeIndex, seq: &mut InstrSeqBuilder) {
+    let operands = body.operands(node);
+    for op in &operands {
+        emit_entry_value(body, *op, seq);
+    }
+    match &body.graph[node] {
+        Node::Phi(local) => {
+            seq.local_get(*local);
+        }
+        Node::Const(value) => {
+            seq.const_(*value);
+        }
+        Node::GlobalGet(global) => {
+            seq.global_get(*global);
+        }
+        Node::Unop(op) => {
+            seq.unop(*op);
+        }
+        Node::Binop(op) => {
+            seq.binop(*op);
+        }
+        Node::Select => {
+            seq.select(None);
+        }
+        // Matches only hand over load-free invariant and affine nodes.
+        Node::Load { .. } | Node::Opaque => {
+            seq.unreachable();
+        }
+    }
+}
+
+fn splat(ty: ValType) -> Option<UnaryOp> {
+    Some(match ty {
+        ValType::I32 => UnaryOp::I32x4Splat,
+        ValType::I64 => UnaryOp::I64x2Splat,
+        ValType::F32 => UnaryOp::F32x4Splat,
+        ValType::F64 => UnaryOp::F64x2Splat,
+        _ => return None,
+    })
+}
+
+fn splat_const(value: Value) -> Value {
+    let bits: u128 = match value {
+        Value::I32(v) => (v as u32 as u128) * 0x0000_0001_0000_0001_0000_0001_0000_0001,
+        Value::F32(v) => (v.to_bits() as u128) * 0x0000_0001_0000_0001_0000_0001_0000_0001,
+        Value::I64(v) => (v as u64 as u128) * ((1u128 << 64) | 1),
+        Value::F64(v) => (v.to_bits() as u128) * ((1u128 << 64) | 1),
+        Value::V128(v) => v,
+    };
+    Value::V128(bits)
+}
+
+fn lane_splat(lanes: Lanes, scalar: u64) -> Value {
+    match lanes {
+        Lanes::F32x4 | Lanes::I32x4 => splat_const(Value::I32(scalar as i32)),
+        Lanes::F64x2 | Lanes::I64x2 => splat_const(Value::I64(scalar as i64)),
+    }
+}
+
+/// State for emitting one lane expression inside the kernel.
+struct KernelCx<'a> {
+    body: &'a LoopBody,
+    m: &'a MapMatch,
+    /// Invariant node -> (scalar parameter, splatted local).
+    invariants: HashMap<NodeIndex, (LocalId, LocalId)>,
+    /// Load node -> base-address parameter.
+    load_base: HashMap<NodeIndex, LocalId>,
+    index: LocalId,
+    log2_width: i32,
+    /// Nodes used more than once, cached in locals once computed.
+    shared: HashMap<(NodeIndex, bool, Repr), LocalId>,
+    use_counts: HashMap<NodeIndex, u32>,
+}
+
+impl KernelCx<'_> {
+    /// Pushes `base + index * width`.
+    fn element_address(&self, seq: &mut InstrSeqBuilder, base: LocalId) {
+        seq.local_get(base)
+            .local_get(self.index)
+            .i32_const(self.log2_width)
+            .binop(BinaryOp::I32Shl)
+            .binop(BinaryOp::I32Add);
+    }
+
+    fn emit(
+        &mut self,
+        locals: &mut ModuleLocals,
+        seq: &mut InstrSeqBuilder,
+        node: NodeIndex,
+        vector: bool,
+        repr: Repr,
+    ) {
+        let key = (node, vector, repr);
+        if let Some(local) = self.shared.get(&key) {
+            seq.local_get(*local);
+            return;
+        }
+        self.emit_uncached(locals, seq, node, vector, repr);
+        if self.use_counts.get(&node).copied().unwrap_or(0) > 1 {
+            let ty = if vector {
+                ValType::V128
+            } else {
+                scalar_type_of_repr(self, node)
+            };
+            let local = locals.add(ty);
+            seq.local_tee(local);
+            self.shared.insert(key, local);
+        }
+    }
+
+    fn emit_uncached(
+        &mut self,
+        locals: &mut ModuleLocals,
+        seq: &mut InstrSeqBuilder,
+        node: NodeIndex,
+        vector: bool,
+        repr: Repr,
+    ) {
+        let body = self.body;
+        let lanes = self.m.lanes;
+        let to_mask = |seq: &mut InstrSeqBuilder| {
+            // Value -> mask: lanes != 0. (Planning allows this only where it exists.)
+            if let Some(ne) = nonzero_mask(lanes) {
+                seq.const_(Value::V128(0)).binop(ne);
+            }
+        };
+        if let Some((scalar, splatted)) = self.invariants.get(&node).copied() {
+            seq.local_get(if vector { splatted } else { scalar });
+            if vector && repr == Repr::Mask {
+                to_mask(seq);
+            }
+            return;
+        }
+        match body.graph[node].clone() {
+            Node::Const(value) => {
+                if vector {
+                    seq.const_(splat_const(value));
+                    if repr == Repr::Mask {
+                        to_mask(seq);
+                    }
+                } else {
+                    seq.const_(value);
+                }
+            }
+            Node::Load {
+                kind, arg, memory, ..
+            } => {
+                let base = self.load_base[&node];
+                self.element_address(seq, base);
+                if vector {
+                    seq.load(
+                        memory,
+                        LoadKind::V128,
+                        MemArg {
+                            align: 1,
+                            offset: 0,
+                        },
+                    );
+                    if repr == Repr::Mask {
+                        to_mask(seq);
+                    }
+                } else {
+                    seq.load(
+                        memory,
+                        kind,
+                        MemArg {
+                            align: arg.align,
+                            offset: 0,
+                        },
+                    );
+                }
+            }
+            Node::Binop(op) => {
+                let ops = body.operands(node);
+                if !vector {
+                    self.emit(locals, seq, ops[0], false, Repr::Value);
+                    self.emit(locals, seq, ops[1], false, Repr::Value);
+                    seq.binop(op);
+                    return;
+                }
+                match simd::binop(op, lanes) {
+                    Some(VectorBinop::Plain(v)) => {
+                        self.emit(locals, seq, ops[0], true, Repr::Value);
+                        self.emit(locals, seq, ops[1], true, Repr::Value);
+                        seq.binop(v);
+                        if repr == Repr::Mask {
+                            to_mask(seq);
+                        }
+                    }
+                    Some(VectorBinop::Shift(v)) => {
+                        self.emit(locals, seq, ops[0], true, Repr::Value);
+                        self.emit(locals, seq, ops[1], false, Repr::Value);
+                        if matches!(lanes, Lanes::F64x2 | Lanes::I64x2) {
+                            seq.unop(UnaryOp::I32WrapI64);
+                        }
+                        seq.binop(v);
+                        if repr == Repr::Mask {
+                            to_mask(seq);
+                        }
+                    }
+                    Some(VectorBinop::Copysign) => {
+                        // bitselect(sign source, magnitude source, sign-bit mask)
+                        self.emit(locals, seq, ops[1], true, Repr::Value);
+                        self.emit(locals, seq, ops[0], true, Repr::Value);
+                        let sign = match lanes {
+                            Lanes::F64x2 | Lanes::I64x2 => lane_splat(lanes, 1 << 63),
+                            _ => lane_splat(lanes, 1 << 31),
+                        };
+                        seq.const_(sign).v128_bitselect();
+                        if repr == Repr::Mask {
+                            to_mask(seq);
+                        }
+                    }
+                    Some(VectorBinop::Compare(v)) => {
+                        self.emit(locals, seq, ops[0], true, Repr::Value);
+                        self.emit(locals, seq, ops[1], true, Repr::Value);
+                        seq.binop(v);
+                        if repr == Repr::Value {
+                            seq.const_(lane_splat(lanes, 1)).binop(BinaryOp::V128And);
+                        }
+                    }
+                    None => {
+                        seq.unreachable();
+                    }
+                }
+            }
+            Node::Unop(op) => {
+                let operand = body.operands(node)[0];
+                if !vector {
+                    self.emit(locals, seq, operand, false, Repr::Value);
+                    seq.unop(op);
+                    return;
+                }
+                match simd::unop(op, lanes) {
+                    Some(VectorUnop::Plain(v)) => {
+                        self.emit(locals, seq, operand, true, Repr::Value);
+                        seq.unop(v);
+                        if repr == Repr::Mask {
+                            to_mask(seq);
+                        }
+                    }
+                    Some(VectorUnop::Identity) => {
+                        self.emit(locals, seq, operand, true, repr);
+                    }
+                    Some(VectorUnop::Eqz) => {
+                        self.emit(locals, seq, operand, true, Repr::Value);
+                        seq.const_(Value::V128(0)).binop(BinaryOp::I32x4Eq);
+                        if repr == Repr::Value {
+                            seq.const_(lane_splat(lanes, 1)).binop(BinaryOp::V128And);
+                        }
+                    }
+                    None => {
+                        seq.unreachable();
+                    }
+                }
+            }
+            Node::Select => {
+                let ops = body.operands(node);
+                if !vector {
+                    for op in &ops {
+                        self.emit(locals, seq, *op, false, Repr::Value);
+                    }
+                    seq.select(None);
+                    return;
+                }
+                self.emit(locals, seq, ops[0], true, Repr::Value);
+                self.emit(locals, seq, ops[1], true, Repr::Value);
+                self.emit(locals, seq, ops[2], true, Repr::Mask);
+                seq.v128_bitselect();
+                if repr == Repr::Mask {
+                    to_mask(seq);
+                }
+            }
+            Node::Phi(_) | Node::GlobalGet(_) | Node::Opaque => {
+                seq.unreachable();
+            }
+        }
+    }
+}
+
+fn scalar_type_of_repr(cx: &KernelCx<'_>, node: NodeIndex) -> ValType {
+    // Scalar mode caches values only; their type is the node's type, which the
+    // kernel knows from the store (the lane type) except for comparisons (i32).
+    match &cx.body.graph[node] {
+        Node::Binop(op)
+            if matches!(simd::binop(*op, cx.m.lanes), Some(VectorBinop::Compare(_))) =>
+        {
+            ValType::I32
+        }
+        Node::Unop(UnaryOp::I32Eqz) => ValType::I32,
+        Node::Load { kind, .. } => crate::fingerprints::types::load_type(*kind),
+        _ => match cx.m.lanes {
+            Lanes::F32x4 => ValType::F32,
+            Lanes::I32x4 => ValType::I32,
+            Lanes::F64x2 => ValType::F64,
+            Lanes::I64x2 => ValType::I64,
+        },
+    }
+}
+
+/// Adds the kernel `barq_<pattern>_<elem>` for `m` to the module and returns it.
+/// Parameters: store base, one base per distinct non-in-place load, the invariants,
+/// and the element count.
+pub fn build_kernel(module: &mut Module, body: &LoopBody, m: &MapMatch) -> FunctionId {
+    let mut params = vec![ValType::I32];
+    let distinct_loads: Vec<&crate::fingerprints::elementwise::MapLoad> =
+        m.loads.iter().filter(|l| !l.in_place).collect();
+    params.extend(distinct_loads.iter().map(|_| ValType::I32));
+    params.extend(m.invariants.iter().map(|(_, ty)| *ty));
+    params.push(ValType::I32);
+    let mut builder = FunctionBuilder::new(&mut module.types, &params, &[]);
+    builder.name(format!("barq_{}_{:?}_x{}", m.pattern, m.lanes.elem(), m.unroll).to_lowercase());
+    let args: Vec<LocalId> = params.iter().map(|ty| module.locals.add(*ty)).collect();
+    let store_base = args[0];
+    let count = *args.last().unwrap_or(&store_base);
+    let index = module.locals.add(ValType::I32);
+
+    let mut cx = KernelCx {
+        body,
+        m,
+        invariants: HashMap::new(),
+        load_base: HashMap::new(),
+        index,
+        log2_width: m.lanes.width().trailing_zeros() as i32,
+        shared: HashMap::new(),
+        use_counts: HashMap::new(),
+    };
+    // Map every load node of the lane expression to its base parameter.
+    for node in body.loads_under(m.value) {
+        let Node::Load { kind, .. } = body.graph[node] else {
+            continue;
+        };
+        let addr = body.operands(node)[0];
+        let form = crate::analysis::affine::affine_i32(body, addr);
+        let position = distinct_loads.iter().position(|l| {
+            Some(l.access.form.key()) == form.as_ref().map(|f| f.key())
+                && form.as_ref().map(|f| f.constant + node_offset(body, node)) == Some(l.access.total_offset())
+                && matches!(body.graph[l.node], Node::Load { kind: k, .. } if format!("{k:?}") == format!("{kind:?}"))
+        });
+        let base = match position {
+            Some(p) => args[1 + p],
+            None => store_base,
+        };
+        cx.load_base.insert(node, base);
+    }
+    // Count uses inside the lane expression so shared nodes are computed once.
+    let mut work = vec![m.value];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(n) = work.pop() {
+        for op in body.operands(n) {
+            *cx.use_counts.entry(op).or_insert(0) += 1;
+            if seen.insert(op) && !cx.invariants.contains_key(&op) {
+                work.push(op);
+            }
+        }
+    }
+
+    let mut entry = builder.func_body();
+    for (i, (node, ty)) in m.invariants.iter().enumerate() {
+        let scalar = args[1 + distinct_loads.len() + i];
+        let splatted = module.locals.add(ValType::V128);
+        if let Some(op) = splat(*ty) {
+            entry.local_get(scalar).unop(op).local_set(splatted);
+        }
+        cx.invariants.insert(*node, (scalar, splatted));
+    }
+    let lanes_per_vector = m.lanes.count() as i32;
+    let memory = m.memory;
+    let store_kind = m.store_kind;
+    let store_align = 1;
+    entry.i32_const(0).local_set(index);
+    // Vector loop: whole vectors while at least one remains.
+    entry.block(None, |done| {
+        let done_id = done.id();
+        done.loop_(None, |repeat| {
+            let repeat_id = repeat.id();
+            repeat
+                .local_get(count)
+                .local_get(index)
+                .binop(BinaryOp::I32Sub)
+                .i32_const(lanes_per_vector)
+                .binop(BinaryOp::I32LtU)
+                .br_if(done_id);
+            cx.shared.clear();
+            cx.element_address(repeat, store_base);
+            cx.emit(&mut module.locals, repeat, m.value, true, Repr::Value);
+            repeat.store(
+                memory,
+                walrus::ir::StoreKind::V128,
+                MemArg {
+                    align: store_align,
+                    offset: 0,
+                },
+            );
+            repeat
+                .local_get(index)
+                .i32_const(lanes_per_vector)
+                .binop(BinaryOp::I32Add)
+                .local_set(index)
+                .br(repeat_id);
+        });
+    });
+    // Scalar tail: the same expression, one element at a time.
+    entry.block(None, |done| {
+        let done_id = done.id();
+        done.loop_(None, |repeat| {
+            let repeat_id = repeat.id();
+            repeat
+                .local_get(index)
+                .local_get(count)
+                .binop(BinaryOp::I32GeU)
+                .br_if(done_id);
+            cx.shared.clear();
+            cx.element_address(repeat, store_base);
+            cx.emit(&mut module.locals, repeat, m.value, false, Repr::Value);
+            repeat.store(
+                memory,
+                store_kind,
+                MemArg {
+                    align: 1,
+                    offset: 0,
+                },
+            );
+            repeat
+                .local_get(index)
+                .i32_const(1)
+                .binop(BinaryOp::I32Add)
+                .local_set(index)
+                .br(repeat_id);
+        });
+    });
+    builder.finish(args, &mut module.funcs)
+}
+
+fn node_offset(body: &LoopBody, node: NodeIndex) -> i64 {
+    match body.graph[node] {
+        Node::Load { arg, .. } => arg.offset as i64,
+        _ => 0,
+    }
+}
+
+/// Scratch locals of one guard.
+struct GuardLocals {
+    x0: LocalId,
+    k: LocalId,
+    iterations: LocalId,
+    memory_bytes: LocalId,
+}
+
+/// Pushes the 64-bit extension of an entry-time `i32` node.
+fn entry_i64(body: &LoopBody, node: NodeIndex, signed: bool, seq: &mut InstrSeqBuilder) {
+    emit_entry_value(body, node, seq);
+    seq.unop(if signed {
+        UnaryOp::I64ExtendSI32
+    } else {
+        UnaryOp::I64ExtendUI32
+    });
+}
+
+fn entry_bound_i64(body: &LoopBody, trip: &TripCount, signed: bool, seq: &mut InstrSeqBuilder) {
+    if has_bound(trip) {
+        entry_i64(body, trip.bound, signed, seq);
+    } else {
+        seq.i64_const(0);
+    }
+}
+
+fn entry_bound_i32(body: &LoopBody, trip: &TripCount, seq: &mut InstrSeqBuilder) {
+    if has_bound(trip) {
+        emit_entry_value(body, trip.bound, seq);
+    } else {
+        seq.i32_const(0);
+    }
+}
+
+/// Emits `k`: the first iteration index whose test fails; branches to `skip` when
+/// the closed form would not be exact.
+fn emit_first_failing(
+    body: &LoopBody,
+    trip: &TripCount,
+    l: &GuardLocals,
+    skip: InstrSeqId,
+    seq: &mut InstrSeqBuilder,
+) {
+    let a = trip.inc.unsigned_abs() as i64;
+    let shift = a.trailing_zeros() as i64;
+    let signed = trip.pred.is_signed();
+    use Predicate::*;
+    match trip.pred {
+        Ne => {
+            // d = (B - X0) mod 2^32 (counting up) or (X0 - B) (counting down).
+            if trip.inc > 0 {
+                entry_bound_i32(body, trip, seq);
+                emit_entry_value(body, trip.x, seq);
+            } else {
+                emit_entry_value(body, trip.x, seq);
+                entry_bound_i32(body, trip, seq);
+            }
+            seq.binop(BinaryOp::I32Sub)
+                .unop(UnaryOp::I64ExtendUI32)
+                .local_set(l.k);
+            if a > 1 {
+                seq.local_get(l.k)
+                    .i64_const(a - 1)
+                    .binop(BinaryOp::I64And)
+                    .i64_const(0)
+                    .binop(BinaryOp::I64Ne)
+                    .br_if(skip);
+            }
+            seq.local_get(l.k)
+                .i64_const(shift)
+                .binop(BinaryOp::I64ShrU)
+                .local_set(l.k);
+        }
+        Eq => {
+            emit_entry_value(body, trip.x, seq);
+            entry_bound_i32(body, trip, seq);
+            seq.binop(BinaryOp::I32Eq)
+                .unop(UnaryOp::I64ExtendUI32)
+                .local_set(l.k);
+        }
+        LtU | LtS | LeU | LeS => {
+            let hi: i64 = if signed {
+                i32::MAX as i64
+            } else {
+                u32::MAX as i64
+            };
+            let plus = i64::from(matches!(trip.pred, LeU | LeS));
+            entry_i64(body, trip.x, signed, seq);
+            seq.local_set(l.x0);
+            // b' = B (+1 for <=); no wrap: b' + a - 1 <= hi.
+            entry_bound_i64(body, trip, signed, seq);
+            seq.i64_const(plus).binop(BinaryOp::I64Add).local_set(l.k);
+            seq.local_get(l.k)
+                .i64_const(a - 1)
+                .binop(BinaryOp::I64Add)
+                .i64_const(hi)
+                .binop(BinaryOp::I64GtS)
+                .br_if(skip);
+            // k = x0 < b' ? (b' - x0 + a - 1) >> s : 0
+            seq.local_get(l.k)
+                .local_get(l.x0)
+                .binop(BinaryOp::I64Sub)
+                .i64_const(a - 1)
+                .binop(BinaryOp::I64Add)
+                .i64_const(shift)
+                .binop(BinaryOp::I64ShrS)
+                .i64_const(0)
+                .local_get(l.x0)
+                .local_get(l.k)
+                .binop(BinaryOp::I64LtS)
+                .select(None)
+                .local_set(l.k);
+        }
+        GtU | GtS | GeU | GeS => {
+            let lo: i64 = if signed { i32::MIN as i64 } else { 0 };
+            let minus = i64::from(matches!(trip.pred, GeU | GeS));
+            entry_i64(body, trip.x, signed, seq);
+            seq.local_set(l.x0);
+            entry_bound_i64(body, trip, signed, seq);
+            seq.i64_const(minus).binop(BinaryOp::I64Sub).local_set(l.k);
+            seq.local_get(l.k)
+                .i64_const(a - 1)
+                .binop(BinaryOp::I64Sub)
+                .i64_const(lo)
+                .binop(BinaryOp::I64LtS)
+                .br_if(skip);
+            seq.local_get(l.x0)
+                .local_get(l.k)
+                .binop(BinaryOp::I64Sub)
+                .i64_const(a - 1)
+                .binop(BinaryOp::I64Add)
+                .i64_const(shift)
+                .binop(BinaryOp::I64ShrS)
+                .i64_const(0)
+                .local_get(l.x0)
+                .local_get(l.k)
+                .binop(BinaryOp::I64GtS)
+                .select(None)
+                .local_set(l.k);
+        }
+    }
+}
+
+/// Inserts the guarded kernel call in front of the loop at `position` in
+/// `parent_seq` of function `func`.
+pub fn insert_guard(
+    module: &mut Module,
+    func: FunctionId,
+    parent_seq: InstrSeqId,
+    position: usize,
+    body: &LoopBody,
+    m: &MapMatch,
+    kernel: FunctionId,
+) {
+    let Module { funcs, locals, .. } = module;
+    let l = GuardLocals {
+        x0: locals.add(ValType::I64),
+        k: locals.add(ValType::I64),
+        iterations: locals.add(ValType::I64),
+        memory_bytes: locals.add(ValType::I64),
+    };
+    let distinct: Vec<&Access> = m
+        .loads
+        .iter()
+        .filter(|x| !x.in_place)
+        .map(|x| &x.access)
+        .collect();
+    let starts: Vec<LocalId> = (0..=distinct.len())
+        .map(|_| locals.add(ValType::I64))
+        .collect();
+    let ends: Vec<LocalId> = (0..=distinct.len())
+        .map(|_| locals.add(ValType::I64))
+        .collect();
+    let builder = funcs.get_mut(func).kind.unwrap_local_mut().builder_mut();
+    let mut seq = builder.dangling_instr_seq(None);
+    let skip = seq.id();
+
+    emit_first_failing(body, &m.trip, &l, skip, &mut seq);
+    // Iterations for the kernel: all but the last, which the loop itself runs.
+    seq.local_get(l.k);
+    if m.trip.test == ExitTest::Top {
+        seq.i64_const(1).binop(BinaryOp::I64Sub);
+    }
+    seq.local_tee(l.iterations);
+    let min_iterations = (MIN_ELEMENTS + m.unroll as i64 - 1) / m.unroll as i64;
+    seq.i64_const(min_iterations)
+        .binop(BinaryOp::I64LtS)
+        .br_if(skip);
+
+    // Every accessed range inside memory.
+    seq.memory_size(m.memory)
+        .unop(UnaryOp::I64ExtendUI32)
+        .i64_const(16)
+        .binop(BinaryOp::I64Shl)
+        .local_set(l.memory_bytes);
+    let accesses: Vec<&Access> = std::iter::once(&m.store)
+        .chain(distinct.iter().copied())
+        .collect();
+    for (i, access) in accesses.iter().enumerate() {
+        entry_i64(body, access.addr, false, &mut seq);
+        seq.i64_const(access.offset as i64)
+            .binop(BinaryOp::I64Add)
+            .local_tee(starts[i]);
+        seq.local_get(l.iterations)
+            .i64_const(m.stride)
+            .binop(BinaryOp::I64Mul)
+            .binop(BinaryOp::I64Add)
+            .local_tee(ends[i])
+            .local_get(l.memory_bytes)
+            .binop(BinaryOp::I64GtU)
+            .br_if(skip);
+    }
+    // The written range overlaps no read range.
+    for i in 1..accesses.len() {
+        seq.local_get(ends[0])
+            .local_get(starts[i])
+            .binop(BinaryOp::I64GtU)
+            .local_get(ends[i])
+            .local_get(starts[0])
+            .binop(BinaryOp::I64GtU)
+            .binop(BinaryOp::I32And)
+            .br_if(skip);
+    }
+    // The kernel call.
+    for start in &starts {
+        seq.local_get(*start).unop(UnaryOp::I32WrapI64);
+    }
+    for (node, _) in &m.invariants {
+        emit_entry_value(body, *node, &mut seq);
+    }
+    seq.local_get(l.iterations)
+        .i64_const(m.unroll as i64)
+        .binop(BinaryOp::I64Mul)
+        .unop(UnaryOp::I32WrapI64)
+        .call(kernel);
+    // Advance the induction variables past the iterations the kernel did.
+    let mut steps: Vec<(&LocalId, &i64)> = m.steps.iter().collect();
+    steps.sort_by_key(|(local, _)| local.index());
+    for (local, step) in steps {
+        seq.local_get(*local)
+            .local_get(l.iterations)
+            .i64_const(*step)
+            .binop(BinaryOp::I64Mul)
+            .unop(UnaryOp::I32WrapI64)
+            .binop(BinaryOp::I32Add)
+            .local_set(*local);
+    }
+    let guard = seq.id();
+    builder
+        .instr_seq(parent_seq)
+        .instr_at(position, Block { seq: guard });
+}

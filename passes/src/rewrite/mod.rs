@@ -1,0 +1,4 @@
+//! Code generation shared by rewrite passes: SIMD lane mapping, kernels, guards.
+
+pub mod map;
+pub mod simd;

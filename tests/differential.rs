@@ -1,0 +1,456 @@
+//! Differential tests: every exported kernel of every corpus module runs in the
+//! original and in the barq-opt output on the same generated inputs, and must give
+//! bit-identical results, identical traps, and identical memory afterwards.
+//!
+//! Inputs: lengths around the SIMD width and unrolling factors (0, 1, 3, 4, 5, 7, 8,
+//! 15, 16, 17, 31, 33, 64, 100, 257), floats with NaN, infinities, denormals and
+//! -0.0; aligned and unaligned pointers; in-place and overlapping buffers (output
+//! one element ahead of and behind the input); pointers whose range runs past the
+//! end of memory (both must trap, with the same partial writes); negative lengths.
+//! Fuel (Wasmtime's instruction count, deterministic) checks that rewritten
+//! functions really take the fast path on large inputs.
+
+mod common;
+
+use barq_wasm::{optimize, Action, Options};
+use std::collections::BTreeSet;
+use std::path::Path;
+use wasmtime::{Engine, Instance, Linker, Memory, Module, Store, Val, ValType};
+
+/// How to make each argument of a kernel.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Arg {
+    /// A pointer to a buffer (the n-th buffer of the case).
+    Ptr,
+    /// The element count.
+    Len,
+    /// A small dimension (matrices: kept small so n^3 stays cheap).
+    Dim,
+    /// A float scalar.
+    Scalar,
+    /// An integer scalar (clamp bounds, zero points).
+    Int,
+}
+
+use Arg::*;
+
+/// The kernels exported by the corpus, by export name.
+fn spec(name: &str) -> Option<&'static [Arg]> {
+    Some(match name {
+        "axpy" | "scale" => &[Scalar, Ptr, Ptr, Len],
+        "axpy_observed" => &[Scalar, Ptr, Ptr, Len],
+        "add_f32" => &[Ptr, Ptr, Ptr, Len],
+        "relu" => &[Ptr, Len],
+        "relu_out" => &[Ptr, Ptr, Len],
+        "clamp_i32" => &[Ptr, Len, Int, Int],
+        "dot_f32" | "dot_f64" | "dot_i32" | "dot_i8" => &[Ptr, Ptr, Len],
+        "sum_squares" | "l2_norm" | "sum_i32" | "prefix_sum" | "sum_until_negative" => &[Ptr, Len],
+        "dot_gather" => &[Ptr, Ptr, Ptr, Len],
+        "shift_scale" => &[Ptr, Scalar, Len],
+        "matmul_ijk" => &[Ptr, Ptr, Ptr, Dim, Dim, Dim],
+        "matmul_ikj" | "matmul" => &[Ptr, Ptr, Ptr, Dim],
+        "gemv" => &[Ptr, Ptr, Ptr, Dim, Dim],
+        "quantize_i8" => &[Ptr, Ptr, Len, Scalar, Int],
+        "dequantize_i8" => &[Ptr, Ptr, Len, Scalar, Int],
+        "conv3x3_relu" => &[Ptr, Ptr, Scalar, Ptr, Dim, Dim],
+        "edges_u8" => &[Ptr, Ptr, Dim, Dim],
+        _ => return None,
+    })
+}
+
+const LENGTHS: &[i64] = &[0, 1, 3, 4, 5, 7, 8, 15, 16, 17, 31, 33, 64, 100, 257, -1];
+const DIMS: &[i64] = &[0, 1, 3, 4, 5, 17, 33];
+/// Buffers live from 256 KiB on, 32 KiB apart; memory is grown to 8 pages + slack.
+const REGION: u64 = 256 * 1024;
+const REGION_SIZE: u64 = 32 * 1024;
+
+/// Where a case puts its buffers.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    Disjoint,
+    Unaligned,
+    /// All pointers equal (in place).
+    Same,
+    /// Each next buffer starts one element after the previous one.
+    OverlapAhead,
+    /// Each next buffer starts one element before the previous one.
+    OverlapBehind,
+    /// The last buffer ends past the end of memory.
+    OutOfBounds,
+}
+
+const LAYOUTS: &[Layout] = &[
+    Layout::Disjoint,
+    Layout::Unaligned,
+    Layout::Same,
+    Layout::OverlapAhead,
+    Layout::OverlapBehind,
+    Layout::OutOfBounds,
+];
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Memory contents: random words with float edge values mixed in.
+fn fill(rng: &mut Rng, bytes: &mut [u8]) {
+    const SPECIAL32: &[u32] = &[
+        0x7fc0_0000, // NaN
+        0x7f80_0000, // +inf
+        0xff80_0000, // -inf
+        0x8000_0000, // -0.0
+        0x0000_0001, // smallest denormal
+        0x807f_ffff, // negative denormal
+        0x3f80_0000, // 1.0
+        0xbf00_0000, // -0.5
+        0x7f7f_ffff, // f32::MAX
+    ];
+    for chunk in bytes.chunks_mut(4) {
+        let r = rng.next();
+        let word = match r % 8 {
+            0 => SPECIAL32[(r >> 8) as usize % SPECIAL32.len()],
+            1 | 2 => (((r >> 16) % 2000) as f32 / 16.0 - 60.0).to_bits(),
+            3 => (r >> 20) as u32 % 256,
+            _ => (r >> 32) as u32,
+        };
+        let n = chunk.len();
+        chunk.copy_from_slice(&word.to_le_bytes()[..n]);
+    }
+}
+
+struct Outcome {
+    result: Result<Vec<u128>, String>,
+    memory: Vec<u8>,
+    fuel: u64,
+}
+
+fn bits(v: &Val) -> u128 {
+    match v {
+        Val::I32(x) => *x as u32 as u128,
+        Val::I64(x) => *x as u64 as u128,
+        Val::F32(x) => *x as u128,
+        Val::F64(x) => *x as u128,
+        Val::V128(x) => x.as_u128(),
+        _ => u128::MAX,
+    }
+}
+
+fn fuel_engine() -> &'static Engine {
+    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(true);
+        Engine::new(&config).expect("engine")
+    })
+}
+
+fn run(module: &Module, name: &str, args: &[Val], memory_image: &[u8]) -> Outcome {
+    let engine = fuel_engine();
+    let mut store = Store::new(engine, ());
+    store.set_fuel(u64::MAX / 2).expect("fuel");
+    let mut linker = Linker::new(engine);
+    linker
+        .func_wrap("env", "observe", |_: i32| {})
+        .expect("observe import");
+    // The C corpus links with --allow-undefined: clang may turn loops into libc calls.
+    fn memory_of(caller: &mut wasmtime::Caller<'_, ()>) -> Memory {
+        match caller.get_export("memory") {
+            Some(wasmtime::Extern::Memory(m)) => m,
+            _ => panic!("no memory export"),
+        }
+    }
+    linker
+        .func_wrap(
+            "env",
+            "memset",
+            |mut caller: wasmtime::Caller<'_, ()>,
+             dst: i32,
+             value: i32,
+             n: i32|
+             -> wasmtime::Result<i32> {
+                let memory = memory_of(&mut caller);
+                let data = memory.data_mut(&mut caller);
+                let range =
+                    dst as u32 as usize..(dst as u32 as usize).saturating_add(n as u32 as usize);
+                let slice = data
+                    .get_mut(range)
+                    .ok_or_else(|| wasmtime::Error::msg("memset out of bounds"))?;
+                slice.fill(value as u8);
+                Ok(dst)
+            },
+        )
+        .expect("memset");
+    for name in ["memcpy", "memmove"] {
+        linker
+            .func_wrap(
+                "env",
+                name,
+                |mut caller: wasmtime::Caller<'_, ()>,
+                 dst: i32,
+                 src: i32,
+                 n: i32|
+                 -> wasmtime::Result<i32> {
+                    let memory = memory_of(&mut caller);
+                    let data = memory.data_mut(&mut caller);
+                    let (d, s, n) = (dst as u32 as usize, src as u32 as usize, n as u32 as usize);
+                    if d.saturating_add(n) > data.len() || s.saturating_add(n) > data.len() {
+                        return Err(wasmtime::Error::msg("memcpy out of bounds"));
+                    }
+                    data.copy_within(s..s + n, d);
+                    Ok(dst)
+                },
+            )
+            .expect("memcpy");
+    }
+    let instance: Instance = linker.instantiate(&mut store, module).expect("instantiate");
+    let memory: Memory = instance
+        .get_memory(&mut store, "memory")
+        .expect("memory export");
+    let pages = memory_image.len() as u64 / 65536;
+    let have = memory.size(&store);
+    if have < pages {
+        memory.grow(&mut store, pages - have).expect("grow");
+    }
+    memory.data_mut(&mut store)[REGION as usize..memory_image.len()]
+        .copy_from_slice(&memory_image[REGION as usize..]);
+    let func = instance.get_func(&mut store, name).expect("export");
+    let mut results = vec![Val::I32(0); func.ty(&store).results().len()];
+    let before = store.get_fuel().expect("fuel");
+    let result = func
+        .call(&mut store, args, &mut results)
+        .map(|()| results.iter().map(bits).collect())
+        .map_err(|e| format!("{:?}", e.downcast_ref::<wasmtime::Trap>()));
+    let fuel = before - store.get_fuel().expect("fuel");
+    Outcome {
+        result,
+        memory: memory.data(&store).to_vec(),
+        fuel,
+    }
+}
+
+/// Whether two result bit patterns are both NaNs (f32 or f64 results).
+fn both_nan_value(a: u128, b: u128) -> bool {
+    let nan32 = |v: u128| v <= u32::MAX as u128 && f32::from_bits(v as u32).is_nan();
+    let nan64 = |v: u128| v <= u64::MAX as u128 && f64::from_bits(v as u64).is_nan();
+    (nan32(a) && nan32(b)) || (nan64(a) && nan64(b))
+}
+
+/// The first byte where the memories differ other than inside a NaN that both
+/// sides hold at the same place: wasm leaves the sign and payload of a NaN produced
+/// by arithmetic nondeterministic, and DESIGN.md allows exactly that difference.
+fn first_real_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    let nan_at = |m: &[u8], start: usize, width: usize| -> bool {
+        match width {
+            4 => m
+                .get(start..start + 4)
+                .is_some_and(|w| f32::from_le_bytes(w.try_into().unwrap_or([0; 4])).is_nan()),
+            _ => m
+                .get(start..start + 8)
+                .is_some_and(|w| f64::from_le_bytes(w.try_into().unwrap_or([0; 8])).is_nan()),
+        }
+    };
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] == b[i] {
+            i += 1;
+            continue;
+        }
+        let excused = [4usize, 8].iter().find_map(|&width| {
+            (i.saturating_sub(width - 1)..=i)
+                .find(|&s| nan_at(a, s, width) && nan_at(b, s, width))
+                .map(|s| s + width)
+        });
+        match excused {
+            Some(end) => i = end,
+            None => return Some(i),
+        }
+    }
+    None
+}
+
+/// Arguments for one case, and the memory image.
+fn make_case(
+    rng: &mut Rng,
+    params: &[ValType],
+    arg_kinds: &[Arg],
+    len: i64,
+    layout: Layout,
+    scalar_pick: usize,
+) -> (Vec<Val>, Vec<u8>) {
+    let pages = (REGION + 8 * REGION_SIZE) / 65536;
+    let mut image = vec![0u8; (pages * 65536) as usize];
+    fill(rng, &mut image[REGION as usize..]);
+    let mut next_ptr = 0u64;
+    let ptr_count = arg_kinds.iter().filter(|a| **a == Ptr).count() as u64;
+    let scalars = [1.5f32, -0.0, f32::NAN, f32::INFINITY, 3e-39, 0.1];
+    let ints = [0i32, -7, 100, 7, i32::MIN, 255];
+    let mut args = Vec::new();
+    for (kind, ty) in arg_kinds.iter().zip(params) {
+        let value: i64 = match kind {
+            Ptr => {
+                let i = next_ptr;
+                next_ptr += 1;
+                let base = REGION + REGION_SIZE;
+                (match layout {
+                    Layout::Disjoint => base + i * REGION_SIZE,
+                    Layout::Unaligned => base + i * REGION_SIZE + 1 + i,
+                    Layout::Same => base,
+                    Layout::OverlapAhead => base + 4 * i,
+                    Layout::OverlapBehind => base + 64 - 4 * i,
+                    Layout::OutOfBounds => {
+                        if i + 1 == ptr_count {
+                            image.len() as u64 - 24
+                        } else {
+                            base + i * REGION_SIZE
+                        }
+                    }
+                }) as i64
+            }
+            Len => len,
+            Dim => len,
+            Scalar => {
+                let f = scalars[scalar_pick % scalars.len()];
+                match ty {
+                    ValType::F64 => {
+                        args.push(Val::F64((f as f64).to_bits()));
+                        continue;
+                    }
+                    _ => {
+                        args.push(Val::F32(f.to_bits()));
+                        continue;
+                    }
+                }
+            }
+            Int => ints[scalar_pick.wrapping_add(args.len()) % ints.len()] as i64,
+        };
+        args.push(match ty {
+            ValType::I64 => Val::I64(value),
+            _ => Val::I32(value as i32),
+        });
+    }
+    (args, image)
+}
+
+/// Runs every case of every kernel of one module; returns the kernels that the
+/// optimizer rewrote.
+fn check_module(path: &Path, options: &Options) -> BTreeSet<String> {
+    let input = common::read(path);
+    let result = optimize(&input, options).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let rewritten: BTreeSet<String> = result
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.action == Action::Rewritten)
+        .map(|f| f.function.clone())
+        .collect();
+    let engine = fuel_engine();
+    let original = Module::new(engine, &input).expect("compile original");
+    let output = Module::new(engine, &result.wasm).expect("compile output");
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ input.len() as u64);
+    for export in original.exports() {
+        let Some(func_ty) = export.ty().func().cloned() else {
+            continue;
+        };
+        let Some(kinds) = spec(export.name()) else {
+            continue;
+        };
+        let params: Vec<ValType> = func_ty.params().collect();
+        assert_eq!(
+            params.len(),
+            kinds.len(),
+            "{}: spec of {} is stale",
+            path.display(),
+            export.name()
+        );
+        let lengths = if kinds.contains(&Dim) { DIMS } else { LENGTHS };
+        let mut fast_path_seen = false;
+        for &len in lengths {
+            for (layout_index, &layout) in LAYOUTS.iter().enumerate() {
+                let scalar_pick = (len.unsigned_abs() as usize).wrapping_add(layout_index);
+                let (args, image) = make_case(&mut rng, &params, kinds, len, layout, scalar_pick);
+                let a = run(&original, export.name(), &args, &image);
+                let b = run(&output, export.name(), &args, &image);
+                let what = format!(
+                    "{} {}({args:?}) len={len} layout={layout:?}",
+                    path.display(),
+                    export.name()
+                );
+                let same_results = match (&a.result, &b.result) {
+                    (Ok(x), Ok(y)) => {
+                        x.len() == y.len()
+                            && x.iter()
+                                .zip(y)
+                                .all(|(p, q)| p == q || both_nan_value(*p, *q))
+                    }
+                    (x, y) => x == y,
+                };
+                assert!(
+                    same_results,
+                    "result differs: {:?} vs {:?}: {what}",
+                    a.result, b.result
+                );
+                if let Some(at) = first_real_difference(&a.memory, &b.memory) {
+                    let s = at.saturating_sub(4);
+                    panic!(
+                        "memory differs at byte {at}: {:02x?} vs {:02x?}: {what}",
+                        &a.memory[s..s + 12],
+                        &b.memory[s..s + 12]
+                    );
+                }
+                if len >= 33 && matches!(layout, Layout::Disjoint) && b.fuel < a.fuel {
+                    fast_path_seen = true;
+                }
+            }
+        }
+        if rewritten.contains(export.name()) {
+            assert!(
+                fast_path_seen,
+                "{}: {} was rewritten but never took the fast path",
+                path.display(),
+                export.name()
+            );
+        }
+    }
+    rewritten
+}
+
+fn corpus_binaries() -> Vec<std::path::PathBuf> {
+    common::corpus_files()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .collect()
+}
+
+#[test]
+fn rewritten_kernels_behave_exactly_like_the_originals() {
+    let mut total = 0;
+    for path in corpus_binaries() {
+        total += check_module(&path, &Options::default()).len();
+    }
+    assert!(total >= 40, "only {total} rewritten kernels in the corpus");
+}
+
+#[test]
+fn near_misses_are_never_rewritten() {
+    for path in corpus_binaries() {
+        if !path.to_string_lossy().contains("near-miss") {
+            continue;
+        }
+        let input = common::read(&path);
+        let result = optimize(&input, &Options::default()).expect("optimize");
+        let rewritten: Vec<_> = result
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.action == Action::Rewritten)
+            .collect();
+        assert!(rewritten.is_empty(), "{}: {rewritten:?}", path.display());
+    }
+}
