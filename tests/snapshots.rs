@@ -6,18 +6,56 @@ mod common;
 
 use barq_wasm::{optimize, Options};
 
-/// The report plus the changed functions' text, with versions stripped.
+/// The wasm text of function `name` (`(func $name ...` up to its closing paren).
+fn function_text(module_text: &str, name: &str) -> Option<String> {
+    let header = format!("  (func ${name} ");
+    let mut lines = module_text.lines().skip_while(|l| !l.starts_with(&header));
+    let first = lines.next()?;
+    let mut out = format!("{first}\n");
+    for line in lines {
+        out.push_str(line);
+        out.push('\n');
+        if line == "  )" {
+            break;
+        }
+    }
+    Some(out)
+}
+
+/// The report plus the before/after text of every changed function and the text of
+/// every injected kernel. (No versions appear: producers are not printed.)
 fn snapshot_of(relative: &str, options: &Options) -> String {
     let input = common::read(&common::root().join(relative));
     let mut result = optimize(&input, options).expect("optimize");
     result.report.module = relative.to_string();
     let mut out = barq_wasm::report::to_json(&result.report);
+    let before = wasmprinter::print_bytes(&input).expect("print input");
+    let after = wasmprinter::print_bytes(&result.wasm).expect("print output");
+    let mut changed: Vec<&str> = result
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.action == barq_wasm::Action::Rewritten)
+        .map(|f| f.function.as_str())
+        .collect();
+    changed.dedup();
     out.push_str("\n\n;; changed functions\n");
-    if result.printed.is_empty() && result.report.summary.rewritten == 0 {
+    if changed.is_empty() {
         out.push_str(";; (none)\n");
     }
-    for (pass, text) in &result.printed {
-        out.push_str(&format!(";; after {pass}\n{text}"));
+    for name in changed {
+        out.push_str(&format!(";; ---- before: {name}\n"));
+        out.push_str(&function_text(&before, name).unwrap_or_default());
+        out.push_str(&format!(";; ---- after: {name}\n"));
+        out.push_str(&function_text(&after, name).unwrap_or_default());
+    }
+    for line in after.lines().filter(|l| l.starts_with("  (func $barq_")) {
+        let name = line["  (func $".len()..]
+            .split(' ')
+            .next()
+            .unwrap_or_default();
+        out.push_str(&format!(";; ---- kernel: {name}\n"));
+        out.push_str(&function_text(&after, name).unwrap_or_default());
     }
     out
 }
@@ -51,3 +89,5 @@ report_snapshot!(
     near_miss_prefix_sum_o2,
     "corpus/near-miss/prefix_sum.O2.wasm"
 );
+report_snapshot!(c_axpy_o1, "corpus/c/axpy.O1.wasm");
+report_snapshot!(c_relu_oz, "corpus/c/relu.Oz.wasm");
