@@ -159,6 +159,12 @@ fn classify(body: &LoopBody, value: NodeIndex, loads: &[MapLoad]) -> &'static st
         Node::Select => "Select".to_string(),
         _ => String::new(),
     };
+    if is_load(value) {
+        return "memcpy";
+    }
+    if is_inv(value) {
+        return "memset";
+    }
     let ops = body.operands(value);
     let name = op_name(value);
     let is_mul = |n: NodeIndex| op_name(n).ends_with("Mul");
@@ -363,6 +369,35 @@ pub fn match_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
         return Err(decline("no exact SIMD form for an operation"));
     }
 
+    // Every load of the iteration must be one the kernel performs (and so one the
+    // guard bounds-checks): a load whose value is unused could still trap.
+    // (The unrolled copies' loads are the same streams, shifted by whole elements.)
+    let performed: HashSet<NodeIndex> = body
+        .stores
+        .iter()
+        .flat_map(|store| body.loads_under(store.value))
+        .collect();
+    let all_loads = body
+        .graph
+        .node_indices()
+        .filter(|n| matches!(body.graph[*n], Node::Load { .. }));
+    if all_loads.into_iter().any(|n| !performed.contains(&n)) {
+        return Err(decline("load whose value is not stored"));
+    }
+    // Everything the guard evaluates once at loop entry must not trap: the original
+    // would evaluate it later (after some stores), so a trap would move.
+    let entry_values = invariants
+        .iter()
+        .map(|(n, _)| *n)
+        .chain([trip.x, trip.bound])
+        .chain(loads.iter().map(|l| l.access.addr))
+        .chain([store_access.addr]);
+    for node in entry_values {
+        if node != NodeIndex::end() && may_trap(body, node) {
+            return Err(decline("loop-invariant value that may trap"));
+        }
+    }
+
     let pattern = classify(body, value, &loads);
     let test = match trip.test {
         crate::analysis::value_graph::ExitTest::Bottom => "bottom",
@@ -383,6 +418,35 @@ pub fn match_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
         trip,
         steps,
     })
+}
+
+/// Whether evaluating `node` can trap: integer division and remainder, and the
+/// trapping float-to-int truncations.
+pub fn may_trap(body: &LoopBody, node: NodeIndex) -> bool {
+    let mut work = vec![node];
+    let mut seen = HashSet::new();
+    while let Some(n) = work.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        let trapping = match &body.graph[n] {
+            Node::Binop(op) => {
+                let name = format!("{op:?}");
+                (name.contains("Div") && name.starts_with('I')) || name.contains("Rem")
+            }
+            Node::Unop(op) => {
+                let name = format!("{op:?}");
+                name.contains("Trunc") && name.starts_with('I') && !name.contains("Sat")
+            }
+            Node::Load { .. } | Node::Opaque => true,
+            _ => false,
+        };
+        if trapping {
+            return true;
+        }
+        work.extend(body.operands(n));
+    }
+    false
 }
 
 fn kind_width(kind: walrus::ir::LoadKind) -> u32 {
