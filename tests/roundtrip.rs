@@ -96,3 +96,40 @@ fn name_section_survives() {
     let text = wasmprinter::print_bytes(&output).expect("print");
     assert!(text.contains("$matmul_ijk"), "function names lost");
 }
+
+#[test]
+fn optimizing_twice_adds_nothing() {
+    // barq's kernels and already-guarded loops are not fingerprinted again.
+    for name in [
+        "c/axpy.O2.wasm",
+        "c/relu.Oz.wasm",
+        "c/matmul.O1.wasm",
+        "assemblyscript/vector.O3.wasm",
+    ] {
+        let input = common::read(&common::root().join("corpus").join(name));
+        let once = optimize(&input, &Options::default()).expect("first run");
+        assert!(
+            once.report.summary.rewritten > 0,
+            "{name}: nothing rewritten"
+        );
+        let twice = optimize(&once.wasm, &Options::default()).expect("second run");
+        assert_eq!(
+            twice.report.summary.rewritten, 0,
+            "{name}: {:?}",
+            twice.report.findings
+        );
+        assert!(
+            twice
+                .report
+                .findings
+                .iter()
+                .all(|f| !f.function.starts_with("barq_")),
+            "{name}: {:?}",
+            twice.report.findings
+        );
+        assert_eq!(
+            twice.report.summary.functions,
+            once.report.summary.functions + once.report.summary.rewritten
+        );
+    }
+}

@@ -235,10 +235,17 @@ pub fn match_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
         return Err(NoMatch::Unrelated);
     }
     let decline = |reason: &str| NoMatch::declined("map", reason);
-    if let Some(blocker) = body.blockers.first() {
-        return Err(decline(blocker));
-    }
     let steps = inductions(body);
+    if let Some(blocker) = body.blockers.first() {
+        // A near miss is a counted loop that one thing rules out; a loop with a
+        // call or inner control flow that is not even counted is simply unrelated.
+        let counted = !steps.is_empty() && trip_count(body, &steps).is_ok();
+        return Err(if counted {
+            decline(blocker)
+        } else {
+            NoMatch::Unrelated
+        });
+    }
     if steps.is_empty() {
         return Err(decline("no induction variable"));
     }

@@ -33,16 +33,56 @@ struct Site {
     m: MapMatch,
 }
 
-/// Innermost loops of every defined function, with their value graphs.
+/// Prefix of every function barq injects. Its loops are never fingerprinted again.
+pub const KERNEL_PREFIX: &str = "barq_";
+
+/// Whether the instruction before a loop is a guard barq inserted (a block that
+/// calls a barq kernel), so that running barq-opt twice does not guard it twice.
+fn already_guarded(
+    module: &Module,
+    func: &walrus::LocalFunction,
+    parent: InstrSeqId,
+    position: usize,
+) -> bool {
+    use walrus::ir::Instr;
+    let Some(previous) = position.checked_sub(1) else {
+        return false;
+    };
+    let Instr::Block(block) = &func.block(parent).instrs[previous].0 else {
+        return false;
+    };
+    func.block(block.seq)
+        .instrs
+        .iter()
+        .any(|(instr, _)| match instr {
+            Instr::Call(call) => module
+                .funcs
+                .get(call.func)
+                .name
+                .as_deref()
+                .is_some_and(|name| name.starts_with(KERNEL_PREFIX)),
+            _ => false,
+        })
+}
+
+/// Innermost loops of every defined function, with their value graphs (barq's own
+/// kernels and loops barq already guarded are skipped).
 pub fn innermost_loops(module: &Module) -> Vec<(FunctionId, InstrSeqId, usize, LoopBody)> {
     let mut out = Vec::new();
     for (id, func) in module.funcs.iter_local() {
+        let name = module.funcs.get(id).name.as_deref().unwrap_or_default();
+        if name.starts_with(KERNEL_PREFIX) {
+            continue;
+        }
         let forest = LoopForest::build(func);
         for node in forest.graph.node_indices() {
             if forest.children(node).next().is_some() {
                 continue;
             }
             let info = &forest.graph[node];
+            if already_guarded(module, func, info.parent_seq, info.position) {
+                continue;
+            }
             let body = value_graph::build(module, func, info.body);
             out.push((id, info.parent_seq, info.position, body));
         }
@@ -136,7 +176,7 @@ impl Pass for SimdElementwise {
         // Insert from the last position backwards so earlier positions stay valid.
         sites.sort_by_key(|s| (s.func, std::cmp::Reverse(s.position)));
         let mut changed = Changed::nothing();
-        for site in sites {
+        for (serial, site) in sites.into_iter().enumerate() {
             let mut finding = Finding {
                 function: cx.names.get(site.func).to_string(),
                 func_index: cx.func_index(site.func).unwrap_or(u32::MAX),
@@ -164,7 +204,7 @@ impl Pass for SimdElementwise {
                     finding.reason = Some("bisect limit reached".to_string())
                 }
                 None => {
-                    let kernel = build_kernel(module, &site.body, &site.m);
+                    let kernel = build_kernel(module, &site.body, &site.m, serial);
                     insert_guard(
                         module,
                         site.func,

@@ -92,23 +92,31 @@ struct KernelCx<'a> {
     m: &'a MapMatch,
     /// Invariant node -> (scalar parameter, splatted local).
     invariants: HashMap<NodeIndex, (LocalId, LocalId)>,
-    /// Load node -> base-address parameter.
+    /// Load node -> its stream's cursor (the address of the current element).
     load_base: HashMap<NodeIndex, LocalId>,
-    index: LocalId,
-    log2_width: i32,
+    /// Splatted constants, set before the loops: bit pattern -> local.
+    constants: HashMap<u128, LocalId>,
     /// Nodes used more than once, cached in locals once computed.
     shared: HashMap<(NodeIndex, bool, Repr), LocalId>,
     use_counts: HashMap<NodeIndex, u32>,
 }
 
 impl KernelCx<'_> {
-    /// Pushes `base + index * width`.
-    fn element_address(&self, seq: &mut InstrSeqBuilder, base: LocalId) {
-        seq.local_get(base)
-            .local_get(self.index)
-            .i32_const(self.log2_width)
-            .binop(BinaryOp::I32Shl)
-            .binop(BinaryOp::I32Add);
+    /// Pushes the address of the current element of the stream whose cursor is `cursor`.
+    fn element_address(&self, seq: &mut InstrSeqBuilder, cursor: LocalId) {
+        seq.local_get(cursor);
+    }
+
+    /// Pushes a v128 constant, from its hoisted local when there is one.
+    fn vector_const(&self, seq: &mut InstrSeqBuilder, value: Value) {
+        let bits = match value {
+            Value::V128(bits) => bits,
+            _ => 0,
+        };
+        match self.constants.get(&bits) {
+            Some(local) => seq.local_get(*local),
+            None => seq.const_(value),
+        };
     }
 
     fn emit(
@@ -147,10 +155,15 @@ impl KernelCx<'_> {
     ) {
         let body = self.body;
         let lanes = self.m.lanes;
+        let zero = self.constants.get(&0).copied();
         let to_mask = |seq: &mut InstrSeqBuilder| {
             // Value -> mask: lanes != 0. (Planning allows this only where it exists.)
             if let Some(ne) = nonzero_mask(lanes) {
-                seq.const_(Value::V128(0)).binop(ne);
+                match zero {
+                    Some(local) => seq.local_get(local),
+                    None => seq.const_(Value::V128(0)),
+                };
+                seq.binop(ne);
             }
         };
         if let Some((scalar, splatted)) = self.invariants.get(&node).copied() {
@@ -163,7 +176,7 @@ impl KernelCx<'_> {
         match body.graph[node].clone() {
             Node::Const(value) => {
                 if vector {
-                    seq.const_(splat_const(value));
+                    self.vector_const(seq, splat_const(value));
                     if repr == Repr::Mask {
                         to_mask(seq);
                     }
@@ -235,7 +248,8 @@ impl KernelCx<'_> {
                             Lanes::F64x2 | Lanes::I64x2 => lane_splat(lanes, 1 << 63),
                             _ => lane_splat(lanes, 1 << 31),
                         };
-                        seq.const_(sign).v128_bitselect();
+                        self.vector_const(seq, sign);
+                        seq.v128_bitselect();
                         if repr == Repr::Mask {
                             to_mask(seq);
                         }
@@ -245,7 +259,8 @@ impl KernelCx<'_> {
                         self.emit(locals, seq, ops[1], true, Repr::Value);
                         seq.binop(v);
                         if repr == Repr::Value {
-                            seq.const_(lane_splat(lanes, 1)).binop(BinaryOp::V128And);
+                            self.vector_const(seq, lane_splat(lanes, 1));
+                            seq.binop(BinaryOp::V128And);
                         }
                     }
                     None => {
@@ -273,9 +288,11 @@ impl KernelCx<'_> {
                     }
                     Some(VectorUnop::Eqz) => {
                         self.emit(locals, seq, operand, true, Repr::Value);
-                        seq.const_(Value::V128(0)).binop(BinaryOp::I32x4Eq);
+                        self.vector_const(seq, Value::V128(0));
+                        seq.binop(BinaryOp::I32x4Eq);
                         if repr == Repr::Value {
-                            seq.const_(lane_splat(lanes, 1)).binop(BinaryOp::V128And);
+                            self.vector_const(seq, lane_splat(lanes, 1));
+                            seq.binop(BinaryOp::V128And);
                         }
                     }
                     None => {
@@ -292,10 +309,18 @@ impl KernelCx<'_> {
                     seq.select(None);
                     return;
                 }
-                self.emit(locals, seq, ops[0], true, Repr::Value);
-                self.emit(locals, seq, ops[1], true, Repr::Value);
-                self.emit(locals, seq, ops[2], true, Repr::Mask);
-                seq.v128_bitselect();
+                if let Some(pseudo) = simd::pseudo_min_max(body, &ops, lanes) {
+                    // select(a, b, a > b) is pmax(b, a) by definition (and the `<`
+                    // forms pmin): one instruction instead of compare + bitselect.
+                    self.emit(locals, seq, ops[1], true, Repr::Value);
+                    self.emit(locals, seq, ops[0], true, Repr::Value);
+                    seq.binop(pseudo);
+                } else {
+                    self.emit(locals, seq, ops[0], true, Repr::Value);
+                    self.emit(locals, seq, ops[1], true, Repr::Value);
+                    self.emit(locals, seq, ops[2], true, Repr::Mask);
+                    seq.v128_bitselect();
+                }
                 if repr == Repr::Mask {
                     to_mask(seq);
                 }
@@ -327,10 +352,16 @@ fn scalar_type_of_repr(cx: &KernelCx<'_>, node: NodeIndex) -> ValType {
     }
 }
 
-/// Adds the kernel `barq_<pattern>_<elem>` for `m` to the module and returns it.
+/// Adds the kernel `barq_<pattern>_<elem>_x<unroll>_<n>` for `m` to the module and
+/// returns it (`n` numbers the kernels of one run, so every name is unique).
 /// Parameters: store base, one base per distinct non-in-place load, the invariants,
 /// and the element count.
-pub fn build_kernel(module: &mut Module, body: &LoopBody, m: &MapMatch) -> FunctionId {
+pub fn build_kernel(
+    module: &mut Module,
+    body: &LoopBody,
+    m: &MapMatch,
+    serial: usize,
+) -> FunctionId {
     let mut params = vec![ValType::I32];
     let distinct_loads: Vec<&crate::fingerprints::elementwise::MapLoad> =
         m.loads.iter().filter(|l| !l.in_place).collect();
@@ -338,23 +369,39 @@ pub fn build_kernel(module: &mut Module, body: &LoopBody, m: &MapMatch) -> Funct
     params.extend(m.invariants.iter().map(|(_, ty)| *ty));
     params.push(ValType::I32);
     let mut builder = FunctionBuilder::new(&mut module.types, &params, &[]);
-    builder.name(format!("barq_{}_{:?}_x{}", m.pattern, m.lanes.elem(), m.unroll).to_lowercase());
+    builder.name(
+        format!(
+            "barq_{}_{:?}_x{}_{serial}",
+            m.pattern,
+            m.lanes.elem(),
+            m.unroll
+        )
+        .to_lowercase(),
+    );
     let args: Vec<LocalId> = params.iter().map(|ty| module.locals.add(*ty)).collect();
     let store_base = args[0];
     let count = *args.last().unwrap_or(&store_base);
-    let index = module.locals.add(ValType::I32);
+    let width = m.lanes.width() as i32;
+
+    // One cursor per stream: the store's and each distinct load's, advanced together.
+    let store_cursor = module.locals.add(ValType::I32);
+    let load_cursors: Vec<LocalId> = distinct_loads
+        .iter()
+        .map(|_| module.locals.add(ValType::I32))
+        .collect();
+    let vector_end = module.locals.add(ValType::I32);
+    let end = module.locals.add(ValType::I32);
 
     let mut cx = KernelCx {
         body,
         m,
         invariants: HashMap::new(),
         load_base: HashMap::new(),
-        index,
-        log2_width: m.lanes.width().trailing_zeros() as i32,
+        constants: HashMap::new(),
         shared: HashMap::new(),
         use_counts: HashMap::new(),
     };
-    // Map every load node of the lane expression to its base parameter.
+    // Map every load node of the lane expression to its stream's cursor.
     for node in body.loads_under(m.value) {
         let Node::Load { kind, .. } = body.graph[node] else {
             continue;
@@ -366,25 +413,50 @@ pub fn build_kernel(module: &mut Module, body: &LoopBody, m: &MapMatch) -> Funct
                 && form.as_ref().map(|f| f.constant + node_offset(body, node)) == Some(l.access.total_offset())
                 && matches!(body.graph[l.node], Node::Load { kind: k, .. } if format!("{k:?}") == format!("{kind:?}"))
         });
-        let base = match position {
-            Some(p) => args[1 + p],
-            None => store_base,
+        let cursor = match position {
+            Some(p) => load_cursors[p],
+            None => store_cursor,
         };
-        cx.load_base.insert(node, base);
+        cx.load_base.insert(node, cursor);
     }
-    // Count uses inside the lane expression so shared nodes are computed once.
+    // Count uses inside the lane expression so shared nodes are computed once, and
+    // collect the constants to splat once, before the loops.
     let mut work = vec![m.value];
     let mut seen = std::collections::HashSet::new();
+    let mut splats: Vec<Value> = vec![Value::V128(0), lane_splat(m.lanes, 1)];
     while let Some(n) = work.pop() {
+        match body.graph[n] {
+            Node::Const(value) => splats.push(splat_const(value)),
+            Node::Binop(op) if matches!(simd::binop(op, m.lanes), Some(VectorBinop::Copysign)) => {
+                splats.push(lane_splat(
+                    m.lanes,
+                    if m.lanes.count() == 2 {
+                        1 << 63
+                    } else {
+                        1 << 31
+                    },
+                ));
+            }
+            _ => {}
+        }
         for op in body.operands(n) {
             *cx.use_counts.entry(op).or_insert(0) += 1;
-            if seen.insert(op) && !cx.invariants.contains_key(&op) {
+            if seen.insert(op) {
                 work.push(op);
             }
         }
     }
 
     let mut entry = builder.func_body();
+    for value in splats {
+        if let Value::V128(bits) = value {
+            if let std::collections::hash_map::Entry::Vacant(slot) = cx.constants.entry(bits) {
+                let local = module.locals.add(ValType::V128);
+                entry.const_(value).local_set(local);
+                slot.insert(local);
+            }
+        }
+    }
     for (i, (node, ty)) in m.invariants.iter().enumerate() {
         let scalar = args[1 + distinct_loads.len() + i];
         let splatted = module.locals.add(ValType::V128);
@@ -396,51 +468,76 @@ pub fn build_kernel(module: &mut Module, body: &LoopBody, m: &MapMatch) -> Funct
     let lanes_per_vector = m.lanes.count() as i32;
     let memory = m.memory;
     let store_kind = m.store_kind;
-    let store_align = 1;
-    entry.i32_const(0).local_set(index);
-    // Vector loop: whole vectors while at least one remains.
+    // Cursors start at the bases; the vector part ends after count & -lanes
+    // elements, the whole at count elements (the guard checked these are in memory).
+    entry.local_get(store_base).local_set(store_cursor);
+    for (i, cursor) in load_cursors.iter().enumerate() {
+        entry.local_get(args[1 + i]).local_set(*cursor);
+    }
+    entry
+        .local_get(store_base)
+        .local_get(count)
+        .i32_const(-lanes_per_vector)
+        .binop(BinaryOp::I32And)
+        .i32_const(width)
+        .binop(BinaryOp::I32Mul)
+        .binop(BinaryOp::I32Add)
+        .local_set(vector_end);
+    entry
+        .local_get(store_base)
+        .local_get(count)
+        .i32_const(width)
+        .binop(BinaryOp::I32Mul)
+        .binop(BinaryOp::I32Add)
+        .local_set(end);
+    let cursors: Vec<LocalId> = std::iter::once(store_cursor)
+        .chain(load_cursors.iter().copied())
+        .collect();
+    // Vector loop, rotated: one branch per 16 bytes.
     entry.block(None, |done| {
         let done_id = done.id();
+        done.local_get(store_cursor)
+            .local_get(vector_end)
+            .binop(BinaryOp::I32Eq)
+            .br_if(done_id);
         done.loop_(None, |repeat| {
             let repeat_id = repeat.id();
-            repeat
-                .local_get(count)
-                .local_get(index)
-                .binop(BinaryOp::I32Sub)
-                .i32_const(lanes_per_vector)
-                .binop(BinaryOp::I32LtU)
-                .br_if(done_id);
             cx.shared.clear();
-            cx.element_address(repeat, store_base);
+            cx.element_address(repeat, store_cursor);
             cx.emit(&mut module.locals, repeat, m.value, true, Repr::Value);
             repeat.store(
                 memory,
                 walrus::ir::StoreKind::V128,
                 MemArg {
-                    align: store_align,
+                    align: 1,
                     offset: 0,
                 },
             );
+            for cursor in &cursors {
+                repeat
+                    .local_get(*cursor)
+                    .i32_const(16)
+                    .binop(BinaryOp::I32Add)
+                    .local_set(*cursor);
+            }
             repeat
-                .local_get(index)
-                .i32_const(lanes_per_vector)
-                .binop(BinaryOp::I32Add)
-                .local_set(index)
-                .br(repeat_id);
+                .local_get(store_cursor)
+                .local_get(vector_end)
+                .binop(BinaryOp::I32Ne)
+                .br_if(repeat_id);
         });
     });
     // Scalar tail: the same expression, one element at a time.
     entry.block(None, |done| {
         let done_id = done.id();
+        done.local_get(store_cursor)
+            .local_get(end)
+            .binop(BinaryOp::I32Eq)
+            .br_if(done_id);
         done.loop_(None, |repeat| {
             let repeat_id = repeat.id();
-            repeat
-                .local_get(index)
-                .local_get(count)
-                .binop(BinaryOp::I32GeU)
-                .br_if(done_id);
             cx.shared.clear();
-            cx.element_address(repeat, store_base);
+            cx.element_address(repeat, store_cursor);
             cx.emit(&mut module.locals, repeat, m.value, false, Repr::Value);
             repeat.store(
                 memory,
@@ -450,12 +547,18 @@ pub fn build_kernel(module: &mut Module, body: &LoopBody, m: &MapMatch) -> Funct
                     offset: 0,
                 },
             );
+            for cursor in &cursors {
+                repeat
+                    .local_get(*cursor)
+                    .i32_const(width)
+                    .binop(BinaryOp::I32Add)
+                    .local_set(*cursor);
+            }
             repeat
-                .local_get(index)
-                .i32_const(1)
-                .binop(BinaryOp::I32Add)
-                .local_set(index)
-                .br(repeat_id);
+                .local_get(store_cursor)
+                .local_get(end)
+                .binop(BinaryOp::I32Ne)
+                .br_if(repeat_id);
         });
     });
     builder.finish(args, &mut module.funcs)
@@ -658,10 +761,17 @@ pub fn insert_guard(
         .br_if(skip);
 
     // Every accessed range inside memory.
+    // (Capped at 2^32 - 1 so that no range end wraps to 0 in the kernel's i32 cursors.)
     seq.memory_size(m.memory)
         .unop(UnaryOp::I64ExtendUI32)
         .i64_const(16)
         .binop(BinaryOp::I64Shl)
+        .local_tee(l.memory_bytes)
+        .i64_const(u32::MAX as i64)
+        .local_get(l.memory_bytes)
+        .i64_const(u32::MAX as i64)
+        .binop(BinaryOp::I64LtU)
+        .select(None)
         .local_set(l.memory_bytes);
     let accesses: Vec<&Access> = std::iter::once(&m.store)
         .chain(distinct.iter().copied())

@@ -216,3 +216,46 @@ pub fn plan(body: &LoopBody, node: NodeIndex, lanes: Lanes, repr: Repr) -> bool 
 pub fn vectorizes(body: &LoopBody, node: NodeIndex, lanes: Lanes) -> bool {
     plan(body, node, lanes, Repr::Value)
 }
+
+/// Whether two nodes certainly hold the same value: the same node, or equal constants.
+fn same_value(body: &LoopBody, a: NodeIndex, b: NodeIndex) -> bool {
+    a == b
+        || match (&body.graph[a], &body.graph[b]) {
+            (Node::Const(x), Node::Const(y)) => format!("{x:?}") == format!("{y:?}"),
+            (Node::Phi(x), Node::Phi(y)) => x == y,
+            _ => false,
+        }
+}
+
+/// `select(a, b, cond)` as a pseudo-min/max, when it is one exactly. SIMD defines
+/// `pmax(p, q) = p < q ? q : p` and `pmin(p, q) = q < p ? q : p`, so with the
+/// operands swapped (`pmax(b, a)`, `pmin(b, a)`):
+/// - `a > b ? a : b` and `b < a ? a : b` are `pmax(b, a)`;
+/// - `a < b ? a : b` and `b > a ? a : b` are `pmin(b, a)`.
+///
+/// (Only the strict comparisons: `>=`/`<=` differ on equal and NaN operands.)
+pub fn pseudo_min_max(body: &LoopBody, ops: &[NodeIndex], lanes: Lanes) -> Option<BinaryOp> {
+    let (a, b, cond) = (ops[0], ops[1], ops[2]);
+    let Node::Binop(op) = body.graph[cond] else {
+        return None;
+    };
+    let cmp = body.operands(cond);
+    let (p, q) = (cmp[0], cmp[1]);
+    let forward = same_value(body, p, a) && same_value(body, q, b);
+    let backward = same_value(body, p, b) && same_value(body, q, a);
+    let (max, min) = match (op, lanes) {
+        (BinaryOp::F32Gt, Lanes::F32x4) | (BinaryOp::F32Lt, Lanes::F32x4) => {
+            (BinaryOp::F32x4PMax, BinaryOp::F32x4PMin)
+        }
+        (BinaryOp::F64Gt, Lanes::F64x2) | (BinaryOp::F64Lt, Lanes::F64x2) => {
+            (BinaryOp::F64x2PMax, BinaryOp::F64x2PMin)
+        }
+        _ => return None,
+    };
+    let greater = matches!(op, BinaryOp::F32Gt | BinaryOp::F64Gt);
+    match (greater, forward, backward) {
+        (true, true, _) | (false, _, true) => Some(max),
+        (false, true, _) | (true, _, true) => Some(min),
+        _ => None,
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds every module variant the benchmarks compare, into target/bench/:
+#   NAME.O2.wasm              the original (clang -O2, committed in corpus/c)
+#   NAME.O2.barq.wasm         barq-opt of the original
+#   NAME.O2.wasmopt.wasm      wasm-opt -O3 of the original (binaryen 132 from npm)
+#   NAME.O2.wasmopt.barq.wasm barq-opt of the wasm-opt output
+#   NAME.O3-simd.wasm         clang's own -O3 -msimd128 (committed in corpus/c)
+# Usage: bench/prepare.sh   (needs npm; installs binaryen into the cache directory)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${CARGO_TARGET_DIR:-target}/bench
+tools=${BARQ_BENCH_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/barq/bench-tools}
+mkdir -p "$out" "$tools"
+if [ ! -f "$tools/node_modules/binaryen/bin/wasm-opt" ]; then
+  [ -f "$tools/package.json" ] || echo '{"private": true}' > "$tools/package.json"
+  (cd "$tools" && npm install --no-audit --no-fund --loglevel=error binaryen@132.0.0)
+fi
+cargo build --release --quiet --bin barq-opt
+barq=${CARGO_TARGET_DIR:-target}/release/barq-opt
+for name in axpy relu; do
+  cp "corpus/c/$name.O2.wasm" "$out/$name.O2.wasm"
+  cp "corpus/c/$name.O3-simd.wasm" "$out/$name.O3-simd.wasm"
+  "$barq" "$out/$name.O2.wasm" -o "$out/$name.O2.barq.wasm"
+  node "$tools/node_modules/binaryen/bin/wasm-opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int \
+    "$out/$name.O2.wasm" -o "$out/$name.O2.wasmopt.wasm"
+  "$barq" "$out/$name.O2.wasmopt.wasm" -o "$out/$name.O2.wasmopt.barq.wasm"
+done
+echo "$out"
