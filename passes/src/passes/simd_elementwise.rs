@@ -16,7 +16,7 @@ use crate::fingerprints::NoMatch;
 use crate::options::Target;
 use crate::pass::{Changed, Pass, PassCx, PassError};
 use crate::report::{Action, Finding, Tier};
-use crate::rewrite::map::{build_kernel, insert_guard};
+use crate::rewrite::map::{build_kernel, insert_guard, GuardSpec};
 use walrus::ir::InstrSeqId;
 use walrus::{FunctionId, Module};
 
@@ -211,7 +211,7 @@ impl Pass for SimdElementwise {
                         site.parent_seq,
                         site.position,
                         &site.body,
-                        &site.m,
+                        &GuardSpec::of_map(&site.m),
                         kernel,
                     );
                     finding.action = Action::Rewritten;

@@ -87,9 +87,9 @@ fn lane_splat(lanes: Lanes, scalar: u64) -> Value {
 }
 
 /// State for emitting one lane expression inside the kernel.
-struct KernelCx<'a> {
+pub(crate) struct KernelCx<'a> {
     body: &'a LoopBody,
-    m: &'a MapMatch,
+    lanes: Lanes,
     /// Invariant node -> (scalar parameter, splatted local).
     invariants: HashMap<NodeIndex, (LocalId, LocalId)>,
     /// Load node -> its stream's cursor (the address of the current element).
@@ -154,7 +154,7 @@ impl KernelCx<'_> {
         repr: Repr,
     ) {
         let body = self.body;
-        let lanes = self.m.lanes;
+        let lanes = self.lanes;
         let zero = self.constants.get(&0).copied();
         let to_mask = |seq: &mut InstrSeqBuilder| {
             // Value -> mask: lanes != 0. (Planning allows this only where it exists.)
@@ -336,14 +336,12 @@ fn scalar_type_of_repr(cx: &KernelCx<'_>, node: NodeIndex) -> ValType {
     // Scalar mode caches values only; their type is the node's type, which the
     // kernel knows from the store (the lane type) except for comparisons (i32).
     match &cx.body.graph[node] {
-        Node::Binop(op)
-            if matches!(simd::binop(*op, cx.m.lanes), Some(VectorBinop::Compare(_))) =>
-        {
+        Node::Binop(op) if matches!(simd::binop(*op, cx.lanes), Some(VectorBinop::Compare(_))) => {
             ValType::I32
         }
         Node::Unop(UnaryOp::I32Eqz) => ValType::I32,
         Node::Load { kind, .. } => crate::fingerprints::types::load_type(*kind),
-        _ => match cx.m.lanes {
+        _ => match cx.lanes {
             Lanes::F32x4 => ValType::F32,
             Lanes::I32x4 => ValType::I32,
             Lanes::F64x2 => ValType::F64,
@@ -394,7 +392,7 @@ pub fn build_kernel(
 
     let mut cx = KernelCx {
         body,
-        m,
+        lanes: m.lanes,
         invariants: HashMap::new(),
         load_base: HashMap::new(),
         constants: HashMap::new(),
@@ -714,6 +712,50 @@ fn emit_first_failing(
     }
 }
 
+/// What a guard checks and does, independent of the kind of kernel.
+pub struct GuardSpec<'a> {
+    /// How many iterations run.
+    pub trip: &'a TripCount,
+    /// Bytes every stream advances per iteration.
+    pub stride: i64,
+    /// Elements per iteration (the compiler's unroll factor).
+    pub unroll: u32,
+    /// The memory accessed.
+    pub memory: walrus::MemoryId,
+    /// Induction steps, to advance the variables past the kernel's iterations.
+    pub steps: &'a HashMap<LocalId, i64>,
+    /// The written stream, if any: checked against every read stream for overlap.
+    pub written: Option<&'a Access>,
+    /// The read streams passed to the kernel (in-place reads excluded).
+    pub reads: Vec<&'a Access>,
+    /// Loop invariants passed to the kernel after the stream bases.
+    pub invariants: &'a [(NodeIndex, ValType)],
+    /// Locals updated from the kernel's results: `local = local <op> result`.
+    pub accumulators: Vec<(LocalId, BinaryOp, ValType)>,
+}
+
+impl<'a> GuardSpec<'a> {
+    /// The guard of an elementwise match.
+    pub fn of_map(m: &'a MapMatch) -> GuardSpec<'a> {
+        GuardSpec {
+            trip: &m.trip,
+            stride: m.stride,
+            unroll: m.unroll,
+            memory: m.memory,
+            steps: &m.steps,
+            written: Some(&m.store),
+            reads: m
+                .loads
+                .iter()
+                .filter(|l| !l.in_place)
+                .map(|l| &l.access)
+                .collect(),
+            invariants: &m.invariants,
+            accumulators: Vec::new(),
+        }
+    }
+}
+
 /// Inserts the guarded kernel call in front of the loop at `position` in
 /// `parent_seq` of function `func`.
 pub fn insert_guard(
@@ -722,7 +764,7 @@ pub fn insert_guard(
     parent_seq: InstrSeqId,
     position: usize,
     body: &LoopBody,
-    m: &MapMatch,
+    spec: &GuardSpec<'_>,
     kernel: FunctionId,
 ) {
     let Module { funcs, locals, .. } = module;
@@ -732,37 +774,37 @@ pub fn insert_guard(
         iterations: locals.add(ValType::I64),
         memory_bytes: locals.add(ValType::I64),
     };
-    let distinct: Vec<&Access> = m
-        .loads
+    let accesses: Vec<&Access> = spec
+        .written
+        .into_iter()
+        .chain(spec.reads.iter().copied())
+        .collect();
+    let starts: Vec<LocalId> = accesses.iter().map(|_| locals.add(ValType::I64)).collect();
+    let ends: Vec<LocalId> = accesses.iter().map(|_| locals.add(ValType::I64)).collect();
+    let results: Vec<LocalId> = spec
+        .accumulators
         .iter()
-        .filter(|x| !x.in_place)
-        .map(|x| &x.access)
-        .collect();
-    let starts: Vec<LocalId> = (0..=distinct.len())
-        .map(|_| locals.add(ValType::I64))
-        .collect();
-    let ends: Vec<LocalId> = (0..=distinct.len())
-        .map(|_| locals.add(ValType::I64))
+        .map(|(_, _, ty)| locals.add(*ty))
         .collect();
     let builder = funcs.get_mut(func).kind.unwrap_local_mut().builder_mut();
     let mut seq = builder.dangling_instr_seq(None);
     let skip = seq.id();
 
-    emit_first_failing(body, &m.trip, &l, skip, &mut seq);
+    emit_first_failing(body, spec.trip, &l, skip, &mut seq);
     // Iterations for the kernel: all but the last, which the loop itself runs.
     seq.local_get(l.k);
-    if m.trip.test == ExitTest::Top {
+    if spec.trip.test == ExitTest::Top {
         seq.i64_const(1).binop(BinaryOp::I64Sub);
     }
     seq.local_tee(l.iterations);
-    let min_iterations = (MIN_ELEMENTS + m.unroll as i64 - 1) / m.unroll as i64;
+    let min_iterations = (MIN_ELEMENTS + spec.unroll as i64 - 1) / spec.unroll as i64;
     seq.i64_const(min_iterations)
         .binop(BinaryOp::I64LtS)
         .br_if(skip);
 
     // Every accessed range inside memory.
     // (Capped at 2^32 - 1 so that no range end wraps to 0 in the kernel's i32 cursors.)
-    seq.memory_size(m.memory)
+    seq.memory_size(spec.memory)
         .unop(UnaryOp::I64ExtendUI32)
         .i64_const(16)
         .binop(BinaryOp::I64Shl)
@@ -773,16 +815,13 @@ pub fn insert_guard(
         .binop(BinaryOp::I64LtU)
         .select(None)
         .local_set(l.memory_bytes);
-    let accesses: Vec<&Access> = std::iter::once(&m.store)
-        .chain(distinct.iter().copied())
-        .collect();
     for (i, access) in accesses.iter().enumerate() {
         entry_i64(body, access.addr, false, &mut seq);
         seq.i64_const(access.offset as i64)
             .binop(BinaryOp::I64Add)
             .local_tee(starts[i]);
         seq.local_get(l.iterations)
-            .i64_const(m.stride)
+            .i64_const(spec.stride)
             .binop(BinaryOp::I64Mul)
             .binop(BinaryOp::I64Add)
             .local_tee(ends[i])
@@ -791,30 +830,42 @@ pub fn insert_guard(
             .br_if(skip);
     }
     // The written range overlaps no read range.
-    for i in 1..accesses.len() {
-        seq.local_get(ends[0])
-            .local_get(starts[i])
-            .binop(BinaryOp::I64GtU)
-            .local_get(ends[i])
-            .local_get(starts[0])
-            .binop(BinaryOp::I64GtU)
-            .binop(BinaryOp::I32And)
-            .br_if(skip);
+    if spec.written.is_some() {
+        for i in 1..accesses.len() {
+            seq.local_get(ends[0])
+                .local_get(starts[i])
+                .binop(BinaryOp::I64GtU)
+                .local_get(ends[i])
+                .local_get(starts[0])
+                .binop(BinaryOp::I64GtU)
+                .binop(BinaryOp::I32And)
+                .br_if(skip);
+        }
     }
     // The kernel call.
     for start in &starts {
         seq.local_get(*start).unop(UnaryOp::I32WrapI64);
     }
-    for (node, _) in &m.invariants {
+    for (node, _) in spec.invariants {
         emit_entry_value(body, *node, &mut seq);
     }
     seq.local_get(l.iterations)
-        .i64_const(m.unroll as i64)
+        .i64_const(spec.unroll as i64)
         .binop(BinaryOp::I64Mul)
         .unop(UnaryOp::I32WrapI64)
         .call(kernel);
+    // Results come back in order; fold each into its accumulator.
+    for result in results.iter().rev() {
+        seq.local_set(*result);
+    }
+    for ((local, op, _), result) in spec.accumulators.iter().zip(&results) {
+        seq.local_get(*local)
+            .local_get(*result)
+            .binop(*op)
+            .local_set(*local);
+    }
     // Advance the induction variables past the iterations the kernel did.
-    let mut steps: Vec<(&LocalId, &i64)> = m.steps.iter().collect();
+    let mut steps: Vec<(&LocalId, &i64)> = spec.steps.iter().collect();
     steps.sort_by_key(|(local, _)| local.index());
     for (local, step) in steps {
         seq.local_get(*local)
