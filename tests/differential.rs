@@ -275,6 +275,21 @@ fn first_real_difference(a: &[u8], b: &[u8]) -> Option<usize> {
     None
 }
 
+/// Memory contents for the --fast-math bound: finite values in [-1, 1].
+fn fill_unit(rng: &mut Rng, bytes: &mut [u8], f64_elements: bool) {
+    if f64_elements {
+        for chunk in bytes.chunks_exact_mut(8) {
+            let v = (rng.next() % 2_000_001) as f64 / 1_000_000.0 - 1.0;
+            chunk.copy_from_slice(&v.to_le_bytes());
+        }
+    } else {
+        for chunk in bytes.chunks_exact_mut(4) {
+            let v = (rng.next() % 2_000_001) as f32 / 1_000_000.0 - 1.0;
+            chunk.copy_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
 /// Arguments for one case, and the memory image.
 fn make_case(
     rng: &mut Rng,
@@ -455,4 +470,81 @@ fn near_misses_are_never_rewritten() {
             .collect();
         assert!(rewritten.is_empty(), "{}: {rewritten:?}", path.display());
     }
+}
+
+/// Under --fast-math, float reductions are reassociated: results may differ from
+/// the original's within the classic bound |error| <= n * eps * sum|terms|, which for
+/// terms of magnitude <= 1 is at most n^2 * eps. Traps and memory must still match.
+#[test]
+fn fast_math_reductions_stay_within_the_stated_bound() {
+    let options = Options {
+        fast_math: true,
+        ..Options::default()
+    };
+    let engine = fuel_engine();
+    let mut checked = 0;
+    for path in corpus_binaries() {
+        let input = common::read(&path);
+        let result = optimize(&input, &options).expect("optimize");
+        let rewritten: BTreeSet<String> = result
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.action == Action::Rewritten && !f.exact)
+            .map(|f| f.function.clone())
+            .collect();
+        if rewritten.is_empty() {
+            continue;
+        }
+        let original = Module::new(engine, &input).expect("compile");
+        let output = Module::new(engine, &result.wasm).expect("compile");
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ input.len() as u64);
+        for name in ["dot_f32", "dot_f64", "sum_squares", "l2_norm"] {
+            if !rewritten.contains(name) {
+                continue;
+            }
+            let kinds = spec(name).expect("spec");
+            let func_ty = original
+                .get_export(name)
+                .and_then(|e| e.func().cloned())
+                .expect("export");
+            let params: Vec<ValType> = func_ty.params().collect();
+            let f64_elements = name.ends_with("f64");
+            let eps = if f64_elements {
+                f64::EPSILON
+            } else {
+                f32::EPSILON as f64
+            };
+            for &len in LENGTHS {
+                // (Unaligned pointers would read the aligned fill as other floats,
+                // outside the bound's premise; the exact tests cover them.)
+                for &layout in &[Layout::Disjoint, Layout::Same, Layout::OutOfBounds] {
+                    let (args, mut image) = make_case(&mut rng, &params, kinds, len, layout, 0);
+                    fill_unit(&mut rng, &mut image[REGION as usize..], f64_elements);
+                    let a = run(&original, name, &args, &image);
+                    let b = run(&output, name, &args, &image);
+                    let what = format!("{} {name} len={len} layout={layout:?}", path.display());
+                    assert!(a.memory == b.memory, "memory differs: {what}");
+                    match (&a.result, &b.result) {
+                        (Ok(x), Ok(y)) => {
+                            let value = |bits: u128| {
+                                if f64_elements {
+                                    f64::from_bits(bits as u64)
+                                } else {
+                                    f32::from_bits(bits as u32) as f64
+                                }
+                            };
+                            let (x, y) = (value(x[0]), value(y[0]));
+                            let n = len.max(1) as f64;
+                            let same = x == y || (x.is_nan() && y.is_nan());
+                            assert!(same || (x - y).abs() <= n * n * eps, "{x} vs {y}: {what}");
+                            checked += 1;
+                        }
+                        (x, y) => assert_eq!(x, y, "{what}"),
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 100, "only {checked} fast-math cases checked");
 }

@@ -105,7 +105,7 @@ fn invariant_text(body: &LoopBody, node: NodeIndex) -> String {
 
 /// Canonical text of a store value with loads shifted back by `shift` bytes, so the
 /// unrolled copies of one lane expression compare equal.
-fn lane_text(
+pub(crate) fn lane_text(
     body: &LoopBody,
     node: NodeIndex,
     shift: i64,

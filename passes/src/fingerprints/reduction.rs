@@ -220,3 +220,187 @@ pub fn match_reduction(module: &Module, body: &LoopBody) -> Result<ReductionMatc
         accumulators,
     })
 }
+
+/// What rewriting a reduction needs: lane shape, streams, and one lane-0 term per
+/// accumulator.
+#[derive(Clone, Debug)]
+pub struct ReductionPlan {
+    /// Accepted shape name.
+    pub shape: String,
+    /// Lane shape (the accumulators' type).
+    pub lanes: super::types::Lanes,
+    /// Terms per accumulator per iteration.
+    pub unroll: u32,
+    /// Bytes each stream advances per iteration.
+    pub stride: i64,
+    /// The memory read.
+    pub memory: walrus::MemoryId,
+    /// Distinct lane-0 loads.
+    pub loads: Vec<super::elementwise::MapLoad>,
+    /// Loop invariants of the terms.
+    pub invariants: Vec<(NodeIndex, ValType)>,
+    /// Per accumulator: local, operator, lane-0 term.
+    pub accumulators: Vec<(LocalId, BinaryOp, NodeIndex)>,
+    /// Trip count.
+    pub trip: crate::analysis::trip_count::TripCount,
+    /// Induction steps.
+    pub steps: std::collections::HashMap<LocalId, i64>,
+}
+
+/// Checks that a matched reduction can be vectorized lane for lane, and gathers
+/// what the rewrite needs. Errors name the reason (reported as `detected`).
+pub fn plan(module: &Module, body: &LoopBody, r: &ReductionMatch) -> Result<ReductionPlan, String> {
+    use super::elementwise::{may_trap, Access, MapLoad};
+    use super::types::Lanes;
+    use crate::analysis::affine::affine_i32;
+    use std::collections::HashSet;
+
+    let steps = inductions(body);
+    let trip = trip_count(body, &steps).map_err(String::from)?;
+    let ty = node_type(module, body, r.accumulators[0].terms[0]).ok_or("unknown type")?;
+    let lanes = match ty {
+        ValType::F32 => Lanes::F32x4,
+        ValType::I32 => Lanes::I32x4,
+        ValType::F64 => Lanes::F64x2,
+        ValType::I64 => Lanes::I64x2,
+        _ => return Err("unsupported accumulator type".into()),
+    };
+    let width = lanes.width() as i64;
+    let unroll = r.accumulators[0].terms.len() as u32;
+    let stride = unroll as i64 * width;
+    let mut memory = None;
+    let mut loads: Vec<MapLoad> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut accumulators = Vec::new();
+    let mut invariants: Vec<(NodeIndex, ValType)> = Vec::new();
+    for acc in &r.accumulators {
+        if acc.terms.len() as u32 != unroll || node_type(module, body, acc.terms[0]) != Some(ty) {
+            return Err("accumulators of different shapes".into());
+        }
+        if crate::rewrite::simd::binop(acc.op, lanes).is_none() {
+            return Err("no SIMD form for the accumulation".into());
+        }
+        // Order the unrolled terms by their first load's offset: term u reads
+        // element u of the iteration.
+        let offset_of = |term: NodeIndex| -> Option<i64> {
+            body.loads_under(term)
+                .iter()
+                .filter_map(|l| {
+                    let Node::Load { arg, .. } = body.graph[*l] else {
+                        return None;
+                    };
+                    affine_i32(body, body.operands(*l)[0]).map(|f| f.constant + arg.offset as i64)
+                })
+                .min()
+        };
+        let mut terms: Vec<(i64, NodeIndex)> = acc
+            .terms
+            .iter()
+            .map(|t| offset_of(*t).map(|o| (o, *t)).ok_or("term without a load"))
+            .collect::<Result<_, _>>()?;
+        terms.sort();
+        let lane0 = super::elementwise::lane_text(body, terms[0].1, 0, 0)?;
+        for (u, (_, term)) in terms.iter().enumerate().skip(1) {
+            if super::elementwise::lane_text(body, *term, u as i64 * width, 0)? != lane0 {
+                return Err("unrolled terms differ".into());
+            }
+        }
+        let term = terms[0].1;
+        if !crate::rewrite::simd::vectorizes(body, term, lanes) {
+            return Err("no exact SIMD form for a term".into());
+        }
+        for load in body.loads_under(term) {
+            let Node::Load {
+                kind,
+                memory: m,
+                arg,
+                ..
+            } = body.graph[load]
+            else {
+                continue;
+            };
+            if kind.width() as i64 != width {
+                return Err("widening reductions are not implemented yet".into());
+            }
+            if *memory.get_or_insert(m) != m {
+                return Err("loads from several memories".into());
+            }
+            let addr = body.operands(load)[0];
+            let form = affine_i32(body, addr).ok_or("non-affine load")?;
+            if form.increment(body, &steps) != stride {
+                return Err("non-contiguous load".into());
+            }
+            let access = Access {
+                addr,
+                offset: arg.offset,
+                form,
+            };
+            if seen.insert((
+                access.form.key(),
+                access.total_offset(),
+                format!("{kind:?}"),
+            )) {
+                loads.push(MapLoad {
+                    node: load,
+                    access,
+                    in_place: false,
+                });
+            }
+        }
+        let mut work = vec![term];
+        let mut visited = HashSet::new();
+        while let Some(n) = work.pop() {
+            if !visited.insert(n) {
+                continue;
+            }
+            match &body.graph[n] {
+                Node::Const(_) | Node::Load { .. } => {}
+                _ if body.is_invariant(n) => {
+                    let ty = node_type(module, body, n).ok_or("unknown type")?;
+                    if !invariants.iter().any(|(x, _)| *x == n) {
+                        invariants.push((n, ty));
+                    }
+                }
+                _ => work.extend(body.operands(n)),
+            }
+        }
+        accumulators.push((acc.local, acc.op, term));
+    }
+    // Every load of the iteration must be one the kernel performs.
+    let performed: HashSet<NodeIndex> = r
+        .accumulators
+        .iter()
+        .flat_map(|a| a.terms.iter().flat_map(|t| body.loads_under(*t)))
+        .collect();
+    if body
+        .graph
+        .node_indices()
+        .any(|n| matches!(body.graph[n], Node::Load { .. }) && !performed.contains(&n))
+    {
+        return Err("load whose value is not accumulated".into());
+    }
+    let entry = invariants
+        .iter()
+        .map(|(n, _)| *n)
+        .chain([trip.x, trip.bound])
+        .chain(loads.iter().map(|l| l.access.addr));
+    for node in entry {
+        if node != NodeIndex::end() && may_trap(body, node) {
+            return Err("loop-invariant value that may trap".into());
+        }
+    }
+    invariants.sort_by_key(|(n, _)| n.index());
+    let memory = memory.ok_or("no loads")?;
+    Ok(ReductionPlan {
+        shape: r.shape.clone(),
+        lanes,
+        unroll,
+        stride,
+        memory,
+        loads,
+        invariants,
+        accumulators,
+        trip,
+        steps,
+    })
+}

@@ -3,8 +3,8 @@
 //! once, by its `name()`.
 
 pub mod loop_census;
-pub mod reductions;
 pub mod simd_elementwise;
+pub mod simd_reduce;
 
 use crate::pass::{Audit, Pass};
 
@@ -46,11 +46,11 @@ pub fn all() -> Vec<Registered> {
         // First: a read-only census of loops. It is cheap, it feeds the summary, and it
         // is where every later fingerprint starts (fingerprints read the loop forest).
         Registered::Audit(Box::new(loop_census::LoopCensus)),
-        // Reductions are only reported for now; reading the input before any rewrite
-        // keeps their findings about the user's code, not barq's kernels.
-        Registered::Audit(Box::new(reductions::Reductions)),
         // Elementwise loops: exact, so in the default pipeline at every level but -O0.
         Registered::Rewrite(Box::new(simd_elementwise::SimdElementwise)),
+        // Reductions: integer sums exact; float sums only under --fast-math. After
+        // the elementwise pass, whose kernels and guards it skips.
+        Registered::Rewrite(Box::new(simd_reduce::SimdReduce)),
     ]
 }
 

@@ -58,7 +58,7 @@ pub fn emit_entry_value(body: &LoopBody, node: NodeIndex, seq: &mut InstrSeqBuil
     }
 }
 
-fn splat(ty: ValType) -> Option<UnaryOp> {
+pub(crate) fn splat(ty: ValType) -> Option<UnaryOp> {
     Some(match ty {
         ValType::I32 => UnaryOp::I32x4Splat,
         ValType::I64 => UnaryOp::I64x2Splat,
@@ -68,7 +68,7 @@ fn splat(ty: ValType) -> Option<UnaryOp> {
     })
 }
 
-fn splat_const(value: Value) -> Value {
+pub(crate) fn splat_const(value: Value) -> Value {
     let bits: u128 = match value {
         Value::I32(v) => (v as u32 as u128) * 0x0000_0001_0000_0001_0000_0001_0000_0001,
         Value::F32(v) => (v.to_bits() as u128) * 0x0000_0001_0000_0001_0000_0001_0000_0001,
@@ -79,7 +79,7 @@ fn splat_const(value: Value) -> Value {
     Value::V128(bits)
 }
 
-fn lane_splat(lanes: Lanes, scalar: u64) -> Value {
+pub(crate) fn lane_splat(lanes: Lanes, scalar: u64) -> Value {
     match lanes {
         Lanes::F32x4 | Lanes::I32x4 => splat_const(Value::I32(scalar as i32)),
         Lanes::F64x2 | Lanes::I64x2 => splat_const(Value::I64(scalar as i64)),
@@ -88,17 +88,17 @@ fn lane_splat(lanes: Lanes, scalar: u64) -> Value {
 
 /// State for emitting one lane expression inside the kernel.
 pub(crate) struct KernelCx<'a> {
-    body: &'a LoopBody,
-    lanes: Lanes,
+    pub(crate) body: &'a LoopBody,
+    pub(crate) lanes: Lanes,
     /// Invariant node -> (scalar parameter, splatted local).
-    invariants: HashMap<NodeIndex, (LocalId, LocalId)>,
+    pub(crate) invariants: HashMap<NodeIndex, (LocalId, LocalId)>,
     /// Load node -> its stream's cursor (the address of the current element).
-    load_base: HashMap<NodeIndex, LocalId>,
+    pub(crate) load_base: HashMap<NodeIndex, LocalId>,
     /// Splatted constants, set before the loops: bit pattern -> local.
-    constants: HashMap<u128, LocalId>,
+    pub(crate) constants: HashMap<u128, LocalId>,
     /// Nodes used more than once, cached in locals once computed.
-    shared: HashMap<(NodeIndex, bool, Repr), LocalId>,
-    use_counts: HashMap<NodeIndex, u32>,
+    pub(crate) shared: HashMap<(NodeIndex, bool, Repr), LocalId>,
+    pub(crate) use_counts: HashMap<NodeIndex, u32>,
 }
 
 impl KernelCx<'_> {
@@ -119,7 +119,7 @@ impl KernelCx<'_> {
         };
     }
 
-    fn emit(
+    pub(crate) fn emit(
         &mut self,
         locals: &mut ModuleLocals,
         seq: &mut InstrSeqBuilder,
@@ -562,7 +562,7 @@ pub fn build_kernel(
     builder.finish(args, &mut module.funcs)
 }
 
-fn node_offset(body: &LoopBody, node: NodeIndex) -> i64 {
+pub(crate) fn node_offset(body: &LoopBody, node: NodeIndex) -> i64 {
     match body.graph[node] {
         Node::Load { arg, .. } => arg.offset as i64,
         _ => 0,

@@ -1,0 +1,144 @@
+//! `simd-reduce`: rewrites sum-like loops (`dot`, `sum`, `sum_squares`, `cosine`)
+//! into a SIMD128 kernel that returns each accumulator's sum, behind the same guard
+//! as `simd-elementwise`; the guard adds the kernel's sums into the accumulators.
+//!
+//! Needs: the loop analyses and the reduction fingerprint. Guarantees: integer sums
+//! (wrapping `add`) are exact in any order and are rewritten by default; float sums
+//! change their summation order, so they are rewritten only under `--fast-math` and
+//! reported `exact: false`; without it they are `detected`, reason
+//! `needs --fast-math`. Widening sums (i8 products into i32) are detected only.
+
+use super::simd_elementwise::{innermost_loops, uses_simd};
+use crate::fingerprints::reduction::{match_reduction, plan};
+use crate::fingerprints::types::Lanes;
+use crate::fingerprints::NoMatch;
+use crate::options::Target;
+use crate::pass::{Changed, Pass, PassCx, PassError};
+use crate::report::{Action, Finding, Tier};
+use crate::rewrite::map::{insert_guard, GuardSpec};
+use crate::rewrite::reduce::build_kernel;
+use walrus::{Module, ValType};
+
+/// The reduction pass.
+pub struct SimdReduce;
+
+impl Pass for SimdReduce {
+    fn name(&self) -> &'static str {
+        "simd-reduce"
+    }
+
+    fn description(&self) -> &'static str {
+        "sum/dot/sum_squares/cosine loops -> guarded SIMD128 kernels (integers exact; floats only with --fast-math)"
+    }
+
+    fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
+        let mut sites = Vec::new();
+        for (func, parent_seq, position, body) in innermost_loops(module) {
+            let finding = |pattern: &str, elem, action, exact, reason: String| Finding {
+                function: cx.names.get(func).to_string(),
+                func_index: cx.func_index(func).unwrap_or(u32::MAX),
+                pattern: pattern.to_string(),
+                elem,
+                action,
+                tier: None,
+                exact,
+                reason: Some(reason),
+            };
+            let r = match match_reduction(module, &body) {
+                Ok(r) => r,
+                Err(NoMatch::Unrelated) => continue,
+                Err(NoMatch::Declined { pattern, reason }) => {
+                    cx.findings
+                        .push(finding(pattern, None, Action::Declined, false, reason));
+                    continue;
+                }
+            };
+            let detected = |reason: &str| {
+                finding(
+                    r.pattern,
+                    r.elem,
+                    Action::Detected,
+                    r.exact,
+                    reason.to_string(),
+                )
+            };
+            if !r.exact && !cx.options.fast_math {
+                cx.findings.push(detected("needs --fast-math"));
+                continue;
+            }
+            let refusal = if uses_simd(module.funcs.get(func).kind.unwrap_local()) {
+                Some("function already vectorized by the compiler (scalar remainder or fallback loop)")
+            } else if cx.options.target == Target::Native {
+                Some("no native kernel for this pattern yet")
+            } else if !cx.options.allow_simd {
+                Some("target does not allow SIMD")
+            } else if !cx.options.opt_level.rewrites() {
+                Some("rewrites disabled at -O0")
+            } else {
+                None
+            };
+            if let Some(reason) = refusal {
+                cx.findings.push(detected(reason));
+                continue;
+            }
+            match plan(module, &body, &r) {
+                Ok(p) => sites.push((func, parent_seq, position, body, r, p)),
+                Err(reason) => cx.findings.push(detected(&reason)),
+            }
+        }
+        // Insert from the last position backwards so earlier positions stay valid.
+        sites.sort_by_key(|s| (s.0, std::cmp::Reverse(s.2)));
+        let mut changed = Changed::nothing();
+        for (serial, (func, parent_seq, position, body, r, p)) in sites.into_iter().enumerate() {
+            let mut finding = Finding {
+                function: cx.names.get(func).to_string(),
+                func_index: cx.func_index(func).unwrap_or(u32::MAX),
+                pattern: r.pattern.to_string(),
+                elem: r.elem,
+                action: Action::Detected,
+                tier: None,
+                exact: r.exact,
+                reason: Some("bisect limit reached".to_string()),
+            };
+            if cx.allow_rewrite() {
+                let kernel = build_kernel(module, &body, &p, r.pattern, serial);
+                let ty = match p.lanes {
+                    Lanes::F32x4 => ValType::F32,
+                    Lanes::I32x4 => ValType::I32,
+                    Lanes::F64x2 => ValType::F64,
+                    Lanes::I64x2 => ValType::I64,
+                };
+                let reads: Vec<_> = p.loads.iter().map(|l| &l.access).collect();
+                let spec = GuardSpec {
+                    trip: &p.trip,
+                    stride: p.stride,
+                    unroll: p.unroll,
+                    memory: p.memory,
+                    steps: &p.steps,
+                    written: None,
+                    reads,
+                    invariants: &p.invariants,
+                    accumulators: p
+                        .accumulators
+                        .iter()
+                        .map(|(local, op, _)| (*local, *op, ty))
+                        .collect(),
+                };
+                insert_guard(module, func, parent_seq, position, &body, &spec, kernel);
+                finding.action = Action::Rewritten;
+                finding.tier = Some(Tier::Simd128);
+                finding.reason = Some(if r.exact {
+                    format!("shape {}", p.shape)
+                } else {
+                    format!("shape {}; summation reordered under --fast-math", p.shape)
+                });
+                if !changed.functions.contains(&func) {
+                    changed.functions.push(func);
+                }
+                changed.functions.push(kernel);
+            }
+            cx.findings.push(finding);
+        }
+        Ok(changed)
+    }
+}
