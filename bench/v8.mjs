@@ -10,13 +10,22 @@ const X = 1 << 20;
 const Y = 4 << 20;
 const RUNS = 31;
 const CALLS = 20;
-const variants = [
-  ["original (clang -O2)", "O2"],
-  ["barq", "O2.barq"],
-  ["wasm-opt -O3", "O2.wasmopt"],
-  ["wasm-opt -O3 + barq", "O2.wasmopt.barq"],
-  ["clang -O3 -msimd128", "O3-simd"],
-];
+const variantsOf = (kernel) => kernel === "dot"
+  ? [
+      ["original (clang -O2)", "O2"],
+      ["barq --fast-math", "O2.barq"],
+      ["wasm-opt -O3", "O2.wasmopt"],
+      ["wasm-opt -O3 + barq --fast-math", "O2.wasmopt.barq"],
+      ["clang -O3 -msimd128", "O3-simd"],
+      ["clang -O3 -msimd128 -ffast-math", "O3-simd-ffast"],
+    ]
+  : [
+      ["original (clang -O2)", "O2"],
+      ["barq", "O2.barq"],
+      ["wasm-opt -O3", "O2.wasmopt"],
+      ["wasm-opt -O3 + barq", "O2.wasmopt.barq"],
+      ["clang -O3 -msimd128", "O3-simd"],
+    ];
 
 function fill(f32, base) {
   for (let i = 0; i < N; i++) {
@@ -41,10 +50,11 @@ function interleavedMedians(fns) {
 }
 
 const rows = [];
-for (const kernel of ["axpy", "relu"]) {
+let sink = 0;
+for (const kernel of ["axpy", "relu", "dot"]) {
   const labels = [];
   const fns = [];
-  for (const [label, suffix] of variants) {
+  for (const [label, suffix] of variantsOf(kernel)) {
     const bytes = readFileSync(join(dir, `${kernel}.${suffix}.wasm`));
     const { instance } = await WebAssembly.instantiate(bytes, {
       env: { memset: () => { throw new Error("memset"); }, memcpy: () => { throw new Error("memcpy"); } },
@@ -54,7 +64,9 @@ for (const kernel of ["axpy", "relu"]) {
     if (memory.buffer.byteLength / 65536 < need) memory.grow(need - memory.buffer.byteLength / 65536);
     fill(new Float32Array(memory.buffer));
     labels.push(label);
-    fns.push(kernel === "axpy" ? () => instance.exports.axpy(0.5, X, Y, N) : () => instance.exports.relu(X, N));
+    fns.push(kernel === "axpy" ? () => instance.exports.axpy(0.5, X, Y, N)
+      : kernel === "dot" ? () => { sink += instance.exports.dot_f32(X, Y, N); }
+      : () => instance.exports.relu(X, N));
   }
   // Straightforward JavaScript over typed arrays, for reference.
   const x = new Float32Array(N).map((_, i) => ((i % 1000) - 500) * 0.25);
@@ -62,10 +74,12 @@ for (const kernel of ["axpy", "relu"]) {
   labels.push("plain JavaScript (Float32Array)");
   fns.push(kernel === "axpy"
     ? () => { for (let i = 0; i < N; i++) y[i] += 0.5 * x[i]; }
+    : kernel === "dot" ? () => { let s = 0; for (let i = 0; i < N; i++) s += x[i] * y[i]; sink += s; }
     : () => { for (let i = 0; i < N; i++) x[i] = x[i] > 0 ? x[i] : 0; });
   const medians = interleavedMedians(fns);
   medians.forEach((t, i) => rows.push([kernel, labels[i], t, medians[0] / t]));
 }
+if (Number.isNaN(sink)) console.log("(sink)");
 console.log(`V8 ${process.versions.v8} (node ${process.version}), ${N} f32 elements, median of ${RUNS} interleaved rounds of ${CALLS} calls`);
 console.log("| kernel | variant | median | speedup vs original |");
 console.log("|---|---|---:|---:|");

@@ -1,7 +1,9 @@
-//! Elementwise kernels (axpy, relu; 500K f32) in Wasmtime: the original module
-//! (clang -O2), barq-opt's output, wasm-opt -O3, barq-opt after wasm-opt -O3,
-//! clang's own -O3 -msimd128, and the same loop compiled natively by rustc. Prints
-//! the ratios of every variant against the original after criterion's own report.
+//! Kernels on 500K f32 in Wasmtime: axpy and relu (exact rewrites) and dot (a float
+//! reduction, rewritten with --fast-math). Variants: the original module (clang
+//! -O2), barq-opt's output, wasm-opt -O3, barq-opt after wasm-opt -O3, clang's own
+//! -O3 -msimd128 (and, for dot, with -ffast-math), and the same loop compiled
+//! natively by rustc. Prints the ratios of every variant against the original after
+//! criterion's own report.
 //!
 //! `cargo bench --bench kernels` runs `bench/prepare.sh` first (it needs npm for
 //! binaryen's wasm-opt). The same modules run in V8 with `node bench/v8.mjs`.
@@ -15,13 +17,25 @@ const N: usize = 500_000;
 const X: i32 = 1 << 20; // byte offsets of the two arrays in linear memory
 const Y: i32 = 4 << 20;
 
-const VARIANTS: &[(&str, &str)] = &[
-    ("original (clang -O2)", "O2"),
-    ("barq", "O2.barq"),
-    ("wasm-opt -O3", "O2.wasmopt"),
-    ("wasm-opt -O3 + barq", "O2.wasmopt.barq"),
-    ("clang -O3 -msimd128", "O3-simd"),
-];
+const KERNELS: &[&str] = &["axpy", "relu", "dot"];
+
+/// The module variants compared for a kernel: (label, file suffix).
+fn variants(kernel: &str) -> Vec<(&'static str, &'static str)> {
+    let mut v = vec![("original (clang -O2)", "O2")];
+    if kernel == "dot" {
+        v.push(("barq --fast-math", "O2.barq"));
+        v.push(("wasm-opt -O3", "O2.wasmopt"));
+        v.push(("wasm-opt -O3 + barq --fast-math", "O2.wasmopt.barq"));
+        v.push(("clang -O3 -msimd128", "O3-simd"));
+        v.push(("clang -O3 -msimd128 -ffast-math", "O3-simd-ffast"));
+    } else {
+        v.push(("barq", "O2.barq"));
+        v.push(("wasm-opt -O3", "O2.wasmopt"));
+        v.push(("wasm-opt -O3 + barq", "O2.wasmopt.barq"));
+        v.push(("clang -O3 -msimd128", "O3-simd"));
+    }
+    v
+}
 
 fn bench_dir() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -69,6 +83,10 @@ fn native_axpy(a: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
+fn native_dot(x: &[f32], y: &[f32]) -> f32 {
+    x.iter().zip(y).map(|(a, b)| a * b).sum()
+}
+
 fn native_relu(x: &mut [f32]) {
     for v in x {
         *v = if *v > 0.0 { *v } else { 0.0 };
@@ -77,16 +95,25 @@ fn native_relu(x: &mut [f32]) {
 
 fn benches(c: &mut Criterion, dir: &Path) {
     let engine = Engine::default();
-    for kernel in ["axpy", "relu"] {
+    for kernel in KERNELS {
+        let kernel = *kernel;
         let mut group = c.benchmark_group(kernel);
-        for (label, suffix) in VARIANTS {
+        for (label, suffix) in variants(kernel) {
             let mut m = load(&engine, &dir.join(format!("{kernel}.{suffix}.wasm")));
-            if kernel == "axpy" {
+            if kernel == "dot" {
+                let f: TypedFunc<(i32, i32, i32), f32> = m
+                    .instance
+                    .get_typed_func(&mut m.store, "dot_f32")
+                    .expect("dot_f32");
+                group.bench_function(label, |b| {
+                    b.iter(|| f.call(&mut m.store, (X, Y, N as i32)).expect("call"))
+                });
+            } else if kernel == "axpy" {
                 let f: TypedFunc<(f32, i32, i32, i32), ()> = m
                     .instance
                     .get_typed_func(&mut m.store, "axpy")
                     .expect("axpy");
-                group.bench_function(*label, |b| {
+                group.bench_function(label, |b| {
                     b.iter(|| f.call(&mut m.store, (0.5, X, Y, N as i32)).expect("call"))
                 });
             } else {
@@ -94,7 +121,7 @@ fn benches(c: &mut Criterion, dir: &Path) {
                     .instance
                     .get_typed_func(&mut m.store, "relu")
                     .expect("relu");
-                group.bench_function(*label, |b| {
+                group.bench_function(label, |b| {
                     b.iter(|| f.call(&mut m.store, (X, N as i32)).expect("call"))
                 });
             }
@@ -103,12 +130,12 @@ fn benches(c: &mut Criterion, dir: &Path) {
         let x: Vec<f32> = (0..N).map(|i| ((i % 1000) as f32 - 500.0) * 0.25).collect();
         let mut y = vec![1.0f32; N];
         group.bench_function("native (rustc -O3)", |b| {
-            b.iter(|| {
-                if kernel == "axpy" {
-                    native_axpy(black_box(0.5), black_box(&x), black_box(&mut y));
-                } else {
-                    native_relu(black_box(&mut y));
+            b.iter(|| match kernel {
+                "axpy" => native_axpy(black_box(0.5), black_box(&x), black_box(&mut y)),
+                "dot" => {
+                    black_box(native_dot(black_box(&x), black_box(&y)));
                 }
+                _ => native_relu(black_box(&mut y)),
             })
         });
         group.finish();
@@ -120,9 +147,17 @@ type Runner = Box<dyn FnMut()>;
 
 fn runners(engine: &Engine, dir: &Path, kernel: &'static str) -> Vec<(String, Runner)> {
     let mut out: Vec<(String, Runner)> = Vec::new();
-    for (label, suffix) in VARIANTS {
+    for (label, suffix) in variants(kernel) {
         let mut m = load(engine, &dir.join(format!("{kernel}.{suffix}.wasm")));
-        let runner: Runner = if kernel == "axpy" {
+        let runner: Runner = if kernel == "dot" {
+            let f: TypedFunc<(i32, i32, i32), f32> = m
+                .instance
+                .get_typed_func(&mut m.store, "dot_f32")
+                .expect("dot_f32");
+            Box::new(move || {
+                black_box(f.call(&mut m.store, (X, Y, N as i32)).expect("call"));
+            })
+        } else if kernel == "axpy" {
             let f: TypedFunc<(f32, i32, i32, i32), ()> = m
                 .instance
                 .get_typed_func(&mut m.store, "axpy")
@@ -141,12 +176,12 @@ fn runners(engine: &Engine, dir: &Path, kernel: &'static str) -> Vec<(String, Ru
     let mut y = vec![1.0f32; N];
     out.push((
         "native (rustc -O3)".to_string(),
-        Box::new(move || {
-            if kernel == "axpy" {
-                native_axpy(black_box(0.5), black_box(&x), black_box(&mut y));
-            } else {
-                native_relu(black_box(&mut y));
+        Box::new(move || match kernel {
+            "axpy" => native_axpy(black_box(0.5), black_box(&x), black_box(&mut y)),
+            "dot" => {
+                black_box(native_dot(black_box(&x), black_box(&y)));
             }
+            _ => native_relu(black_box(&mut y)),
         }),
     ));
     out
@@ -190,7 +225,7 @@ fn main() {
     println!("\nWasmtime 48, {N} f32 elements; median of 31 interleaved rounds of 20 calls");
     println!("| kernel | variant | median | speedup vs original |");
     println!("|---|---|---:|---:|");
-    for kernel in ["axpy", "relu"] {
+    for kernel in KERNELS {
         let mut runners = runners(&engine, &dir, kernel);
         let medians = interleaved_medians(&mut runners);
         for ((label, _), t) in runners.iter().zip(&medians) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds every committed corpus .wasm from its source, beside the source.
-#   C:              clang-19 at -O1 -O2 -O3 -Os -Oz and -O3 -msimd128  -> NAME.LEVEL.wasm
+#   C:              clang-19 at -O1 -O2 -O3 -Os -Oz, -O3 -msimd128 (O3-simd) and
+#                   -O3 -msimd128 -ffast-math (O3-simd-ffast)      -> NAME.LEVEL.wasm
 #   Rust:           Debian's rustc 1.63 (wasm32-unknown-unknown), -C opt-level=3 and s
 #   AssemblyScript: asc (pinned in assemblyscript/package.json), -O3 and -Oz
 #   WAT:            wat files are read as text directly by the tests; nothing to build
@@ -22,6 +23,8 @@ build_c() { # dir
     done
     "$CLANG" --target=wasm32-wasi -O3 -msimd128 -nostdlib -Wl,--no-entry -Wl,--export-memory \
       -Wl,--allow-undefined "$src" -o "$base.O3-simd.wasm"
+    "$CLANG" --target=wasm32-wasi -O3 -msimd128 -ffast-math -nostdlib -Wl,--no-entry -Wl,--export-memory \
+      -Wl,--allow-undefined "$src" -o "$base.O3-simd-ffast.wasm"
   done
 }
 
