@@ -356,21 +356,7 @@ pub fn match_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
 
     // Invariant leaves become kernel parameters; every other node must vectorize.
     let mut invariants: Vec<(NodeIndex, ValType)> = Vec::new();
-    let mut work = vec![value];
-    let mut visited = HashSet::new();
-    while let Some(n) = work.pop() {
-        if !visited.insert(n) {
-            continue;
-        }
-        match &body.graph[n] {
-            Node::Const(_) | Node::Load { .. } => {}
-            _ if body.is_invariant(n) => {
-                let ty = node_type(module, body, n).ok_or_else(|| decline("unknown type"))?;
-                invariants.push((n, ty));
-            }
-            _ => work.extend(body.operands(n)),
-        }
-    }
+    collect_invariants(module, body, value, &mut invariants).map_err(decline)?;
     invariants.sort_by_key(|(n, _)| n.index());
     if !crate::rewrite::simd::vectorizes(body, value, lanes) {
         return Err(decline("no exact SIMD form for an operation"));
@@ -425,6 +411,34 @@ pub fn match_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
         trip,
         steps,
     })
+}
+
+/// Adds the maximal loop-invariant, non-constant subtrees of the expression at
+/// `root` (the values a kernel takes as parameters) to `out`, without duplicates.
+pub(crate) fn collect_invariants(
+    module: &Module,
+    body: &LoopBody,
+    root: NodeIndex,
+    out: &mut Vec<(NodeIndex, ValType)>,
+) -> Result<(), &'static str> {
+    let mut work = vec![root];
+    let mut visited = HashSet::new();
+    while let Some(n) = work.pop() {
+        if !visited.insert(n) {
+            continue;
+        }
+        match &body.graph[n] {
+            Node::Const(_) | Node::Load { .. } => {}
+            _ if body.is_invariant(n) => {
+                let ty = node_type(module, body, n).ok_or("unknown type")?;
+                if !out.iter().any(|(x, _)| *x == n) {
+                    out.push((n, ty));
+                }
+            }
+            _ => work.extend(body.operands(n)),
+        }
+    }
+    Ok(())
 }
 
 /// Whether evaluating `node` can trap: integer division and remainder, and the

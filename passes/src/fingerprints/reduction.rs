@@ -347,23 +347,7 @@ pub fn plan(module: &Module, body: &LoopBody, r: &ReductionMatch) -> Result<Redu
                 });
             }
         }
-        let mut work = vec![term];
-        let mut visited = HashSet::new();
-        while let Some(n) = work.pop() {
-            if !visited.insert(n) {
-                continue;
-            }
-            match &body.graph[n] {
-                Node::Const(_) | Node::Load { .. } => {}
-                _ if body.is_invariant(n) => {
-                    let ty = node_type(module, body, n).ok_or("unknown type")?;
-                    if !invariants.iter().any(|(x, _)| *x == n) {
-                        invariants.push((n, ty));
-                    }
-                }
-                _ => work.extend(body.operands(n)),
-            }
-        }
+        super::elementwise::collect_invariants(module, body, term, &mut invariants)?;
         accumulators.push((acc.local, acc.op, term));
     }
     // Every load of the iteration must be one the kernel performs.

@@ -54,6 +54,25 @@ pub fn all() -> Vec<Registered> {
     ]
 }
 
+/// Why a SIMD128 rewrite pass must not rewrite a match here, if it must not: the
+/// policy every portable SIMD pass shares.
+pub(crate) fn simd_refusal(
+    options: &crate::options::Options,
+    already_vectorized: bool,
+) -> Option<&'static str> {
+    if already_vectorized {
+        Some("function already vectorized by the compiler (scalar remainder or fallback loop)")
+    } else if options.target == crate::options::Target::Native {
+        Some("no native kernel for this pattern yet")
+    } else if !options.allow_simd {
+        Some("target does not allow SIMD")
+    } else if !options.opt_level.rewrites() {
+        Some("rewrites disabled at -O0")
+    } else {
+        None
+    }
+}
+
 /// The names of every registered pass, comma-separated (for error messages).
 pub fn valid_names() -> String {
     all()

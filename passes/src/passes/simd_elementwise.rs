@@ -13,7 +13,6 @@ use crate::analysis::value_graph::{self, LoopBody};
 use crate::analysis::LoopForest;
 use crate::fingerprints::elementwise::{match_map, MapMatch};
 use crate::fingerprints::NoMatch;
-use crate::options::Target;
 use crate::pass::{Changed, Pass, PassCx, PassError};
 use crate::report::{Action, Finding, Tier};
 use crate::rewrite::map::{build_kernel, insert_guard, GuardSpec};
@@ -187,17 +186,7 @@ impl Pass for SimdElementwise {
                 exact: true,
                 reason: None,
             };
-            let refusal = if site.already_vectorized {
-                Some("function already vectorized by the compiler (scalar remainder or fallback loop)")
-            } else if cx.options.target == Target::Native {
-                Some("no native kernel for this pattern yet")
-            } else if !cx.options.allow_simd {
-                Some("target does not allow SIMD")
-            } else if !cx.options.opt_level.rewrites() {
-                Some("rewrites disabled at -O0")
-            } else {
-                None
-            };
+            let refusal = super::simd_refusal(cx.options, site.already_vectorized);
             match refusal {
                 Some(reason) => finding.reason = Some(reason.to_string()),
                 None if !cx.allow_rewrite() => {

@@ -12,7 +12,6 @@ use super::simd_elementwise::{innermost_loops, uses_simd};
 use crate::fingerprints::reduction::{match_reduction, plan};
 use crate::fingerprints::types::Lanes;
 use crate::fingerprints::NoMatch;
-use crate::options::Target;
 use crate::pass::{Changed, Pass, PassCx, PassError};
 use crate::report::{Action, Finding, Tier};
 use crate::rewrite::map::{insert_guard, GuardSpec};
@@ -66,17 +65,10 @@ impl Pass for SimdReduce {
                 cx.findings.push(detected("needs --fast-math"));
                 continue;
             }
-            let refusal = if uses_simd(module.funcs.get(func).kind.unwrap_local()) {
-                Some("function already vectorized by the compiler (scalar remainder or fallback loop)")
-            } else if cx.options.target == Target::Native {
-                Some("no native kernel for this pattern yet")
-            } else if !cx.options.allow_simd {
-                Some("target does not allow SIMD")
-            } else if !cx.options.opt_level.rewrites() {
-                Some("rewrites disabled at -O0")
-            } else {
-                None
-            };
+            let refusal = super::simd_refusal(
+                cx.options,
+                uses_simd(module.funcs.get(func).kind.unwrap_local()),
+            );
             if let Some(reason) = refusal {
                 cx.findings.push(detected(reason));
                 continue;

@@ -332,6 +332,127 @@ impl KernelCx<'_> {
     }
 }
 
+impl<'a> KernelCx<'a> {
+    /// A context for a kernel computing the lane expressions `roots`: maps each load
+    /// of those expressions to its stream's cursor (`cursors[i]` for `loads[i]`,
+    /// `default` for in-place loads), counts uses so shared nodes are computed once,
+    /// and collects the constants the prologue splats.
+    pub(crate) fn new(
+        body: &'a LoopBody,
+        lanes: Lanes,
+        roots: &[NodeIndex],
+        loads: &[&crate::fingerprints::elementwise::MapLoad],
+        cursors: &[LocalId],
+        default: LocalId,
+    ) -> (KernelCx<'a>, Vec<Value>) {
+        let mut cx = KernelCx {
+            body,
+            lanes,
+            invariants: HashMap::new(),
+            load_base: HashMap::new(),
+            constants: HashMap::new(),
+            shared: HashMap::new(),
+            use_counts: HashMap::new(),
+        };
+        for root in roots {
+            for node in body.loads_under(*root) {
+                let Node::Load { kind, .. } = body.graph[node] else {
+                    continue;
+                };
+                let form = crate::analysis::affine::affine_i32(body, body.operands(node)[0]);
+                let position = loads.iter().position(|l| {
+                    Some(l.access.form.key()) == form.as_ref().map(|f| f.key())
+                        && form.as_ref().map(|f| f.constant + node_offset(body, node)) == Some(l.access.total_offset())
+                        && matches!(body.graph[l.node], Node::Load { kind: k, .. } if format!("{k:?}") == format!("{kind:?}"))
+                });
+                cx.load_base
+                    .insert(node, position.map_or(default, |p| cursors[p]));
+            }
+        }
+        let mut splats: Vec<Value> = vec![Value::V128(0), lane_splat(lanes, 1)];
+        let mut seen = std::collections::HashSet::new();
+        let mut work = roots.to_vec();
+        while let Some(n) = work.pop() {
+            match body.graph[n] {
+                Node::Const(value) => splats.push(splat_const(value)),
+                Node::Binop(op)
+                    if matches!(simd::binop(op, lanes), Some(VectorBinop::Copysign)) =>
+                {
+                    splats.push(lane_splat(
+                        lanes,
+                        if lanes.count() == 2 { 1 << 63 } else { 1 << 31 },
+                    ));
+                }
+                _ => {}
+            }
+            for op in body.operands(n) {
+                *cx.use_counts.entry(op).or_insert(0) += 1;
+                if seen.insert(op) {
+                    work.push(op);
+                }
+            }
+        }
+        (cx, splats)
+    }
+
+    /// Emits the kernel prologue: splatted constants and invariants into locals,
+    /// cursors set to their bases, and the end pointers of the vector part
+    /// (`count & -lanes` elements) and of the whole (`count` elements) of the stream
+    /// starting at `driver_base`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn prologue(
+        &mut self,
+        entry: &mut InstrSeqBuilder,
+        locals: &mut ModuleLocals,
+        splats: Vec<Value>,
+        invariants: &[(NodeIndex, ValType)],
+        invariant_args: &[LocalId],
+        cursors_and_bases: &[(LocalId, LocalId)],
+        driver_base: LocalId,
+        count: LocalId,
+        ends: (LocalId, LocalId),
+    ) {
+        for value in splats {
+            if let Value::V128(bits) = value {
+                if let std::collections::hash_map::Entry::Vacant(slot) = self.constants.entry(bits)
+                {
+                    let local = locals.add(ValType::V128);
+                    entry.const_(value).local_set(local);
+                    slot.insert(local);
+                }
+            }
+        }
+        for ((node, ty), scalar) in invariants.iter().zip(invariant_args) {
+            let splatted = locals.add(ValType::V128);
+            if let Some(op) = splat(*ty) {
+                entry.local_get(*scalar).unop(op).local_set(splatted);
+            }
+            self.invariants.insert(*node, (*scalar, splatted));
+        }
+        for (cursor, base) in cursors_and_bases {
+            entry.local_get(*base).local_set(*cursor);
+        }
+        let width = self.lanes.width() as i32;
+        let (vector_end, end) = ends;
+        entry
+            .local_get(driver_base)
+            .local_get(count)
+            .i32_const(-(self.lanes.count() as i32))
+            .binop(BinaryOp::I32And)
+            .i32_const(width)
+            .binop(BinaryOp::I32Mul)
+            .binop(BinaryOp::I32Add)
+            .local_set(vector_end);
+        entry
+            .local_get(driver_base)
+            .local_get(count)
+            .i32_const(width)
+            .binop(BinaryOp::I32Mul)
+            .binop(BinaryOp::I32Add)
+            .local_set(end);
+    }
+}
+
 fn scalar_type_of_repr(cx: &KernelCx<'_>, node: NodeIndex) -> ValType {
     // Scalar mode caches values only; their type is the node's type, which the
     // kernel knows from the store (the lane type) except for comparisons (i32).
@@ -390,104 +511,31 @@ pub fn build_kernel(
     let vector_end = module.locals.add(ValType::I32);
     let end = module.locals.add(ValType::I32);
 
-    let mut cx = KernelCx {
+    let invariant_args: Vec<LocalId> = args[1 + distinct_loads.len()..args.len() - 1].to_vec();
+    let (mut cx, splats) = KernelCx::new(
         body,
-        lanes: m.lanes,
-        invariants: HashMap::new(),
-        load_base: HashMap::new(),
-        constants: HashMap::new(),
-        shared: HashMap::new(),
-        use_counts: HashMap::new(),
-    };
-    // Map every load node of the lane expression to its stream's cursor.
-    for node in body.loads_under(m.value) {
-        let Node::Load { kind, .. } = body.graph[node] else {
-            continue;
-        };
-        let addr = body.operands(node)[0];
-        let form = crate::analysis::affine::affine_i32(body, addr);
-        let position = distinct_loads.iter().position(|l| {
-            Some(l.access.form.key()) == form.as_ref().map(|f| f.key())
-                && form.as_ref().map(|f| f.constant + node_offset(body, node)) == Some(l.access.total_offset())
-                && matches!(body.graph[l.node], Node::Load { kind: k, .. } if format!("{k:?}") == format!("{kind:?}"))
-        });
-        let cursor = match position {
-            Some(p) => load_cursors[p],
-            None => store_cursor,
-        };
-        cx.load_base.insert(node, cursor);
-    }
-    // Count uses inside the lane expression so shared nodes are computed once, and
-    // collect the constants to splat once, before the loops.
-    let mut work = vec![m.value];
-    let mut seen = std::collections::HashSet::new();
-    let mut splats: Vec<Value> = vec![Value::V128(0), lane_splat(m.lanes, 1)];
-    while let Some(n) = work.pop() {
-        match body.graph[n] {
-            Node::Const(value) => splats.push(splat_const(value)),
-            Node::Binop(op) if matches!(simd::binop(op, m.lanes), Some(VectorBinop::Copysign)) => {
-                splats.push(lane_splat(
-                    m.lanes,
-                    if m.lanes.count() == 2 {
-                        1 << 63
-                    } else {
-                        1 << 31
-                    },
-                ));
-            }
-            _ => {}
-        }
-        for op in body.operands(n) {
-            *cx.use_counts.entry(op).or_insert(0) += 1;
-            if seen.insert(op) {
-                work.push(op);
-            }
-        }
-    }
-
+        m.lanes,
+        &[m.value],
+        &distinct_loads,
+        &load_cursors,
+        store_cursor,
+    );
     let mut entry = builder.func_body();
-    for value in splats {
-        if let Value::V128(bits) = value {
-            if let std::collections::hash_map::Entry::Vacant(slot) = cx.constants.entry(bits) {
-                let local = module.locals.add(ValType::V128);
-                entry.const_(value).local_set(local);
-                slot.insert(local);
-            }
-        }
-    }
-    for (i, (node, ty)) in m.invariants.iter().enumerate() {
-        let scalar = args[1 + distinct_loads.len() + i];
-        let splatted = module.locals.add(ValType::V128);
-        if let Some(op) = splat(*ty) {
-            entry.local_get(scalar).unop(op).local_set(splatted);
-        }
-        cx.invariants.insert(*node, (scalar, splatted));
-    }
-    let lanes_per_vector = m.lanes.count() as i32;
+    let mut cursors_and_bases = vec![(store_cursor, store_base)];
+    cursors_and_bases.extend(load_cursors.iter().zip(&args[1..]).map(|(c, b)| (*c, *b)));
+    cx.prologue(
+        &mut entry,
+        &mut module.locals,
+        splats,
+        &m.invariants,
+        &invariant_args,
+        &cursors_and_bases,
+        store_base,
+        count,
+        (vector_end, end),
+    );
     let memory = m.memory;
     let store_kind = m.store_kind;
-    // Cursors start at the bases; the vector part ends after count & -lanes
-    // elements, the whole at count elements (the guard checked these are in memory).
-    entry.local_get(store_base).local_set(store_cursor);
-    for (i, cursor) in load_cursors.iter().enumerate() {
-        entry.local_get(args[1 + i]).local_set(*cursor);
-    }
-    entry
-        .local_get(store_base)
-        .local_get(count)
-        .i32_const(-lanes_per_vector)
-        .binop(BinaryOp::I32And)
-        .i32_const(width)
-        .binop(BinaryOp::I32Mul)
-        .binop(BinaryOp::I32Add)
-        .local_set(vector_end);
-    entry
-        .local_get(store_base)
-        .local_get(count)
-        .i32_const(width)
-        .binop(BinaryOp::I32Mul)
-        .binop(BinaryOp::I32Add)
-        .local_set(end);
     let cursors: Vec<LocalId> = std::iter::once(store_cursor)
         .chain(load_cursors.iter().copied())
         .collect();

@@ -5,13 +5,12 @@
 //! Integer sums wrap, so any order gives the same result: exact. Float sums come
 //! out in a different order (reassociated): only under `--fast-math`.
 
-use super::map::{lane_splat, node_offset, splat, splat_const, KernelCx};
+use super::map::KernelCx;
 use super::simd::{self, Repr, VectorBinop};
-use crate::analysis::value_graph::{LoopBody, Node};
+use crate::analysis::value_graph::LoopBody;
 use crate::fingerprints::reduction::ReductionPlan;
 use crate::fingerprints::types::Lanes;
 use petgraph::graph::NodeIndex;
-use std::collections::{HashMap, HashSet};
 use walrus::ir::{BinaryOp, UnaryOp, Value};
 use walrus::{FunctionBuilder, FunctionId, LocalId, Module, ValType};
 
@@ -79,90 +78,23 @@ pub fn build_kernel(
         .map(|_| module.locals.add(scalar))
         .collect();
 
-    let mut cx = KernelCx {
-        body,
-        lanes,
-        invariants: HashMap::new(),
-        load_base: HashMap::new(),
-        constants: HashMap::new(),
-        shared: HashMap::new(),
-        use_counts: HashMap::new(),
-    };
     let roots: Vec<NodeIndex> = plan.accumulators.iter().map(|(_, _, term)| *term).collect();
-    for root in &roots {
-        for node in body.loads_under(*root) {
-            let Node::Load { kind, .. } = body.graph[node] else {
-                continue;
-            };
-            let form = crate::analysis::affine::affine_i32(body, body.operands(node)[0]);
-            let position = plan.loads.iter().position(|l| {
-                Some(l.access.form.key()) == form.as_ref().map(|f| f.key())
-                    && form.as_ref().map(|f| f.constant + node_offset(body, node)) == Some(l.access.total_offset())
-                    && matches!(body.graph[l.node], Node::Load { kind: k, .. } if format!("{k:?}") == format!("{kind:?}"))
-            });
-            cx.load_base.insert(node, cursors[position.unwrap_or(0)]);
-        }
-    }
-    let mut splats: Vec<Value> = vec![Value::V128(0), lane_splat(lanes, 1)];
-    let mut seen = HashSet::new();
-    let mut work = roots.clone();
-    while let Some(n) = work.pop() {
-        match body.graph[n] {
-            Node::Const(value) => splats.push(splat_const(value)),
-            Node::Binop(op) if matches!(simd::binop(op, lanes), Some(VectorBinop::Copysign)) => {
-                splats.push(lane_splat(
-                    lanes,
-                    if lanes.count() == 2 { 1 << 63 } else { 1 << 31 },
-                ));
-            }
-            _ => {}
-        }
-        for op in body.operands(n) {
-            *cx.use_counts.entry(op).or_insert(0) += 1;
-            if seen.insert(op) {
-                work.push(op);
-            }
-        }
-    }
-
+    let loads: Vec<&crate::fingerprints::elementwise::MapLoad> = plan.loads.iter().collect();
+    let (mut cx, splats) = KernelCx::new(body, lanes, &roots, &loads, &cursors, driver);
     let mut entry = builder.func_body();
-    for value in splats {
-        if let Value::V128(bits) = value {
-            if let std::collections::hash_map::Entry::Vacant(slot) = cx.constants.entry(bits) {
-                let local = module.locals.add(ValType::V128);
-                entry.const_(value).local_set(local);
-                slot.insert(local);
-            }
-        }
-    }
-    for (i, (node, ty)) in plan.invariants.iter().enumerate() {
-        let scalar_arg = args[plan.loads.len() + i];
-        let splatted = module.locals.add(ValType::V128);
-        if let Some(op) = splat(*ty) {
-            entry.local_get(scalar_arg).unop(op).local_set(splatted);
-        }
-        cx.invariants.insert(*node, (scalar_arg, splatted));
-    }
-    for (i, cursor) in cursors.iter().enumerate() {
-        entry.local_get(args[i]).local_set(*cursor);
-    }
-    let lanes_per_vector = lanes.count() as i32;
-    entry
-        .local_get(args[0])
-        .local_get(count)
-        .i32_const(-lanes_per_vector)
-        .binop(BinaryOp::I32And)
-        .i32_const(width)
-        .binop(BinaryOp::I32Mul)
-        .binop(BinaryOp::I32Add)
-        .local_set(vector_end);
-    entry
-        .local_get(args[0])
-        .local_get(count)
-        .i32_const(width)
-        .binop(BinaryOp::I32Mul)
-        .binop(BinaryOp::I32Add)
-        .local_set(end);
+    let cursors_and_bases: Vec<(LocalId, LocalId)> =
+        cursors.iter().zip(&args).map(|(c, b)| (*c, *b)).collect();
+    cx.prologue(
+        &mut entry,
+        &mut module.locals,
+        splats,
+        &plan.invariants,
+        &args[plan.loads.len()..args.len() - 1],
+        &cursors_and_bases,
+        args[0],
+        count,
+        (vector_end, end),
+    );
     for v in &vector_sums {
         entry.const_(Value::V128(0)).local_set(*v);
     }
