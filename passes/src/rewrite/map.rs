@@ -453,6 +453,41 @@ impl<'a> KernelCx<'a> {
     }
 }
 
+/// Emits `while driver != end { body; every cursor += step }` as a rotated loop:
+/// one test before it, one branch per iteration.
+pub(crate) fn emit_cursor_loop(
+    seq: &mut InstrSeqBuilder,
+    driver: LocalId,
+    end: LocalId,
+    cursors: &[LocalId],
+    step: i32,
+    mut body: impl FnMut(&mut InstrSeqBuilder),
+) {
+    seq.block(None, |done| {
+        let done_id = done.id();
+        done.local_get(driver)
+            .local_get(end)
+            .binop(BinaryOp::I32Eq)
+            .br_if(done_id);
+        done.loop_(None, |repeat| {
+            let repeat_id = repeat.id();
+            body(repeat);
+            for cursor in cursors {
+                repeat
+                    .local_get(*cursor)
+                    .i32_const(step)
+                    .binop(BinaryOp::I32Add)
+                    .local_set(*cursor);
+            }
+            repeat
+                .local_get(driver)
+                .local_get(end)
+                .binop(BinaryOp::I32Ne)
+                .br_if(repeat_id);
+        });
+    });
+}
+
 fn scalar_type_of_repr(cx: &KernelCx<'_>, node: NodeIndex) -> ValType {
     // Scalar mode caches values only; their type is the node's type, which the
     // kernel knows from the store (the lane type) except for comparisons (i32).
@@ -539,15 +574,14 @@ pub fn build_kernel(
     let cursors: Vec<LocalId> = std::iter::once(store_cursor)
         .chain(load_cursors.iter().copied())
         .collect();
-    // Vector loop, rotated: one branch per 16 bytes.
-    entry.block(None, |done| {
-        let done_id = done.id();
-        done.local_get(store_cursor)
-            .local_get(vector_end)
-            .binop(BinaryOp::I32Eq)
-            .br_if(done_id);
-        done.loop_(None, |repeat| {
-            let repeat_id = repeat.id();
+    // Vector loop, then the scalar tail: the same expression, one element at a time.
+    emit_cursor_loop(
+        &mut entry,
+        store_cursor,
+        vector_end,
+        &cursors,
+        16,
+        |repeat| {
             cx.shared.clear();
             cx.element_address(repeat, store_cursor);
             cx.emit(&mut module.locals, repeat, m.value, true, Repr::Value);
@@ -559,53 +593,20 @@ pub fn build_kernel(
                     offset: 0,
                 },
             );
-            for cursor in &cursors {
-                repeat
-                    .local_get(*cursor)
-                    .i32_const(16)
-                    .binop(BinaryOp::I32Add)
-                    .local_set(*cursor);
-            }
-            repeat
-                .local_get(store_cursor)
-                .local_get(vector_end)
-                .binop(BinaryOp::I32Ne)
-                .br_if(repeat_id);
-        });
-    });
-    // Scalar tail: the same expression, one element at a time.
-    entry.block(None, |done| {
-        let done_id = done.id();
-        done.local_get(store_cursor)
-            .local_get(end)
-            .binop(BinaryOp::I32Eq)
-            .br_if(done_id);
-        done.loop_(None, |repeat| {
-            let repeat_id = repeat.id();
-            cx.shared.clear();
-            cx.element_address(repeat, store_cursor);
-            cx.emit(&mut module.locals, repeat, m.value, false, Repr::Value);
-            repeat.store(
-                memory,
-                store_kind,
-                MemArg {
-                    align: 1,
-                    offset: 0,
-                },
-            );
-            for cursor in &cursors {
-                repeat
-                    .local_get(*cursor)
-                    .i32_const(width)
-                    .binop(BinaryOp::I32Add)
-                    .local_set(*cursor);
-            }
-            repeat
-                .local_get(store_cursor)
-                .local_get(end)
-                .binop(BinaryOp::I32Ne)
-                .br_if(repeat_id);
-        });
+        },
+    );
+    emit_cursor_loop(&mut entry, store_cursor, end, &cursors, width, |repeat| {
+        cx.shared.clear();
+        cx.element_address(repeat, store_cursor);
+        cx.emit(&mut module.locals, repeat, m.value, false, Repr::Value);
+        repeat.store(
+            memory,
+            store_kind,
+            MemArg {
+                align: 1,
+                offset: 0,
+            },
+        );
     });
     builder.finish(args, &mut module.funcs)
 }

@@ -5,7 +5,7 @@
 //! Integer sums wrap, so any order gives the same result: exact. Float sums come
 //! out in a different order (reassociated): only under `--fast-math`.
 
-use super::map::KernelCx;
+use super::map::{emit_cursor_loop, KernelCx};
 use super::simd::{self, Repr, VectorBinop};
 use crate::analysis::value_graph::LoopBody;
 use crate::fingerprints::reduction::ReductionPlan;
@@ -106,33 +106,13 @@ pub fn build_kernel(
             _ => BinaryOp::I32x4Add, // plan() checked there is a plain form
         })
         .collect();
-    entry.block(None, |done| {
-        let done_id = done.id();
-        done.local_get(driver)
-            .local_get(vector_end)
-            .binop(BinaryOp::I32Eq)
-            .br_if(done_id);
-        done.loop_(None, |repeat| {
-            let repeat_id = repeat.id();
-            cx.shared.clear();
-            for (i, root) in roots.iter().enumerate() {
-                repeat.local_get(vector_sums[i]);
-                cx.emit(&mut module.locals, repeat, *root, true, Repr::Value);
-                repeat.binop(vector_ops[i]).local_set(vector_sums[i]);
-            }
-            for cursor in &cursors {
-                repeat
-                    .local_get(*cursor)
-                    .i32_const(16)
-                    .binop(BinaryOp::I32Add)
-                    .local_set(*cursor);
-            }
-            repeat
-                .local_get(driver)
-                .local_get(vector_end)
-                .binop(BinaryOp::I32Ne)
-                .br_if(repeat_id);
-        });
+    emit_cursor_loop(&mut entry, driver, vector_end, &cursors, 16, |repeat| {
+        cx.shared.clear();
+        for (i, root) in roots.iter().enumerate() {
+            repeat.local_get(vector_sums[i]);
+            cx.emit(&mut module.locals, repeat, *root, true, Repr::Value);
+            repeat.binop(vector_ops[i]).local_set(vector_sums[i]);
+        }
     });
     // Horizontal sums.
     for (i, (_, op, _)) in plan.accumulators.iter().enumerate() {
@@ -146,33 +126,13 @@ pub fn build_kernel(
         entry.local_set(sums[i]);
     }
     // Scalar tail.
-    entry.block(None, |done| {
-        let done_id = done.id();
-        done.local_get(driver)
-            .local_get(end)
-            .binop(BinaryOp::I32Eq)
-            .br_if(done_id);
-        done.loop_(None, |repeat| {
-            let repeat_id = repeat.id();
-            cx.shared.clear();
-            for (i, root) in roots.iter().enumerate() {
-                repeat.local_get(sums[i]);
-                cx.emit(&mut module.locals, repeat, *root, false, Repr::Value);
-                repeat.binop(plan.accumulators[i].1).local_set(sums[i]);
-            }
-            for cursor in &cursors {
-                repeat
-                    .local_get(*cursor)
-                    .i32_const(width)
-                    .binop(BinaryOp::I32Add)
-                    .local_set(*cursor);
-            }
-            repeat
-                .local_get(driver)
-                .local_get(end)
-                .binop(BinaryOp::I32Ne)
-                .br_if(repeat_id);
-        });
+    emit_cursor_loop(&mut entry, driver, end, &cursors, width, |repeat| {
+        cx.shared.clear();
+        for (i, root) in roots.iter().enumerate() {
+            repeat.local_get(sums[i]);
+            cx.emit(&mut module.locals, repeat, *root, false, Repr::Value);
+            repeat.binop(plan.accumulators[i].1).local_set(sums[i]);
+        }
     });
     for sum in &sums {
         entry.local_get(*sum);
