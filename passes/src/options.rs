@@ -23,8 +23,9 @@ impl fmt::Display for Target {
     }
 }
 
-/// The `-O` level, as in wasm-opt. `-O0` runs only the audits (nothing is rewritten);
-/// `-Os`/`-Oz` keep rewrites that grow code to those whose cost model says they pay.
+/// The `-O` level, as in wasm-opt. `-O0` runs only the audits (nothing is rewritten).
+/// Every other level currently runs the same passes: there is no size-aware cost
+/// model for `-Os`/`-Oz` yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum OptLevel {
     /// `-O0`: analyse and report only.
