@@ -32,12 +32,8 @@ fn round_trip(select: impl Fn(&str) -> bool, instantiate: bool) {
             failures.push(format!("{name}: invalid output: {e}"));
             continue;
         }
-        let after = common::custom_sections(&result.wasm);
-        for section in common::custom_sections(&input) {
-            // DWARF is dropped unless -g, as wasm-opt does.
-            if !section.starts_with(".debug") && !after.contains(&section) {
-                failures.push(format!("{name}: lost custom section `{section}`"));
-            }
+        for section in common::lost_custom_sections(&input, &result.wasm) {
+            failures.push(format!("{name}: lost custom section `{section}`"));
         }
         let started = Instant::now();
         if instantiate {
@@ -53,12 +49,7 @@ fn round_trip(select: impl Fn(&str) -> bool, instantiate: bool) {
             started.elapsed().as_secs_f64(),
         );
     }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    common::assert_no_failures(&failures);
 }
 
 #[test]

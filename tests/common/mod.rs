@@ -166,3 +166,23 @@ pub fn processed_by(bytes: &[u8]) -> Vec<String> {
     }
     tools
 }
+
+/// Custom sections of `input` missing from `output` (DWARF excepted: barq drops it
+/// unless -g, as wasm-opt does).
+pub fn lost_custom_sections(input: &[u8], output: &[u8]) -> Vec<String> {
+    let after = custom_sections(output);
+    custom_sections(input)
+        .into_iter()
+        .filter(|name| !name.starts_with(".debug") && !after.contains(name))
+        .collect()
+}
+
+/// Fails with every collected failure, one per line (so one run shows them all).
+pub fn assert_no_failures(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

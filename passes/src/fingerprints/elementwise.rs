@@ -385,10 +385,8 @@ pub fn match_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
         .chain([trip.x, trip.bound])
         .chain(loads.iter().map(|l| l.access.addr))
         .chain([store_access.addr]);
-    for node in entry_values {
-        if node != NodeIndex::end() && may_trap(body, node) {
-            return Err(decline("loop-invariant value that may trap"));
-        }
+    if any_may_trap(body, entry_values) {
+        return Err(decline("loop-invariant value that may trap"));
     }
 
     let pattern = classify(body, value, &loads);
@@ -439,6 +437,15 @@ pub(crate) fn collect_invariants(
         }
     }
     Ok(())
+}
+
+/// Whether any of the values a guard evaluates once at loop entry can trap (the
+/// original would evaluate them later, after some stores, so a trap would move).
+/// `NodeIndex::end()` stands for an absent bound and is skipped.
+pub(crate) fn any_may_trap(body: &LoopBody, nodes: impl IntoIterator<Item = NodeIndex>) -> bool {
+    nodes
+        .into_iter()
+        .any(|node| node != NodeIndex::end() && may_trap(body, node))
 }
 
 /// Whether evaluating `node` can trap: integer division and remainder, and the

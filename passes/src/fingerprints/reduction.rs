@@ -250,7 +250,7 @@ pub struct ReductionPlan {
 /// Checks that a matched reduction can be vectorized lane for lane, and gathers
 /// what the rewrite needs. Errors name the reason (reported as `detected`).
 pub fn plan(module: &Module, body: &LoopBody, r: &ReductionMatch) -> Result<ReductionPlan, String> {
-    use super::elementwise::{may_trap, Access, MapLoad};
+    use super::elementwise::{Access, MapLoad};
     use super::types::Lanes;
     use crate::analysis::affine::affine_i32;
     use std::collections::HashSet;
@@ -368,10 +368,8 @@ pub fn plan(module: &Module, body: &LoopBody, r: &ReductionMatch) -> Result<Redu
         .map(|(n, _)| *n)
         .chain([trip.x, trip.bound])
         .chain(loads.iter().map(|l| l.access.addr));
-    for node in entry {
-        if node != NodeIndex::end() && may_trap(body, node) {
-            return Err("loop-invariant value that may trap".into());
-        }
+    if super::elementwise::any_may_trap(body, entry) {
+        return Err("loop-invariant value that may trap".into());
     }
     invariants.sort_by_key(|(n, _)| n.index());
     let memory = memory.ok_or("no loads")?;

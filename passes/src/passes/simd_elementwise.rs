@@ -149,11 +149,15 @@ impl Pass for SimdElementwise {
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
         let mut sites = Vec::new();
+        // One scan per function, not per loop: large functions hold many loops.
+        let mut vectorized: std::collections::HashMap<FunctionId, bool> = Default::default();
         for (func, parent_seq, position, body) in innermost_loops(module) {
             match match_map(module, &body) {
                 Ok(m) => sites.push(Site {
                     func,
-                    already_vectorized: uses_simd(module.funcs.get(func).kind.unwrap_local()),
+                    already_vectorized: *vectorized
+                        .entry(func)
+                        .or_insert_with(|| uses_simd(module.funcs.get(func).kind.unwrap_local())),
                     parent_seq,
                     position,
                     body,

@@ -32,6 +32,9 @@ impl Pass for SimdReduce {
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
         let mut sites = Vec::new();
+        // One scan per function, not per loop: large functions hold many loops.
+        let mut vectorized: std::collections::HashMap<walrus::FunctionId, bool> =
+            Default::default();
         for (func, parent_seq, position, body) in innermost_loops(module) {
             let finding = |pattern: &str, elem, action, exact, reason: String| Finding {
                 function: cx.names.get(func).to_string(),
@@ -65,10 +68,10 @@ impl Pass for SimdReduce {
                 cx.findings.push(detected("needs --fast-math"));
                 continue;
             }
-            let refusal = super::simd_refusal(
-                cx.options,
-                uses_simd(module.funcs.get(func).kind.unwrap_local()),
-            );
+            let already = *vectorized
+                .entry(func)
+                .or_insert_with(|| uses_simd(module.funcs.get(func).kind.unwrap_local()));
+            let refusal = super::simd_refusal(cx.options, already);
             if let Some(reason) = refusal {
                 cx.findings.push(detected(reason));
                 continue;

@@ -698,28 +698,38 @@ fn emit_first_failing(
                 .unop(UnaryOp::I64ExtendUI32)
                 .local_set(l.k);
         }
-        LtU | LtS | LeU | LeS => {
-            let hi: i64 = if signed {
-                i32::MAX as i64
+        LtU | LtS | LeU | LeS | GtU | GtS | GeU | GeS => {
+            // Counting up to (or down to) a bound b' (B, one past it for <= / >=):
+            // k = ceil(distance / a) while x0 is on the running side of b', else 0.
+            // Exact only if no value wraps first: b' +/- (a - 1) within [lo, hi].
+            let up = matches!(trip.pred, LtU | LtS | LeU | LeS);
+            let inclusive = i64::from(matches!(trip.pred, LeU | LeS | GeU | GeS));
+            let (lo, hi): (i64, i64) = if signed {
+                (i32::MIN as i64, i32::MAX as i64)
             } else {
-                u32::MAX as i64
+                (0, u32::MAX as i64)
             };
-            let plus = i64::from(matches!(trip.pred, LeU | LeS));
+            let (toward, limit, beyond, running) = if up {
+                (BinaryOp::I64Add, hi, BinaryOp::I64GtS, BinaryOp::I64LtS)
+            } else {
+                (BinaryOp::I64Sub, lo, BinaryOp::I64LtS, BinaryOp::I64GtS)
+            };
             entry_i64(body, trip.x, signed, seq);
             seq.local_set(l.x0);
-            // b' = B (+1 for <=); no wrap: b' + a - 1 <= hi.
             entry_bound_i64(body, trip, signed, seq);
-            seq.i64_const(plus).binop(BinaryOp::I64Add).local_set(l.k);
+            seq.i64_const(inclusive).binop(toward).local_set(l.k);
             seq.local_get(l.k)
                 .i64_const(a - 1)
-                .binop(BinaryOp::I64Add)
-                .i64_const(hi)
-                .binop(BinaryOp::I64GtS)
+                .binop(toward)
+                .i64_const(limit)
+                .binop(beyond)
                 .br_if(skip);
-            // k = x0 < b' ? (b' - x0 + a - 1) >> s : 0
-            seq.local_get(l.k)
-                .local_get(l.x0)
-                .binop(BinaryOp::I64Sub)
+            if up {
+                seq.local_get(l.k).local_get(l.x0);
+            } else {
+                seq.local_get(l.x0).local_get(l.k);
+            }
+            seq.binop(BinaryOp::I64Sub)
                 .i64_const(a - 1)
                 .binop(BinaryOp::I64Add)
                 .i64_const(shift)
@@ -727,34 +737,7 @@ fn emit_first_failing(
                 .i64_const(0)
                 .local_get(l.x0)
                 .local_get(l.k)
-                .binop(BinaryOp::I64LtS)
-                .select(None)
-                .local_set(l.k);
-        }
-        GtU | GtS | GeU | GeS => {
-            let lo: i64 = if signed { i32::MIN as i64 } else { 0 };
-            let minus = i64::from(matches!(trip.pred, GeU | GeS));
-            entry_i64(body, trip.x, signed, seq);
-            seq.local_set(l.x0);
-            entry_bound_i64(body, trip, signed, seq);
-            seq.i64_const(minus).binop(BinaryOp::I64Sub).local_set(l.k);
-            seq.local_get(l.k)
-                .i64_const(a - 1)
-                .binop(BinaryOp::I64Sub)
-                .i64_const(lo)
-                .binop(BinaryOp::I64LtS)
-                .br_if(skip);
-            seq.local_get(l.x0)
-                .local_get(l.k)
-                .binop(BinaryOp::I64Sub)
-                .i64_const(a - 1)
-                .binop(BinaryOp::I64Add)
-                .i64_const(shift)
-                .binop(BinaryOp::I64ShrS)
-                .i64_const(0)
-                .local_get(l.x0)
-                .local_get(l.k)
-                .binop(BinaryOp::I64GtS)
+                .binop(running)
                 .select(None)
                 .local_set(l.k);
         }
