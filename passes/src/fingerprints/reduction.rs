@@ -247,9 +247,34 @@ pub struct ReductionPlan {
     pub steps: std::collections::HashMap<LocalId, i64>,
 }
 
+/// Why a matched reduction is not rewritten.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlanError {
+    /// barq could rewrite it but has no kernel for it yet (reported `detected`).
+    NotYet(String),
+    /// Something rules the rewrite out (reported `declined`, like elementwise near misses).
+    RuledOut(String),
+}
+
+impl From<&str> for PlanError {
+    fn from(reason: &str) -> Self {
+        PlanError::RuledOut(reason.to_string())
+    }
+}
+
+impl From<String> for PlanError {
+    fn from(reason: String) -> Self {
+        PlanError::RuledOut(reason)
+    }
+}
+
 /// Checks that a matched reduction can be vectorized lane for lane, and gathers
-/// what the rewrite needs. Errors name the reason (reported as `detected`).
-pub fn plan(module: &Module, body: &LoopBody, r: &ReductionMatch) -> Result<ReductionPlan, String> {
+/// what the rewrite needs.
+pub fn plan(
+    module: &Module,
+    body: &LoopBody,
+    r: &ReductionMatch,
+) -> Result<ReductionPlan, PlanError> {
     use super::elementwise::{Access, MapLoad};
     use super::types::Lanes;
     use crate::analysis::affine::affine_i32;
@@ -320,7 +345,9 @@ pub fn plan(module: &Module, body: &LoopBody, r: &ReductionMatch) -> Result<Redu
                 continue;
             };
             if kind.width() as i64 != width {
-                return Err("widening reductions are not implemented yet".into());
+                return Err(PlanError::NotYet(
+                    "widening reductions are not implemented yet".into(),
+                ));
             }
             if *memory.get_or_insert(m) != m {
                 return Err("loads from several memories".into());

@@ -9,7 +9,7 @@
 //! `needs --fast-math`. Widening sums (i8 products into i32) are detected only.
 
 use super::simd_elementwise::{innermost_loops, uses_simd};
-use crate::fingerprints::reduction::{match_reduction, plan};
+use crate::fingerprints::reduction::{match_reduction, plan, PlanError};
 use crate::fingerprints::types::Lanes;
 use crate::fingerprints::NoMatch;
 use crate::pass::{Changed, Pass, PassCx, PassError};
@@ -78,7 +78,11 @@ impl Pass for SimdReduce {
             }
             match plan(module, &body, &r) {
                 Ok(p) => sites.push((func, parent_seq, position, body, r, p)),
-                Err(reason) => cx.findings.push(detected(&reason)),
+                Err(PlanError::NotYet(reason)) => cx.findings.push(detected(&reason)),
+                Err(PlanError::RuledOut(reason)) => {
+                    cx.findings
+                        .push(finding(r.pattern, r.elem, Action::Declined, false, reason))
+                }
             }
         }
         // Insert from the last position backwards so earlier positions stay valid.
