@@ -5,9 +5,9 @@
 #   NAME.O2.wasmopt.wasm      wasm-opt -O3 of the original (binaryen 132 from npm)
 #   NAME.O2.wasmopt.barq.wasm barq-opt of the wasm-opt output
 #   NAME.O3-simd.wasm         clang's own -O3 -msimd128 (committed in corpus/c)
-#   dot.O3-simd-ffast.wasm    clang -O3 -msimd128 -ffast-math (committed in corpus/c)
-#   dot.*.barq.wasm           for dot, barq-opt runs with --fast-math (float sums
-#                             are only rewritten with it)
+#   NAME.O3-simd-ffast.wasm   clang -O3 -msimd128 -ffast-math (committed in corpus/c)
+#   for dot, l2_norm and cosine barq-opt runs with --fast-math (float sums are
+#   only rewritten with it)
 # Usage: bench/prepare.sh   (needs npm; installs binaryen into the cache directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,12 +20,17 @@ if [ ! -f "$tools/node_modules/binaryen/bin/wasm-opt" ]; then
 fi
 cargo build --release --quiet --bin barq-opt
 barq=${CARGO_TARGET_DIR:-target}/release/barq-opt
-for name in axpy relu dot; do
+# bench name : corpus source : barq-opt flags (float reductions need --fast-math;
+# dot_u8_i8 and dot4_f32 are exact rewrites: widening integer and partial sums)
+workloads="axpy:axpy: relu:relu: dot:dot:--fast-math l2_norm:sum_squares:--fast-math
+cosine:cosine:--fast-math dot_u8_i8:widening: dot4_f32:partial_sums:"
+for w in $workloads; do
+  IFS=: read -r name src flag <<<"$w"
   flags=()
-  [ "$name" = dot ] && flags=(--fast-math)
-  cp "corpus/c/$name.O2.wasm" "$out/$name.O2.wasm"
-  cp "corpus/c/$name.O3-simd.wasm" "$out/$name.O3-simd.wasm"
-  cp "corpus/c/$name.O3-simd-ffast.wasm" "$out/$name.O3-simd-ffast.wasm"
+  [ -n "$flag" ] && flags=("$flag")
+  cp "corpus/c/$src.O2.wasm" "$out/$name.O2.wasm"
+  cp "corpus/c/$src.O3-simd.wasm" "$out/$name.O3-simd.wasm"
+  cp "corpus/c/$src.O3-simd-ffast.wasm" "$out/$name.O3-simd-ffast.wasm"
   "$barq" "$out/$name.O2.wasm" -o "$out/$name.O2.barq.wasm" "${flags[@]}"
   node "$tools/node_modules/binaryen/bin/wasm-opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int \
     "$out/$name.O2.wasm" -o "$out/$name.O2.wasmopt.wasm"

@@ -1,12 +1,15 @@
-//! Kernels on 500K f32 in Wasmtime: axpy and relu (exact rewrites) and dot (a float
-//! reduction, rewritten with --fast-math). Variants: the original module (clang
-//! -O2), barq-opt's output, wasm-opt -O3, barq-opt after wasm-opt -O3, clang's own
-//! -O3 -msimd128 (and, for dot, with -ffast-math), and the same loop compiled
+//! Kernels on 500K elements in Wasmtime: axpy and relu (exact elementwise
+//! rewrites), dot, L2 norm and cosine (float reductions, rewritten with
+//! --fast-math), and two exact reductions: a widening u8 x i8 dot (INT8 inference)
+//! and a float dot written with four partial sums. Variants: the original module
+//! (clang -O2), barq-opt's output, wasm-opt -O3, barq-opt after wasm-opt -O3,
+//! clang's own -O3 -msimd128 (and with -ffast-math), and the same loop compiled
 //! natively by rustc. Prints the ratios of every variant against the original after
 //! criterion's own report.
 //!
 //! `cargo bench --bench kernels` runs `bench/prepare.sh` first (it needs npm for
 //! binaryen's wasm-opt). The same modules run in V8 with `node bench/v8.mjs`.
+//! `BARQ_BENCH=dot,cosine` limits the run to some workloads.
 
 use criterion::Criterion;
 use std::hint::black_box;
@@ -17,24 +20,103 @@ const N: usize = 500_000;
 const X: i32 = 1 << 20; // byte offsets of the two arrays in linear memory
 const Y: i32 = 4 << 20;
 
-const KERNELS: &[&str] = &["axpy", "relu", "dot"];
+/// How a workload's export is called.
+#[derive(Clone, Copy)]
+enum Call {
+    /// `f(alpha, x, y, n)`
+    Axpy,
+    /// `f(x, n)`, in place
+    InPlace,
+    /// `f(x, y, n) -> f32`
+    TwoF32,
+    /// `f(x, n) -> f32`
+    OneF32,
+    /// `f(x, y, n) -> i32`
+    TwoI32,
+}
 
-/// The module variants compared for a kernel: (label, file suffix).
-fn variants(kernel: &str) -> Vec<(&'static str, &'static str)> {
-    let mut v = vec![("original (clang -O2)", "O2")];
-    if kernel == "dot" {
-        v.push(("barq --fast-math", "O2.barq"));
-        v.push(("wasm-opt -O3", "O2.wasmopt"));
-        v.push(("wasm-opt -O3 + barq --fast-math", "O2.wasmopt.barq"));
-        v.push(("clang -O3 -msimd128", "O3-simd"));
-        v.push(("clang -O3 -msimd128 -ffast-math", "O3-simd-ffast"));
+/// One benchmark: its name in target/bench, the export, how to call it, whether
+/// barq-opt ran with --fast-math.
+struct Workload {
+    name: &'static str,
+    export: &'static str,
+    call: Call,
+    fast_math: bool,
+}
+
+const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "axpy",
+        export: "axpy",
+        call: Call::Axpy,
+        fast_math: false,
+    },
+    Workload {
+        name: "relu",
+        export: "relu",
+        call: Call::InPlace,
+        fast_math: false,
+    },
+    Workload {
+        name: "dot",
+        export: "dot_f32",
+        call: Call::TwoF32,
+        fast_math: true,
+    },
+    Workload {
+        name: "l2_norm",
+        export: "l2_norm",
+        call: Call::OneF32,
+        fast_math: true,
+    },
+    Workload {
+        name: "cosine",
+        export: "cosine_fused",
+        call: Call::TwoF32,
+        fast_math: true,
+    },
+    Workload {
+        name: "dot_u8_i8",
+        export: "dot_u8_i8",
+        call: Call::TwoI32,
+        fast_math: false,
+    },
+    Workload {
+        name: "dot4_f32",
+        export: "dot4_f32",
+        call: Call::TwoF32,
+        fast_math: false,
+    },
+];
+
+fn selected() -> Vec<&'static Workload> {
+    let only = std::env::var("BARQ_BENCH").unwrap_or_default();
+    WORKLOADS
+        .iter()
+        .filter(|w| only.is_empty() || only.split(',').any(|n| n == w.name))
+        .collect()
+}
+
+/// The module variants compared for a workload: (label, file suffix).
+fn variants(w: &Workload) -> Vec<(&'static str, &'static str)> {
+    let barq = if w.fast_math {
+        "barq --fast-math"
     } else {
-        v.push(("barq", "O2.barq"));
-        v.push(("wasm-opt -O3", "O2.wasmopt"));
-        v.push(("wasm-opt -O3 + barq", "O2.wasmopt.barq"));
-        v.push(("clang -O3 -msimd128", "O3-simd"));
-    }
-    v
+        "barq"
+    };
+    let after = if w.fast_math {
+        "wasm-opt -O3 + barq --fast-math"
+    } else {
+        "wasm-opt -O3 + barq"
+    };
+    vec![
+        ("original (clang -O2)", "O2"),
+        (barq, "O2.barq"),
+        ("wasm-opt -O3", "O2.wasmopt"),
+        (after, "O2.wasmopt.barq"),
+        ("clang -O3 -msimd128", "O3-simd"),
+        ("clang -O3 -msimd128 -ffast-math", "O3-simd-ffast"),
+    ]
 }
 
 fn bench_dir() -> PathBuf {
@@ -46,6 +128,10 @@ fn bench_dir() -> PathBuf {
     assert!(status.success(), "bench/prepare.sh failed");
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), PathBuf::from);
     target.join("bench")
+}
+
+fn x_value(i: usize) -> f32 {
+    ((i % 1000) as f32 - 500.0) * 0.25
 }
 
 struct Loaded {
@@ -66,8 +152,7 @@ fn load(engine: &Engine, path: &Path) -> Loaded {
     }
     let data = memory.data_mut(&mut store);
     for i in 0..N {
-        let x = ((i % 1000) as f32 - 500.0) * 0.25;
-        data[X as usize + 4 * i..X as usize + 4 * i + 4].copy_from_slice(&x.to_le_bytes());
+        data[X as usize + 4 * i..X as usize + 4 * i + 4].copy_from_slice(&x_value(i).to_le_bytes());
         data[Y as usize + 4 * i..Y as usize + 4 * i + 4].copy_from_slice(&(1.0f32).to_le_bytes());
     }
     Loaded {
@@ -77,114 +162,135 @@ fn load(engine: &Engine, path: &Path) -> Loaded {
     }
 }
 
-fn native_axpy(a: f32, x: &[f32], y: &mut [f32]) {
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi += a * *xi;
+/// One callable variant.
+type Runner = Box<dyn FnMut()>;
+
+/// A runner calling `w`'s export in a loaded module.
+fn wasm_runner(w: &Workload, mut m: Loaded) -> Runner {
+    let name = w.export;
+    let _ = m.memory;
+    match w.call {
+        Call::Axpy => {
+            let f: TypedFunc<(f32, i32, i32, i32), ()> =
+                m.instance.get_typed_func(&mut m.store, name).expect(name);
+            Box::new(move || f.call(&mut m.store, (0.5, X, Y, N as i32)).expect("call"))
+        }
+        Call::InPlace => {
+            let f: TypedFunc<(i32, i32), ()> =
+                m.instance.get_typed_func(&mut m.store, name).expect(name);
+            Box::new(move || f.call(&mut m.store, (X, N as i32)).expect("call"))
+        }
+        Call::TwoF32 => {
+            let f: TypedFunc<(i32, i32, i32), f32> =
+                m.instance.get_typed_func(&mut m.store, name).expect(name);
+            Box::new(move || {
+                black_box(f.call(&mut m.store, (X, Y, N as i32)).expect("call"));
+            })
+        }
+        Call::OneF32 => {
+            let f: TypedFunc<(i32, i32), f32> =
+                m.instance.get_typed_func(&mut m.store, name).expect(name);
+            Box::new(move || {
+                black_box(f.call(&mut m.store, (X, N as i32)).expect("call"));
+            })
+        }
+        Call::TwoI32 => {
+            let f: TypedFunc<(i32, i32, i32), i32> =
+                m.instance.get_typed_func(&mut m.store, name).expect(name);
+            Box::new(move || {
+                black_box(f.call(&mut m.store, (X, Y, N as i32)).expect("call"));
+            })
+        }
     }
 }
 
-fn native_dot(x: &[f32], y: &[f32]) -> f32 {
-    x.iter().zip(y).map(|(a, b)| a * b).sum()
+/// The same computation compiled natively by rustc (-O3, no -ffast-math: float
+/// sums stay sequential, as the C source says).
+fn native_runner(w: &Workload) -> Runner {
+    let x: Vec<f32> = (0..N).map(x_value).collect();
+    let mut y = vec![1.0f32; N];
+    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).take(N).collect();
+    let weights: Vec<i8> = y
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .take(N)
+        .map(|b| b as i8)
+        .collect();
+    match w.name {
+        "axpy" => Box::new(move || {
+            for (yi, xi) in black_box(&mut y).iter_mut().zip(black_box(&x)) {
+                *yi += 0.5 * *xi;
+            }
+        }),
+        "relu" => Box::new(move || {
+            for v in black_box(&mut y).iter_mut() {
+                *v = if *v > 0.0 { *v } else { 0.0 };
+            }
+        }),
+        "l2_norm" => Box::new(move || {
+            black_box(black_box(&x).iter().map(|a| a * a).sum::<f32>().sqrt());
+        }),
+        "cosine" => Box::new(move || {
+            let (mut d, mut na, mut nb) = (0.0f32, 0.0f32, 0.0f32);
+            for (a, b) in black_box(&x).iter().zip(black_box(&y)) {
+                d += a * b;
+                na += a * a;
+                nb += b * b;
+            }
+            black_box(d / (na.sqrt() * nb.sqrt()));
+        }),
+        "dot_u8_i8" => Box::new(move || {
+            let s = black_box(&bytes)
+                .iter()
+                .zip(black_box(&weights))
+                .fold(0i32, |acc, (a, b)| acc.wrapping_add(*a as i32 * *b as i32));
+            black_box(s);
+        }),
+        "dot4_f32" => Box::new(move || {
+            let mut s = [0.0f32; 4];
+            for (a, b) in black_box(&x)
+                .chunks_exact(4)
+                .zip(black_box(&y).chunks_exact(4))
+            {
+                for j in 0..4 {
+                    s[j] += a[j] * b[j];
+                }
+            }
+            black_box((s[0] + s[1]) + (s[2] + s[3]));
+        }),
+        _ => Box::new(move || {
+            black_box(
+                black_box(&x)
+                    .iter()
+                    .zip(black_box(&y))
+                    .map(|(a, b)| a * b)
+                    .sum::<f32>(),
+            );
+        }),
+    }
 }
 
-fn native_relu(x: &mut [f32]) {
-    for v in x {
-        *v = if *v > 0.0 { *v } else { 0.0 };
-    }
+fn runners(engine: &Engine, dir: &Path, w: &Workload) -> Vec<(String, Runner)> {
+    let mut out: Vec<(String, Runner)> = variants(w)
+        .into_iter()
+        .map(|(label, suffix)| {
+            let m = load(engine, &dir.join(format!("{}.{suffix}.wasm", w.name)));
+            (label.to_string(), wasm_runner(w, m))
+        })
+        .collect();
+    out.push(("native (rustc -O3)".to_string(), native_runner(w)));
+    out
 }
 
 fn benches(c: &mut Criterion, dir: &Path) {
     let engine = Engine::default();
-    for kernel in KERNELS {
-        let kernel = *kernel;
-        let mut group = c.benchmark_group(kernel);
-        for (label, suffix) in variants(kernel) {
-            let mut m = load(&engine, &dir.join(format!("{kernel}.{suffix}.wasm")));
-            if kernel == "dot" {
-                let f: TypedFunc<(i32, i32, i32), f32> = m
-                    .instance
-                    .get_typed_func(&mut m.store, "dot_f32")
-                    .expect("dot_f32");
-                group.bench_function(label, |b| {
-                    b.iter(|| f.call(&mut m.store, (X, Y, N as i32)).expect("call"))
-                });
-            } else if kernel == "axpy" {
-                let f: TypedFunc<(f32, i32, i32, i32), ()> = m
-                    .instance
-                    .get_typed_func(&mut m.store, "axpy")
-                    .expect("axpy");
-                group.bench_function(label, |b| {
-                    b.iter(|| f.call(&mut m.store, (0.5, X, Y, N as i32)).expect("call"))
-                });
-            } else {
-                let f: TypedFunc<(i32, i32), ()> = m
-                    .instance
-                    .get_typed_func(&mut m.store, "relu")
-                    .expect("relu");
-                group.bench_function(label, |b| {
-                    b.iter(|| f.call(&mut m.store, (X, N as i32)).expect("call"))
-                });
-            }
-            let _ = m.memory;
+    for w in selected() {
+        let mut group = c.benchmark_group(w.name);
+        for (label, mut run) in runners(&engine, dir, w) {
+            group.bench_function(label, |b| b.iter(&mut run));
         }
-        let x: Vec<f32> = (0..N).map(|i| ((i % 1000) as f32 - 500.0) * 0.25).collect();
-        let mut y = vec![1.0f32; N];
-        group.bench_function("native (rustc -O3)", |b| {
-            b.iter(|| match kernel {
-                "axpy" => native_axpy(black_box(0.5), black_box(&x), black_box(&mut y)),
-                "dot" => {
-                    black_box(native_dot(black_box(&x), black_box(&y)));
-                }
-                _ => native_relu(black_box(&mut y)),
-            })
-        });
         group.finish();
     }
-}
-
-/// One callable variant for the interleaved measurement.
-type Runner = Box<dyn FnMut()>;
-
-fn runners(engine: &Engine, dir: &Path, kernel: &'static str) -> Vec<(String, Runner)> {
-    let mut out: Vec<(String, Runner)> = Vec::new();
-    for (label, suffix) in variants(kernel) {
-        let mut m = load(engine, &dir.join(format!("{kernel}.{suffix}.wasm")));
-        let runner: Runner = if kernel == "dot" {
-            let f: TypedFunc<(i32, i32, i32), f32> = m
-                .instance
-                .get_typed_func(&mut m.store, "dot_f32")
-                .expect("dot_f32");
-            Box::new(move || {
-                black_box(f.call(&mut m.store, (X, Y, N as i32)).expect("call"));
-            })
-        } else if kernel == "axpy" {
-            let f: TypedFunc<(f32, i32, i32, i32), ()> = m
-                .instance
-                .get_typed_func(&mut m.store, "axpy")
-                .expect("axpy");
-            Box::new(move || f.call(&mut m.store, (0.5, X, Y, N as i32)).expect("call"))
-        } else {
-            let f: TypedFunc<(i32, i32), ()> = m
-                .instance
-                .get_typed_func(&mut m.store, "relu")
-                .expect("relu");
-            Box::new(move || f.call(&mut m.store, (X, N as i32)).expect("call"))
-        };
-        out.push((label.to_string(), runner));
-    }
-    let x: Vec<f32> = (0..N).map(|i| ((i % 1000) as f32 - 500.0) * 0.25).collect();
-    let mut y = vec![1.0f32; N];
-    out.push((
-        "native (rustc -O3)".to_string(),
-        Box::new(move || match kernel {
-            "axpy" => native_axpy(black_box(0.5), black_box(&x), black_box(&mut y)),
-            "dot" => {
-                black_box(native_dot(black_box(&x), black_box(&y)));
-            }
-            _ => native_relu(black_box(&mut y)),
-        }),
-    ));
-    out
 }
 
 /// Median time per call of each variant, measured in interleaved rounds so that
@@ -222,15 +328,16 @@ fn main() {
     benches(&mut c, &dir);
     c.final_summary();
     let engine = Engine::default();
-    println!("\nWasmtime 48, {N} f32 elements; median of 31 interleaved rounds of 20 calls");
+    println!("\nWasmtime 48, {N} elements; median of 31 interleaved rounds of 20 calls");
     println!("| kernel | variant | median | speedup vs original |");
     println!("|---|---|---:|---:|");
-    for kernel in KERNELS {
-        let mut runners = runners(&engine, &dir, kernel);
+    for w in selected() {
+        let mut runners = runners(&engine, &dir, w);
         let medians = interleaved_medians(&mut runners);
         for ((label, _), t) in runners.iter().zip(&medians) {
             println!(
-                "| {kernel} | {label} | {t:.1} µs | {:.2}x |",
+                "| {} | {label} | {t:.1} µs | {:.2}x |",
+                w.name,
                 medians[0] / t
             );
         }

@@ -62,9 +62,12 @@ fn snapshot_of(relative: &str, options: &Options) -> String {
 
 macro_rules! report_snapshot {
     ($name:ident, $path:expr) => {
+        report_snapshot!($name, $path, Options::default());
+    };
+    ($name:ident, $path:expr, $options:expr) => {
         #[test]
         fn $name() {
-            let text = snapshot_of($path, &Options::default());
+            let text = snapshot_of($path, &$options);
             insta::with_settings!({
                 snapshot_path => "../snapshots/report",
                 prepend_module_to_snapshot => false,
@@ -91,3 +94,14 @@ report_snapshot!(
 );
 report_snapshot!(c_axpy_o1, "corpus/c/axpy.O1.wasm");
 report_snapshot!(c_relu_oz, "corpus/c/relu.Oz.wasm");
+report_snapshot!(c_widening_o2, "corpus/c/widening.O2.wasm");
+report_snapshot!(c_partial_sums_o3, "corpus/c/partial_sums.O3.wasm");
+report_snapshot!(
+    c_cosine_o2_fast_math,
+    "corpus/c/cosine.O2.wasm",
+    Options {
+        fast_math: true,
+        ..Options::default()
+    }
+);
+report_snapshot!(c_unrolled_oz, "corpus/c/unrolled.Oz.wasm");

@@ -29,3 +29,26 @@ export function sum_i32(x: usize, n: i32): i32 {
   for (let i = 0; i < n; i++) acc += load<i32>(x + (<usize>i << 2));
   return acc;
 }
+
+export function dot_u8(a: usize, b: usize, n: i32): u32 {
+  let acc: u32 = 0;
+  for (let i = 0; i < n; i++) {
+    acc += <u32>load<u8>(a + <usize>i) * <u32>load<u8>(b + <usize>i);
+  }
+  return acc;
+}
+
+export function sum_i16(p: usize, n: i32): i32 {
+  let acc: i32 = 0;
+  for (let i = 0; i < n; i++) acc += <i32>load<i16>(p + (<usize>i << 1));
+  return acc;
+}
+
+export function l2_norm(x: usize, n: i32): f32 {
+  let acc: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    acc += v * v;
+  }
+  return Mathf.sqrt(acc);
+}

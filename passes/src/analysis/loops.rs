@@ -6,7 +6,7 @@
 //! body (through blocks, ifs and trys) is its child.
 
 use petgraph::graph::{DiGraph, NodeIndex};
-use walrus::ir::{Instr, InstrSeqId};
+use walrus::ir::{Instr, InstrLocId, InstrSeqId};
 use walrus::LocalFunction;
 
 /// One wasm `loop`.
@@ -88,6 +88,62 @@ impl LoopForest {
     pub fn children(&self, node: NodeIndex) -> impl Iterator<Item = NodeIndex> + '_ {
         self.graph.neighbors(node)
     }
+}
+
+/// The sequences an instruction opens: block and loop bodies, both arms of an if,
+/// try bodies and legacy catch handlers.
+pub fn opened_sequences(instr: &Instr) -> Vec<InstrSeqId> {
+    use walrus::ir::LegacyCatch;
+    match instr {
+        Instr::Block(b) => vec![b.seq],
+        Instr::Loop(l) => vec![l.seq],
+        Instr::IfElse(i) => vec![i.consequent, i.alternative],
+        Instr::TryTable(t) => vec![t.seq],
+        Instr::Try(t) => std::iter::once(t.seq)
+            .chain(t.catches.iter().filter_map(|c| match c {
+                LegacyCatch::Catch { handler, .. } | LegacyCatch::CatchAll { handler } => {
+                    Some(*handler)
+                }
+                LegacyCatch::Delegate { .. } => None,
+            }))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every sequence nested in `instrs`, at any depth, outermost first.
+pub fn nested_sequences(func: &LocalFunction, instrs: &[(Instr, InstrLocId)]) -> Vec<InstrSeqId> {
+    let mut out: Vec<InstrSeqId> = instrs
+        .iter()
+        .flat_map(|(i, _)| opened_sequences(i))
+        .collect();
+    let mut next = 0;
+    while let Some(seq) = out.get(next).copied() {
+        next += 1;
+        out.extend(
+            func.block(seq)
+                .instrs
+                .iter()
+                .flat_map(|(i, _)| opened_sequences(i)),
+        );
+    }
+    out
+}
+
+/// The labels an instruction may branch to; `None` when they are not all known
+/// (try_table catch clauses, legacy delegate).
+pub fn branch_targets(instr: &Instr) -> Option<Vec<InstrSeqId>> {
+    Some(match instr {
+        Instr::Br(b) => vec![b.block],
+        Instr::BrIf(b) => vec![b.block],
+        Instr::BrTable(t) => t.blocks.iter().copied().chain([t.default]).collect(),
+        Instr::BrOnNull(b) => vec![b.block],
+        Instr::BrOnNonNull(b) => vec![b.block],
+        Instr::BrOnCast(b) => vec![b.block],
+        Instr::BrOnCastFail(b) => vec![b.block],
+        Instr::TryTable(_) | Instr::Try(_) => return None,
+        _ => Vec::new(),
+    })
 }
 
 #[cfg(test)]

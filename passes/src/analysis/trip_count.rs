@@ -186,3 +186,46 @@ pub fn has_bound(trip: &TripCount) -> bool {
 pub fn is_const(body: &LoopBody, node: NodeIndex, c: i32) -> bool {
     matches!(body.graph[node], Node::Const(Value::I32(v)) if v == c)
 }
+
+/// The trip count when it is a compile-time constant: a constant bound, and an
+/// affine `x` whose locals have known values at loop entry (`entry`). Used only to
+/// skip loops too short to pay for a guard, so wrap-around is not considered.
+pub fn static_iterations(
+    body: &LoopBody,
+    trip: &TripCount,
+    entry: impl Fn(LocalId) -> Option<i64>,
+) -> Option<i64> {
+    let bound = if has_bound(trip) {
+        match body.graph[trip.bound] {
+            Node::Const(Value::I32(b)) => b as i64,
+            _ => return None,
+        }
+    } else {
+        0
+    };
+    let form = affine_i32(body, trip.x)?;
+    let mut x0 = form.constant;
+    for (atom, coef) in form.key() {
+        let Node::Phi(local) = body.graph[atom] else {
+            return None;
+        };
+        x0 += coef * entry(local)?;
+    }
+    let (distance, step) = if trip.inc > 0 {
+        (bound - x0, trip.inc)
+    } else {
+        (x0 - bound, -trip.inc)
+    };
+    use Predicate::*;
+    let k = match trip.pred {
+        Ne if distance % step == 0 => distance / step,
+        LtS | LtU | GtS | GtU => (distance + step - 1).div_euclid(step),
+        LeS | LeU | GeS | GeU => distance.div_euclid(step) + 1,
+        _ => return None,
+    };
+    match trip.test {
+        // The test follows the first iteration, which always runs.
+        ExitTest::Bottom => Some(k.max(0) + 1),
+        ExitTest::Top => (k >= 0).then_some(k),
+    }
+}

@@ -365,15 +365,67 @@ impl Builder<'_> {
 
 /// The exit test of clang -Oz's top-tested loops:
 /// `block { <cond>; br_if 0; return }` (continue when cond != 0, else return).
-fn return_guard(func: &LocalFunction, seq: InstrSeqId) -> Option<&[(Instr, walrus::InstrLocId)]> {
+fn return_guard(
+    func: &LocalFunction,
+    seq: InstrSeqId,
+    loop_seq: InstrSeqId,
+) -> Option<&[(Instr, walrus::InstrLocId)]> {
     let instrs = &func.block(seq).instrs;
-    let n = instrs.len();
-    if n < 3 {
+    let test = instrs
+        .iter()
+        .position(|(i, _)| matches!(i, Instr::BrIf(b) if b.block == seq))?;
+    exit_path(func, seq, loop_seq, &instrs[test + 1..])?;
+    (test > 0).then(|| &instrs[..test])
+}
+
+/// Checks that `code` only leaves the loop: it ends in `return` and nothing in it
+/// branches back into the iteration (to `guard` or to the loop). It may hold
+/// anything else, loops included (clang -Oz puts the remainder loop of unrolled
+/// code there); it runs only after the loop's last iteration.
+fn exit_path(
+    func: &LocalFunction,
+    guard: InstrSeqId,
+    loop_seq: InstrSeqId,
+    code: &[(Instr, walrus::InstrLocId)],
+) -> Option<()> {
+    if !matches!(code.last(), Some((Instr::Return(_), _))) {
         return None;
     }
-    let branches_to_self = matches!(&instrs[n - 2].0, Instr::BrIf(b) if b.block == seq);
-    let returns = matches!(&instrs[n - 1].0, Instr::Return(_));
-    (branches_to_self && returns).then(|| &instrs[..n - 2])
+    let nested = super::loops::nested_sequences(func, code);
+    let every = code
+        .iter()
+        .chain(nested.iter().flat_map(|s| func.block(*s).instrs.iter()));
+    for (instr, _) in every {
+        let targets = super::loops::branch_targets(instr)?;
+        if targets.contains(&guard) || targets.contains(&loop_seq) {
+            return None;
+        }
+    }
+    Some(())
+}
+
+/// The sequences inside the exit path of a loop's return guard (see
+/// `return_guard`): loops found there run after the loop, not inside its
+/// iterations.
+pub fn exit_path_sequences(func: &LocalFunction, loop_seq: InstrSeqId) -> Vec<InstrSeqId> {
+    let instrs = &func.block(loop_seq).instrs;
+    for (instr, _) in instrs {
+        let Instr::Block(inner) = instr else {
+            // (The guard must come before anything with an effect; a plain
+            // value computation may precede it, so keep looking.)
+            continue;
+        };
+        if return_guard(func, inner.seq, loop_seq).is_some() {
+            let block = &func.block(inner.seq).instrs;
+            let test = block
+                .iter()
+                .position(|(i, _)| matches!(i, Instr::BrIf(b) if b.block == inner.seq))
+                .unwrap_or(block.len());
+            return super::loops::nested_sequences(func, &block[test + 1..]);
+        }
+        return Vec::new();
+    }
+    Vec::new()
 }
 
 /// Binaryen's (and so AssemblyScript's) top-tested loop:
@@ -408,8 +460,14 @@ pub fn build(module: &Module, func: &LocalFunction, loop_seq: InstrSeqId) -> Loo
         effects_seen: false,
     };
     let seq = func.block(loop_seq);
-    if !matches!(seq.ty, InstrSeqType::Simple(None)) {
-        b.block("loop with parameters or results");
+    // A loop ending in `br loop` never falls through, so a result type (clang -Oz
+    // writes `loop (result i32)` when the only exit is a `return`) carries nothing.
+    let never_falls_through =
+        matches!(seq.instrs.last(), Some((Instr::Br(br), _)) if br.block == loop_seq);
+    match seq.ty {
+        InstrSeqType::Simple(None) => {}
+        InstrSeqType::Simple(Some(_)) if never_falls_through => {}
+        _ => b.block("loop with parameters or results"),
     }
     if let Some((cond, body)) = if_guarded_body(func, loop_seq) {
         for (instr, _) in cond {
@@ -461,7 +519,7 @@ pub fn build(module: &Module, func: &LocalFunction, loop_seq: InstrSeqId) -> Loo
                 });
             }
             Instr::Block(inner) if !b.effects_seen && top_exit.is_none() => {
-                match return_guard(func, inner.seq) {
+                match return_guard(func, inner.seq, loop_seq) {
                     Some(cond_instrs) => {
                         for (i, _) in cond_instrs {
                             b.step(i);

@@ -6,9 +6,10 @@
 //! Float sums cannot be vectorized without changing the summation order, so they
 //! are exact only as integer (wrapping) sums.
 
+use super::elementwise::lane_text;
 use super::types::node_type;
 use super::NoMatch;
-use crate::analysis::affine::inductions;
+use crate::analysis::affine::{affine_i32, inductions};
 use crate::analysis::trip_count::trip_count;
 use crate::analysis::value_graph::{LoopBody, Node};
 use crate::report::Elem;
@@ -42,8 +43,12 @@ pub struct ReductionMatch {
     pub elem: Option<Elem>,
     /// Whether vectorizing keeps the result bit-exact (integer sums).
     pub exact: bool,
-    /// The accumulators.
+    /// The accumulators (ordered by element when `interleaved`).
     pub accumulators: Vec<Accumulator>,
+    /// The accumulators take consecutive elements (`acc_j += f(x[i + j])`,
+    /// `i += m`): SIMD lane `j` then adds exactly what `acc_j` adds, in the same
+    /// order, so even float sums stay bit-exact.
+    pub interleaved: bool,
 }
 
 fn add_op(op: BinaryOp) -> bool {
@@ -212,13 +217,168 @@ pub fn match_reduction(module: &Module, body: &LoopBody) -> Result<ReductionMatc
             Some(ValType::F32 | ValType::F64)
         )
     });
+    let op = first.op;
+    let terms = first.terms.len();
+    let elem = first.elem;
+    if let Some(ordered) = interleave(module, body, &accumulators, &steps) {
+        return Ok(ReductionMatch {
+            shape: format!("reduce-{op:?}-interleaved-x{}", ordered.len() * terms).to_lowercase(),
+            pattern,
+            elem,
+            exact: true,
+            accumulators: ordered,
+            interleaved: true,
+        });
+    }
     Ok(ReductionMatch {
-        shape: format!("reduce-{:?}-x{}", first.op, first.terms.len()).to_lowercase(),
+        shape: format!("reduce-{op:?}-x{terms}").to_lowercase(),
         pattern,
-        elem: first.elem,
+        elem,
         exact: !float,
         accumulators,
+        interleaved: false,
     })
+}
+
+/// The lowest address offset of the loads under `term`: which element it reads.
+fn term_offset(body: &LoopBody, term: NodeIndex) -> Option<i64> {
+    body.loads_under(term)
+        .iter()
+        .filter_map(|l| {
+            let Node::Load { arg, .. } = body.graph[*l] else {
+                return None;
+            };
+            affine_i32(body, body.operands(*l)[0]).map(|f| f.constant + arg.offset as i64)
+        })
+        .min()
+}
+
+/// The width in bytes shared by every load under `terms`, if they share one.
+fn load_width(body: &LoopBody, terms: &[NodeIndex]) -> Option<u32> {
+    let mut width = None;
+    for term in terms {
+        for load in body.loads_under(*term) {
+            let Node::Load { kind, .. } = body.graph[load] else {
+                continue;
+            };
+            if *width.get_or_insert(kind.width()) != kind.width() {
+                return None;
+            }
+        }
+    }
+    width
+}
+
+/// The terms of `end` in the order they are added, when it is a chain
+/// `((phi + t0) + t1) + ...` (each operand order allowed): the order a float sum
+/// must keep.
+fn ordered_chain(
+    body: &LoopBody,
+    end: NodeIndex,
+    phi: NodeIndex,
+    op: BinaryOp,
+) -> Option<Vec<NodeIndex>> {
+    let mut terms = Vec::new();
+    let mut node = end;
+    while node != phi {
+        if !matches!(&body.graph[node], Node::Binop(o) if format!("{o:?}") == format!("{op:?}")) {
+            return None;
+        }
+        let ops = body.operands(node);
+        let (rest, term) = match (body.uses(ops[0], phi), body.uses(ops[1], phi)) {
+            (true, false) => (ops[0], ops[1]),
+            (false, true) => (ops[1], ops[0]),
+            _ => return None,
+        };
+        terms.push(term);
+        node = rest;
+    }
+    terms.reverse();
+    Some(terms)
+}
+
+/// The accumulators ordered by element when they are interleaved partial sums:
+/// `m` accumulators (a power of two, a multiple of the SIMD lane count), each
+/// adding `u` terms per iteration as a chain, where term `k` of accumulator `j`
+/// is the lane expression shifted by `k * m + j` elements, and every stream
+/// advancing `m * u` elements per iteration. This is how hand-unrolled code with
+/// several partial sums looks (and what clang makes of it when it unrolls again).
+/// Vector lane `j` of every chunk then adds exactly what `acc_j` adds, in order.
+/// Each returned accumulator lists its terms in the order they are added.
+fn interleave(
+    module: &Module,
+    body: &LoopBody,
+    accumulators: &[Accumulator],
+    steps: &std::collections::HashMap<LocalId, i64>,
+) -> Option<Vec<Accumulator>> {
+    let m = accumulators.len();
+    let first = accumulators.first()?;
+    let u = first.terms.len();
+    if m < 2
+        || accumulators
+            .iter()
+            .any(|a| a.terms.len() != u || format!("{:?}", a.op) != format!("{:?}", first.op))
+    {
+        return None;
+    }
+    let all_terms: Vec<NodeIndex> = accumulators
+        .iter()
+        .flat_map(|a| a.terms.iter().copied())
+        .collect();
+    let width = load_width(body, &all_terms)?;
+    let lane_bytes = match node_type(module, body, all_terms[0])? {
+        ValType::F32 | ValType::I32 => 4,
+        ValType::F64 | ValType::I64 => 8,
+        _ => return None,
+    };
+    // (Powers of two: the kernel rounds the count down with a mask.)
+    if width != lane_bytes || !(m * u).is_power_of_two() || m % (16 / width) as usize != 0 {
+        return None;
+    }
+    let mut ordered: Vec<(i64, Accumulator)> = Vec::new();
+    for acc in accumulators {
+        let phi = *body.phis.get(&acc.local)?;
+        let end = *body.end_values.get(&acc.local)?;
+        let terms = ordered_chain(body, end, phi, acc.op)?;
+        let offset = term_offset(body, terms[0])?;
+        ordered.push((
+            offset,
+            Accumulator {
+                terms,
+                ..acc.clone()
+            },
+        ));
+    }
+    ordered.sort_by_key(|(o, _)| *o);
+    let base = ordered[0].0;
+    let lane0 = lane_text(body, ordered[0].1.terms[0], 0, 0).ok()?;
+    for (j, (_, acc)) in ordered.iter().enumerate() {
+        for (k, term) in acc.terms.iter().enumerate() {
+            let shift = (k * m + j) as i64 * width as i64;
+            if term_offset(body, *term)? != base + shift
+                || lane_text(body, *term, shift, 0).ok()? != lane0
+            {
+                return None;
+            }
+        }
+    }
+    let stride = (m * u) as i64 * width as i64;
+    let contiguous = all_terms
+        .iter()
+        .flat_map(|t| body.loads_under(*t))
+        .all(|l| {
+            affine_i32(body, body.operands(l)[0])
+                .is_some_and(|f| f.increment(body, steps) == stride)
+        });
+    contiguous.then(|| ordered.into_iter().map(|(_, a)| a).collect())
+}
+
+/// A term of a widening sum (8- or 16-bit elements added into 32-bit lanes).
+#[derive(Clone, Debug)]
+pub struct WideTerm {
+    /// Per operand (one for a sum, two for a product): the index of its stream in
+    /// [`ReductionPlan::loads`] and whether the load sign-extends.
+    pub operands: Vec<(usize, bool)>,
 }
 
 /// What rewriting a reduction needs: lane shape, streams, and one lane-0 term per
@@ -229,10 +389,12 @@ pub struct ReductionPlan {
     pub shape: String,
     /// Lane shape (the accumulators' type).
     pub lanes: super::types::Lanes,
-    /// Terms per accumulator per iteration.
+    /// Elements per iteration.
     pub unroll: u32,
     /// Bytes each stream advances per iteration.
     pub stride: i64,
+    /// Bytes per element of the streams (less than the lane width when widening).
+    pub elem_bytes: u32,
     /// The memory read.
     pub memory: walrus::MemoryId,
     /// Distinct lane-0 loads.
@@ -241,6 +403,12 @@ pub struct ReductionPlan {
     pub invariants: Vec<(NodeIndex, ValType)>,
     /// Per accumulator: local, operator, lane-0 term.
     pub accumulators: Vec<(LocalId, BinaryOp, NodeIndex)>,
+    /// Per accumulator, for widening sums: how its term combines its loads.
+    pub wide: Vec<WideTerm>,
+    /// Accumulator `j` takes element `j` of each group of `unroll` (see
+    /// [`ReductionMatch::interleaved`]): the kernel starts from the accumulators'
+    /// values and returns their final values.
+    pub interleaved: bool,
     /// Trip count.
     pub trip: crate::analysis::trip_count::TripCount,
     /// Induction steps.
@@ -268,6 +436,42 @@ impl From<String> for PlanError {
     }
 }
 
+/// The operands of a widening term: `load` or `load * load`, every load an
+/// extending 8- or 16-bit load into i32 (or one explicitly sign-extended).
+fn wide_operands(body: &LoopBody, term: NodeIndex) -> Option<Vec<(NodeIndex, bool)>> {
+    let operand = |n: NodeIndex| -> Option<(NodeIndex, bool)> {
+        let (load, extend) = match body.graph[n] {
+            Node::Unop(op @ (UnaryOp::I32Extend8S | UnaryOp::I32Extend16S)) => {
+                (body.operands(n)[0], Some(op))
+            }
+            _ => (n, None),
+        };
+        let Node::Load { kind, .. } = body.graph[load] else {
+            return None;
+        };
+        let signed = match kind {
+            LoadKind::I32_8 { kind } | LoadKind::I32_16 { kind } => {
+                matches!(kind, walrus::ir::ExtendedLoad::SignExtend)
+            }
+            _ => return None,
+        };
+        match (extend, kind.width()) {
+            (None, _) => Some((load, signed)),
+            (Some(UnaryOp::I32Extend8S), 1) | (Some(UnaryOp::I32Extend16S), 2) => {
+                Some((load, true))
+            }
+            _ => None,
+        }
+    };
+    match body.graph[term] {
+        Node::Binop(BinaryOp::I32Mul) => {
+            let ops = body.operands(term);
+            Some(vec![operand(ops[0])?, operand(ops[1])?])
+        }
+        _ => Some(vec![operand(term)?]),
+    }
+}
+
 /// Checks that a matched reduction can be vectorized lane for lane, and gathers
 /// what the rewrite needs.
 pub fn plan(
@@ -277,7 +481,6 @@ pub fn plan(
 ) -> Result<ReductionPlan, PlanError> {
     use super::elementwise::{Access, MapLoad};
     use super::types::Lanes;
-    use crate::analysis::affine::affine_i32;
     use std::collections::HashSet;
 
     let steps = inductions(body);
@@ -290,50 +493,79 @@ pub fn plan(
         ValType::I64 => Lanes::I64x2,
         _ => return Err("unsupported accumulator type".into()),
     };
-    let width = lanes.width() as i64;
-    let unroll = r.accumulators[0].terms.len() as u32;
-    let stride = unroll as i64 * width;
+    let all_terms: Vec<NodeIndex> = r
+        .accumulators
+        .iter()
+        .flat_map(|a| a.terms.iter().copied())
+        .collect();
+    let elem_bytes = load_width(body, &all_terms).ok_or("loads of different widths")?;
+    let widening = elem_bytes < lanes.width();
+    if widening && (lanes != Lanes::I32x4 || elem_bytes > 2) {
+        return Err(PlanError::NotYet(
+            "widening into 64-bit sums is not implemented yet".into(),
+        ));
+    }
+    let unroll = if r.interleaved {
+        (r.accumulators.len() * r.accumulators[0].terms.len()) as u32
+    } else {
+        r.accumulators[0].terms.len() as u32
+    };
+    let stride = unroll as i64 * elem_bytes as i64;
     let mut memory = None;
     let mut loads: Vec<MapLoad> = Vec::new();
-    let mut seen = HashSet::new();
+    let mut seen: Vec<(String, i64, String)> = Vec::new();
     let mut accumulators = Vec::new();
+    let mut wide = Vec::new();
     let mut invariants: Vec<(NodeIndex, ValType)> = Vec::new();
-    for acc in &r.accumulators {
-        if acc.terms.len() as u32 != unroll || node_type(module, body, acc.terms[0]) != Some(ty) {
+    for (index, acc) in r.accumulators.iter().enumerate() {
+        if node_type(module, body, acc.terms[0]) != Some(ty) {
             return Err("accumulators of different shapes".into());
         }
         if crate::rewrite::simd::binop(acc.op, lanes).is_none() {
             return Err("no SIMD form for the accumulation".into());
         }
-        // Order the unrolled terms by their first load's offset: term u reads
-        // element u of the iteration.
-        let offset_of = |term: NodeIndex| -> Option<i64> {
-            body.loads_under(term)
-                .iter()
-                .filter_map(|l| {
-                    let Node::Load { arg, .. } = body.graph[*l] else {
-                        return None;
-                    };
-                    affine_i32(body, body.operands(*l)[0]).map(|f| f.constant + arg.offset as i64)
-                })
-                .min()
-        };
-        let mut terms: Vec<(i64, NodeIndex)> = acc
-            .terms
-            .iter()
-            .map(|t| offset_of(*t).map(|o| (o, *t)).ok_or("term without a load"))
-            .collect::<Result<_, _>>()?;
-        terms.sort();
-        let lane0 = super::elementwise::lane_text(body, terms[0].1, 0, 0)?;
-        for (u, (_, term)) in terms.iter().enumerate().skip(1) {
-            if super::elementwise::lane_text(body, *term, u as i64 * width, 0)? != lane0 {
-                return Err("unrolled terms differ".into());
+        let term = if r.interleaved {
+            // match_reduction checked that every term is the lane-0 term shifted
+            // by its element; the kernel evaluates the lane-0 term only.
+            accumulators.push((acc.local, acc.op, acc.terms[0]));
+            if index > 0 {
+                continue;
             }
-        }
-        let term = terms[0].1;
-        if !crate::rewrite::simd::vectorizes(body, term, lanes) {
+            acc.terms[0]
+        } else {
+            if acc.terms.len() as u32 != unroll {
+                return Err("accumulators of different shapes".into());
+            }
+            // Order the unrolled terms by their first load's offset: term u reads
+            // element u of the iteration.
+            let mut terms: Vec<(i64, NodeIndex)> = acc
+                .terms
+                .iter()
+                .map(|t| {
+                    term_offset(body, *t)
+                        .map(|o| (o, *t))
+                        .ok_or("term without a load")
+                })
+                .collect::<Result<_, _>>()?;
+            terms.sort();
+            let lane0 = lane_text(body, terms[0].1, 0, 0)?;
+            for (u, (_, term)) in terms.iter().enumerate().skip(1) {
+                if lane_text(body, *term, u as i64 * elem_bytes as i64, 0)? != lane0 {
+                    return Err("unrolled terms differ".into());
+                }
+            }
+            terms[0].1
+        };
+        let operands = if widening {
+            Some(wide_operands(body, term).ok_or_else(|| {
+                PlanError::NotYet("this widening term is not implemented yet".into())
+            })?)
+        } else if !crate::rewrite::simd::vectorizes(body, term, lanes) {
             return Err("no exact SIMD form for a term".into());
-        }
+        } else {
+            None
+        };
+        let mut stream_of = std::collections::HashMap::new();
         for load in body.loads_under(term) {
             let Node::Load {
                 kind,
@@ -344,11 +576,6 @@ pub fn plan(
             else {
                 continue;
             };
-            if kind.width() as i64 != width {
-                return Err(PlanError::NotYet(
-                    "widening reductions are not implemented yet".into(),
-                ));
-            }
             if *memory.get_or_insert(m) != m {
                 return Err("loads from several memories".into());
             }
@@ -362,26 +589,47 @@ pub fn plan(
                 offset: arg.offset,
                 form,
             };
-            if seen.insert((
-                access.form.key(),
+            let key = (
+                format!("{:?}", access.form.key()),
                 access.total_offset(),
                 format!("{kind:?}"),
-            )) {
-                loads.push(MapLoad {
-                    node: load,
-                    access,
-                    in_place: false,
-                });
-            }
+            );
+            let position = match seen.iter().position(|k| *k == key) {
+                Some(p) => p,
+                None => {
+                    seen.push(key);
+                    loads.push(MapLoad {
+                        node: load,
+                        access,
+                        in_place: false,
+                    });
+                    loads.len() - 1
+                }
+            };
+            stream_of.insert(load, position);
+        }
+        if let Some(operands) = operands {
+            wide.push(WideTerm {
+                operands: operands
+                    .iter()
+                    .map(|(load, signed)| (stream_of[load], *signed))
+                    .collect(),
+            });
         }
         super::elementwise::collect_invariants(module, body, term, &mut invariants)?;
-        accumulators.push((acc.local, acc.op, term));
+        if !r.interleaved {
+            accumulators.push((acc.local, acc.op, term));
+        }
+    }
+    if widening && !invariants.is_empty() {
+        return Err(PlanError::NotYet(
+            "widening terms with invariants are not implemented yet".into(),
+        ));
     }
     // Every load of the iteration must be one the kernel performs.
-    let performed: HashSet<NodeIndex> = r
-        .accumulators
+    let performed: HashSet<NodeIndex> = all_terms
         .iter()
-        .flat_map(|a| a.terms.iter().flat_map(|t| body.loads_under(*t)))
+        .flat_map(|t| body.loads_under(*t))
         .collect();
     if body
         .graph
@@ -405,10 +653,13 @@ pub fn plan(
         lanes,
         unroll,
         stride,
+        elem_bytes,
         memory,
         loads,
         invariants,
         accumulators,
+        wide,
+        interleaved: r.interleaved,
         trip,
         steps,
     })

@@ -73,6 +73,61 @@ pub(crate) fn simd_refusal(
     }
 }
 
+/// Why a loop is too short to rewrite, when its trip count is a constant so small
+/// that the guard would never call the kernel (`for (j = 0; j < 8; j++)`).
+pub(crate) fn too_short(
+    func: &walrus::LocalFunction,
+    parent_seq: walrus::ir::InstrSeqId,
+    position: usize,
+    body: &crate::analysis::value_graph::LoopBody,
+    trip: &crate::analysis::trip_count::TripCount,
+    unroll: u32,
+) -> Option<String> {
+    let entry = |local| entry_constant(func, parent_seq, position, local);
+    let iterations = crate::analysis::trip_count::static_iterations(body, trip, entry)?;
+    (iterations * unroll as i64 <= crate::rewrite::map::MIN_ELEMENTS + unroll as i64).then(|| {
+        format!(
+            "too few iterations to pay ({} elements)",
+            iterations * unroll as i64
+        )
+    })
+}
+
+/// The constant a local holds when the instruction at `position` of `seq` runs, if
+/// straight-line code just before it sets one (`i32.const 0; local.set $j`).
+fn entry_constant(
+    func: &walrus::LocalFunction,
+    seq: walrus::ir::InstrSeqId,
+    position: usize,
+    local: walrus::LocalId,
+) -> Option<i64> {
+    use walrus::ir::{Instr, Value};
+    let instrs = &func.block(seq).instrs[..position];
+    for (i, (instr, _)) in instrs.iter().enumerate().rev() {
+        match instr {
+            Instr::LocalSet(s) if s.local == local => {
+                return match instrs.get(i.checked_sub(1)?)?.0 {
+                    Instr::Const(walrus::ir::Const {
+                        value: Value::I32(c),
+                    }) => Some(c as i64),
+                    _ => None,
+                };
+            }
+            Instr::LocalTee(t) if t.local == local => return None,
+            Instr::Block(_)
+            | Instr::Loop(_)
+            | Instr::IfElse(_)
+            | Instr::Br(_)
+            | Instr::BrIf(_)
+            | Instr::BrTable(_)
+            | Instr::Try(_)
+            | Instr::TryTable(_) => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The names of every registered pass, comma-separated (for error messages).
 pub fn valid_names() -> String {
     all()

@@ -75,10 +75,16 @@ pub fn innermost_loops(module: &Module) -> Vec<(FunctionId, InstrSeqId, usize, L
         }
         let forest = LoopForest::build(func);
         for node in forest.graph.node_indices() {
-            if forest.children(node).next().is_some() {
-                continue;
-            }
             let info = &forest.graph[node];
+            // Innermost: no loop inside the iteration (loops on the way out, in the
+            // exit path of a return guard, run after it and do not count).
+            let mut children = forest.children(node).peekable();
+            if children.peek().is_some() {
+                let after = value_graph::exit_path_sequences(func, info.body);
+                if !children.all(|c| after.contains(&forest.graph[c].parent_seq)) {
+                    continue;
+                }
+            }
             if already_guarded(module, func, info.parent_seq, info.position) {
                 continue;
             }
@@ -95,39 +101,36 @@ pub fn innermost_loops(module: &Module) -> Vec<(FunctionId, InstrSeqId, usize, L
 /// only add code.
 pub fn uses_simd(func: &walrus::LocalFunction) -> bool {
     use walrus::ir::Instr;
-    let mut work = vec![func.entry_block()];
-    while let Some(seq) = work.pop() {
-        for (instr, _) in &func.block(seq).instrs {
-            let vector = match instr {
-                Instr::Block(b) => {
-                    work.push(b.seq);
-                    false
-                }
-                Instr::Loop(l) => {
-                    work.push(l.seq);
-                    false
-                }
-                Instr::IfElse(i) => {
-                    work.extend([i.consequent, i.alternative]);
-                    false
-                }
-                Instr::Load(l) => matches!(l.kind, walrus::ir::LoadKind::V128),
-                Instr::Store(s) => matches!(s.kind, walrus::ir::StoreKind::V128),
-                Instr::LoadSimd(_)
-                | Instr::V128Bitselect(_)
-                | Instr::I8x16Shuffle(_)
-                | Instr::I8x16Swizzle(_) => true,
-                Instr::Const(c) => matches!(c.value, walrus::ir::Value::V128(_)),
-                Instr::Unop(u) => is_vector_op(&format!("{:?}", u.op)),
-                Instr::Binop(b) => is_vector_op(&format!("{:?}", b.op)),
-                _ => false,
-            };
-            if vector {
-                return true;
-            }
-        }
-    }
-    false
+    instructions(func).any(|instr| match instr {
+        Instr::Load(l) => matches!(l.kind, walrus::ir::LoadKind::V128),
+        Instr::Store(s) => matches!(s.kind, walrus::ir::StoreKind::V128),
+        Instr::LoadSimd(_)
+        | Instr::V128Bitselect(_)
+        | Instr::I8x16Shuffle(_)
+        | Instr::I8x16Swizzle(_) => true,
+        Instr::Const(c) => matches!(c.value, walrus::ir::Value::V128(_)),
+        Instr::Unop(u) => is_vector_op(&format!("{:?}", u.op)),
+        Instr::Binop(b) => is_vector_op(&format!("{:?}", b.op)),
+        _ => false,
+    })
+}
+
+/// Every instruction sequence of a function, outermost first.
+pub fn sequences(func: &walrus::LocalFunction) -> Vec<InstrSeqId> {
+    let entry = func.entry_block();
+    std::iter::once(entry)
+        .chain(crate::analysis::loops::nested_sequences(
+            func,
+            &func.block(entry).instrs,
+        ))
+        .collect()
+}
+
+/// Every instruction of a function, sequence by sequence.
+pub fn instructions(func: &walrus::LocalFunction) -> impl Iterator<Item = &walrus::ir::Instr> {
+    sequences(func)
+        .into_iter()
+        .flat_map(move |seq| func.block(seq).instrs.iter().map(|(i, _)| i))
 }
 
 /// Whether an operator name is a SIMD one (`F32x4Add`, `I8x16Shl`, `V128And`).
@@ -190,9 +193,20 @@ impl Pass for SimdElementwise {
                 exact: true,
                 reason: None,
             };
-            let refusal = super::simd_refusal(cx.options, site.already_vectorized);
+            let refusal = super::simd_refusal(cx.options, site.already_vectorized)
+                .map(str::to_string)
+                .or_else(|| {
+                    super::too_short(
+                        module.funcs.get(site.func).kind.unwrap_local(),
+                        site.parent_seq,
+                        site.position,
+                        &site.body,
+                        &site.m.trip,
+                        site.m.unroll,
+                    )
+                });
             match refusal {
-                Some(reason) => finding.reason = Some(reason.to_string()),
+                Some(reason) => finding.reason = Some(reason),
                 None if !cx.allow_rewrite() => {
                     finding.reason = Some("bisect limit reached".to_string())
                 }

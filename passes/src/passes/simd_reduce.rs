@@ -31,6 +31,7 @@ impl Pass for SimdReduce {
     }
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
+        let first_finding = cx.findings.len();
         let mut sites = Vec::new();
         // One scan per function, not per loop: large functions hold many loops.
         let mut vectorized: std::collections::HashMap<walrus::FunctionId, bool> =
@@ -46,7 +47,7 @@ impl Pass for SimdReduce {
                 exact,
                 reason: Some(reason),
             };
-            let r = match match_reduction(module, &body) {
+            let mut r = match match_reduction(module, &body) {
                 Ok(r) => r,
                 Err(NoMatch::Unrelated) => continue,
                 Err(NoMatch::Declined { pattern, reason }) => {
@@ -55,6 +56,15 @@ impl Pass for SimdReduce {
                     continue;
                 }
             };
+            if r.pattern == "sum_squares"
+                && r.accumulators.len() == 1
+                && feeds_sqrt(
+                    module.funcs.get(func).kind.unwrap_local(),
+                    &holders(&body, r.accumulators[0].local),
+                )
+            {
+                r.pattern = "l2_norm";
+            }
             let detected = |reason: &str| {
                 finding(
                     r.pattern,
@@ -77,7 +87,13 @@ impl Pass for SimdReduce {
                 continue;
             }
             match plan(module, &body, &r) {
-                Ok(p) => sites.push((func, parent_seq, position, body, r, p)),
+                Ok(p) => {
+                    let local = module.funcs.get(func).kind.unwrap_local();
+                    match super::too_short(local, parent_seq, position, &body, &p.trip, p.unroll) {
+                        Some(reason) => cx.findings.push(detected(&reason)),
+                        None => sites.push((func, parent_seq, position, body, r, p)),
+                    }
+                }
                 Err(PlanError::NotYet(reason)) => cx.findings.push(detected(&reason)),
                 Err(PlanError::RuledOut(reason)) => {
                     cx.findings
@@ -122,6 +138,7 @@ impl Pass for SimdReduce {
                         .iter()
                         .map(|(local, op, _)| (*local, *op, ty))
                         .collect(),
+                    seeded: p.interleaved,
                 };
                 insert_guard(module, func, parent_seq, position, &body, &spec, kernel);
                 finding.action = Action::Rewritten;
@@ -138,6 +155,71 @@ impl Pass for SimdReduce {
             }
             cx.findings.push(finding);
         }
+        name_cosines(&mut cx.findings[first_finding..]);
         Ok(changed)
+    }
+}
+
+/// The locals holding an accumulator's final value when the loop exits: the
+/// accumulator and its copies (clang -O1 copies the sum into a scratch local).
+fn holders(
+    body: &crate::analysis::value_graph::LoopBody,
+    acc: walrus::LocalId,
+) -> Vec<walrus::LocalId> {
+    let end = body.end_values.get(&acc);
+    body.end_values
+        .iter()
+        .filter(|(_, value)| Some(*value) == end)
+        .map(|(local, _)| *local)
+        .collect()
+}
+
+/// Whether the value of one of `locals` is passed to a square root somewhere in
+/// `func` (`local.get $acc; f32.sqrt`): the sum of squares is then an L2 norm.
+fn feeds_sqrt(func: &walrus::LocalFunction, locals: &[walrus::LocalId]) -> bool {
+    use walrus::ir::{Instr, UnaryOp};
+    super::simd_elementwise::sequences(func).iter().any(|seq| {
+        func.block(*seq).instrs.windows(2).any(|pair| {
+            let read = match &pair[0].0 {
+                Instr::LocalGet(g) => locals.contains(&g.local),
+                Instr::LocalTee(t) => locals.contains(&t.local),
+                _ => false,
+            };
+            read && matches!(
+                &pair[1].0,
+                Instr::Unop(u) if matches!(u.op, UnaryOp::F32Sqrt | UnaryOp::F64Sqrt)
+            )
+        })
+    })
+}
+
+/// Cosine similarity written as separate loops (a dot product, then each vector's
+/// sum of squares): in a function whose reductions of one element type are `d`
+/// dot loops and `2d` sum-of-squares loops (main and remainder loops count alike),
+/// they are named `cosine` together.
+fn name_cosines(findings: &mut [Finding]) {
+    use std::collections::BTreeMap;
+    let mut groups: BTreeMap<(u32, String), Vec<usize>> = BTreeMap::new();
+    for (i, f) in findings.iter().enumerate() {
+        groups
+            .entry((f.func_index, format!("{:?}", f.elem)))
+            .or_default()
+            .push(i);
+    }
+    for members in groups.values() {
+        let count = |names: &[&str]| {
+            members
+                .iter()
+                .filter(|i| names.contains(&findings[**i].pattern.as_str()))
+                .count()
+        };
+        let dots = count(&["dot"]);
+        let squares = count(&["sum_squares", "l2_norm"]);
+        if dots == 0 || squares != 2 * dots || count(&["sum", "cosine"]) > 0 {
+            continue;
+        }
+        for i in members {
+            findings[*i].pattern = "cosine".to_string();
+        }
     }
 }

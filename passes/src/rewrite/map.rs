@@ -99,12 +99,28 @@ pub(crate) struct KernelCx<'a> {
     /// Nodes used more than once, cached in locals once computed.
     pub(crate) shared: HashMap<(NodeIndex, bool, Repr), LocalId>,
     pub(crate) use_counts: HashMap<NodeIndex, u32>,
+    /// Bytes per element of the streams (the lane width unless widening).
+    pub(crate) elem_bytes: u32,
+    /// Elements one pass of the vector loop consumes (the lane count unless the
+    /// kernel unrolls or widens).
+    pub(crate) per_vector: u32,
+    /// Added to every load's address: which 16-byte chunk of the current vector
+    /// iteration is being computed.
+    pub(crate) chunk_offset: u32,
 }
 
 impl KernelCx<'_> {
     /// Pushes the address of the current element of the stream whose cursor is `cursor`.
     fn element_address(&self, seq: &mut InstrSeqBuilder, cursor: LocalId) {
         seq.local_get(cursor);
+    }
+
+    /// Memory-argument offset of the current chunk.
+    fn chunk(&self, align: u32) -> MemArg {
+        MemArg {
+            align,
+            offset: self.chunk_offset as u64,
+        }
     }
 
     /// Pushes a v128 constant, from its hoisted local when there is one.
@@ -190,26 +206,12 @@ impl KernelCx<'_> {
                 let base = self.load_base[&node];
                 self.element_address(seq, base);
                 if vector {
-                    seq.load(
-                        memory,
-                        LoadKind::V128,
-                        MemArg {
-                            align: 1,
-                            offset: 0,
-                        },
-                    );
+                    seq.load(memory, LoadKind::V128, self.chunk(1));
                     if repr == Repr::Mask {
                         to_mask(seq);
                     }
                 } else {
-                    seq.load(
-                        memory,
-                        kind,
-                        MemArg {
-                            align: arg.align,
-                            offset: 0,
-                        },
-                    );
+                    seq.load(memory, kind, self.chunk(arg.align));
                 }
             }
             Node::Binop(op) => {
@@ -353,6 +355,9 @@ impl<'a> KernelCx<'a> {
             constants: HashMap::new(),
             shared: HashMap::new(),
             use_counts: HashMap::new(),
+            elem_bytes: lanes.width(),
+            per_vector: lanes.count(),
+            chunk_offset: 0,
         };
         for root in roots {
             for node in body.loads_under(*root) {
@@ -397,7 +402,7 @@ impl<'a> KernelCx<'a> {
 
     /// Emits the kernel prologue: splatted constants and invariants into locals,
     /// cursors set to their bases, and the end pointers of the vector part
-    /// (`count & -lanes` elements) and of the whole (`count` elements) of the stream
+    /// (`count & -per_vector` elements) and of the whole (`count` elements) of the stream
     /// starting at `driver_base`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn prologue(
@@ -432,24 +437,23 @@ impl<'a> KernelCx<'a> {
         for (cursor, base) in cursors_and_bases {
             entry.local_get(*base).local_set(*cursor);
         }
-        let width = self.lanes.width() as i32;
+        let width = self.elem_bytes as i32;
         let (vector_end, end) = ends;
+        let bytes = |entry: &mut InstrSeqBuilder| {
+            if width != 1 {
+                entry.i32_const(width).binop(BinaryOp::I32Mul);
+            }
+        };
         entry
             .local_get(driver_base)
             .local_get(count)
-            .i32_const(-(self.lanes.count() as i32))
-            .binop(BinaryOp::I32And)
-            .i32_const(width)
-            .binop(BinaryOp::I32Mul)
-            .binop(BinaryOp::I32Add)
-            .local_set(vector_end);
-        entry
-            .local_get(driver_base)
-            .local_get(count)
-            .i32_const(width)
-            .binop(BinaryOp::I32Mul)
-            .binop(BinaryOp::I32Add)
-            .local_set(end);
+            .i32_const(-(self.per_vector as i32))
+            .binop(BinaryOp::I32And);
+        bytes(entry);
+        entry.binop(BinaryOp::I32Add).local_set(vector_end);
+        entry.local_get(driver_base).local_get(count);
+        bytes(entry);
+        entry.binop(BinaryOp::I32Add).local_set(end);
     }
 }
 
@@ -555,6 +559,9 @@ pub fn build_kernel(
         &load_cursors,
         store_cursor,
     );
+    // Two vectors per pass of the vector loop: independent work for the engine to
+    // overlap (the chunks neither overlap nor depend on each other).
+    cx.per_vector = 2 * m.lanes.count();
     let mut entry = builder.func_body();
     let mut cursors_and_bases = vec![(store_cursor, store_base)];
     cursors_and_bases.extend(load_cursors.iter().zip(&args[1..]).map(|(c, b)| (*c, *b)));
@@ -580,19 +587,16 @@ pub fn build_kernel(
         store_cursor,
         vector_end,
         &cursors,
-        16,
+        32,
         |repeat| {
-            cx.shared.clear();
-            cx.element_address(repeat, store_cursor);
-            cx.emit(&mut module.locals, repeat, m.value, true, Repr::Value);
-            repeat.store(
-                memory,
-                walrus::ir::StoreKind::V128,
-                MemArg {
-                    align: 1,
-                    offset: 0,
-                },
-            );
+            for chunk in 0..2 {
+                cx.shared.clear();
+                cx.chunk_offset = 16 * chunk;
+                cx.element_address(repeat, store_cursor);
+                cx.emit(&mut module.locals, repeat, m.value, true, Repr::Value);
+                repeat.store(memory, walrus::ir::StoreKind::V128, cx.chunk(1));
+            }
+            cx.chunk_offset = 0;
         },
     );
     emit_cursor_loop(&mut entry, store_cursor, end, &cursors, width, |repeat| {
@@ -764,6 +768,9 @@ pub struct GuardSpec<'a> {
     pub invariants: &'a [(NodeIndex, ValType)],
     /// Locals updated from the kernel's results: `local = local <op> result`.
     pub accumulators: Vec<(LocalId, BinaryOp, ValType)>,
+    /// The kernel takes the accumulators' values (after the invariants) and
+    /// returns their final values: `local = result`.
+    pub seeded: bool,
 }
 
 impl<'a> GuardSpec<'a> {
@@ -784,6 +791,7 @@ impl<'a> GuardSpec<'a> {
                 .collect(),
             invariants: &m.invariants,
             accumulators: Vec::new(),
+            seeded: false,
         }
     }
 }
@@ -813,9 +821,11 @@ pub fn insert_guard(
         .collect();
     let starts: Vec<LocalId> = accesses.iter().map(|_| locals.add(ValType::I64)).collect();
     let ends: Vec<LocalId> = accesses.iter().map(|_| locals.add(ValType::I64)).collect();
+    // (A seeded kernel's results go straight into the accumulators.)
     let results: Vec<LocalId> = spec
         .accumulators
         .iter()
+        .filter(|_| !spec.seeded)
         .map(|(_, _, ty)| locals.add(*ty))
         .collect();
     let builder = funcs.get_mut(func).kind.unwrap_local_mut().builder_mut();
@@ -881,12 +891,22 @@ pub fn insert_guard(
     for (node, _) in spec.invariants {
         emit_entry_value(body, *node, &mut seq);
     }
+    if spec.seeded {
+        for (local, _, _) in &spec.accumulators {
+            seq.local_get(*local);
+        }
+    }
     seq.local_get(l.iterations)
         .i64_const(spec.unroll as i64)
         .binop(BinaryOp::I64Mul)
         .unop(UnaryOp::I32WrapI64)
         .call(kernel);
     // Results come back in order; fold each into its accumulator.
+    if spec.seeded {
+        for (local, _, _) in spec.accumulators.iter().rev() {
+            seq.local_set(*local);
+        }
+    }
     for result in results.iter().rev() {
         seq.local_set(*result);
     }

@@ -8,11 +8,11 @@
 use super::map::{emit_cursor_loop, KernelCx};
 use super::simd::{self, Repr, VectorBinop};
 use crate::analysis::value_graph::LoopBody;
-use crate::fingerprints::reduction::ReductionPlan;
+use crate::fingerprints::reduction::{ReductionPlan, WideTerm};
 use crate::fingerprints::types::Lanes;
 use petgraph::graph::NodeIndex;
-use walrus::ir::{BinaryOp, UnaryOp, Value};
-use walrus::{FunctionBuilder, FunctionId, LocalId, Module, ValType};
+use walrus::ir::{BinaryOp, LoadKind, MemArg, UnaryOp, Value};
+use walrus::{FunctionBuilder, FunctionId, InstrSeqBuilder, LocalId, Module, ValType};
 
 fn scalar_type(lanes: Lanes) -> ValType {
     match lanes {
@@ -32,8 +32,88 @@ fn extract_lane(lanes: Lanes, idx: u8) -> UnaryOp {
     }
 }
 
+fn replace_lane(lanes: Lanes, idx: u8) -> BinaryOp {
+    match lanes {
+        Lanes::F32x4 => BinaryOp::F32x4ReplaceLane { idx },
+        Lanes::I32x4 => BinaryOp::I32x4ReplaceLane { idx },
+        Lanes::F64x2 => BinaryOp::F64x2ReplaceLane { idx },
+        Lanes::I64x2 => BinaryOp::I64x2ReplaceLane { idx },
+    }
+}
+
+/// Pushes the i32x4 partial sums of one widening term over the 16 bytes at each
+/// operand's cursor (`vectors[i]` holds stream `i`'s bytes). Every lane sum is a
+/// wrapping i32 sum of whole terms, so any grouping equals the scalar loop's.
+fn emit_wide_term(seq: &mut InstrSeqBuilder, term: &WideTerm, vectors: &[LocalId], bytes: u32) {
+    let widen16 = |signed: bool, high: bool| match (signed, high) {
+        (true, false) => UnaryOp::I16x8WidenLowI8x16S,
+        (true, true) => UnaryOp::I16x8WidenHighI8x16S,
+        (false, false) => UnaryOp::I16x8WidenLowI8x16U,
+        (false, true) => UnaryOp::I16x8WidenHighI8x16U,
+    };
+    let widen32 = |signed: bool, high: bool| match (signed, high) {
+        (true, false) => UnaryOp::I32x4WidenLowI16x8S,
+        (true, true) => UnaryOp::I32x4WidenHighI16x8S,
+        (false, false) => UnaryOp::I32x4WidenLowI16x8U,
+        (false, true) => UnaryOp::I32x4WidenHighI16x8U,
+    };
+    match (term.operands.as_slice(), bytes) {
+        ([(x, signed)], 1) => {
+            let pairs = if *signed {
+                UnaryOp::I16x8ExtAddPairwiseI8x16S
+            } else {
+                UnaryOp::I16x8ExtAddPairwiseI8x16U
+            };
+            // Pair sums of bytes fit in i16 (at most 510), so the second step may
+            // read them as signed either way.
+            seq.local_get(vectors[*x])
+                .unop(pairs)
+                .unop(UnaryOp::I32x4ExtAddPairwiseI16x8S);
+        }
+        ([(x, signed)], _) => {
+            seq.local_get(vectors[*x]).unop(if *signed {
+                UnaryOp::I32x4ExtAddPairwiseI16x8S
+            } else {
+                UnaryOp::I32x4ExtAddPairwiseI16x8U
+            });
+        }
+        ([(x, sx), (y, sy)], 1) => {
+            // Bytes widen to i16 exactly (signed or not), and `dot_i16x8_s` adds
+            // the i32 products of adjacent lanes.
+            for high in [false, true] {
+                seq.local_get(vectors[*x])
+                    .unop(widen16(*sx, high))
+                    .local_get(vectors[*y])
+                    .unop(widen16(*sy, high))
+                    .binop(BinaryOp::I32x4DotI16x8S);
+            }
+            seq.binop(BinaryOp::I32x4Add);
+        }
+        ([(x, true), (y, true)], _) => {
+            seq.local_get(vectors[*x])
+                .local_get(vectors[*y])
+                .binop(BinaryOp::I32x4DotI16x8S);
+        }
+        ([(x, sx), (y, sy)], _) => {
+            for high in [false, true] {
+                seq.local_get(vectors[*x])
+                    .unop(widen32(*sx, high))
+                    .local_get(vectors[*y])
+                    .unop(widen32(*sy, high))
+                    .binop(BinaryOp::I32x4Mul);
+            }
+            seq.binop(BinaryOp::I32x4Add);
+        }
+        _ => {
+            seq.unreachable();
+        }
+    }
+}
+
 /// Adds the kernel `barq_<pattern>_<elem>_x<unroll>_<n>` for a reduction plan.
-/// Parameters: one base per distinct load, the invariants, the element count.
+/// Parameters: one base per distinct load, the invariants, the accumulators' values
+/// (interleaved plans only), the element count. Results: one value per
+/// accumulator, to add to it (or, interleaved, its final value).
 pub fn build_kernel(
     module: &mut Module,
     body: &LoopBody,
@@ -43,22 +123,25 @@ pub fn build_kernel(
 ) -> FunctionId {
     let lanes = plan.lanes;
     let scalar = scalar_type(lanes);
+    let n_acc = plan.accumulators.len();
     let mut params: Vec<ValType> = plan.loads.iter().map(|_| ValType::I32).collect();
     params.extend(plan.invariants.iter().map(|(_, ty)| *ty));
+    if plan.interleaved {
+        params.extend(plan.accumulators.iter().map(|_| scalar));
+    }
     params.push(ValType::I32);
     let results: Vec<ValType> = plan.accumulators.iter().map(|_| scalar).collect();
     let mut builder = FunctionBuilder::new(&mut module.types, &params, &results);
-    builder.name(
-        format!(
-            "barq_{pattern}_{:?}_x{}_{serial}",
-            lanes.elem(),
-            plan.unroll
-        )
-        .to_lowercase(),
-    );
+    let elem = if plan.wide.is_empty() {
+        format!("{:?}", lanes.elem())
+    } else {
+        format!("i{}", plan.elem_bytes * 8)
+    };
+    builder.name(format!("barq_{pattern}_{elem}_x{}_{serial}", plan.unroll).to_lowercase());
     let args: Vec<LocalId> = params.iter().map(|ty| module.locals.add(*ty)).collect();
     let count = args[args.len() - 1];
-    let width = lanes.width() as i32;
+    let invariant_args = &args[plan.loads.len()..plan.loads.len() + plan.invariants.len()];
+    let seeds = &args[plan.loads.len() + plan.invariants.len()..args.len() - 1];
     let cursors: Vec<LocalId> = plan
         .loads
         .iter()
@@ -67,9 +150,13 @@ pub fn build_kernel(
     let driver = cursors[0];
     let vector_end = module.locals.add(ValType::I32);
     let end = module.locals.add(ValType::I32);
-    let vector_sums: Vec<LocalId> = plan
-        .accumulators
-        .iter()
+    // Interleaved: one vector holds `count` accumulators, lane for lane.
+    let n_vectors = if plan.interleaved {
+        n_acc / lanes.count() as usize
+    } else {
+        n_acc
+    };
+    let vector_sums: Vec<LocalId> = (0..n_vectors)
         .map(|_| module.locals.add(ValType::V128))
         .collect();
     let sums: Vec<LocalId> = plan
@@ -78,9 +165,30 @@ pub fn build_kernel(
         .map(|_| module.locals.add(scalar))
         .collect();
 
-    let roots: Vec<NodeIndex> = plan.accumulators.iter().map(|(_, _, term)| *term).collect();
+    let roots: Vec<NodeIndex> = if plan.interleaved {
+        vec![plan.accumulators[0].2]
+    } else {
+        plan.accumulators.iter().map(|(_, _, term)| *term).collect()
+    };
     let loads: Vec<&crate::fingerprints::elementwise::MapLoad> = plan.loads.iter().collect();
     let (mut cx, splats) = KernelCx::new(body, lanes, &roots, &loads, &cursors, driver);
+    cx.elem_bytes = plan.elem_bytes;
+    // Non-interleaved sums take two vectors per pass, into two sets of partial
+    // sums (any order is allowed there), so consecutive additions do not wait for
+    // each other; interleaved sums keep one chain per lane, in order.
+    cx.per_vector = if plan.interleaved {
+        plan.unroll
+    } else {
+        2 * 16 / plan.elem_bytes
+    };
+    let second_sums: Vec<LocalId> = if plan.interleaved {
+        Vec::new()
+    } else {
+        (0..n_vectors)
+            .map(|_| module.locals.add(ValType::V128))
+            .collect()
+    };
+    let step = (cx.per_vector * cx.elem_bytes) as i32;
     let mut entry = builder.func_body();
     let cursors_and_bases: Vec<(LocalId, LocalId)> =
         cursors.iter().zip(&args).map(|(c, b)| (*c, *b)).collect();
@@ -89,14 +197,27 @@ pub fn build_kernel(
         &mut module.locals,
         splats,
         &plan.invariants,
-        &args[plan.loads.len()..args.len() - 1],
+        invariant_args,
         &cursors_and_bases,
         args[0],
         count,
         (vector_end, end),
     );
-    for v in &vector_sums {
-        entry.const_(Value::V128(0)).local_set(*v);
+    for (v, sum) in vector_sums.iter().enumerate() {
+        entry.const_(Value::V128(0));
+        if plan.interleaved {
+            // Start every lane from its accumulator's value, so each lane adds the
+            // same values in the same order as its scalar accumulator.
+            for lane in 0..lanes.count() as usize {
+                entry
+                    .local_get(seeds[v * lanes.count() as usize + lane])
+                    .binop(replace_lane(lanes, lane as u8));
+            }
+        }
+        entry.local_set(*sum);
+    }
+    for sum in &second_sums {
+        entry.const_(Value::V128(0)).local_set(*sum);
     }
     let vector_ops: Vec<BinaryOp> = plan
         .accumulators
@@ -106,15 +227,84 @@ pub fn build_kernel(
             _ => BinaryOp::I32x4Add, // plan() checked there is a plain form
         })
         .collect();
-    emit_cursor_loop(&mut entry, driver, vector_end, &cursors, 16, |repeat| {
-        cx.shared.clear();
-        for (i, root) in roots.iter().enumerate() {
-            repeat.local_get(vector_sums[i]);
-            cx.emit(&mut module.locals, repeat, *root, true, Repr::Value);
-            repeat.binop(vector_ops[i]).local_set(vector_sums[i]);
+    let stream_vectors: Vec<LocalId> = if plan.wide.is_empty() {
+        Vec::new()
+    } else {
+        plan.loads
+            .iter()
+            .map(|_| module.locals.add(ValType::V128))
+            .collect()
+    };
+    emit_cursor_loop(&mut entry, driver, vector_end, &cursors, step, |repeat| {
+        if plan.interleaved {
+            // Chunk c of the iteration holds accumulators (c mod n_vectors) * lanes..
+            // at their next step; chunks go in order, so each lane adds its
+            // accumulator's terms in the scalar order.
+            let chunks = plan.unroll / lanes.count();
+            for c in 0..chunks as usize {
+                let sum = vector_sums[c % n_vectors];
+                cx.shared.clear();
+                cx.chunk_offset = 16 * c as u32;
+                repeat.local_get(sum);
+                cx.emit(&mut module.locals, repeat, roots[0], true, Repr::Value);
+                repeat.binop(vector_ops[0]).local_set(sum);
+            }
+            cx.chunk_offset = 0;
+            return;
         }
+        for (chunk, partial) in [&vector_sums, &second_sums].into_iter().enumerate() {
+            let offset = 16 * chunk as u32;
+            if !plan.wide.is_empty() {
+                for (cursor, vector) in cursors.iter().zip(&stream_vectors) {
+                    repeat
+                        .local_get(*cursor)
+                        .load(
+                            plan.memory,
+                            LoadKind::V128,
+                            MemArg {
+                                align: 1,
+                                offset: offset as u64,
+                            },
+                        )
+                        .local_set(*vector);
+                }
+                for (i, term) in plan.wide.iter().enumerate() {
+                    repeat.local_get(partial[i]);
+                    emit_wide_term(repeat, term, &stream_vectors, plan.elem_bytes);
+                    repeat.binop(BinaryOp::I32x4Add).local_set(partial[i]);
+                }
+                continue;
+            }
+            cx.shared.clear();
+            cx.chunk_offset = offset;
+            for (v, sum) in partial.iter().enumerate() {
+                repeat.local_get(*sum);
+                cx.emit(&mut module.locals, repeat, roots[v], true, Repr::Value);
+                repeat.binop(vector_ops[v]).local_set(*sum);
+            }
+        }
+        cx.chunk_offset = 0;
     });
-    // Horizontal sums.
+    if plan.interleaved {
+        // Every accumulator's final value is its lane; `count` is a whole number of
+        // iterations, so there is no tail.
+        for v in 0..n_vectors {
+            for lane in 0..lanes.count() as u8 {
+                entry
+                    .local_get(vector_sums[v])
+                    .unop(extract_lane(lanes, lane));
+            }
+        }
+        return builder.finish(args, &mut module.funcs);
+    }
+    // Horizontal sums (of both sets of partial sums).
+    for (i, (sum, second)) in vector_sums.iter().zip(&second_sums).enumerate() {
+        entry
+            .local_get(*sum)
+            .local_get(*second)
+            .binop(vector_ops[i])
+            .local_set(*sum);
+    }
     for (i, (_, op, _)) in plan.accumulators.iter().enumerate() {
         entry.local_get(vector_sums[i]).unop(extract_lane(lanes, 0));
         for lane in 1..lanes.count() as u8 {
@@ -126,14 +316,21 @@ pub fn build_kernel(
         entry.local_set(sums[i]);
     }
     // Scalar tail.
-    emit_cursor_loop(&mut entry, driver, end, &cursors, width, |repeat| {
-        cx.shared.clear();
-        for (i, root) in roots.iter().enumerate() {
-            repeat.local_get(sums[i]);
-            cx.emit(&mut module.locals, repeat, *root, false, Repr::Value);
-            repeat.binop(plan.accumulators[i].1).local_set(sums[i]);
-        }
-    });
+    emit_cursor_loop(
+        &mut entry,
+        driver,
+        end,
+        &cursors,
+        plan.elem_bytes as i32,
+        |repeat| {
+            cx.shared.clear();
+            for (i, root) in roots.iter().enumerate() {
+                repeat.local_get(sums[i]);
+                cx.emit(&mut module.locals, repeat, *root, false, Repr::Value);
+                repeat.binop(plan.accumulators[i].1).local_set(sums[i]);
+            }
+        },
+    );
     for sum in &sums {
         entry.local_get(*sum);
     }

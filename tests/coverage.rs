@@ -1,0 +1,78 @@
+//! Coverage of the positive corpus: each kernel below must be rewritten, with the
+//! right pattern, at every clang level it is listed for (the differential tests
+//! then prove each rewrite exact and its fast path taken). A matcher regression
+//! that silently stops rewriting a shape fails here.
+
+mod common;
+
+use barq_wasm::{optimize, Action, Options};
+
+const SCALAR_LEVELS: &[&str] = &["O1", "O2", "O3", "Os", "Oz"];
+
+/// (corpus file stem, export, pattern every finding in it must carry, --fast-math)
+const EXPECTED: &[(&str, &str, &str, bool)] = &[
+    ("c/widening", "dot_u8", "dot", false),
+    ("c/widening", "dot_u8_i8", "dot", false),
+    ("c/widening", "dot_i16", "dot", false),
+    ("c/widening", "dot_u16", "dot", false),
+    ("c/widening", "dot_i8_acc16", "dot", false),
+    ("c/widening", "sum_u8", "sum", false),
+    ("c/widening", "sum_i16", "sum", false),
+    ("c/widening", "sum_squares_i16", "sum_squares", false),
+    ("c/dot", "dot_i8", "dot", false),
+    ("c/dot", "dot_i32", "dot", false),
+    ("c/partial_sums", "sum_squares2_f64", "sum_squares", false),
+    ("c/partial_sums", "sum4_i32", "sum", false),
+    ("c/unrolled", "axpy_unrolled", "axpy", false),
+    ("c/unrolled", "sum_unrolled", "sum", false),
+    ("c/sum_squares", "l2_norm", "l2_norm", true),
+    ("c/cosine", "cosine_fused", "cosine", true),
+    ("c/cosine", "l2_norm_f64", "l2_norm", true),
+];
+
+#[test]
+fn positive_kernels_are_rewritten_at_every_level() {
+    let mut failures = Vec::new();
+    for (stem, function, pattern, fast_math) in EXPECTED {
+        let options = Options {
+            fast_math: *fast_math,
+            ..Options::default()
+        };
+        for level in SCALAR_LEVELS {
+            let path = common::root().join(format!("corpus/{stem}.{level}.wasm"));
+            let result = optimize(&common::read(&path), &options).expect("optimize");
+            let findings: Vec<_> = result
+                .report
+                .findings
+                .iter()
+                .filter(|f| f.function == *function)
+                .collect();
+            let ok = !findings.is_empty()
+                && findings.iter().any(|f| f.action == Action::Rewritten)
+                && findings.iter().all(|f| f.pattern == *pattern);
+            if !ok {
+                failures.push(format!("{stem}.{level} {function}: {findings:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Hand-written partial sums are exact even in float: the main loop is rewritten
+/// without --fast-math (its scalar remainder loop needs it and is only detected).
+#[test]
+fn float_partial_sums_are_rewritten_exactly() {
+    for level in SCALAR_LEVELS {
+        let path = common::root().join(format!("corpus/c/partial_sums.{level}.wasm"));
+        let result = optimize(&common::read(&path), &Options::default()).expect("optimize");
+        let rewritten = result.report.findings.iter().any(|f| {
+            f.function == "dot4_f32"
+                && f.action == Action::Rewritten
+                && f.exact
+                && f.reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("interleaved"))
+        });
+        assert!(rewritten, "{level}: {:?}", result.report.findings);
+    }
+}
