@@ -69,6 +69,13 @@ function plainJs(name, x, y, bytes, weights) {
       sink += d / (Math.sqrt(a) * Math.sqrt(b));
     };
     case "dot_u8_i8": return () => { let s = 0; for (let i = 0; i < N; i++) s = (s + bytes[i] * weights[i]) | 0; sink += s; };
+    case "dot4_f32": return () => {
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let i = 0; i + 3 < N; i += 4) {
+        s0 += x[i] * y[i]; s1 += x[i + 1] * y[i + 1]; s2 += x[i + 2] * y[i + 2]; s3 += x[i + 3] * y[i + 3];
+      }
+      sink += (s0 + s1) + (s2 + s3);
+    };
     default: return () => { let s = 0; for (let i = 0; i < N; i++) s += x[i] * y[i]; sink += s; };
   }
 }

@@ -332,7 +332,8 @@ fn interleave(
         _ => return None,
     };
     // (Powers of two: the kernel rounds the count down with a mask.)
-    if width != lane_bytes || !(m * u).is_power_of_two() || m % (16 / width) as usize != 0 {
+    if width != lane_bytes || !(m * u).is_power_of_two() || !m.is_multiple_of((16 / width) as usize)
+    {
         return None;
     }
     let mut ordered: Vec<(i64, Accumulator)> = Vec::new();
@@ -544,7 +545,7 @@ pub fn plan(
                 .map(|t| {
                     term_offset(body, *t)
                         .map(|o| (o, *t))
-                        .ok_or("term without a load")
+                        .ok_or("non-affine load")
                 })
                 .collect::<Result<_, _>>()?;
             terms.sort();

@@ -77,30 +77,27 @@ fn emit_wide_term(seq: &mut InstrSeqBuilder, term: &WideTerm, vectors: &[LocalId
                 UnaryOp::I32x4ExtAddPairwiseI16x8U
             });
         }
-        ([(x, sx), (y, sy)], 1) => {
-            // Bytes widen to i16 exactly (signed or not), and `dot_i16x8_s` adds
-            // the i32 products of adjacent lanes.
-            for high in [false, true] {
+        ([(x, sx), (y, sy)], bytes) => {
+            // Bytes widen to i16 exactly (signed or not) and `dot_i16x8_s` adds the
+            // i32 products of adjacent lanes; signed halfwords go to it directly;
+            // other halfwords widen to i32 and multiply.
+            if bytes == 2 && *sx && *sy {
                 seq.local_get(vectors[*x])
-                    .unop(widen16(*sx, high))
                     .local_get(vectors[*y])
-                    .unop(widen16(*sy, high))
                     .binop(BinaryOp::I32x4DotI16x8S);
+                return;
             }
-            seq.binop(BinaryOp::I32x4Add);
-        }
-        ([(x, true), (y, true)], _) => {
-            seq.local_get(vectors[*x])
-                .local_get(vectors[*y])
-                .binop(BinaryOp::I32x4DotI16x8S);
-        }
-        ([(x, sx), (y, sy)], _) => {
+            let (widen, combine): (fn(bool, bool) -> UnaryOp, _) = if bytes == 1 {
+                (widen16, BinaryOp::I32x4DotI16x8S)
+            } else {
+                (widen32, BinaryOp::I32x4Mul)
+            };
             for high in [false, true] {
                 seq.local_get(vectors[*x])
-                    .unop(widen32(*sx, high))
+                    .unop(widen(*sx, high))
                     .local_get(vectors[*y])
-                    .unop(widen32(*sy, high))
-                    .binop(BinaryOp::I32x4Mul);
+                    .unop(widen(*sy, high))
+                    .binop(combine);
             }
             seq.binop(BinaryOp::I32x4Add);
         }
@@ -288,11 +285,9 @@ pub fn build_kernel(
     if plan.interleaved {
         // Every accumulator's final value is its lane; `count` is a whole number of
         // iterations, so there is no tail.
-        for v in 0..n_vectors {
+        for sum in &vector_sums {
             for lane in 0..lanes.count() as u8 {
-                entry
-                    .local_get(vector_sums[v])
-                    .unop(extract_lane(lanes, lane));
+                entry.local_get(*sum).unop(extract_lane(lanes, lane));
             }
         }
         return builder.finish(args, &mut module.funcs);
