@@ -3,7 +3,8 @@
 //! `barq-opt` finds loops and functions that implement well-known algorithms and
 //! replaces them with faster code, keeping the program's observable behaviour. This
 //! crate is the outside world around [`barq_passes`]: the driver that loads, runs
-//! the pipeline, emits and validates; report rendering; and the command line.
+//! the pipeline, emits and validates; report rendering; the `barq-opt` command
+//! line; and the runner ([`runtime::Runtime`], [`config::Config`], `barq-wasm`).
 //!
 //! ```
 //! let wasm = wat::parse_str(r#"(module (func (export "f") (result i32) i32.const 7))"#)?;
@@ -16,11 +17,20 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod config;
 pub mod driver;
+pub mod native;
 pub mod report;
+pub mod run_cli;
+pub mod runtime;
 
 pub use barq_passes::{Action, Finding, OptLevel, Options, Report, Summary, Target, Tier};
 pub use driver::{audit, optimize, Error, Optimized};
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// Validates a module with every wasm feature enabled (as barq checks its outputs).
 pub fn validate(bytes: &[u8]) -> Result<(), String> {

@@ -214,6 +214,8 @@ fn run(module: &Module, name: &str, args: &[Val], memory_image: &[u8]) -> Outcom
             )
             .expect("memcpy");
     }
+    // Modules made with --target native call the runner's host kernels.
+    barq_wasm::native::add_to_linker(&mut linker).expect("native kernels");
     let instance: Instance = linker.instantiate(&mut store, module).expect("instantiate");
     let memory: Memory = instance
         .get_memory(&mut store, "memory")
@@ -459,6 +461,31 @@ fn check_shard(shard: usize, shards: usize) -> usize {
         .sum()
 }
 
+/// The native target (host kernels for axpy and integer dots, SIMD128 for the
+/// rest) under the same exact checks, on the C corpus at -O1..-O3.
+#[test]
+fn native_target_behaves_exactly_like_the_original() {
+    let options = Options {
+        target: barq_wasm::Target::Native,
+        ..Options::default()
+    };
+    let mut native = 0;
+    for path in corpus_binaries().iter().filter(|p| {
+        let name = p.to_string_lossy();
+        name.contains("/c/") && [".O1.", ".O2.", ".O3."].iter().any(|l| name.contains(l))
+    }) {
+        check_module(path, &options);
+        let result = optimize(&common::read(path), &options).expect("optimize");
+        native += result
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.tier == Some(barq_wasm::Tier::Native))
+            .count();
+    }
+    assert!(native >= 6, "only {native} native rewrites");
+}
+
 #[test]
 fn rewritten_kernels_behave_exactly_like_the_originals_shard_0() {
     let total = check_shard(0, 2);
@@ -502,8 +529,19 @@ fn near_misses_are_never_rewritten() {
 /// terms of magnitude <= 1 is at most n^2 * eps. Traps and memory must still match.
 #[test]
 fn fast_math_reductions_stay_within_the_stated_bound() {
+    fast_math_within_bound(barq_wasm::Target::Portable);
+}
+
+/// The same bound for the native target's host kernels (AVX2 with FMA).
+#[test]
+fn native_fast_math_reductions_stay_within_the_stated_bound() {
+    fast_math_within_bound(barq_wasm::Target::Native);
+}
+
+fn fast_math_within_bound(target: barq_wasm::Target) {
     let options = Options {
         fast_math: true,
+        target,
         ..Options::default()
     };
     let engine = fuel_engine();

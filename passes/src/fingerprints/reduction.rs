@@ -116,8 +116,8 @@ fn load_elem(kind: LoadKind) -> Elem {
     }
 }
 
-/// Names one term: a load (`sum`), a product of two loads (`dot`), or of one load
-/// with itself (`sum_squares`).
+/// Names one term: a product of two loads (`dot`), of one load with itself
+/// (`sum_squares`), or any other function of loads (`sum`).
 fn classify_term(body: &LoopBody, term: NodeIndex) -> Option<(&'static str, Elem)> {
     let term = strip_extend(body, term);
     let load_of = |n: NodeIndex| -> Option<(NodeIndex, Elem)> {
@@ -133,12 +133,19 @@ fn classify_term(body: &LoopBody, term: NodeIndex) -> Option<(&'static str, Elem
     if let Node::Binop(op) = body.graph[term] {
         if format!("{op:?}").ends_with("Mul") {
             let ops = body.operands(term);
-            let (a, b) = (load_of(ops[0])?, load_of(ops[1])?);
-            let same = a.0 == b.0 || same_address(body, a.0, b.0);
-            return Some((if same { "sum_squares" } else { "dot" }, a.1));
+            if let (Some(a), Some(b)) = (load_of(ops[0]), load_of(ops[1])) {
+                let same = a.0 == b.0 || same_address(body, a.0, b.0);
+                return Some((if same { "sum_squares" } else { "dot" }, a.1));
+            }
         }
     }
-    None
+    // Any other lane-wise function of the loads (`acc += x[i] * k`, `acc += x[i] & m`)
+    // is a sum of that function; plan() checks that it vectorizes exactly.
+    let first = *body.loads_under(term).first()?;
+    match body.graph[first] {
+        Node::Load { kind, .. } => Some(("sum", load_elem(kind))),
+        _ => None,
+    }
 }
 
 fn same_address(body: &LoopBody, a: NodeIndex, b: NodeIndex) -> bool {

@@ -55,21 +55,48 @@ pub fn all() -> Vec<Registered> {
 }
 
 /// Why a SIMD128 rewrite pass must not rewrite a match here, if it must not: the
-/// policy every portable SIMD pass shares.
+/// policy every vectorizing pass shares (for both targets; whether a native kernel
+/// exists for the match is the pass's own question).
 pub(crate) fn simd_refusal(
     options: &crate::options::Options,
     already_vectorized: bool,
 ) -> Option<&'static str> {
     if already_vectorized {
         Some("function already vectorized by the compiler (scalar remainder or fallback loop)")
-    } else if options.target == crate::options::Target::Native {
-        Some("no native kernel for this pattern yet")
-    } else if !options.allow_simd {
+    } else if options.target == crate::options::Target::Portable && !options.allow_simd {
         Some("target does not allow SIMD")
     } else if !options.opt_level.rewrites() {
         Some("rewrites disabled at -O0")
     } else {
         None
+    }
+}
+
+/// The reason given when the native target has no kernel for a match and SIMD128
+/// is not allowed either.
+pub(crate) const NO_NATIVE_KERNEL: &str = "no native kernel for this pattern yet";
+
+/// Which native kernel a match gets: `Ok(Some(kernel))` to call it, `Ok(None)` to
+/// use the SIMD128 kernel (the portable target, or the native target's fallback
+/// where no host kernel computes the loop), `Err` when neither is allowed.
+pub(crate) fn native_choice<K>(
+    options: &crate::options::Options,
+    module: &walrus::Module,
+    memory: walrus::MemoryId,
+    kernel: impl FnOnce() -> Option<K>,
+) -> Result<Option<K>, &'static str> {
+    if options.target != crate::options::Target::Native {
+        return Ok(None);
+    }
+    let found = match crate::rewrite::native::memory_refusal(module, memory) {
+        Some(reason) if !options.allow_simd => return Err(reason),
+        Some(_) => None,
+        None => kernel(),
+    };
+    match found {
+        Some(k) => Ok(Some(k)),
+        None if options.allow_simd => Ok(None),
+        None => Err(NO_NATIVE_KERNEL),
     }
 }
 

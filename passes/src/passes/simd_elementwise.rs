@@ -205,13 +205,25 @@ impl Pass for SimdElementwise {
                         site.m.unroll,
                     )
                 });
+            // The native target calls a host kernel when one computes this loop, and
+            // falls back to SIMD128 (unless --no-simd) when none does.
+            let native = super::native_choice(cx.options, module, site.m.memory, || {
+                crate::rewrite::native::map_kernel(&site.body, &site.m)
+            });
+            let refusal = refusal.or_else(|| native.as_ref().err().map(|r| r.to_string()));
+            let native = native.ok().flatten();
             match refusal {
                 Some(reason) => finding.reason = Some(reason),
                 None if !cx.allow_rewrite() => {
                     finding.reason = Some("bisect limit reached".to_string())
                 }
                 None => {
-                    let kernel = build_kernel(module, &site.body, &site.m, serial);
+                    let kernel = match &native {
+                        Some((name, params)) => {
+                            crate::rewrite::native::import(module, name, params, &[])
+                        }
+                        None => build_kernel(module, &site.body, &site.m, serial),
+                    };
                     insert_guard(
                         module,
                         site.func,
@@ -222,12 +234,18 @@ impl Pass for SimdElementwise {
                         kernel,
                     );
                     finding.action = Action::Rewritten;
-                    finding.tier = Some(Tier::Simd128);
                     finding.reason = Some(format!("shape {}", site.m.shape));
                     if !changed.functions.contains(&site.func) {
                         changed.functions.push(site.func);
                     }
-                    changed.functions.push(kernel);
+                    if let Some((name, _)) = &native {
+                        finding.tier = Some(Tier::Native);
+                        finding.reason =
+                            Some(format!("shape {}; calls barq::{name}", site.m.shape));
+                    } else {
+                        finding.tier = Some(Tier::Simd128);
+                        changed.functions.push(kernel);
+                    }
                 }
             }
             cx.findings.push(finding);

@@ -89,9 +89,17 @@ impl Pass for SimdReduce {
             match plan(module, &body, &r) {
                 Ok(p) => {
                     let local = module.funcs.get(func).kind.unwrap_local();
-                    match super::too_short(local, parent_seq, position, &body, &p.trip, p.unroll) {
-                        Some(reason) => cx.findings.push(detected(&reason)),
-                        None => sites.push((func, parent_seq, position, body, r, p)),
+                    let native = super::native_choice(cx.options, module, p.memory, || {
+                        crate::rewrite::native::reduction_kernel(&body, &p, r.pattern)
+                    });
+                    let short =
+                        super::too_short(local, parent_seq, position, &body, &p.trip, p.unroll);
+                    match (short, native) {
+                        (Some(reason), _) => cx.findings.push(detected(&reason)),
+                        (None, Err(reason)) => cx.findings.push(detected(reason)),
+                        (None, Ok(native)) => {
+                            sites.push((func, parent_seq, position, body, r, p, native))
+                        }
                     }
                 }
                 Err(PlanError::NotYet(reason)) => cx.findings.push(detected(&reason)),
@@ -104,7 +112,9 @@ impl Pass for SimdReduce {
         // Insert from the last position backwards so earlier positions stay valid.
         sites.sort_by_key(|s| (s.0, std::cmp::Reverse(s.2)));
         let mut changed = Changed::nothing();
-        for (serial, (func, parent_seq, position, body, r, p)) in sites.into_iter().enumerate() {
+        for (serial, (func, parent_seq, position, body, r, p, native)) in
+            sites.into_iter().enumerate()
+        {
             let mut finding = Finding {
                 function: cx.names.get(func).to_string(),
                 func_index: cx.func_index(func).unwrap_or(u32::MAX),
@@ -116,7 +126,12 @@ impl Pass for SimdReduce {
                 reason: Some("bisect limit reached".to_string()),
             };
             if cx.allow_rewrite() {
-                let kernel = build_kernel(module, &body, &p, r.pattern, serial);
+                let kernel = match &native {
+                    Some((name, params, result)) => {
+                        crate::rewrite::native::import(module, name, params, &[*result])
+                    }
+                    None => build_kernel(module, &body, &p, r.pattern, serial),
+                };
                 let ty = match p.lanes {
                     Lanes::F32x4 => ValType::F32,
                     Lanes::I32x4 => ValType::I32,
@@ -142,16 +157,26 @@ impl Pass for SimdReduce {
                 };
                 insert_guard(module, func, parent_seq, position, &body, &spec, kernel);
                 finding.action = Action::Rewritten;
-                finding.tier = Some(Tier::Simd128);
+                finding.tier = Some(if native.is_some() {
+                    Tier::Native
+                } else {
+                    Tier::Simd128
+                });
                 finding.reason = Some(if r.exact {
                     format!("shape {}", p.shape)
                 } else {
                     format!("shape {}; summation reordered under --fast-math", p.shape)
                 });
+                if let Some((name, _, _)) = &native {
+                    let reason = finding.reason.take().unwrap_or_default();
+                    finding.reason = Some(format!("{reason}; calls barq::{name}"));
+                }
                 if !changed.functions.contains(&func) {
                     changed.functions.push(func);
                 }
-                changed.functions.push(kernel);
+                if native.is_none() {
+                    changed.functions.push(kernel);
+                }
             }
             cx.findings.push(finding);
         }

@@ -1,0 +1,182 @@
+//! Host kernels for modules made with `barq-opt --target native`: the functions of
+//! import module `barq`, provided by the runner.
+//!
+//! Every kernel reads and writes guest memory in place, checks each range against
+//! the memory's current size once per call (a range that wraps or runs past the end
+//! is a wasm trap, never a host fault), and accepts unaligned pointers. Exact kernels
+//! compute each output with the same operations in the same order as the loop they
+//! replace (no FMA); `--fast-math` kernels may reorder and fuse.
+//!
+//! | import | computes | exact |
+//! |---|---|---|
+//! | `axpy_f32_v1(y, x, a, n)` | `y[i] = y[i] + a * x[i]` | yes |
+//! | `dot_f32_v1(x, y, n) -> f32` | `sum x[i] * y[i]`, any order, FMA | no (`--fast-math`) |
+//! | `dot_i32_v1(x, y, n) -> i32` | wrapping `sum x[i] * y[i]` | yes |
+
+use wasmtime::{Caller, Linker, Memory, Trap};
+
+/// The import module name.
+pub const MODULE: &str = "barq";
+
+/// Registers every kernel in `linker`.
+pub fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        MODULE,
+        "axpy_f32_v1",
+        |mut caller: Caller<'_, T>, y: i32, x: i32, a: f32, n: i32| -> wasmtime::Result<()> {
+            let memory = memory(&mut caller)?;
+            let data = memory.data_mut(&mut caller);
+            let ys = range(data.len(), y, n, 4)?;
+            let xs = range(data.len(), x, n, 4)?;
+            axpy_f32(data, ys, xs, a);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "dot_f32_v1",
+        |mut caller: Caller<'_, T>, x: i32, y: i32, n: i32| -> wasmtime::Result<f32> {
+            let memory = memory(&mut caller)?;
+            let data = memory.data(&caller);
+            let (xs, ys) = (range(data.len(), x, n, 4)?, range(data.len(), y, n, 4)?);
+            Ok(dot_f32(&data[xs], &data[ys]))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "dot_i32_v1",
+        |mut caller: Caller<'_, T>, x: i32, y: i32, n: i32| -> wasmtime::Result<i32> {
+            let memory = memory(&mut caller)?;
+            let data = memory.data(&caller);
+            let (xs, ys) = (range(data.len(), x, n, 4)?, range(data.len(), y, n, 4)?);
+            Ok(data[xs]
+                .chunks_exact(4)
+                .zip(data[ys].chunks_exact(4))
+                .fold(0i32, |acc, (a, b)| {
+                    acc.wrapping_add(word(a).wrapping_mul(word(b)))
+                }))
+        },
+    )?;
+    Ok(())
+}
+
+fn word(bytes: &[u8]) -> i32 {
+    i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+fn float(bytes: &[u8]) -> f32 {
+    f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+/// The caller's exported memory (`barq-opt --target native` exports it).
+fn memory<T>(caller: &mut Caller<'_, T>) -> wasmtime::Result<Memory> {
+    match caller.get_export("memory") {
+        Some(wasmtime::Extern::Memory(m)) => Ok(m),
+        _ => Err(wasmtime::Error::msg(
+            "barq native kernel: the module exports no memory named `memory`",
+        )),
+    }
+}
+
+/// The byte range of `n` elements of `size` bytes at `ptr`, or a trap when it does
+/// not lie inside memory (`n` counts as unsigned, as the guard passes it).
+fn range(len: usize, ptr: i32, n: i32, size: u64) -> wasmtime::Result<std::ops::Range<usize>> {
+    let start = ptr as u32 as u64;
+    let end = start + n as u32 as u64 * size;
+    if end > len as u64 {
+        return Err(Trap::MemoryOutOfBounds.into());
+    }
+    Ok(start as usize..end as usize)
+}
+
+/// `y[i] = y[i] + a * x[i]`: a multiply, then an add, per element (no FMA), so
+/// every element is bit-identical to the scalar loop's. `y` and `x` may overlap
+/// only exactly (the guard checks); elements are processed in order either way.
+fn axpy_f32(data: &mut [u8], ys: std::ops::Range<usize>, xs: std::ops::Range<usize>, a: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the ranges were checked against `data`; AVX2 is present.
+        unsafe { axpy_f32_avx2(data, ys, xs, a) };
+        return;
+    }
+    for (i, j) in ys.step_by(4).zip(xs.step_by(4)) {
+        let v = float(&data[i..i + 4]) + a * float(&data[j..j + 4]);
+        data[i..i + 4].copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn axpy_f32_avx2(
+    data: &mut [u8],
+    ys: std::ops::Range<usize>,
+    xs: std::ops::Range<usize>,
+    a: f32,
+) {
+    use std::arch::x86_64::*;
+    let n = (ys.end - ys.start) / 4;
+    let base = data.as_mut_ptr();
+    let (y, x) = (
+        base.add(ys.start) as *mut f32,
+        base.add(xs.start) as *const f32,
+    );
+    let va = _mm256_set1_ps(a);
+    let mut i = 0;
+    while i + 8 <= n {
+        let prod = _mm256_mul_ps(va, _mm256_loadu_ps(x.add(i)));
+        _mm256_storeu_ps(y.add(i), _mm256_add_ps(_mm256_loadu_ps(y.add(i)), prod));
+        i += 8;
+    }
+    while i < n {
+        y.add(i)
+            .write_unaligned(y.add(i).read_unaligned() + a * x.add(i).read_unaligned());
+        i += 1;
+    }
+}
+
+/// A float dot product in any order (`--fast-math` kernels only).
+fn dot_f32(x: &[u8], y: &[u8]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: both slices hold whole f32s; AVX2 and FMA are present.
+        return unsafe { dot_f32_avx2(x, y) };
+    }
+    x.chunks_exact(4)
+        .zip(y.chunks_exact(4))
+        .map(|(a, b)| float(a) * float(b))
+        .sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_f32_avx2(x: &[u8], y: &[u8]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = x.len().min(y.len()) / 4;
+    let (px, py) = (x.as_ptr() as *const f32, y.as_ptr() as *const f32);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (k, a) in acc.iter_mut().enumerate() {
+            let o = i + 8 * k;
+            *a = _mm256_fmadd_ps(_mm256_loadu_ps(px.add(o)), _mm256_loadu_ps(py.add(o)), *a);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        acc[0] = _mm256_fmadd_ps(
+            _mm256_loadu_ps(px.add(i)),
+            _mm256_loadu_ps(py.add(i)),
+            acc[0],
+        );
+        i += 8;
+    }
+    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    let mut lanes = [0f32; 8];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
+    let mut total: f32 = lanes.iter().sum();
+    while i < n {
+        total += px.add(i).read_unaligned() * py.add(i).read_unaligned();
+        i += 1;
+    }
+    total
+}

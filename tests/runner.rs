@@ -1,0 +1,330 @@
+//! The runner: `barq_wasm::runtime::Runtime` (library) and `barq-wasm run` (spawned).
+//! Programs: corpus/wasi/hello.c (a WASI command) and corpus/wasi/kernels.c (a
+//! library module with loops barq rewrites, a trap and an endless loop).
+
+mod common;
+
+use barq_wasm::config::{Config, RunOptLevel};
+use barq_wasm::runtime::{RunError, Runtime, Val};
+use barq_wasm::Action;
+use std::process::Command;
+use std::time::Duration;
+
+fn kernels() -> Vec<u8> {
+    common::read(&common::root().join("corpus/wasi/kernels.wasm"))
+}
+
+fn quiet(config: Config) -> Config {
+    Config {
+        inherit_stdio: false,
+        ..config
+    }
+}
+
+fn scaled_sum(config: Config, n: i32) -> (i32, Option<usize>) {
+    let mut runtime = Runtime::new(quiet(config)).expect("runtime");
+    runtime.load_module(&kernels()).expect("load");
+    runtime
+        .invoke("fill", &[Val::I32(n), Val::I32(-7)])
+        .expect("fill");
+    let result = runtime
+        .invoke("scaled_sum", &[Val::I32(n), Val::I32(3)])
+        .expect("scaled_sum");
+    let rewritten = runtime.report().map(|r| {
+        r.findings
+            .iter()
+            .filter(|f| f.action == Action::Rewritten)
+            .count()
+    });
+    (result[0].unwrap_i32(), rewritten)
+}
+
+#[test]
+fn optimizing_on_load_keeps_results() {
+    for n in [0, 1, 15, 16, 17, 100, 4096] {
+        let (plain, none) = scaled_sum(Config::default(), n);
+        let (optimized, rewritten) = scaled_sum(Config::default().with_pattern_detection(true), n);
+        let (aggressive, _) = scaled_sum(
+            Config::default()
+                .with_pattern_detection(true)
+                .with_opt_level(RunOptLevel::Aggressive),
+            n,
+        );
+        assert_eq!(plain, n * -21);
+        assert_eq!((optimized, aggressive), (plain, plain), "n={n}");
+        assert_eq!(none, None);
+        assert!(rewritten.unwrap_or(0) >= 2, "{rewritten:?}");
+    }
+}
+
+#[test]
+fn traps_carry_the_wasm_backtrace() {
+    let mut runtime = Runtime::new(quiet(Config::default())).expect("runtime");
+    runtime.load_module(&kernels()).expect("load");
+    match runtime.invoke("divide", &[Val::I32(1), Val::I32(0)]) {
+        Err(RunError::Trap { message, backtrace }) => {
+            assert!(message.contains("divide by zero"), "{message}");
+            assert!(backtrace.contains("divide"), "{backtrace}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The instance stays usable after a trap.
+    let ok = runtime
+        .invoke("divide", &[Val::I32(7), Val::I32(2)])
+        .expect("divide");
+    assert_eq!(ok[0].unwrap_i32(), 3);
+}
+
+#[test]
+fn fuel_and_timeout_stop_endless_loops() {
+    let mut runtime =
+        Runtime::new(quiet(Config::default().with_fuel(Some(100_000)))).expect("runtime");
+    runtime.load_module(&kernels()).expect("load");
+    assert!(matches!(
+        runtime.invoke("spin", &[Val::I32(1)]),
+        Err(RunError::OutOfFuel(100_000))
+    ));
+    // The budget is per call: a short call still runs.
+    assert!(runtime.invoke("spin", &[Val::I32(0)]).is_ok());
+
+    let timeout = Duration::from_millis(100);
+    let mut runtime =
+        Runtime::new(quiet(Config::default().with_timeout(Some(timeout)))).expect("runtime");
+    runtime.load_module(&kernels()).expect("load");
+    let start = std::time::Instant::now();
+    assert!(matches!(
+        runtime.invoke("spin", &[Val::I32(1)]),
+        Err(RunError::Timeout(_))
+    ));
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(runtime.invoke("spin", &[Val::I32(0)]).is_ok());
+}
+
+#[test]
+fn missing_imports_are_named() {
+    let env = wat::parse_str(r#"(module (import "env" "log" (func (param i32))))"#).unwrap();
+    let native =
+        wat::parse_str(r#"(module (import "barq" "gemm_f32_v9" (func (param i32 i32 i32))))"#)
+            .unwrap();
+    let mut runtime = Runtime::new(quiet(Config::default())).expect("runtime");
+    let e = runtime.load_module(&env).expect_err("env import");
+    assert!(e.to_string().contains("env::log"), "{e}");
+    let e = runtime.load_module(&native).expect_err("barq import");
+    assert!(
+        e.to_string().contains("barq::gemm_f32_v9") && e.to_string().contains("does not provide"),
+        "{e}"
+    );
+    assert!(matches!(
+        runtime.invoke("anything", &[]),
+        Err(RunError::NotLoaded)
+    ));
+}
+
+#[test]
+fn reactors_are_initialized() {
+    let wasm = wat::parse_str(
+        r#"(module
+            (global $g (mut i32) (i32.const 0))
+            (func (export "_initialize") (global.set $g (i32.const 41)))
+            (func (export "get") (result i32) (i32.add (global.get $g) (i32.const 1))))"#,
+    )
+    .unwrap();
+    let mut runtime = Runtime::new(quiet(Config::default())).expect("runtime");
+    runtime.load_module(&wasm).expect("load");
+    assert_eq!(runtime.invoke("get", &[]).expect("get")[0].unwrap_i32(), 42);
+    assert!(matches!(
+        runtime.invoke("get", &[Val::I32(1)]),
+        Err(RunError::BadArgument(_))
+    ));
+}
+
+fn barq_wasm(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_barq-wasm"))
+        .args(args)
+        .output()
+        .expect("spawn barq-wasm")
+}
+
+#[test]
+fn cli_runs_a_wasi_command() {
+    let dir = std::env::temp_dir().join(format!("barq-runner-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    let hello = common::root().join("corpus/wasi/hello.wasm");
+    let mapping = format!("{}::.", dir.display());
+    let out = barq_wasm(&[
+        "run",
+        "--dir",
+        &mapping,
+        "--env",
+        "GREETING=salaam",
+        hello.to_str().unwrap(),
+        "3",
+        "--not-a-flag",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("arg 0: hello.wasm"), "{stdout}");
+    assert!(stdout.contains("arg 2: --not-a-flag"), "{stdout}");
+    assert!(stdout.contains("GREETING=salaam"), "{stdout}");
+    assert!(
+        stdout.contains("read back: written by hello.wasm"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out/note.txt")).unwrap(),
+        "written by hello.wasm\n"
+    );
+    // Without the directory the program says so and exits 0.
+    let out = barq_wasm(&["run", "--opt-level", "none", hello.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no out/ directory"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn cli_invokes_exports_and_reports_errors() {
+    let kernels = common::root().join("corpus/wasi/kernels.wasm");
+    let path = kernels.to_str().unwrap();
+    let out = barq_wasm(&["run", "--invoke", "wide", path, "-5", "2.5"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "-3");
+
+    let out = barq_wasm(&[
+        "run",
+        "--report",
+        "--invoke",
+        "scaled_sum",
+        path,
+        "0x10",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rewritten"));
+
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["run", "--invoke", "divide", path, "1", "0"],
+            134,
+            "divide by zero",
+        ),
+        (
+            &["run", "--invoke", "spin", "--fuel", "10000", path, "1"],
+            134,
+            "out of fuel",
+        ),
+        (
+            &["run", "--invoke", "spin", "--timeout", "0.1", path, "1"],
+            134,
+            "timed out",
+        ),
+        (
+            &["run", "--invoke", "divide", path, "x", "1"],
+            1,
+            "not a valid i32",
+        ),
+        (
+            &["run", "--invoke", "divide", path, "1"],
+            1,
+            "takes 2 arguments",
+        ),
+        (
+            &["run", "--invoke", "nope", path],
+            1,
+            "no exported function `nope`",
+        ),
+        (&["run", "/nonexistent/x.wasm"], 1, "cannot read"),
+        (&["run", path], 1, "_start"),
+    ];
+    for (args, code, message) in cases {
+        let out = barq_wasm(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("barq-wasm: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
+
+/// The host kernels called directly with hostile pointers and lengths: every bad
+/// range is a wasm trap (never a host fault), zero lengths at the very end of memory
+/// are fine, unaligned and aliased buffers work, and results match the scalar
+/// definition.
+#[test]
+fn native_kernels_check_every_range() {
+    let wasm = wat::parse_str(
+        r#"(module
+            (import "barq" "axpy_f32_v1" (func $axpy (param i32 i32 f32 i32)))
+            (import "barq" "dot_f32_v1" (func $dotf (param i32 i32 i32) (result f32)))
+            (import "barq" "dot_i32_v1" (func $doti (param i32 i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (func (export "axpy") (param i32 i32 f32 i32) (call $axpy (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
+            (func (export "dotf") (param i32 i32 i32) (result f32) (call $dotf (local.get 0) (local.get 1) (local.get 2)))
+            (func (export "doti") (param i32 i32 i32) (result i32) (call $doti (local.get 0) (local.get 1) (local.get 2)))
+            (func (export "setf") (param i32 f32) (f32.store (local.get 0) (local.get 1)))
+            (func (export "getf") (param i32) (result f32) (f32.load (local.get 0)))
+            (func (export "seti") (param i32 i32) (i32.store (local.get 0) (local.get 1))))"#,
+    )
+    .unwrap();
+    let mut rt = Runtime::new(quiet(Config::default())).expect("runtime");
+    rt.load_module(&wasm).expect("load");
+    let i = Val::I32;
+    let f = |v: f32| Val::F32(v.to_bits());
+    let traps = |rt: &mut Runtime, name: &str, args: &[Val]| matches!(rt.invoke(name, args), Err(RunError::Trap { message, .. }) if message.contains("out of bounds"));
+    let end = 65536;
+    for (x, n) in [
+        (end - 4, 2),               // runs past the end
+        (end, 1),                   // starts at the end
+        (-16, 8),                   // 0xfffffff0: past the end
+        (0, -1),                    // n = 2^32 - 1 elements
+        (0x7fff_fff0, 0x4000_0000), // ptr + 4n overflows 32 bits
+    ] {
+        assert!(traps(&mut rt, "dotf", &[i(x), i(0), i(n)]), "dotf {x} {n}");
+        assert!(traps(&mut rt, "doti", &[i(0), i(x), i(n)]), "doti {x} {n}");
+        assert!(
+            traps(&mut rt, "axpy", &[i(x), i(0), f(1.0), i(n)]),
+            "axpy {x} {n}"
+        );
+        assert!(
+            traps(&mut rt, "axpy", &[i(0), i(x), f(1.0), i(n)]),
+            "axpy x {x} {n}"
+        );
+    }
+    // Zero elements at the end of memory: nothing to read, no trap.
+    assert!(rt.invoke("dotf", &[i(end), i(end), i(0)]).is_ok());
+    assert!(rt.invoke("axpy", &[i(end), i(end), f(2.0), i(0)]).is_ok());
+
+    // Unaligned, odd-length buffers; the exact kernels against the scalar definition.
+    let (x, y, n) = (1001, 3003, 37);
+    for k in 0..n {
+        rt.invoke("setf", &[i(x + 4 * k), f(k as f32 * 0.25 - 3.0)])
+            .unwrap();
+        rt.invoke("setf", &[i(y + 4 * k), f(1.5 - k as f32)])
+            .unwrap();
+    }
+    rt.invoke("axpy", &[i(y), i(x), f(0.1), i(n)]).unwrap();
+    for k in 0..n {
+        let got = rt.invoke("getf", &[i(y + 4 * k)]).unwrap()[0].unwrap_f32();
+        let want = (1.5 - k as f32) + 0.1 * (k as f32 * 0.25 - 3.0);
+        assert_eq!(got.to_bits(), want.to_bits(), "axpy element {k}");
+    }
+    // In place (y == x): y = y + a * y, element by element.
+    rt.invoke("axpy", &[i(x), i(x), f(2.0), i(n)]).unwrap();
+    for k in 0..n {
+        let got = rt.invoke("getf", &[i(x + 4 * k)]).unwrap()[0].unwrap_f32();
+        let v = k as f32 * 0.25 - 3.0;
+        assert_eq!(
+            got.to_bits(),
+            (v + 2.0 * v).to_bits(),
+            "in-place element {k}"
+        );
+    }
+    for k in 0..n {
+        rt.invoke("seti", &[i(x + 4 * k), i(k * 1_000_003 - 77)])
+            .unwrap();
+        rt.invoke("seti", &[i(y + 4 * k), i(i32::MAX - k)]).unwrap();
+    }
+    let want = (0..n).fold(0i32, |acc, k| {
+        acc.wrapping_add((k * 1_000_003 - 77).wrapping_mul(i32::MAX - k))
+    });
+    let got = rt.invoke("doti", &[i(x), i(y), i(n)]).unwrap()[0].unwrap_i32();
+    assert_eq!(got, want);
+}
