@@ -6,6 +6,9 @@
 #   NAME.O2.wasmopt.barq.wasm barq-opt of the wasm-opt output
 #   NAME.O3-simd.wasm         clang's own -O3 -msimd128 (committed in corpus/c)
 #   NAME.O3-simd-ffast.wasm   clang -O3 -msimd128 -ffast-math (committed in corpus/c)
+#   NAME.O2.native.wasm       barq-opt --target native (host kernels from barq-wasm)
+#   libNAME.so, libNAME-ffast.so  the C source natively, clang -O3 -march=native
+#                             (and -ffast-math), loaded by benches/kernels.rs
 #   for dot, l2_norm and cosine barq-opt runs with --fast-math (float sums are
 #   only rewritten with it)
 # Usage: bench/prepare.sh   (needs npm; installs binaryen into the cache directory)
@@ -35,5 +38,9 @@ for w in $workloads; do
   node "$tools/node_modules/binaryen/bin/wasm-opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int \
     "$out/$name.O2.wasm" -o "$out/$name.O2.wasmopt.wasm"
   "$barq" "$out/$name.O2.wasmopt.wasm" -o "$out/$name.O2.wasmopt.barq.wasm" "${flags[@]}"
+  "$barq" "$out/$name.O2.wasm" -o "$out/$name.O2.native.wasm" --target native "${flags[@]}"
+  # The same C compiled natively, for the comparison the runner issue asks for.
+  clang-19 -O3 -march=native -shared -fPIC -w "corpus/c/$src.c" -o "$out/lib$name.so"
+  clang-19 -O3 -march=native -ffast-math -shared -fPIC -w "corpus/c/$src.c" -o "$out/lib$name-ffast.so"
 done
 echo "$out"

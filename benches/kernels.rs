@@ -116,6 +116,14 @@ fn variants(w: &Workload) -> Vec<(&'static str, &'static str)> {
         (after, "O2.wasmopt.barq"),
         ("clang -O3 -msimd128", "O3-simd"),
         ("clang -O3 -msimd128 -ffast-math", "O3-simd-ffast"),
+        (
+            if w.fast_math {
+                "barq --target native --fast-math (barq-wasm)"
+            } else {
+                "barq --target native (barq-wasm)"
+            },
+            "O2.native",
+        ),
     ]
 }
 
@@ -143,7 +151,12 @@ struct Loaded {
 fn load(engine: &Engine, path: &Path) -> Loaded {
     let module = Module::from_file(engine, path).expect("compile");
     let mut store = Store::new(engine, ());
-    let instance = Instance::new(&mut store, &module, &[]).expect("instantiate");
+    // The runner's host kernels, for modules made with --target native.
+    let mut linker = wasmtime::Linker::new(engine);
+    barq_wasm::native::add_to_linker(&mut linker).expect("native kernels");
+    let instance = linker
+        .instantiate(&mut store, &module)
+        .expect("instantiate");
     let memory = instance.get_memory(&mut store, "memory").expect("memory");
     let need = (Y as u64 + 4 * N as u64) / 65536 + 1;
     let have = memory.size(&store);
@@ -270,6 +283,64 @@ fn native_runner(w: &Workload) -> Runner {
     }
 }
 
+/// The C source compiled natively (clang -O3 -march=native, with or without
+/// -ffast-math), loaded from the shared library bench/prepare.sh built.
+fn clang_native_runner(dir: &Path, w: &Workload, ffast: bool) -> Runner {
+    let suffix = if ffast { "-ffast" } else { "" };
+    let path = dir.join(format!("lib{}{suffix}.so", w.name));
+    // SAFETY: the library is our own C corpus file, built by bench/prepare.sh.
+    let lib = Box::leak(Box::new(
+        unsafe { libloading::Library::new(&path) }.expect("load C library"),
+    ));
+    let name = w.export.as_bytes();
+    let mut x: Vec<f32> = (0..N).map(x_value).collect();
+    let mut y = vec![1.0f32; N];
+    let n = N as i32;
+    // SAFETY (each arm): the symbol has the C signature the corpus source gives it,
+    // and the buffers hold N elements.
+    unsafe {
+        match w.call {
+            Call::Axpy => {
+                let f = *lib
+                    .get::<unsafe extern "C" fn(f32, *const f32, *mut f32, i32)>(name)
+                    .expect("symbol");
+                Box::new(move || f(0.5, x.as_ptr(), y.as_mut_ptr(), n))
+            }
+            Call::InPlace => {
+                let f = *lib
+                    .get::<unsafe extern "C" fn(*mut f32, i32)>(name)
+                    .expect("symbol");
+                Box::new(move || f(x.as_mut_ptr(), n))
+            }
+            Call::TwoF32 => {
+                let f = *lib
+                    .get::<unsafe extern "C" fn(*const f32, *const f32, i32) -> f32>(name)
+                    .expect("symbol");
+                Box::new(move || {
+                    black_box(f(x.as_ptr(), y.as_ptr(), n));
+                })
+            }
+            Call::OneF32 => {
+                // (l2_norm takes a C `long`: 64 bits here, 32 in wasm32.)
+                let f = *lib
+                    .get::<unsafe extern "C" fn(*const f32, i64) -> f32>(name)
+                    .expect("symbol");
+                Box::new(move || {
+                    black_box(f(x.as_ptr(), N as i64));
+                })
+            }
+            Call::TwoI32 => {
+                let f = *lib
+                    .get::<unsafe extern "C" fn(*const u8, *const i8, i32) -> i32>(name)
+                    .expect("symbol");
+                Box::new(move || {
+                    black_box(f(x.as_ptr() as *const u8, y.as_ptr() as *const i8, n));
+                })
+            }
+        }
+    }
+}
+
 fn runners(engine: &Engine, dir: &Path, w: &Workload) -> Vec<(String, Runner)> {
     let mut out: Vec<(String, Runner)> = variants(w)
         .into_iter()
@@ -279,6 +350,14 @@ fn runners(engine: &Engine, dir: &Path, w: &Workload) -> Vec<(String, Runner)> {
         })
         .collect();
     out.push(("native (rustc -O3)".to_string(), native_runner(w)));
+    out.push((
+        "native C (clang -O3 -march=native)".to_string(),
+        clang_native_runner(dir, w, false),
+    ));
+    out.push((
+        "native C (clang -O3 -march=native -ffast-math)".to_string(),
+        clang_native_runner(dir, w, true),
+    ));
     out
 }
 

@@ -214,6 +214,35 @@ impl Runtime {
         Some(func.ty(&self.store))
     }
 
+    /// Copies `len` bytes at `offset` out of the module's exported `memory`.
+    pub fn read_memory(&mut self, offset: usize, len: usize) -> Result<Vec<u8>, RunError> {
+        let memory = self.exported_memory()?;
+        let data = memory.data(&self.store);
+        data.get(offset..offset.saturating_add(len))
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| RunError::BadArgument(format!("{offset}+{len} is outside memory")))
+    }
+
+    /// Copies `bytes` into the module's exported `memory` at `offset`.
+    pub fn write_memory(&mut self, offset: usize, bytes: &[u8]) -> Result<(), RunError> {
+        let memory = self.exported_memory()?;
+        memory
+            .data_mut(&mut self.store)
+            .get_mut(offset..offset.saturating_add(bytes.len()))
+            .ok_or_else(|| {
+                RunError::BadArgument(format!("{offset}+{} is outside memory", bytes.len()))
+            })?
+            .copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn exported_memory(&mut self) -> Result<wasmtime::Memory, RunError> {
+        let instance = self.instance.ok_or(RunError::NotLoaded)?;
+        instance
+            .get_memory(&mut self.store, "memory")
+            .ok_or_else(|| RunError::NoExport("memory".to_string()))
+    }
+
     /// The optimizer's report for the loaded module, if it was optimized.
     pub fn report(&self) -> Option<&Report> {
         self.report.as_ref()

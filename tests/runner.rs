@@ -328,3 +328,72 @@ fn native_kernels_check_every_range() {
     let got = rt.invoke("doti", &[i(x), i(y), i(n)]).unwrap()[0].unwrap_i32();
     assert_eq!(got, want);
 }
+
+/// barq-opt --target native calls a host kernel for an axpy loop over an exported
+/// memory, and falls back to SIMD128 for a shared memory (host kernels take plain
+/// memories only) or with no exported memory.
+#[test]
+fn native_target_needs_a_plain_exported_memory() {
+    let axpy = |memory: &str| {
+        format!(
+            r#"(module {memory}
+            (func (export "axpy") (param $a f32) (param $x i32) (param $y i32) (param $n i32)
+              (local $i i32)
+              (block $done
+                (br_if $done (i32.le_s (local.get $n) (i32.const 0)))
+                (loop $l
+                  (f32.store (i32.add (local.get $y) (i32.shl (local.get $i) (i32.const 2)))
+                    (f32.add
+                      (f32.load (i32.add (local.get $y) (i32.shl (local.get $i) (i32.const 2))))
+                      (f32.mul (local.get $a)
+                        (f32.load (i32.add (local.get $x) (i32.shl (local.get $i) (i32.const 2)))))))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br_if $l (i32.lt_s (local.get $i) (local.get $n)))))))"#
+        )
+    };
+    let options = barq_wasm::Options {
+        target: barq_wasm::Target::Native,
+        ..barq_wasm::Options::default()
+    };
+    let tier = |memory: &str| {
+        let wasm = wat::parse_str(axpy(memory)).unwrap();
+        let result = barq_wasm::optimize(&wasm, &options).expect("optimize");
+        let finding = &result.report.findings[0];
+        assert_eq!(finding.action, Action::Rewritten, "{finding:?}");
+        finding.tier
+    };
+    use barq_wasm::Tier;
+    assert_eq!(tier(r#"(memory (export "memory") 1)"#), Some(Tier::Native));
+    assert_eq!(
+        tier(r#"(memory (export "memory") 1 1 shared)"#),
+        Some(Tier::Simd128)
+    );
+    assert_eq!(tier(r#"(memory 1)"#), Some(Tier::Simd128));
+
+    // And the native output runs in the runner with the same results.
+    let wasm = wat::parse_str(axpy(r#"(memory (export "memory") 1)"#)).unwrap();
+    let native = barq_wasm::optimize(&wasm, &options).expect("optimize").wasm;
+    let run = |bytes: &[u8]| {
+        let mut rt = Runtime::new(quiet(Config::default())).expect("runtime");
+        rt.load_module(bytes).expect("load");
+        let data: Vec<u8> = (0..12_000u32)
+            .flat_map(|k| ((k % 97) as f32 * 0.37 - 11.0).to_le_bytes())
+            .take(60_000)
+            .collect();
+        rt.write_memory(0, &data).expect("write");
+        let f = |v: f32| Val::F32(v.to_bits());
+        rt.invoke(
+            "axpy",
+            &[f(0.5), Val::I32(0), Val::I32(4001), Val::I32(999)],
+        )
+        .expect("axpy");
+        // A range past the end traps in both, after the same partial writes.
+        let trap = rt.invoke(
+            "axpy",
+            &[f(1.0), Val::I32(0), Val::I32(60000), Val::I32(2000)],
+        );
+        assert!(matches!(trap, Err(RunError::Trap { .. })), "{trap:?}");
+        rt.read_memory(0, 65536).expect("read")
+    };
+    assert!(run(&wasm) == run(&native), "memory differs");
+}

@@ -20,7 +20,14 @@ pub fn memory_refusal(module: &Module, memory: MemoryId) -> Option<&'static str>
         .exports
         .iter()
         .any(|e| e.name == "memory" && matches!(e.item, ExportItem::Memory(m) if m == memory));
-    (!exported).then_some("native kernels need the memory exported as `memory`")
+    if !exported {
+        return Some("native kernels need the memory exported as `memory`");
+    }
+    let memory = module.memories.get(memory);
+    if memory.shared || memory.memory64 {
+        return Some("native kernels take unshared 32-bit memories only");
+    }
+    None
 }
 
 /// The native kernel for an elementwise match: `axpy_f32_v1(y, x, a, n)` for
