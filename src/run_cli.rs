@@ -2,8 +2,8 @@
 //! command; `--invoke NAME [ARGS]...` calls an export with arguments parsed from its
 //! signature and prints its results, one a line.
 //!
-//! Exit status: the program's own exit code for a command; 0 after a successful
-//! `--invoke`; 134 when the module traps, runs out of fuel or times out (as a
+//! Exit status: the program's own exit code for a command (or for an invoked
+//! function that calls `proc_exit`); 0 after a successful `--invoke`; 134 when the module traps, runs out of fuel or times out (as a
 //! process that aborts); 1 for any other error (bad file, missing import, bad
 //! argument). Errors are one line on stderr (a trap adds its wasm backtrace).
 
@@ -149,10 +149,17 @@ fn run(args: &RunArgs) -> Result<u8, RunError> {
                 .zip(&args.args)
                 .map(|(ty, text)| parse_value(ty, text))
                 .collect::<Result<Vec<_>, _>>()?;
-            for value in runtime.invoke(name, &values)? {
-                println!("{}", show_value(&value));
+            match runtime.invoke(name, &values) {
+                Ok(results) => {
+                    for value in results {
+                        println!("{}", show_value(&value));
+                    }
+                    Ok(0)
+                }
+                // The function called proc_exit: exit as the program asked.
+                Err(RunError::Exit(code)) => Ok(code.clamp(0, 255) as u8),
+                Err(e) => Err(e),
             }
-            Ok(0)
         }
     }
 }
