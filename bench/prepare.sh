@@ -11,7 +11,8 @@
 #                             (and -ffast-math), loaded by benches/kernels.rs
 #   for dot, l2_norm and cosine barq-opt runs with --fast-math (float sums are
 #   only rewritten with it)
-# Usage: bench/prepare.sh   (needs npm; installs binaryen into the cache directory)
+# Usage: bench/prepare.sh   (needs npm, which installs binaryen into the cache
+# directory, and clang-19 for the native C libraries)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${CARGO_TARGET_DIR:-target}/bench
