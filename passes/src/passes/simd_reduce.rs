@@ -1,12 +1,15 @@
-//! `simd-reduce`: rewrites sum-like loops (`dot`, `sum`, `sum_squares`, `cosine`)
-//! into a SIMD128 kernel that returns each accumulator's sum, behind the same guard
-//! as `simd-elementwise`; the guard adds the kernel's sums into the accumulators.
+//! `simd-reduce`: rewrites sum-like loops (`dot`, `sum`, `sum_squares`, `l2_norm`,
+//! `cosine`) into a SIMD128 kernel that returns each accumulator's sum, behind the
+//! same guard as `simd-elementwise`; the guard adds the kernel's sums into the
+//! accumulators. With `--target native`, a dot product calls a `barq` host kernel.
 //!
 //! Needs: the loop analyses and the reduction fingerprint. Guarantees: integer sums
-//! (wrapping `add`) are exact in any order and are rewritten by default; float sums
-//! change their summation order, so they are rewritten only under `--fast-math` and
+//! (wrapping `add`, widening 8/16-bit terms included) are exact in any order and are
+//! rewritten by default; so are interleaved partial sums (`acc_j += f(x[i + j])`),
+//! whose lanes keep each accumulator's order, float or not. Other float sums change
+//! their summation order, so they are rewritten only under `--fast-math` and
 //! reported `exact: false`; without it they are `detected`, reason
-//! `needs --fast-math`. Widening sums (i8 products into i32) are detected only.
+//! `needs --fast-math`.
 
 use super::simd_elementwise::{innermost_loops, uses_simd};
 use crate::fingerprints::reduction::{match_reduction, plan, PlanError};
@@ -27,7 +30,7 @@ impl Pass for SimdReduce {
     }
 
     fn description(&self) -> &'static str {
-        "sum/dot/sum_squares/cosine loops -> guarded SIMD128 kernels (integers exact; floats only with --fast-math)"
+        "sum/dot/sum_squares/l2_norm/cosine loops -> guarded SIMD128 kernels (integers and interleaved partial sums exact; other float sums only with --fast-math)"
     }
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
