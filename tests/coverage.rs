@@ -22,6 +22,7 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("c/dot", "dot_i8", "dot", false),
     ("c/dot", "dot_i32", "dot", false),
     ("c/partial_sums", "sum_squares2_f64", "sum_squares", false),
+    ("c/scaled_sum", "sum_scaled_i32", "sum", false),
     ("c/partial_sums", "sum4_i32", "sum", false),
     ("c/unrolled", "axpy_unrolled", "axpy", false),
     ("c/unrolled", "sum_unrolled", "sum", false),

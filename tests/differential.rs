@@ -50,6 +50,7 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "sum_u8" | "sum_i16" | "sum_squares_i16" => &[Ptr, Len],
         "dot4_f32" | "cosine_fused" | "cosine_split" => &[Ptr, Ptr, Len],
         "sum8_f32" | "sum_squares2_f64" | "sum4_i32" | "l2_norm_f64" => &[Ptr, Len],
+        "sum_scaled_i32" | "sum_div_i32" => &[Ptr, Len, Int],
         "dot_gather" => &[Ptr, Ptr, Ptr, Len],
         "shift_scale" => &[Ptr, Scalar, Len],
         "matmul_ijk" => &[Ptr, Ptr, Ptr, Dim, Dim, Dim],
