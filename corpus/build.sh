@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds every committed corpus .wasm from its source, beside the source.
 #   C:              clang-19 at -O1 -O2 -O3 -Os -Oz, -O3 -msimd128 (O3-simd) and
+#                   (plus any flags on a `// barq-cflags:` line of the source)
 #                   -O3 -msimd128 -ffast-math (O3-simd-ffast)      -> NAME.LEVEL.wasm
 #   Rust:           Debian's rustc 1.63 (wasm32-unknown-unknown), -C opt-level=3 and s
 #   AssemblyScript: asc (pinned in assemblyscript/package.json), -O3 and -Oz
@@ -18,13 +19,15 @@ WASM_LD=${WASM_LD:-/usr/bin/wasm-ld-14}
 build_c() { # dir
   for src in "$1"/*.c; do
     base=${src%.c}
+    # Extra flags a source asks for on a `// barq-cflags: ...` line (-fno-builtin).
+    read -r -a extra <<< "$(sed -n 's#^// barq-cflags: ##p' "$src")"
     for level in O1 O2 O3 Os Oz; do
-      "$CLANG" --target=wasm32-wasi -"$level" -nostdlib -Wl,--no-entry -Wl,--export-memory \
+      "$CLANG" --target=wasm32-wasi -"$level" "${extra[@]}" -nostdlib -Wl,--no-entry -Wl,--export-memory \
         -Wl,--allow-undefined "$src" -o "$base.$level.wasm"
     done
-    "$CLANG" --target=wasm32-wasi -O3 -msimd128 -nostdlib -Wl,--no-entry -Wl,--export-memory \
+    "$CLANG" --target=wasm32-wasi -O3 -msimd128 "${extra[@]}" -nostdlib -Wl,--no-entry -Wl,--export-memory \
       -Wl,--allow-undefined "$src" -o "$base.O3-simd.wasm"
-    "$CLANG" --target=wasm32-wasi -O3 -msimd128 -ffast-math -nostdlib -Wl,--no-entry -Wl,--export-memory \
+    "$CLANG" --target=wasm32-wasi -O3 -msimd128 -ffast-math "${extra[@]}" -nostdlib -Wl,--no-entry -Wl,--export-memory \
       -Wl,--allow-undefined "$src" -o "$base.O3-simd-ffast.wasm"
   done
 }

@@ -47,6 +47,17 @@ struct OptArgs {
         overrides_with = "enable_simd"
     )]
     no_simd: bool,
+    /// Allow bulk memory (memory.copy, memory.fill) in the output (the default).
+    #[arg(long = "enable-bulk-memory", overrides_with = "no_bulk_memory")]
+    enable_bulk_memory: bool,
+    /// Forbid bulk memory in the output (copy and fill loops then become SIMD128
+    /// where their elements are 4 or 8 bytes, and stay loops otherwise).
+    #[arg(
+        long = "no-bulk-memory",
+        alias = "disable-bulk-memory",
+        overrides_with = "enable_bulk_memory"
+    )]
+    no_bulk_memory: bool,
     /// Allow float reassociation and FMA (float reductions are rewritten only with this).
     #[arg(long = "fast-math")]
     fast_math: bool,
@@ -120,6 +131,7 @@ fn options_of(args: &OptArgs) -> Result<Options> {
         opt_level,
         fast_math: args.fast_math,
         allow_simd: !args.no_simd,
+        allow_bulk_memory: !args.no_bulk_memory,
         passes: (!args.passes.is_empty()).then(|| args.passes.clone()),
         validate_each_pass: args.validate_each_pass || cfg!(debug_assertions),
         print_after: args.print_after.clone(),

@@ -125,6 +125,16 @@ fn run(bytes: &[u8], options: &Options, emit: bool) -> Result<Optimized, Error> 
                 .notes
                 .push("the output now requires SIMD128 (the input did not)".to_string());
         }
+        let uses_bulk_tier = report
+            .findings
+            .iter()
+            .any(|f| f.tier == Some(barq_passes::Tier::BulkMemory));
+        if uses_bulk_tier && !loaded.input_uses_bulk_memory {
+            report.notes.push(
+                "the output now requires bulk memory (memory.copy / memory.fill; the input did not use them)"
+                    .to_string(),
+            );
+        }
     }
 
     let wasm = if emit {

@@ -60,6 +60,13 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "dequantize_i8" => &[Ptr, Ptr, Len, Scalar, Int],
         "conv3x3_relu" => &[Ptr, Ptr, Scalar, Ptr, Dim, Dim],
         "edges_u8" => &[Ptr, Ptr, Dim, Dim],
+        "copy_u8" | "copy_u8_ptr" | "copy_back_u8" | "copy_u16" | "copy_u32" | "copy_u64"
+        | "gather_u8" => &[Ptr, Ptr, Len],
+        "fill_u8" | "fill_u16" => &[Ptr, Int, Len],
+        "zero_u8" | "zero_u32" | "zero_u64" | "ones_u64" | "smear_u8" | "repeat2" | "iota_u8" => {
+            &[Ptr, Len]
+        }
+        "xor_u8" => &[Ptr, Ptr, Len, Int],
         _ => return None,
     })
 }
@@ -153,6 +160,12 @@ fn fuel_engine() -> &'static Engine {
     ENGINE.get_or_init(|| {
         let mut config = wasmtime::Config::new();
         config.consume_fuel(true);
+        // Wasmtime charges memory.copy / memory.fill one unit of fuel per byte by
+        // default; fuel here counts instructions, to show that the fast path ran.
+        let mut cost = wasmtime::OperatorCost::new();
+        cost.variable.memory_copy_per_byte = 0;
+        cost.variable.memory_fill_per_byte = 0;
+        config.operator_cost(cost);
         Engine::new(&config).expect("engine")
     })
 }

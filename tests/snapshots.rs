@@ -105,3 +105,9 @@ report_snapshot!(
     }
 );
 report_snapshot!(c_unrolled_oz, "corpus/c/unrolled.Oz.wasm");
+report_snapshot!(c_bytes_o2, "corpus/c/bytes.O2.wasm");
+report_snapshot!(c_bytes_oz, "corpus/c/bytes.Oz.wasm");
+report_snapshot!(
+    near_miss_bytes_overlap_o2,
+    "corpus/near-miss/bytes_overlap.O2.wasm"
+);

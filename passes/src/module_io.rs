@@ -34,6 +34,8 @@ pub struct LoadedModule {
     pub has_shared_memory: bool,
     /// Whether the input already used SIMD128 instructions or types.
     pub input_uses_simd: bool,
+    /// Whether the input already used bulk-memory instructions.
+    pub input_uses_bulk_memory: bool,
 }
 
 /// The feature set used to validate inputs and every output: everything wasmparser
@@ -90,6 +92,7 @@ pub fn load(bytes: &[u8], keep_dwarf: bool) -> Result<LoadedModule, LoadError> {
         Ok(()) => LoadError::Unsupported(one_line(&e)),
     })?;
     let input_uses_simd = uses_simd(bytes);
+    let input_uses_bulk_memory = uses_bulk_memory(&module);
     let has_shared_memory = module.memories.iter().any(|m| m.shared);
     let input_func_index =
         std::mem::take(&mut *index_map.lock().unwrap_or_else(|e| e.into_inner()));
@@ -98,6 +101,7 @@ pub fn load(bytes: &[u8], keep_dwarf: bool) -> Result<LoadedModule, LoadError> {
         input_func_index,
         has_shared_memory,
         input_uses_simd,
+        input_uses_bulk_memory,
     })
 }
 
@@ -134,6 +138,21 @@ pub fn one_line(error: &dyn std::fmt::Display) -> String {
 }
 
 /// Whether a (valid) module uses any `v128` value or SIMD instruction.
+fn uses_bulk_memory(module: &Module) -> bool {
+    use walrus::ir::Instr;
+    module.funcs.iter_local().any(|(_, func)| {
+        crate::passes::simd_elementwise::instructions(func).any(|instr| {
+            matches!(
+                instr,
+                Instr::MemoryCopy(_)
+                    | Instr::MemoryFill(_)
+                    | Instr::MemoryInit(_)
+                    | Instr::DataDrop(_)
+            )
+        })
+    })
+}
+
 fn uses_simd(bytes: &[u8]) -> bool {
     use wasmparser::{Payload, ValType};
     let is_v128 = |t: &ValType| matches!(t, ValType::V128);

@@ -77,6 +77,9 @@ pub struct Options {
     pub fast_math: bool,
     /// Whether the output may use SIMD128 (`--no-simd` forbids it).
     pub allow_simd: bool,
+    /// Whether the output may use bulk memory (`memory.copy`, `memory.fill`);
+    /// `--no-bulk-memory` forbids it.
+    pub allow_bulk_memory: bool,
     /// Run only these passes (by name), in this order, instead of the default pipeline.
     pub passes: Option<Vec<String>>,
     /// Validate the module after every pass. On by default in debug builds and tests.
@@ -96,6 +99,7 @@ impl Default for Options {
             opt_level: OptLevel::O2,
             fast_math: false,
             allow_simd: true,
+            allow_bulk_memory: true,
             passes: None,
             validate_each_pass: cfg!(debug_assertions),
             print_after: None,

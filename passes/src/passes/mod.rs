@@ -2,6 +2,7 @@
 //! `--pass NAME`, `--list-passes` and the default pipeline; a pass's name is defined
 //! once, by its `name()`.
 
+pub mod bulk_memory;
 pub mod loop_census;
 pub mod simd_elementwise;
 pub mod simd_reduce;
@@ -46,6 +47,10 @@ pub fn all() -> Vec<Registered> {
         // First: a read-only census of loops. It is cheap, it feeds the summary, and it
         // is where every later fingerprint starts (fingerprints read the loop forest).
         Registered::Audit(Box::new(loop_census::LoopCensus)),
+        // Copy and fill loops -> memory.copy / memory.fill: exact. Before the
+        // elementwise pass, which would otherwise take the 4- and 8-byte ones as
+        // SIMD maps (and skips loops guarded here).
+        Registered::Rewrite(Box::new(bulk_memory::BulkMemory)),
         // Elementwise loops: exact, so in the default pipeline at every level but -O0.
         Registered::Rewrite(Box::new(simd_elementwise::SimdElementwise)),
         // Reductions: integer sums exact; float sums only under --fast-math. After
@@ -109,10 +114,16 @@ pub(crate) fn too_short(
     body: &crate::analysis::value_graph::LoopBody,
     trip: &crate::analysis::trip_count::TripCount,
     unroll: u32,
+    min_elements: i64,
 ) -> Option<String> {
-    let entry = |local| entry_constant(func, parent_seq, position, local);
-    let iterations = crate::analysis::trip_count::static_iterations(body, trip, entry)?;
-    (iterations * unroll as i64 <= crate::rewrite::map::MIN_ELEMENTS + unroll as i64).then(|| {
+    use crate::analysis::trip_count::static_iterations;
+    let entry = |local| entry_constant(func, parent_seq, position, local, false);
+    // A loop counting down from `n & C` (a compiler's remainder loop) runs at most
+    // as often as it would from `C`.
+    let at_most = |local| entry_constant(func, parent_seq, position, local, true);
+    let iterations = static_iterations(body, trip, entry)
+        .or_else(|| (trip.inc < 0).then(|| static_iterations(body, trip, at_most))?)?;
+    (iterations * unroll as i64 <= min_elements + unroll as i64).then(|| {
         format!(
             "too few iterations to pay ({} elements)",
             iterations * unroll as i64
@@ -121,34 +132,53 @@ pub(crate) fn too_short(
 }
 
 /// The constant a local holds when the instruction at `position` of `seq` runs, if
-/// straight-line code just before it sets one (`i32.const 0; local.set $j`).
+/// straight-line code just before it sets one (`i32.const 0; local.set $j`); with
+/// `masks`, also the largest value a mask leaves (`i32.const 3; i32.and; local.set`).
 fn entry_constant(
     func: &walrus::LocalFunction,
     seq: walrus::ir::InstrSeqId,
     position: usize,
     local: walrus::LocalId,
+    masks: bool,
 ) -> Option<i64> {
     use walrus::ir::{Instr, Value};
     let instrs = &func.block(seq).instrs[..position];
     for (i, (instr, _)) in instrs.iter().enumerate().rev() {
         match instr {
             Instr::LocalSet(s) if s.local == local => {
-                return match instrs.get(i.checked_sub(1)?)?.0 {
+                let constant = |at: usize| match instrs.get(at)?.0 {
                     Instr::Const(walrus::ir::Const {
                         value: Value::I32(c),
                     }) => Some(c as i64),
                     _ => None,
                 };
+                let previous = i.checked_sub(1)?;
+                return match &instrs[previous].0 {
+                    Instr::Binop(b) if masks && matches!(b.op, walrus::ir::BinaryOp::I32And) => {
+                        constant(previous.checked_sub(1)?).filter(|c| *c >= 0)
+                    }
+                    _ => constant(previous),
+                };
             }
             Instr::LocalTee(t) if t.local == local => return None,
-            Instr::Block(_)
-            | Instr::Loop(_)
-            | Instr::IfElse(_)
-            | Instr::Br(_)
-            | Instr::BrIf(_)
-            | Instr::BrTable(_)
-            | Instr::Try(_)
-            | Instr::TryTable(_) => return None,
+            // Code between the set and the loop that completes without writing the
+            // local leaves it as set (branches out of `seq` never reach the loop).
+            Instr::Block(_) | Instr::Loop(_) | Instr::IfElse(_) => {
+                let nested = crate::analysis::loops::nested_sequences(func, &instrs[i..=i]);
+                let writes =
+                    nested
+                        .iter()
+                        .flat_map(|s| &func.block(*s).instrs)
+                        .any(|(nested_instr, _)| match nested_instr {
+                            Instr::LocalSet(s) => s.local == local,
+                            Instr::LocalTee(t) => t.local == local,
+                            _ => false,
+                        });
+                if writes {
+                    return None;
+                }
+            }
+            Instr::Try(_) | Instr::TryTable(_) => return None,
             _ => {}
         }
     }

@@ -203,6 +203,7 @@ impl Pass for SimdElementwise {
                         &site.body,
                         &site.m.trip,
                         site.m.unroll,
+                        crate::rewrite::map::MIN_ELEMENTS,
                     )
                 });
             // The native target calls a host kernel when one computes this loop, and

@@ -95,8 +95,15 @@ impl Pass for SimdReduce {
                     let native = super::native_choice(cx.options, module, p.memory, || {
                         crate::rewrite::native::reduction_kernel(&body, &p, r.pattern)
                     });
-                    let short =
-                        super::too_short(local, parent_seq, position, &body, &p.trip, p.unroll);
+                    let short = super::too_short(
+                        local,
+                        parent_seq,
+                        position,
+                        &body,
+                        &p.trip,
+                        p.unroll,
+                        crate::rewrite::map::MIN_ELEMENTS,
+                    );
                     match (short, native) {
                         (Some(reason), _) => cx.findings.push(detected(&reason)),
                         (None, Err(reason)) => cx.findings.push(detected(reason)),
@@ -157,6 +164,9 @@ impl Pass for SimdReduce {
                         .map(|(local, op, _)| (*local, *op, ty))
                         .collect(),
                     seeded: p.interleaved,
+                    overlap: crate::fingerprints::bytes::Overlap::Disjoint,
+                    min_elements: crate::rewrite::map::MIN_ELEMENTS,
+                    repeated_byte: None,
                 };
                 insert_guard(module, func, parent_seq, position, &body, &spec, kernel);
                 finding.action = Action::Rewritten;

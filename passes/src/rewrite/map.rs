@@ -13,6 +13,7 @@
 use super::simd::{self, nonzero_mask, Repr, VectorBinop, VectorUnop};
 use crate::analysis::trip_count::{has_bound, Predicate, TripCount};
 use crate::analysis::value_graph::{ExitTest, LoopBody, Node};
+use crate::fingerprints::bytes::Overlap;
 use crate::fingerprints::elementwise::{Access, MapMatch};
 use crate::fingerprints::types::Lanes;
 use petgraph::graph::NodeIndex;
@@ -705,7 +706,9 @@ fn emit_first_failing(
         LtU | LtS | LeU | LeS | GtU | GtS | GeU | GeS => {
             // Counting up to (or down to) a bound b' (B, one past it for <= / >=):
             // k = ceil(distance / a) while x0 is on the running side of b', else 0.
-            // Exact only if no value wraps first: b' +/- (a - 1) within [lo, hi].
+            // Exact only if no value wraps first: the first failing value
+            // x0 +/- a * k must lie within [lo, hi] (the ones before it lie between
+            // x0 and b').
             let up = matches!(trip.pred, LtU | LtS | LeU | LeS);
             let inclusive = i64::from(matches!(trip.pred, LeU | LeS | GeU | GeS));
             let (lo, hi): (i64, i64) = if signed {
@@ -722,12 +725,6 @@ fn emit_first_failing(
             seq.local_set(l.x0);
             entry_bound_i64(body, trip, signed, seq);
             seq.i64_const(inclusive).binop(toward).local_set(l.k);
-            seq.local_get(l.k)
-                .i64_const(a - 1)
-                .binop(toward)
-                .i64_const(limit)
-                .binop(beyond)
-                .br_if(skip);
             if up {
                 seq.local_get(l.k).local_get(l.x0);
             } else {
@@ -744,6 +741,14 @@ fn emit_first_failing(
                 .binop(running)
                 .select(None)
                 .local_set(l.k);
+            seq.local_get(l.x0)
+                .local_get(l.k)
+                .i64_const(a)
+                .binop(BinaryOp::I64Mul)
+                .binop(toward)
+                .i64_const(limit)
+                .binop(beyond)
+                .br_if(skip);
         }
     }
 }
@@ -771,6 +776,13 @@ pub struct GuardSpec<'a> {
     /// The kernel takes the accumulators' values (after the invariants) and
     /// returns their final values: `local = result`.
     pub seeded: bool,
+    /// Which overlaps of the written range with the read ranges the kernel allows.
+    pub overlap: Overlap,
+    /// The fewest elements worth calling the kernel for.
+    pub min_elements: i64,
+    /// An entry-time `i32` whose low 16 bits must be one byte repeated (a 16-bit
+    /// fill done by `memory.fill`).
+    pub repeated_byte: Option<NodeIndex>,
 }
 
 impl<'a> GuardSpec<'a> {
@@ -792,6 +804,9 @@ impl<'a> GuardSpec<'a> {
             invariants: &m.invariants,
             accumulators: Vec::new(),
             seeded: false,
+            overlap: Overlap::Disjoint,
+            min_elements: MIN_ELEMENTS,
+            repeated_byte: None,
         }
     }
 }
@@ -839,7 +854,7 @@ pub fn insert_guard(
         seq.i64_const(1).binop(BinaryOp::I64Sub);
     }
     seq.local_tee(l.iterations);
-    let min_iterations = (MIN_ELEMENTS + spec.unroll as i64 - 1) / spec.unroll as i64;
+    let min_iterations = (spec.min_elements + spec.unroll as i64 - 1) / spec.unroll as i64;
     seq.i64_const(min_iterations)
         .binop(BinaryOp::I64LtS)
         .br_if(skip);
@@ -859,30 +874,82 @@ pub fn insert_guard(
         .local_set(l.memory_bytes);
     for (i, access) in accesses.iter().enumerate() {
         entry_i64(body, access.addr, false, &mut seq);
-        seq.i64_const(access.offset as i64)
-            .binop(BinaryOp::I64Add)
-            .local_tee(starts[i]);
-        seq.local_get(l.iterations)
-            .i64_const(spec.stride)
-            .binop(BinaryOp::I64Mul)
-            .binop(BinaryOp::I64Add)
-            .local_tee(ends[i])
+        seq.i64_const(access.offset as i64).binop(BinaryOp::I64Add);
+        if spec.stride > 0 {
+            // [first, first + iterations * stride)
+            seq.local_tee(starts[i])
+                .local_get(l.iterations)
+                .i64_const(spec.stride)
+                .binop(BinaryOp::I64Mul)
+                .binop(BinaryOp::I64Add);
+        } else {
+            // Backward: [first - (iterations - 1) * |stride|, first + |stride|),
+            // whose start must not fall below address 0.
+            seq.local_tee(ends[i])
+                .local_get(l.iterations)
+                .i64_const(1)
+                .binop(BinaryOp::I64Sub)
+                .i64_const(spec.stride)
+                .binop(BinaryOp::I64Mul)
+                .binop(BinaryOp::I64Add)
+                .local_tee(starts[i])
+                .i64_const(0)
+                .binop(BinaryOp::I64LtS)
+                .br_if(skip)
+                .local_get(ends[i])
+                .i64_const(-spec.stride)
+                .binop(BinaryOp::I64Add);
+        }
+        seq.local_tee(ends[i])
             .local_get(l.memory_bytes)
             .binop(BinaryOp::I64GtU)
             .br_if(skip);
     }
-    // The written range overlaps no read range.
+    // Overlaps of the written range with each read range that would change results.
     if spec.written.is_some() {
         for i in 1..accesses.len() {
-            seq.local_get(ends[0])
-                .local_get(starts[i])
-                .binop(BinaryOp::I64GtU)
-                .local_get(ends[i])
-                .local_get(starts[0])
-                .binop(BinaryOp::I64GtU)
-                .binop(BinaryOp::I32And)
-                .br_if(skip);
+            // (a, b): skip when a's start lies strictly inside (b.start, b.end).
+            let inside = |seq: &mut InstrSeqBuilder, a: usize, b: usize| {
+                seq.local_get(starts[a])
+                    .local_get(starts[b])
+                    .binop(BinaryOp::I64GtU)
+                    .local_get(starts[a])
+                    .local_get(ends[b])
+                    .binop(BinaryOp::I64LtU)
+                    .binop(BinaryOp::I32And)
+                    .br_if(skip);
+            };
+            match spec.overlap {
+                Overlap::Disjoint => {
+                    seq.local_get(ends[0])
+                        .local_get(starts[i])
+                        .binop(BinaryOp::I64GtU)
+                        .local_get(ends[i])
+                        .local_get(starts[0])
+                        .binop(BinaryOp::I64GtU)
+                        .binop(BinaryOp::I32And)
+                        .br_if(skip);
+                }
+                // A forward loop is memmove unless the destination starts inside
+                // the source past its start; a backward one, unless the source
+                // starts inside the destination past its start.
+                Overlap::Forward => inside(&mut seq, 0, i),
+                Overlap::Backward => inside(&mut seq, i, 0),
+                Overlap::Any => {}
+            }
         }
+    }
+    // A 16-bit fill value that memory.fill can write.
+    if let Some(value) = spec.repeated_byte {
+        emit_entry_value(body, value, &mut seq);
+        seq.i32_const(0xffff).binop(BinaryOp::I32And);
+        emit_entry_value(body, value, &mut seq);
+        seq.i32_const(0xff)
+            .binop(BinaryOp::I32And)
+            .i32_const(0x0101)
+            .binop(BinaryOp::I32Mul)
+            .binop(BinaryOp::I32Ne)
+            .br_if(skip);
     }
     // The kernel call.
     for start in &starts {

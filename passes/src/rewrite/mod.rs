@@ -1,5 +1,6 @@
 //! Code generation shared by rewrite passes: SIMD lane mapping, kernels, guards.
 
+pub mod bulk;
 pub mod map;
 pub mod native;
 pub mod reduce;

@@ -1,0 +1,176 @@
+//! `bulk-memory`: rewrites copy and fill loops (`memcpy`, `memset`, over 1-, 2-, 4-
+//! and 8-byte elements, forward or backward) into one guarded `memory.copy` or
+//! `memory.fill`.
+//!
+//! Needs: the loop forest, the value graph of each innermost loop, induction
+//! variables, affine accesses and trip counts (`analysis`), and the copy/fill
+//! fingerprint. Guarantees: exact. The guard (exact trip count, at least
+//! [`MIN_BYTES`] bytes, every range in bounds, no overlap that would make the loop
+//! differ from `memmove`, a 16-bit fill value that repeats one byte) decides at run
+//! time; otherwise the original loop runs unchanged. The original loop always runs
+//! the final iteration, so every local and exit path is as before.
+//!
+//! Runs before `simd-elementwise`, which skips loops this pass guarded. Wide fills
+//! whose value is not a repeated byte are left to it (SIMD128 stores any value).
+
+use super::simd_elementwise::{innermost_loops, uses_simd};
+use crate::fingerprints::bytes::{match_copy_fill, CopyMatch, Fill};
+use crate::fingerprints::types::node_type;
+use crate::fingerprints::NoMatch;
+use crate::pass::{Changed, Pass, PassCx, PassError};
+use crate::report::{Action, Finding, Tier};
+use crate::rewrite::bulk::build_kernel;
+use crate::rewrite::map::{insert_guard, GuardSpec};
+
+/// The fewest bytes a loop must copy or fill before `memory.copy` / `memory.fill`
+/// replaces it. Measured (README, "Bulk memory threshold"): below this, the
+/// engines' call into their memmove/memset costs more than the loop saves.
+pub const MIN_BYTES: i64 = 64;
+
+/// The bulk-memory pass.
+pub struct BulkMemory;
+
+impl Pass for BulkMemory {
+    fn name(&self) -> &'static str {
+        "bulk-memory"
+    }
+
+    fn description(&self) -> &'static str {
+        "copy and fill loops (memcpy, memset, any element width, either direction) -> guarded memory.copy / memory.fill (exact)"
+    }
+
+    fn run(&self, module: &mut walrus::Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
+        let mut sites = Vec::new();
+        let mut vectorized: std::collections::HashMap<walrus::FunctionId, bool> =
+            Default::default();
+        for (func, parent_seq, position, body) in innermost_loops(module) {
+            let finding = |pattern: &str, elem, action, reason: String| Finding {
+                function: cx.names.get(func).to_string(),
+                func_index: cx.func_index(func).unwrap_or(u32::MAX),
+                pattern: pattern.to_string(),
+                elem,
+                action,
+                tier: None,
+                exact: true,
+                reason: Some(reason),
+            };
+            let m: CopyMatch = match match_copy_fill(&body) {
+                Ok(m) => m,
+                Err(NoMatch::Unrelated) => continue,
+                Err(NoMatch::Declined { pattern, reason }) => {
+                    let mut f = finding(pattern, None, Action::Declined, reason);
+                    f.exact = false;
+                    cx.findings.push(f);
+                    continue;
+                }
+            };
+            let narrow = m.width < 4;
+            let detected = |reason: &str| {
+                finding(
+                    m.pattern,
+                    Some(m.elem),
+                    Action::Detected,
+                    reason.to_string(),
+                )
+            };
+            if !cx.options.allow_bulk_memory {
+                // Wide copies and fills are then SIMD maps (simd-elementwise).
+                if narrow {
+                    cx.findings
+                        .push(detected("target does not allow bulk memory"));
+                }
+                continue;
+            }
+            let local = module.funcs.get(func).kind.unwrap_local();
+            let already = *vectorized.entry(func).or_insert_with(|| uses_simd(local));
+            let refusal = if !cx.options.opt_level.rewrites() {
+                Some("rewrites disabled at -O0".to_string())
+            } else if already {
+                Some(
+                    "function already vectorized by the compiler (scalar remainder or fallback loop)"
+                        .to_string(),
+                )
+            } else {
+                let min_elements = MIN_BYTES / m.width as i64;
+                super::too_short(
+                    local,
+                    parent_seq,
+                    position,
+                    &body,
+                    &m.trip,
+                    m.unroll,
+                    min_elements,
+                )
+            };
+            if let Some(reason) = refusal {
+                // A wide loop left here is simd-elementwise's to rewrite or report
+                // (the reasons are the same there), so that no loop is listed twice.
+                if narrow {
+                    cx.findings.push(detected(&reason));
+                }
+                continue;
+            }
+            let bisected = detected("bisect limit reached");
+            if !cx.allow_rewrite() {
+                cx.findings.push(bisected);
+                continue;
+            }
+            sites.push((func, parent_seq, position, body, m));
+        }
+        // Insert from the last position backwards so earlier positions stay valid.
+        sites.sort_by_key(|(func, _, position, _, _)| (*func, std::cmp::Reverse(*position)));
+        let mut changed = Changed::nothing();
+        for (serial, (func, parent_seq, position, body, m)) in sites.into_iter().enumerate() {
+            let (fill_node, repeated_byte) = match m.fill {
+                Fill::Value { node, check_bytes } => (Some(node), check_bytes.then_some(node)),
+                _ => (None, None),
+            };
+            let fill_type = fill_node.and_then(|n| node_type(module, &body, n));
+            if repeated_byte.is_some() && fill_type != Some(walrus::ValType::I32) {
+                // (The run-time check is written for i32 values: an i64.store16
+                // fill with a variable value stays a loop.)
+                continue;
+            }
+            let kernel = build_kernel(module, &m, fill_type, serial);
+            let reads: Vec<_> = match &m.fill {
+                Fill::Copy(source) | Fill::Smear(source) => vec![source],
+                Fill::Value { .. } => Vec::new(),
+            };
+            let invariants: Vec<_> = fill_node
+                .into_iter()
+                .map(|n| (n, fill_type.unwrap_or(walrus::ValType::I32)))
+                .collect();
+            let spec = GuardSpec {
+                trip: &m.trip,
+                stride: m.stride,
+                unroll: m.unroll,
+                memory: m.memory,
+                steps: &m.steps,
+                written: Some(&m.store),
+                reads,
+                invariants: &invariants,
+                accumulators: Vec::new(),
+                seeded: false,
+                overlap: m.overlap,
+                min_elements: MIN_BYTES / m.width as i64,
+                repeated_byte,
+            };
+            insert_guard(module, func, parent_seq, position, &body, &spec, kernel);
+            cx.findings.push(Finding {
+                function: cx.names.get(func).to_string(),
+                func_index: cx.func_index(func).unwrap_or(u32::MAX),
+                pattern: m.pattern.to_string(),
+                elem: Some(m.elem),
+                action: Action::Rewritten,
+                tier: Some(Tier::BulkMemory),
+                exact: true,
+                reason: Some(format!("shape {}", m.shape)),
+            });
+            if !changed.functions.contains(&func) {
+                changed.functions.push(func);
+            }
+            changed.functions.push(kernel);
+        }
+        Ok(changed)
+    }
+}
