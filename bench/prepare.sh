@@ -9,6 +9,7 @@
 #   NAME.O2.native.wasm       barq-opt --target native (host kernels from barq-wasm)
 #   libNAME.so, libNAME-ffast.so  the C source natively, clang -O3 -march=native
 #                             (and -ffast-math), loaded by benches/kernels.rs
+#   bytes.*.wasm, bulk_only.wasm  copy/fill loops for benches/bulk.rs
 #   for dot, l2_norm and cosine barq-opt runs with --fast-math (float sums are
 #   only rewritten with it)
 # Usage: bench/prepare.sh   (needs npm, which installs binaryen into the cache
@@ -44,4 +45,11 @@ for w in $workloads; do
   clang-19 -O3 -march=native -shared -fPIC -w "corpus/c/$src.c" -o "$out/lib$name.so"
   clang-19 -O3 -march=native -ffast-math -shared -fPIC -w "corpus/c/$src.c" -o "$out/lib$name-ffast.so"
 done
+# Copy and fill loops (benches/bulk.rs, bench/bulk.mjs): clang -O2 loops, barq's
+# memory.copy/fill, barq without bulk memory (SIMD128 maps for 4-byte elements),
+# clang's own -msimd128, and the bare instructions.
+cp corpus/c/bytes.O2.wasm corpus/c/bytes.O3-simd.wasm "$out/"
+"$barq" "$out/bytes.O2.wasm" -o "$out/bytes.O2.barq.wasm"
+"$barq" "$out/bytes.O2.wasm" -o "$out/bytes.O2.nobulk.wasm" --no-bulk-memory
+"$barq" bench/bulk_only.wat -o "$out/bulk_only.wasm"
 echo "$out"

@@ -2,6 +2,8 @@
 //! original wasm and with barq-opt's output on the same inputs and compares every
 //! output byte. zstd (@bokuweb/zstd-wasm) is the first: barq rewrites over a
 //! hundred of its loops, and compression at levels 1-19 must be byte-identical.
+//! lz4-wasm (rustc + wasm-bindgen) is the second: compression, round trips, and
+//! truncated and corrupted frames must give the same bytes and the same errors.
 //! Needs `node` (CI installs it) and the real-world cache (corpus/realworld/fetch.sh).
 
 mod common;
@@ -59,4 +61,56 @@ fn zstd_compresses_identically_after_barq() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("outputs identical"), "{stdout}");
+}
+
+#[test]
+fn lz4_round_trips_identically_after_barq() {
+    let module = common::realworld_modules()
+        .into_iter()
+        .find(|m| m.spec.starts_with("lz4-wasm@"))
+        .expect("lz4-wasm in modules.txt");
+    let package = common::realworld_dir().join("node_modules/lz4-wasm");
+    let work = std::env::temp_dir().join(format!("barq-lz4-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let (original, rewritten) = (work.join("original"), work.join("barq"));
+    copy_dir(&package, &original);
+    copy_dir(&package, &rewritten);
+    // wasm-bindgen's bundler target: ES modules importing the .wasm directly.
+    for dir in [&original, &rewritten] {
+        let manifest = dir.join("package.json");
+        let text = std::fs::read_to_string(&manifest).expect("package.json");
+        let text = text.replacen('{', "{\n  \"type\": \"module\",", 1);
+        std::fs::write(&manifest, text).expect("write package.json");
+    }
+
+    let input = common::read(&module.path);
+    let result = optimize(&input, &Options::default()).expect("optimize lz4");
+    let bulk = result
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.tier == Some(barq_wasm::Tier::BulkMemory))
+        .count();
+    assert!(
+        bulk >= 5,
+        "expected copy loops rewritten in lz4, got {bulk}"
+    );
+    std::fs::write(rewritten.join("lz4_wasm_bg.wasm"), &result.wasm).expect("write");
+
+    let output = Command::new("node")
+        .arg("--experimental-wasm-modules")
+        .arg(common::root().join("tests/realworld/lz4.mjs"))
+        .arg(common::root().join("README.md"))
+        .arg(&original)
+        .arg(&rewritten)
+        .output()
+        .expect("run node (is it installed?)");
+    let _ = std::fs::remove_dir_all(&work);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("identical"), "{stdout}");
 }
