@@ -29,7 +29,61 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("c/sum_squares", "l2_norm", "l2_norm", true),
     ("c/cosine", "cosine_fused", "cosine", true),
     ("c/cosine", "l2_norm_f64", "l2_norm", true),
+    ("c/bytes", "copy_u8", "memcpy", false),
+    ("c/bytes", "copy_u8_ptr", "memcpy", false),
+    ("c/bytes", "copy_back_u8", "memcpy", false),
+    ("c/bytes", "copy_u16", "memcpy", false),
+    ("c/bytes", "copy_u32", "memcpy", false),
+    ("c/bytes", "copy_u64", "memcpy", false),
+    ("c/bytes", "fill_u8", "memset", false),
+    ("c/bytes", "zero_u8", "memset", false),
+    ("c/bytes", "fill_u16", "memset", false),
+    ("c/bytes", "zero_u32", "memset", false),
+    ("c/bytes", "ones_u64", "memset", false),
+    ("c/bytes", "smear_u8", "memset", false),
 ];
+
+/// Copy and fill loops become bulk memory at every level, and SIMD128 maps (4- and
+/// 8-byte elements) or nothing (bytes) under --no-bulk-memory.
+#[test]
+fn copies_and_fills_use_bulk_memory_unless_forbidden() {
+    for level in SCALAR_LEVELS {
+        let path = common::root().join(format!("corpus/c/bytes.{level}.wasm"));
+        let input = common::read(&path);
+        let result = optimize(&input, &Options::default()).expect("optimize");
+        let rewritten: Vec<_> = result
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.action == Action::Rewritten)
+            .collect();
+        assert!(rewritten.len() >= 12, "{level}: {rewritten:?}");
+        assert!(rewritten
+            .iter()
+            .all(|f| f.tier == Some(barq_wasm::Tier::BulkMemory)));
+        assert!(result.report.notes.iter().any(|n| n.contains("bulk memory")));
+        let options = Options {
+            allow_bulk_memory: false,
+            ..Options::default()
+        };
+        let result = optimize(&input, &options).expect("optimize");
+        for f in &result.report.findings {
+            assert_ne!(f.tier, Some(barq_wasm::Tier::BulkMemory), "{level}: {f:?}");
+            if f.function == "copy_u8" {
+                assert_ne!(f.action, Action::Rewritten, "{level}: {f:?}");
+            }
+        }
+        assert!(
+            result
+                .report
+                .findings
+                .iter()
+                .any(|f| f.function == "copy_u32" && f.action == Action::Rewritten),
+            "{level}: {:?}",
+            result.report.findings
+        );
+    }
+}
 
 #[test]
 fn positive_kernels_are_rewritten_at_every_level() {
