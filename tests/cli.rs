@@ -225,3 +225,22 @@ fn text_input_is_accepted() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("i32x4.add"));
     barq_wasm::validate(&std::fs::read(&output).expect("output")).expect("valid");
 }
+
+#[test]
+fn bulk_memory_flag_decides_the_tier_of_copies() {
+    let bytes = common_root().join("corpus/c/bytes.O2.wasm");
+    let with = barq_opt(&[s(&bytes), "--report=json"]);
+    assert!(with.status.success(), "{}", stderr(&with));
+    assert!(String::from_utf8_lossy(&with.stdout).contains("\"bulk_memory\""));
+    for flag in ["--no-bulk-memory", "--disable-bulk-memory"] {
+        let without = barq_opt(&[s(&bytes), "--report=json", flag]);
+        assert!(without.status.success(), "{}", stderr(&without));
+        let text = String::from_utf8_lossy(&without.stdout);
+        assert!(!text.contains("\"bulk_memory\""), "{text}");
+        assert!(text.contains("target does not allow bulk memory"), "{text}");
+    }
+}
+
+fn common_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
