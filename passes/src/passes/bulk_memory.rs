@@ -5,7 +5,7 @@
 //! Needs: the loop forest, the value graph of each innermost loop, induction
 //! variables, affine accesses and trip counts (`analysis`), and the copy/fill
 //! fingerprint. Guarantees: exact. The guard (exact trip count, at least
-//! [`MIN_BYTES`] bytes, every range in bounds, no overlap that would make the loop
+//! [`MIN_ELEMENTS`] elements, every range in bounds, no overlap that would make the loop
 //! differ from `memmove`, a 16-bit fill value that repeats one byte) decides at run
 //! time; otherwise the original loop runs unchanged. The original loop always runs
 //! the final iteration, so every local and exit path is as before.
@@ -22,10 +22,13 @@ use crate::report::{Action, Finding, Tier};
 use crate::rewrite::bulk::build_kernel;
 use crate::rewrite::map::{insert_guard, GuardSpec};
 
-/// The fewest bytes a loop must copy or fill before `memory.copy` / `memory.fill`
-/// replaces it. Measured (README, "Bulk memory threshold"): below this, the
-/// engines' call into their memmove/memset costs more than the loop saves.
-pub const MIN_BYTES: i64 = 64;
+/// The fewest elements a loop must copy or fill before `memory.copy` /
+/// `memory.fill` replaces it. Measured (benches/bulk.rs, bench/bulk.mjs; README,
+/// "Copy and fill loops"): a bare `memory.copy` costs about what a loop of 16-24
+/// elements does in Wasmtime (a call into the host's memmove) and 12-16 in V8,
+/// whatever the element width, since clang's loops move one element per step; with
+/// the guard's own cost, 24 elements is where barq's output stops losing in both.
+pub const MIN_ELEMENTS: i64 = 24;
 
 /// The bulk-memory pass.
 pub struct BulkMemory;
@@ -91,7 +94,7 @@ impl Pass for BulkMemory {
                         .to_string(),
                 )
             } else {
-                let min_elements = MIN_BYTES / m.width as i64;
+                let min_elements = MIN_ELEMENTS;
                 super::too_short(
                     local,
                     parent_seq,
@@ -152,7 +155,7 @@ impl Pass for BulkMemory {
                 accumulators: Vec::new(),
                 seeded: false,
                 overlap: m.overlap,
-                min_elements: MIN_BYTES / m.width as i64,
+                min_elements: MIN_ELEMENTS,
                 repeated_byte,
             };
             insert_guard(module, func, parent_seq, position, &body, &spec, kernel);
