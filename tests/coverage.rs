@@ -61,7 +61,11 @@ fn copies_and_fills_use_bulk_memory_unless_forbidden() {
         assert!(rewritten
             .iter()
             .all(|f| f.tier == Some(barq_wasm::Tier::BulkMemory)));
-        assert!(result.report.notes.iter().any(|n| n.contains("bulk memory")));
+        assert!(result
+            .report
+            .notes
+            .iter()
+            .any(|n| n.contains("bulk memory")));
         let options = Options {
             allow_bulk_memory: false,
             ..Options::default()

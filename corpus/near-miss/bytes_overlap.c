@@ -2,7 +2,8 @@
 // - repeat2: buf[i] = buf[i - 2] repeats a 2-byte pattern (an LZ77 match copy with
 //   distance 2): memmove would copy the old bytes instead;
 // - gather_u8: dst[i] = src[2 * i] reads every other byte (not a copy);
-// - xor_u8: dst[i] = src[i] ^ key transforms bytes (8-bit lanes: not implemented);
+// - xor_u8: dst[i] = src[i] ^ key transforms bytes (not a copy; 8-bit maps are not
+//   implemented);
 // - iota_u8: dst[i] = i stores the index, not a loop-invariant value.
 // barq-cflags: -fno-builtin
 #include <stdint.h>

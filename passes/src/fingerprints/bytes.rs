@@ -143,11 +143,22 @@ pub fn match_copy_fill(body: &LoopBody) -> Result<CopyMatch, NoMatch> {
             NoMatch::Unrelated
         }
     };
+    // What is stored decides the pattern; the value of the first store says which.
+    // (Other byte loops, which compute what they store, are not this fingerprint's.)
+    let first_value = first.value;
+    let is_copy = matches!(body.graph[first_value], Node::Load { .. });
+    let is_fill = !is_copy && body.is_invariant(first_value);
+    let pattern = match (is_copy, is_fill) {
+        (true, _) => "memcpy",
+        (_, true) => "memset",
+        _ => return Err(NoMatch::Unrelated),
+    };
+    let decline = |reason: &str| mine(pattern, reason);
     let steps = inductions(body);
     let counted = !steps.is_empty() && trip_count(body, &steps).is_ok();
     if let Some(blocker) = body.blockers.first() {
         return Err(if counted {
-            mine("memcpy", blocker)
+            decline(blocker)
         } else {
             NoMatch::Unrelated
         });
@@ -155,23 +166,7 @@ pub fn match_copy_fill(body: &LoopBody) -> Result<CopyMatch, NoMatch> {
     if !counted {
         return Err(NoMatch::Unrelated);
     }
-    let trip = trip_count(body, &steps).map_err(|r| mine("memcpy", r))?;
-
-    // What is stored decides the pattern; the value of the first store says which.
-    let first_value = first.value;
-    let is_copy = matches!(body.graph[first_value], Node::Load { .. });
-    let is_fill = !is_copy && body.is_invariant(first_value);
-    let pattern = match (is_copy, is_fill) {
-        (true, _) => "memcpy",
-        (_, true) => "memset",
-        _ => {
-            return Err(mine(
-                "map",
-                "narrow store (8- and 16-bit lanes are not implemented yet)",
-            ))
-        }
-    };
-    let decline = |reason: &str| mine(pattern, reason);
+    let trip = trip_count(body, &steps).map_err(decline)?;
     for (local, end) in &body.end_values {
         let carried = body.phis.contains_key(local) && !steps.contains_key(local);
         if carried && body.phis.get(local) != Some(end) {
