@@ -12,6 +12,9 @@
 //! | `axpy_f32_v1(y, x, a, n)` | `y[i] = y[i] + a * x[i]` | yes |
 //! | `dot_f32_v1(x, y, n) -> f32` | `sum x[i] * y[i]`, any order, FMA | no (`--fast-math`) |
 //! | `dot_i32_v1(x, y, n) -> i32` | wrapping `sum x[i] * y[i]` | yes |
+//! | `cosine_f32_v1(x, y, n) -> (f32, f32, f32)` | `sum x*y`, `sum x*x`, `sum y*y`, any order, FMA | no (`--fast-math`) |
+//! | `sum_squares_f32_v1(x, n) -> f32` | `sum x[i] * x[i]`, any order, FMA | no (`--fast-math`) |
+//! | `dot_u8_i8_v1(x, y, n) -> i32` (and `_u8_u8_`, `_i8_u8_`, `_i8_i8_`) | wrapping `sum x[i] * y[i]` over bytes widened as named | yes |
 
 use wasmtime::{Caller, Linker, Memory, Trap};
 
@@ -57,7 +60,106 @@ pub fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()>
                 }))
         },
     )?;
+    linker.func_wrap(
+        MODULE,
+        "sum_squares_f32_v1",
+        |mut caller: Caller<'_, T>, x: i32, n: i32| -> wasmtime::Result<f32> {
+            let memory = memory(&mut caller)?;
+            let data = memory.data(&caller);
+            let xs = range(data.len(), x, n, 4)?;
+            Ok(dot_f32(&data[xs.clone()], &data[xs]))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "cosine_f32_v1",
+        |mut caller: Caller<'_, T>, x: i32, y: i32, n: i32| -> wasmtime::Result<(f32, f32, f32)> {
+            let memory = memory(&mut caller)?;
+            let data = memory.data(&caller);
+            let (xs, ys) = (range(data.len(), x, n, 4)?, range(data.len(), y, n, 4)?);
+            Ok(cosine_sums(&data[xs], &data[ys]))
+        },
+    )?;
+    byte_dot::<T, false, false>(linker, "dot_u8_u8_v1")?;
+    byte_dot::<T, false, true>(linker, "dot_u8_i8_v1")?;
+    byte_dot::<T, true, false>(linker, "dot_i8_u8_v1")?;
+    byte_dot::<T, true, true>(linker, "dot_i8_i8_v1")?;
     Ok(())
+}
+
+/// Registers a widening byte dot product: `x` and `y` bytes, sign-extended when
+/// `SX` / `SY`, multiplied and added into a wrapping i32 (exact in any order).
+fn byte_dot<T: 'static, const SX: bool, const SY: bool>(
+    linker: &mut Linker<T>,
+    name: &str,
+) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        MODULE,
+        name,
+        |mut caller: Caller<'_, T>, x: i32, y: i32, n: i32| -> wasmtime::Result<i32> {
+            let memory = memory(&mut caller)?;
+            let data = memory.data(&caller);
+            let (xs, ys) = (range(data.len(), x, n, 1)?, range(data.len(), y, n, 1)?);
+            Ok(dot_bytes::<SX, SY>(&data[xs], &data[ys]))
+        },
+    )?;
+    Ok(())
+}
+
+fn widen<const SIGNED: bool>(b: u8) -> i32 {
+    if SIGNED {
+        b as i8 as i32
+    } else {
+        b as i32
+    }
+}
+
+/// Wrapping `sum x[i] * y[i]` over widened bytes.
+fn dot_bytes<const SX: bool, const SY: bool>(x: &[u8], y: &[u8]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is present; the kernel reads within both slices.
+        return unsafe { dot_bytes_avx2::<SX, SY>(x, y) };
+    }
+    x.iter().zip(y).fold(0i32, |acc, (a, b)| {
+        acc.wrapping_add(widen::<SX>(*a).wrapping_mul(widen::<SY>(*b)))
+    })
+}
+
+/// 16 bytes per step: widen both to i16, `vpmaddwd` into i32 pairs (no product or
+/// pair sum of widened bytes overflows: |255 * 255 * 2| < 2^31), wrapping adds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_bytes_avx2<const SX: bool, const SY: bool>(x: &[u8], y: &[u8]) -> i32 {
+    use std::arch::x86_64::*;
+    let n = x.len().min(y.len());
+    let widen16 = |v: __m128i, signed: bool| {
+        if signed {
+            _mm256_cvtepi8_epi16(v)
+        } else {
+            _mm256_cvtepu8_epi16(v)
+        }
+    };
+    let mut acc = [_mm256_setzero_si256(); 2];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (k, a) in acc.iter_mut().enumerate() {
+            let o = i + 16 * k;
+            let vx = widen16(_mm_loadu_si128(x.as_ptr().add(o) as *const __m128i), SX);
+            let vy = widen16(_mm_loadu_si128(y.as_ptr().add(o) as *const __m128i), SY);
+            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(vx, vy));
+        }
+        i += 32;
+    }
+    let sum = _mm256_add_epi32(acc[0], acc[1]);
+    let mut lanes = [0i32; 8];
+    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, sum);
+    let mut total = lanes.iter().fold(0i32, |a, b| a.wrapping_add(*b));
+    while i < n {
+        total = total.wrapping_add(widen::<SX>(x[i]).wrapping_mul(widen::<SY>(y[i])));
+        i += 1;
+    }
+    total
 }
 
 fn word(bytes: &[u8]) -> i32 {
@@ -179,4 +281,55 @@ unsafe fn dot_f32_avx2(x: &[u8], y: &[u8]) -> f32 {
         i += 1;
     }
     total
+}
+
+/// The three sums of a cosine (`x.y`, `x.x`, `y.y`) in one pass, in any order
+/// (`--fast-math` kernels only).
+fn cosine_sums(x: &[u8], y: &[u8]) -> (f32, f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: both slices hold whole f32s; AVX2 and FMA are present.
+        return unsafe { cosine_sums_avx2(x, y) };
+    }
+    x.chunks_exact(4)
+        .zip(y.chunks_exact(4))
+        .fold((0.0, 0.0, 0.0), |(xy, xx, yy), (a, b)| {
+            let (a, b) = (float(a), float(b));
+            (xy + a * b, xx + a * a, yy + b * b)
+        })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn cosine_sums_avx2(x: &[u8], y: &[u8]) -> (f32, f32, f32) {
+    use std::arch::x86_64::*;
+    let n = x.len().min(y.len()) / 4;
+    let (px, py) = (x.as_ptr() as *const f32, y.as_ptr() as *const f32);
+    // Two accumulators per sum hide the FMA latency.
+    let mut acc = [[_mm256_setzero_ps(); 2]; 3];
+    let mut i = 0;
+    while i + 16 <= n {
+        for k in 0..2 {
+            let o = i + 8 * k;
+            let (a, b) = (_mm256_loadu_ps(px.add(o)), _mm256_loadu_ps(py.add(o)));
+            acc[0][k] = _mm256_fmadd_ps(a, b, acc[0][k]);
+            acc[1][k] = _mm256_fmadd_ps(a, a, acc[1][k]);
+            acc[2][k] = _mm256_fmadd_ps(b, b, acc[2][k]);
+        }
+        i += 16;
+    }
+    let mut sums = [0f32; 3];
+    for (s, pair) in sums.iter_mut().zip(acc) {
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), _mm256_add_ps(pair[0], pair[1]));
+        *s = lanes.iter().sum();
+    }
+    while i < n {
+        let (a, b) = (px.add(i).read_unaligned(), py.add(i).read_unaligned());
+        sums[0] += a * b;
+        sums[1] += a * a;
+        sums[2] += b * b;
+        i += 1;
+    }
+    (sums[0], sums[1], sums[2])
 }

@@ -255,7 +255,21 @@ fn native_kernels_check_every_range() {
             (import "barq" "axpy_f32_v1" (func $axpy (param i32 i32 f32 i32)))
             (import "barq" "dot_f32_v1" (func $dotf (param i32 i32 i32) (result f32)))
             (import "barq" "dot_i32_v1" (func $doti (param i32 i32 i32) (result i32)))
+            (import "barq" "sum_squares_f32_v1" (func $ss (param i32 i32) (result f32)))
+            (import "barq" "cosine_f32_v1" (func $cos (param i32 i32 i32) (result f32 f32 f32)))
+            (import "barq" "dot_u8_u8_v1" (func $uu (param i32 i32 i32) (result i32)))
+            (import "barq" "dot_u8_i8_v1" (func $ui (param i32 i32 i32) (result i32)))
+            (import "barq" "dot_i8_u8_v1" (func $iu (param i32 i32 i32) (result i32)))
+            (import "barq" "dot_i8_i8_v1" (func $ii (param i32 i32 i32) (result i32)))
             (memory (export "memory") 1)
+            (func (export "ss") (param i32 i32) (result f32) (call $ss (local.get 0) (local.get 1)))
+            (func (export "cos") (param i32 i32 i32) (result f32 f32 f32) (call $cos (local.get 0) (local.get 1) (local.get 2)))
+            (func (export "uu") (param i32 i32 i32) (result i32) (call $uu (local.get 0) (local.get 1) (local.get 2)))
+            (func (export "ui") (param i32 i32 i32) (result i32) (call $ui (local.get 0) (local.get 1) (local.get 2)))
+            (func (export "iu") (param i32 i32 i32) (result i32) (call $iu (local.get 0) (local.get 1) (local.get 2)))
+            (func (export "ii") (param i32 i32 i32) (result i32) (call $ii (local.get 0) (local.get 1) (local.get 2)))
+            (func (export "setb") (param i32 i32) (i32.store8 (local.get 0) (local.get 1)))
+            (func (export "getb") (param i32) (result i32) (i32.load8_u (local.get 0)))
             (func (export "axpy") (param i32 i32 f32 i32) (call $axpy (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
             (func (export "dotf") (param i32 i32 i32) (result f32) (call $dotf (local.get 0) (local.get 1) (local.get 2)))
             (func (export "doti") (param i32 i32 i32) (result i32) (call $doti (local.get 0) (local.get 1) (local.get 2)))
@@ -279,6 +293,20 @@ fn native_kernels_check_every_range() {
     ] {
         assert!(traps(&mut rt, "dotf", &[i(x), i(0), i(n)]), "dotf {x} {n}");
         assert!(traps(&mut rt, "doti", &[i(0), i(x), i(n)]), "doti {x} {n}");
+        assert!(traps(&mut rt, "ss", &[i(x), i(n)]), "ss {x} {n}");
+        assert!(traps(&mut rt, "cos", &[i(0), i(x), i(n)]), "cos {x} {n}");
+        for dot in ["uu", "ui", "iu", "ii"] {
+            // (Bytes: 4n elements reach as far as n words.)
+            let bytes = n.wrapping_mul(4);
+            assert!(
+                traps(&mut rt, dot, &[i(x), i(0), i(bytes)]),
+                "{dot} {x} {n}"
+            );
+            assert!(
+                traps(&mut rt, dot, &[i(0), i(x), i(bytes)]),
+                "{dot} y {x} {n}"
+            );
+        }
         assert!(
             traps(&mut rt, "axpy", &[i(x), i(0), f(1.0), i(n)]),
             "axpy {x} {n}"
@@ -327,6 +355,60 @@ fn native_kernels_check_every_range() {
     });
     let got = rt.invoke("doti", &[i(x), i(y), i(n)]).unwrap()[0].unwrap_i32();
     assert_eq!(got, want);
+
+    // Widening byte dots: every signedness, against the scalar definition, at odd
+    // lengths around the 32-byte step, unaligned and aliased.
+    let bytes: Vec<i32> = (0..301).map(|k| (k * 97 + 13) % 256).collect();
+    for (k, b) in bytes.iter().enumerate() {
+        rt.invoke("setb", &[i(x + k as i32), i(*b)]).unwrap();
+        rt.invoke("setb", &[i(y + k as i32), i(255 - *b)]).unwrap();
+    }
+    let widen = |b: i32, signed: bool| if signed { b as u8 as i8 as i32 } else { b };
+    for (name, sx, sy) in [
+        ("uu", false, false),
+        ("ui", false, true),
+        ("iu", true, false),
+        ("ii", true, true),
+    ] {
+        for len in [0usize, 1, 15, 16, 31, 32, 33, 64, 301] {
+            for (px, py) in [(x, y), (x, x), (x + 1, y + 3)] {
+                let read = |rt: &mut Runtime, p: i32| -> Vec<i32> {
+                    (0..len as i32)
+                        .map(|k| rt.invoke("getb", &[i(p + k)]).unwrap()[0].unwrap_i32())
+                        .collect()
+                };
+                let (a, b) = (read(&mut rt, px), read(&mut rt, py));
+                let want = a.iter().zip(&b).fold(0i32, |acc, (p, q)| {
+                    acc.wrapping_add(widen(*p, sx).wrapping_mul(widen(*q, sy)))
+                });
+                let got = rt.invoke(name, &[i(px), i(py), i(len as i32)]).unwrap()[0].unwrap_i32();
+                assert_eq!(got, want, "{name} len={len} at {px}, {py}");
+            }
+        }
+    }
+
+    // The --fast-math sums: within n * eps * sum|terms| of the sequential sums.
+    for k in 0..n {
+        rt.invoke("setf", &[i(x + 4 * k), f((k % 7) as f32 * 0.25 - 0.5)])
+            .unwrap();
+        rt.invoke("setf", &[i(y + 4 * k), f(1.0 - (k % 5) as f32 * 0.3)])
+            .unwrap();
+    }
+    let xs: Vec<f32> = (0..n).map(|k| (k % 7) as f32 * 0.25 - 0.5).collect();
+    let ys: Vec<f32> = (0..n).map(|k| 1.0 - (k % 5) as f32 * 0.3).collect();
+    let close = |got: f32, want: f32| (got - want).abs() <= n as f32 * n as f32 * f32::EPSILON;
+    let sum = |f: &dyn Fn(usize) -> f32| (0..n as usize).map(f).sum::<f32>();
+    let ss = rt.invoke("ss", &[i(x), i(n)]).unwrap()[0].unwrap_f32();
+    assert!(close(ss, sum(&|k| xs[k] * xs[k])), "sum_squares {ss}");
+    let cos = rt.invoke("cos", &[i(x), i(y), i(n)]).unwrap();
+    let (xy, xx, yy) = (
+        cos[0].unwrap_f32(),
+        cos[1].unwrap_f32(),
+        cos[2].unwrap_f32(),
+    );
+    assert!(close(xy, sum(&|k| xs[k] * ys[k])), "cosine x.y {xy}");
+    assert!(close(xx, sum(&|k| xs[k] * xs[k])), "cosine x.x {xx}");
+    assert!(close(yy, sum(&|k| ys[k] * ys[k])), "cosine y.y {yy}");
 }
 
 /// barq-opt --target native calls a host kernel for an axpy loop over an exported

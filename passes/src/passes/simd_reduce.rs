@@ -137,9 +137,7 @@ impl Pass for SimdReduce {
             };
             if cx.allow_rewrite() {
                 let kernel = match &native {
-                    Some((name, params, result)) => {
-                        crate::rewrite::native::import(module, name, params, &[*result])
-                    }
+                    Some(k) => crate::rewrite::native::reduction_call(module, k, serial),
                     None => build_kernel(module, &body, &p, r.pattern, serial),
                 };
                 let ty = match p.lanes {
@@ -180,14 +178,17 @@ impl Pass for SimdReduce {
                 } else {
                     format!("shape {}; summation reordered under --fast-math", p.shape)
                 });
-                if let Some((name, _, _)) = &native {
+                if let Some(k) = &native {
                     let reason = finding.reason.take().unwrap_or_default();
-                    finding.reason = Some(format!("{reason}; calls barq::{name}"));
+                    finding.reason = Some(format!("{reason}; calls barq::{}", k.name));
                 }
                 if !changed.functions.contains(&func) {
                     changed.functions.push(func);
                 }
-                if native.is_none() {
+                if matches!(
+                    module.funcs.get(kernel).kind,
+                    walrus::FunctionKind::Local(_)
+                ) {
                     changed.functions.push(kernel);
                 }
             }

@@ -70,24 +70,73 @@ fn scaled_load_is_stream(body: &LoopBody, m: &MapMatch) -> bool {
         .any(|n| m.loads.iter().any(|l| !l.in_place && l.node == *n))
 }
 
-/// The native kernel for a reduction plan: `dot_f32_v1(x, y, n) -> f32` (only
-/// under --fast-math, which the caller checked) and `dot_i32_v1(x, y, n) -> i32`,
-/// for one accumulator adding `x[i] * y[i]` (unrolled or not).
+/// The native kernel for a reduction plan, for one accumulator (unrolled or not):
+/// `dot_f32_v1(x, y, n) -> f32` and `sum_squares_f32_v1(x, n) -> f32` (float sums:
+/// only under --fast-math, which the caller checked), `dot_i32_v1(x, y, n) -> i32`,
+/// and the widening byte dots `dot_{u8,i8}_{u8,i8}_v1(x, y, n) -> i32`.
 pub fn reduction_kernel(
     body: &LoopBody,
     p: &ReductionPlan,
     pattern: &str,
-) -> Option<(&'static str, Vec<ValType>, ValType)> {
-    if pattern != "dot"
-        || p.accumulators.len() != 1
-        || p.loads.len() != 2
-        || p.interleaved
-        || !p.wide.is_empty()
-        || !p.invariants.is_empty()
-    {
+) -> Option<NativeReduction> {
+    use ValType::{F32, I32};
+    if p.interleaved || !p.invariants.is_empty() {
+        return None;
+    }
+    if pattern == "cosine" {
+        return cosine_kernel(body, p);
+    }
+    let single = |name: &'static str, params: Vec<ValType>, result: ValType| NativeReduction {
+        name,
+        params,
+        results: vec![result],
+        order: vec![0],
+    };
+    if p.accumulators.len() != 1 {
         return None;
     }
     let (_, op, term) = p.accumulators[0];
+    // A sum of squares of one f32 stream (also reported l2_norm).
+    if matches!(pattern, "sum_squares" | "l2_norm") {
+        let square = matches!(body.graph[term], Node::Binop(BinaryOp::F32Mul)) && {
+            let ops = body.operands(term);
+            ops.len() == 2 && ops[0] == ops[1] && p.loads.len() == 1
+        };
+        let f32_load = p.loads.first().is_some_and(|l| {
+            matches!(
+                body.graph[l.node],
+                Node::Load {
+                    kind: LoadKind::F32,
+                    ..
+                }
+            )
+        });
+        return (square && f32_load && matches!(op, BinaryOp::F32Add) && p.wide.is_empty())
+            .then(|| single("sum_squares_f32_v1", vec![I32, I32], F32));
+    }
+    if pattern != "dot" || p.loads.len() != 2 {
+        return None;
+    }
+    // Widening byte dots: x[i] * y[i] with each byte zero- or sign-extended.
+    if let [wide] = p.wide.as_slice() {
+        let [(a, signed_a), (b, signed_b)] = wide.operands.as_slice() else {
+            return None;
+        };
+        if p.elem_bytes != 1 || a == b || !matches!(op, BinaryOp::I32Add) {
+            return None;
+        }
+        let signed = |stream: usize| if stream == *a { *signed_a } else { *signed_b };
+        let name = match (signed(0), signed(1)) {
+            (false, false) => "dot_u8_u8_v1",
+            (false, true) => "dot_u8_i8_v1",
+            (true, false) => "dot_i8_u8_v1",
+            (true, true) => "dot_i8_i8_v1",
+        };
+        return Some(single(name, vec![I32, I32, I32], I32));
+    }
+    if !p.wide.is_empty() {
+        return None;
+    }
     let product = matches!(
         body.graph[term],
         Node::Binop(BinaryOp::F32Mul | BinaryOp::I32Mul)
@@ -98,16 +147,101 @@ pub fn reduction_kernel(
             matches!(body.graph[*n], Node::Load { kind: k, .. } if format!("{k:?}") == format!("{kind:?}"))
         })
     };
-    use ValType::{F32, I32};
     match (op, p.lanes) {
         (BinaryOp::F32Add, Lanes::F32x4) if product && plain(LoadKind::F32) => {
-            Some(("dot_f32_v1", vec![I32, I32, I32], F32))
+            Some(single("dot_f32_v1", vec![I32, I32, I32], F32))
         }
         (BinaryOp::I32Add, Lanes::I32x4) if product && plain(LoadKind::I32 { atomic: false }) => {
-            Some(("dot_i32_v1", vec![I32, I32, I32], I32))
+            Some(single("dot_i32_v1", vec![I32, I32, I32], I32))
         }
         _ => None,
     }
+}
+
+/// A host kernel for a reduction: the import's name, parameters and results, and
+/// for each accumulator of the plan (in order) the index of the result it takes.
+#[derive(Clone, Debug)]
+pub struct NativeReduction {
+    /// Import name in module `barq`.
+    pub name: &'static str,
+    /// Parameters: the streams' addresses, then the element count.
+    pub params: Vec<ValType>,
+    /// The import's results.
+    pub results: Vec<ValType>,
+    /// `order[j]`: the result accumulator `j` takes.
+    pub order: Vec<usize>,
+}
+
+/// `cosine_f32_v1(x, y, n) -> (xy, xx, yy)` for three f32 accumulators adding
+/// `x[i] * y[i]`, `x[i] * x[i]` and `y[i] * y[i]` (any order: --fast-math).
+fn cosine_kernel(body: &LoopBody, p: &ReductionPlan) -> Option<NativeReduction> {
+    if p.accumulators.len() != 3 || p.loads.len() != 2 || !p.wide.is_empty() {
+        return None;
+    }
+    let plain_f32 = p.loads.iter().all(|l| {
+        matches!(
+            body.graph[l.node],
+            Node::Load {
+                kind: LoadKind::F32,
+                ..
+            }
+        )
+    });
+    if !plain_f32 {
+        return None;
+    }
+    let (x, y) = (p.loads[0].node, p.loads[1].node);
+    let mut order = Vec::new();
+    for (_, op, term) in &p.accumulators {
+        if !matches!(op, BinaryOp::F32Add)
+            || !matches!(body.graph[*term], Node::Binop(BinaryOp::F32Mul))
+        {
+            return None;
+        }
+        let ops = body.operands(*term);
+        let slot = match (ops[0], ops[1]) {
+            (a, b) if (a, b) == (x, y) || (a, b) == (y, x) => 0,
+            (a, b) if a == x && b == x => 1,
+            (a, b) if a == y && b == y => 2,
+            _ => return None,
+        };
+        order.push(slot);
+    }
+    let mut seen = order.clone();
+    seen.sort_unstable();
+    (seen == [0, 1, 2]).then(|| NativeReduction {
+        name: "cosine_f32_v1",
+        params: vec![ValType::I32; 3],
+        results: vec![ValType::F32; 3],
+        order,
+    })
+}
+
+/// What the guard calls for a native reduction: the import itself when its results
+/// come in the accumulators' order, else a small function that calls it and puts
+/// the results in that order.
+pub fn reduction_call(module: &mut Module, k: &NativeReduction, serial: usize) -> FunctionId {
+    let import = import(module, k.name, &k.params, &k.results);
+    if k.order.iter().enumerate().all(|(j, r)| j == *r) {
+        return import;
+    }
+    let ordered: Vec<ValType> = k.order.iter().map(|r| k.results[*r]).collect();
+    let mut builder = walrus::FunctionBuilder::new(&mut module.types, &k.params, &ordered);
+    builder.name(format!("barq_native_{}_{serial}", k.name));
+    let args: Vec<_> = k.params.iter().map(|t| module.locals.add(*t)).collect();
+    let results: Vec<_> = k.results.iter().map(|t| module.locals.add(*t)).collect();
+    let mut body = builder.func_body();
+    for a in &args {
+        body.local_get(*a);
+    }
+    body.call(import);
+    for r in results.iter().rev() {
+        body.local_set(*r);
+    }
+    for r in &k.order {
+        body.local_get(results[*r]);
+    }
+    builder.finish(args, &mut module.funcs)
 }
 
 /// The function importing `barq::name`, added once per module.
