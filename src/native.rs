@@ -306,22 +306,23 @@ unsafe fn cosine_sums_avx2(x: &[u8], y: &[u8]) -> (f32, f32, f32) {
     let n = x.len().min(y.len()) / 4;
     let (px, py) = (x.as_ptr() as *const f32, y.as_ptr() as *const f32);
     // Two accumulators per sum hide the FMA latency.
-    let mut acc = [[_mm256_setzero_ps(); 2]; 3];
+    // acc[k] holds (x.y, x.x, y.y) for the k-th 8 lanes of each 16.
+    let mut acc = [[_mm256_setzero_ps(); 3]; 2];
     let mut i = 0;
     while i + 16 <= n {
-        for k in 0..2 {
+        for (k, [xy, xx, yy]) in acc.iter_mut().enumerate() {
             let o = i + 8 * k;
             let (a, b) = (_mm256_loadu_ps(px.add(o)), _mm256_loadu_ps(py.add(o)));
-            acc[0][k] = _mm256_fmadd_ps(a, b, acc[0][k]);
-            acc[1][k] = _mm256_fmadd_ps(a, a, acc[1][k]);
-            acc[2][k] = _mm256_fmadd_ps(b, b, acc[2][k]);
+            *xy = _mm256_fmadd_ps(a, b, *xy);
+            *xx = _mm256_fmadd_ps(a, a, *xx);
+            *yy = _mm256_fmadd_ps(b, b, *yy);
         }
         i += 16;
     }
     let mut sums = [0f32; 3];
-    for (s, pair) in sums.iter_mut().zip(acc) {
+    for (s, (low, high)) in sums.iter_mut().zip(acc[0].iter().zip(&acc[1])) {
         let mut lanes = [0f32; 8];
-        _mm256_storeu_ps(lanes.as_mut_ptr(), _mm256_add_ps(pair[0], pair[1]));
+        _mm256_storeu_ps(lanes.as_mut_ptr(), _mm256_add_ps(*low, *high));
         *s = lanes.iter().sum();
     }
     while i < n {
