@@ -67,7 +67,7 @@ pub fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()>
             let memory = memory(&mut caller)?;
             let data = memory.data(&caller);
             let xs = range(data.len(), x, n, 4)?;
-            Ok(dot_f32(&data[xs.clone()], &data[xs]))
+            Ok(sum_squares_f32(&data[xs]))
         },
     )?;
     linker.func_wrap(
@@ -333,4 +333,50 @@ unsafe fn cosine_sums_avx2(x: &[u8], y: &[u8]) -> (f32, f32, f32) {
         i += 1;
     }
     (sums[0], sums[1], sums[2])
+}
+
+/// `sum x[i] * x[i]` in any order (`--fast-math` kernels only): one load per
+/// element, eight independent FMA chains (two FMA pipes of latency four on Zen 3).
+fn sum_squares_f32(x: &[u8]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the slice holds whole f32s; AVX2 and FMA are present.
+        return unsafe { sum_squares_f32_avx2(x) };
+    }
+    x.chunks_exact(4).map(|a| float(a) * float(a)).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sum_squares_f32_avx2(x: &[u8]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = x.len() / 4;
+    let px = x.as_ptr() as *const f32;
+    let mut acc = [_mm256_setzero_ps(); 8];
+    let mut i = 0;
+    while i + 64 <= n {
+        for (k, a) in acc.iter_mut().enumerate() {
+            let v = _mm256_loadu_ps(px.add(i + 8 * k));
+            *a = _mm256_fmadd_ps(v, v, *a);
+        }
+        i += 64;
+    }
+    while i + 8 <= n {
+        let v = _mm256_loadu_ps(px.add(i));
+        acc[0] = _mm256_fmadd_ps(v, v, acc[0]);
+        i += 8;
+    }
+    let mut sum = acc[0];
+    for a in &acc[1..] {
+        sum = _mm256_add_ps(sum, *a);
+    }
+    let mut lanes = [0f32; 8];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
+    let mut total: f32 = lanes.iter().sum();
+    while i < n {
+        let v = px.add(i).read_unaligned();
+        total += v * v;
+        i += 1;
+    }
+    total
 }
