@@ -88,6 +88,17 @@ struct OptArgs {
     /// Validate the module after every pass (always on in debug builds).
     #[arg(long = "validate-each-pass")]
     validate_each_pass: bool,
+    /// Run each rewritten function, original and rewritten, on generated inputs in
+    /// Wasmtime; on a difference drop that rewrite and fail (`--verify=drop`: drop
+    /// it and go on).
+    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "fail")]
+    verify: Option<VerifyArg>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum VerifyArg {
+    Fail,
+    Drop,
 }
 
 /// Rewrites wasm-opt's `-O`, `-O3`, `-Os`, ... into `--opt-level=..`, so that `-O`
@@ -137,6 +148,7 @@ fn options_of(args: &OptArgs) -> Result<Options> {
         print_after: args.print_after.clone(),
         bisect_limit: args.bisect,
         keep_dwarf: args.debuginfo,
+        skip_functions: Vec::new(),
     })
 }
 
@@ -152,12 +164,25 @@ fn run_opt(args: &OptArgs) -> Result<()> {
     let bytes =
         std::fs::read(input).with_context(|| format!("cannot read '{}'", input.display()))?;
     let wants_module = args.output.is_some() || args.print;
-    let result = if wants_module {
+    let mut failed_verification = false;
+    let result = if let Some(mode) = args.verify {
+        let verified = verify_with_progress(&bytes, &options)
+            .with_context(|| format!("'{}'", input.display()))?;
+        for d in &verified.differences {
+            eprintln!(
+                "barq-opt: verify: {} (func[{}]): {}; rewrite dropped",
+                d.function, d.func_index, d.detail
+            );
+        }
+        failed_verification =
+            !verified.differences.is_empty() && matches!(mode, VerifyArg::Fail);
+        verified.optimized
+    } else if wants_module {
         driver::optimize(&bytes, &options)
+            .with_context(|| format!("'{}'", input.display()))?
     } else {
-        driver::audit(&bytes, &options)
-    }
-    .with_context(|| format!("'{}'", input.display()))?;
+        driver::audit(&bytes, &options).with_context(|| format!("'{}'", input.display()))?
+    };
 
     if let Some(why) = &result.passed_through {
         eprintln!(
@@ -175,6 +200,12 @@ fn run_opt(args: &OptArgs) -> Result<()> {
         Some(ReportFormat::Text) => print!("{}", report::to_text(&audit)),
         Some(ReportFormat::Json) => println!("{}", report::to_json(&audit)),
         None => {}
+    }
+    if failed_verification {
+        bail!(
+            "'{}': --verify found differences (listed above); nothing written (--verify=drop writes the output without those rewrites)",
+            input.display()
+        );
     }
     if let Some(output) = &args.output {
         write_atomically(output, &result.wasm)?;
@@ -195,6 +226,28 @@ fn run_opt(args: &OptArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `verify::optimize_verified` with a progress bar on stderr once it takes longer
+/// than a second.
+fn verify_with_progress(bytes: &[u8], options: &Options) -> Result<crate::verify::Verified> {
+    let bar = indicatif::ProgressBar::hidden();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("barq-opt: verify {bar:30} {pos}/{len} functions")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut shown = false;
+    let progress = crate::verify::after_a_second(|done, total| {
+        if !shown {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            shown = true;
+        }
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    let verified = crate::verify::optimize_verified(bytes, options, None, progress)?;
+    bar.finish_and_clear();
+    Ok(verified)
 }
 
 fn list_passes() -> String {

@@ -19,6 +19,9 @@ pub enum Error {
     /// The final output failed validation (a bug in barq).
     #[error("internal error: the optimized module does not validate: {0}")]
     InvalidOutput(String),
+    /// `--verify` could not run a module (a bug in barq, or an engine limit).
+    #[error("verify: {0}")]
+    Verify(String),
 }
 
 /// The result of [`optimize`].
@@ -33,6 +36,11 @@ pub struct Optimized {
     /// Set when the module was valid but used something walrus cannot represent,
     /// so it was passed through byte for byte.
     pub passed_through: Option<String>,
+}
+
+/// The input as a binary module (text is assembled).
+pub fn binary(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    binary_of(bytes).map(|b| b.into_owned())
 }
 
 /// Turns input bytes into a binary module: binaries as they are, text by `wat`.

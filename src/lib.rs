@@ -23,6 +23,7 @@ pub mod native;
 pub mod report;
 pub mod run_cli;
 pub mod runtime;
+pub mod verify;
 
 pub use barq_passes::{Action, Finding, OptLevel, Options, Report, Summary, Target, Tier};
 pub use driver::{audit, optimize, Error, Optimized};

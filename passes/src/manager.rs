@@ -131,6 +131,7 @@ impl PassManager {
             loops,
             ..Summary::default()
         };
+        cx.mark_dropped();
         outcome.findings = cx.findings;
         Ok(outcome)
     }

@@ -90,6 +90,9 @@ pub struct Options {
     pub bisect_limit: Option<u64>,
     /// Keep DWARF sections (walrus rewrites their code offsets), as wasm-opt's `-g`.
     pub keep_dwarf: bool,
+    /// Functions (input function indices) whose loops must not be rewritten: the
+    /// ones where `--verify` found a difference.
+    pub skip_functions: Vec<u32>,
 }
 
 impl Default for Options {
@@ -105,6 +108,7 @@ impl Default for Options {
             print_after: None,
             bisect_limit: None,
             keep_dwarf: false,
+            skip_functions: Vec::new(),
         }
     }
 }

@@ -109,6 +109,29 @@ impl<'a> PassCx<'a> {
     pub fn func_index(&self, id: FunctionId) -> Option<u32> {
         self.input_func_index.get(&id).copied()
     }
+
+    /// Why rewrites in `id` are off, when `--verify` dropped them.
+    pub fn dropped(&self, id: FunctionId) -> Option<&'static str> {
+        let index = self.func_index(id)?;
+        self.options
+            .skip_functions
+            .contains(&index)
+            .then_some(DROPPED_BY_VERIFY)
+    }
+}
+
+/// The reason of a finding whose rewrite `--verify` dropped.
+pub const DROPPED_BY_VERIFY: &str = "rewrite dropped: --verify found a difference";
+
+impl PassCx<'_> {
+    /// Marks findings of functions `--verify` dropped as unverified.
+    pub fn mark_dropped(&mut self) {
+        for f in &mut self.findings {
+            if f.reason.as_deref() == Some(DROPPED_BY_VERIFY) {
+                f.verified = Some(false);
+            }
+        }
+    }
 }
 
 /// A transformation of the module.

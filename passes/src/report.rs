@@ -62,6 +62,10 @@ pub struct Finding {
     pub exact: bool,
     /// Why it was not rewritten, or a note on how it was.
     pub reason: Option<String>,
+    /// With `--verify`: whether running the original and the rewritten function
+    /// side by side found no difference (absent when not checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
 }
 
 /// Counts over the whole module.

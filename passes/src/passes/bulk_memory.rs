@@ -56,6 +56,7 @@ impl Pass for BulkMemory {
                 tier: None,
                 exact: true,
                 reason: Some(reason),
+                verified: None,
             };
             let m: CopyMatch = match match_copy_fill(&body) {
                 Ok(m) => m,
@@ -86,7 +87,9 @@ impl Pass for BulkMemory {
             }
             let local = module.funcs.get(func).kind.unwrap_local();
             let already = *vectorized.entry(func).or_insert_with(|| uses_simd(local));
-            let refusal = if !cx.options.opt_level.rewrites() {
+            let refusal = if let Some(reason) = cx.dropped(func) {
+                Some(reason.to_string())
+            } else if !cx.options.opt_level.rewrites() {
                 Some("rewrites disabled at -O0".to_string())
             } else if already {
                 Some(
@@ -168,6 +171,7 @@ impl Pass for BulkMemory {
                 tier: Some(Tier::BulkMemory),
                 exact: true,
                 reason: Some(format!("shape {}", m.shape)),
+                verified: None,
             });
             if !changed.functions.contains(&func) {
                 changed.functions.push(func);

@@ -176,6 +176,7 @@ impl Pass for SimdElementwise {
                     tier: None,
                     exact: false,
                     reason: Some(reason),
+                    verified: None,
                 }),
             }
         }
@@ -192,8 +193,11 @@ impl Pass for SimdElementwise {
                 tier: None,
                 exact: true,
                 reason: None,
+                verified: None,
             };
-            let refusal = super::simd_refusal(cx.options, site.already_vectorized)
+            let refusal = cx
+                .dropped(site.func)
+                .or_else(|| super::simd_refusal(cx.options, site.already_vectorized))
                 .map(str::to_string)
                 .or_else(|| {
                     super::too_short(

@@ -49,6 +49,7 @@ impl Pass for SimdReduce {
                 tier: None,
                 exact,
                 reason: Some(reason),
+                verified: None,
             };
             let mut r = match match_reduction(module, &body) {
                 Ok(r) => r,
@@ -84,7 +85,9 @@ impl Pass for SimdReduce {
             let already = *vectorized
                 .entry(func)
                 .or_insert_with(|| uses_simd(module.funcs.get(func).kind.unwrap_local()));
-            let refusal = super::simd_refusal(cx.options, already);
+            let refusal = cx
+                .dropped(func)
+                .or_else(|| super::simd_refusal(cx.options, already));
             if let Some(reason) = refusal {
                 cx.findings.push(detected(reason));
                 continue;
@@ -134,6 +137,7 @@ impl Pass for SimdReduce {
                 tier: None,
                 exact: r.exact,
                 reason: Some("bisect limit reached".to_string()),
+                verified: None,
             };
             if cx.allow_rewrite() {
                 let kernel = match &native {
