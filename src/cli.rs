@@ -174,12 +174,10 @@ fn run_opt(args: &OptArgs) -> Result<()> {
                 d.function, d.func_index, d.detail
             );
         }
-        failed_verification =
-            !verified.differences.is_empty() && matches!(mode, VerifyArg::Fail);
+        failed_verification = !verified.differences.is_empty() && matches!(mode, VerifyArg::Fail);
         verified.optimized
     } else if wants_module {
-        driver::optimize(&bytes, &options)
-            .with_context(|| format!("'{}'", input.display()))?
+        driver::optimize(&bytes, &options).with_context(|| format!("'{}'", input.display()))?
     } else {
         driver::audit(&bytes, &options).with_context(|| format!("'{}'", input.display()))?
     };

@@ -1,0 +1,184 @@
+//! `--verify`: original and rewritten functions run side by side on generated
+//! inputs. It must pass on the corpus, mark what it checked, and catch a broken
+//! rewrite (injected here by tampering with barq's copy kernels), drop it, and
+//! leave an output that behaves like the input.
+
+mod common;
+
+use barq_wasm::verify::optimize_verified;
+use barq_wasm::{Action, Options};
+
+fn corpus(names: &[&str]) -> Vec<std::path::PathBuf> {
+    names
+        .iter()
+        .map(|n| common::root().join("corpus").join(n))
+        .collect()
+}
+
+#[test]
+fn verify_passes_on_the_corpus_and_marks_what_it_ran() {
+    let mut checked = 0;
+    for path in corpus(&[
+        "c/axpy.O2.wasm",
+        "c/relu.Oz.wasm",
+        "c/bytes.O2.wasm",
+        "c/bytes.Oz.wasm",
+        "c/widening.O3.wasm",
+        "c/partial_sums.O2.wasm",
+        "c/unrolled.Os.wasm",
+        "rust/bytes.O3.wasm",
+        "rust/vector.O3.wasm",
+        "assemblyscript/bytes.O3.wasm",
+        "assemblyscript/vector.Oz.wasm",
+    ]) {
+        let input = common::read(&path);
+        let v = optimize_verified(&input, &Options::default(), None, |_, _| {})
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            v.differences.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            v.differences
+        );
+        assert!(
+            v.cases >= v.checked * 16,
+            "{}: {} cases",
+            path.display(),
+            v.cases
+        );
+        checked += v.checked;
+        for f in &v.optimized.report.findings {
+            if f.action == Action::Rewritten {
+                assert_eq!(f.verified, Some(true), "{}: {f:?}", path.display());
+            }
+        }
+        assert!(v
+            .optimized
+            .report
+            .notes
+            .iter()
+            .any(|n| n.starts_with("verified by running")));
+    }
+    assert!(checked >= 40, "only {checked} functions checked");
+}
+
+/// Makes every `barq_copy_*` kernel copy one byte less than it should.
+fn break_copy_kernels(module: &mut walrus::Module) {
+    use walrus::ir::{BinaryOp, Instr};
+    let kernels: Vec<_> = module
+        .funcs
+        .iter()
+        .filter(|f| {
+            f.name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("barq_copy_"))
+        })
+        .map(|f| f.id())
+        .collect();
+    for id in kernels {
+        let func = module.funcs.get_mut(id).kind.unwrap_local_mut();
+        let entry = func.entry_block();
+        let position = func
+            .block(entry)
+            .instrs
+            .iter()
+            .position(|(i, _)| matches!(i, Instr::MemoryCopy(_)))
+            .expect("memory.copy in a copy kernel");
+        let mut body = func.builder_mut().instr_seq(entry);
+        body.instr_at(
+            position,
+            Instr::Binop(walrus::ir::Binop {
+                op: BinaryOp::I32Sub,
+            }),
+        );
+        body.instr_at(
+            position,
+            Instr::Const(walrus::ir::Const {
+                value: walrus::ir::Value::I32(1),
+            }),
+        );
+    }
+}
+
+#[test]
+fn verify_catches_a_broken_rewrite_and_drops_it() {
+    let path = common::root().join("corpus/c/bytes.O2.wasm");
+    let input = common::read(&path);
+    let v = optimize_verified(
+        &input,
+        &Options::default(),
+        Some(&break_copy_kernels),
+        |_, _| {},
+    )
+    .expect("verify");
+    let differing: Vec<&str> = v.differences.iter().map(|d| d.function.as_str()).collect();
+    for copy in [
+        "copy_u8",
+        "copy_u8_ptr",
+        "copy_back_u8",
+        "copy_u16",
+        "copy_u32",
+        "copy_u64",
+    ] {
+        assert!(
+            differing.contains(&copy),
+            "{copy} not caught: {differing:?}"
+        );
+    }
+    for fill in ["fill_u8", "zero_u8", "smear_u8"] {
+        assert!(
+            !differing.contains(&fill),
+            "{fill} flagged: {:?}",
+            v.differences
+        );
+    }
+    let detail = &v.differences[0].detail;
+    assert!(
+        detail.contains("inputs (") && detail.contains("memory differs first at byte"),
+        "{detail}"
+    );
+    // The dropped functions are no longer rewritten, and say why.
+    for f in &v.optimized.report.findings {
+        if differing.contains(&f.function.as_str()) {
+            assert_ne!(f.action, Action::Rewritten, "{f:?}");
+            assert_eq!(f.verified, Some(false), "{f:?}");
+        }
+    }
+    assert!(v
+        .optimized
+        .report
+        .findings
+        .iter()
+        .any(|f| f.function == "fill_u8" && f.action == Action::Rewritten));
+    // And the output, checked again without tampering, has no difference left.
+    let again = optimize_verified(&v.optimized.wasm, &Options::default(), None, |_, _| {})
+        .expect("verify the output");
+    assert!(again.differences.is_empty(), "{:?}", again.differences);
+}
+
+#[test]
+fn cli_verify_modes() {
+    let bin = env!("CARGO_BIN_EXE_barq-opt");
+    let input = common::root().join("corpus/c/bytes.O2.wasm");
+    for mode in ["--verify", "--verify=drop", "--verify=fail"] {
+        let out = std::process::Command::new(bin)
+            .arg(&input)
+            .arg(mode)
+            .arg("--report=json")
+            .output()
+            .expect("run barq-opt");
+        assert!(
+            out.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("\"verified\": true"), "{mode}: {text}");
+    }
+    let out = std::process::Command::new(bin)
+        .arg(&input)
+        .arg("--verify=sometimes")
+        .output()
+        .expect("run barq-opt");
+    assert!(!out.status.success());
+}
