@@ -156,11 +156,7 @@ impl Variant {
                 body.push_str("(call $effect)\n");
             }
             if self.harm == Harm::DataExit {
-                let zero = if self.ty.float() {
-                    format!("({t}.const 0)")
-                } else {
-                    format!("({t}.const 0)")
-                };
+                let zero = format!("({t}.const 0)");
                 body.push_str(&format!(
                     "(br_if $exit ({t}.lt{} {} {zero}))\n",
                     if self.ty.float() { "" } else { "_s" },
@@ -260,7 +256,7 @@ fn variants() -> Vec<Variant> {
                         kind,
                         unroll,
                         op: ops[pick % ops.len()],
-                        memarg_offsets: pick % 2 == 0,
+                        memarg_offsets: pick.is_multiple_of(2),
                         harm: Harm::None,
                     });
                 }
@@ -276,7 +272,7 @@ fn variants() -> Vec<Variant> {
                         kind,
                         unroll: 1 + (pick % 2) as u32,
                         op: ops[pick % ops.len()],
-                        memarg_offsets: pick % 3 == 0,
+                        memarg_offsets: pick.is_multiple_of(3),
                         harm,
                     });
                 }
