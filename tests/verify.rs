@@ -29,6 +29,7 @@ fn verify_passes_on_the_corpus_and_marks_what_it_ran() {
         "rust/bytes.O3.wasm",
         "rust/vector.O3.wasm",
         "assemblyscript/bytes.O3.wasm",
+        "assemblyscript/bytes.Oz.wasm",
         "assemblyscript/vector.Oz.wasm",
     ]) {
         let input = common::read(&path);
@@ -181,4 +182,45 @@ fn cli_verify_modes() {
         .output()
         .expect("run barq-opt");
     assert!(!out.status.success());
+}
+
+/// Byte assemblies with wrapping address arithmetic (`p + 3`, AssemblyScript -Oz)
+/// become a wide load only when `p + 3` does not wrap; at the top of the address
+/// space the original code runs. Both must behave alike at every edge.
+#[test]
+fn combined_loads_keep_the_original_code_where_addresses_wrap() {
+    use wasmtime::{Engine, Instance, Module, Store, Val};
+    let path = common::root().join("corpus/assemblyscript/bytes.Oz.wasm");
+    let input = common::read(&path);
+    let out = barq_wasm::optimize(&input, &Options::default()).expect("optimize");
+    assert!(out
+        .report
+        .findings
+        .iter()
+        .any(|f| f.pattern == "load_combine"
+            && f.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("does not wrap"))));
+    let engine = Engine::default();
+    let run = |wasm: &[u8], name: &str, p: i32| -> String {
+        let module = Module::new(&engine, wasm).expect("compile");
+        let mut store = Store::new(&engine, ());
+        let instance = Instance::new(&mut store, &module, &[]).expect("instantiate");
+        let memory = instance.get_memory(&mut store, "memory").expect("memory");
+        memory.grow(&mut store, 1).expect("grow");
+        for (i, b) in memory.data_mut(&mut store).iter_mut().enumerate() {
+            *b = (i * 31 + 7) as u8;
+        }
+        let f = instance.get_func(&mut store, name).expect("export");
+        let mut results = vec![Val::I64(0)];
+        match f.call(&mut store, &[Val::I32(p)], &mut results) {
+            Ok(()) => format!("{:?}", results[0].i64().or(results[0].i32().map(i64::from))),
+            Err(e) => format!("trap {:?}", e.downcast_ref::<wasmtime::Trap>()),
+        }
+    };
+    for name in ["read_u16_le", "read_u32_le", "read_u64_le"] {
+        for p in [0, 1, 65530, 65532, 65533, 65535, 65536, -8, -4, -3, -2, -1] {
+            assert_eq!(run(&input, name, p), run(&out.wasm, name, p), "{name}({p})");
+        }
+    }
 }

@@ -23,3 +23,35 @@ export function copy_u16(dst: usize, src: usize, n: i32): void {
 export function zero_u64(dst: usize, n: i32): void {
   for (let i = 0; i < n; i++) store<u64>(dst + (<usize>i << 3), 0);
 }
+
+// `load_combine`: little-endian values read byte by byte (Binaryen does not
+// combine them; clang and rustc do).
+export function read_u16_le(p: usize): u32 {
+  return <u32>load<u8>(p) | (<u32>load<u8>(p, 1) << 8);
+}
+
+export function read_u32_le(p: usize): u32 {
+  return <u32>load<u8>(p) | (<u32>load<u8>(p + 1) << 8) | (<u32>load<u8>(p + 2) << 16) | (<u32>load<u8>(p + 3) << 24);
+}
+
+export function read_u64_le(p: usize): u64 {
+  let v: u64 = 0;
+  v |= <u64>load<u8>(p, 7) << 56;
+  v |= <u64>load<u8>(p, 6) << 48;
+  v |= <u64>load<u8>(p, 5) << 40;
+  v |= <u64>load<u8>(p, 4) << 32;
+  v |= <u64>load<u8>(p, 3) << 24;
+  v |= <u64>load<u8>(p, 2) << 16;
+  v |= <u64>load<u8>(p, 1) << 8;
+  v |= <u64>load<u8>(p);
+  return v;
+}
+
+export function sum_u32_le(p: usize, n: i32): u32 {
+  let s: u32 = 0;
+  for (let i = 0; i < n; i++) {
+    const q = p + (<usize>i << 2);
+    s += <u32>load<u8>(q) | (<u32>load<u8>(q + 1) << 8) | (<u32>load<u8>(q + 2) << 16) | (<u32>load<u8>(q + 3) << 24);
+  }
+  return s;
+}

@@ -27,6 +27,8 @@ pub enum Tier {
     Native,
     /// `memory.copy` / `memory.fill`.
     BulkMemory,
+    /// Plain scalar code (one wide load instead of byte loads).
+    Scalar,
 }
 
 /// Element type of a kernel.

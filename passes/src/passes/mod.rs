@@ -3,6 +3,7 @@
 //! once, by its `name()`.
 
 pub mod bulk_memory;
+pub mod load_combine;
 pub mod loop_census;
 pub mod simd_elementwise;
 pub mod simd_reduce;
@@ -47,6 +48,10 @@ pub fn all() -> Vec<Registered> {
         // First: a read-only census of loops. It is cheap, it feeds the summary, and it
         // is where every later fingerprint starts (fingerprints read the loop forest).
         Registered::Audit(Box::new(loop_census::LoopCensus)),
+        // Byte assemblies -> one wide load: exact, anywhere in a function. First,
+        // so that loops reading words byte by byte reach the loop passes as
+        // loops over words.
+        Registered::Rewrite(Box::new(load_combine::LoadCombine)),
         // Copy and fill loops -> memory.copy / memory.fill: exact. Before the
         // elementwise pass, which would otherwise take the 4- and 8-byte ones as
         // SIMD maps (and skips loops guarded here).
