@@ -477,7 +477,8 @@ fn bits(v: &Val) -> u128 {
     }
 }
 
-fn both_nan(a: u128, b: u128) -> bool {
+/// Whether two result bit patterns (f32 or f64 results) are both NaNs.
+pub fn both_nan(a: u128, b: u128) -> bool {
     let nan32 = |v: u128| v <= u32::MAX as u128 && f32::from_bits(v as u32).is_nan();
     let nan64 = |v: u128| v <= u64::MAX as u128 && f64::from_bits(v as u64).is_nan();
     (nan32(a) && nan32(b)) || (nan64(a) && nan64(b))
@@ -485,7 +486,7 @@ fn both_nan(a: u128, b: u128) -> bool {
 
 /// The first byte where two memories differ, other than inside a NaN both hold at
 /// the same place (wasm leaves NaN sign and payload bits nondeterministic).
-fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+pub fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
     if a.len() != b.len() {
         return Some(a.len().min(b.len()));
     }

@@ -258,46 +258,6 @@ fn run(module: &Module, name: &str, args: &[Val], memory_image: &[u8]) -> Outcom
     }
 }
 
-/// Whether two result bit patterns are both NaNs (f32 or f64 results).
-fn both_nan_value(a: u128, b: u128) -> bool {
-    let nan32 = |v: u128| v <= u32::MAX as u128 && f32::from_bits(v as u32).is_nan();
-    let nan64 = |v: u128| v <= u64::MAX as u128 && f64::from_bits(v as u64).is_nan();
-    (nan32(a) && nan32(b)) || (nan64(a) && nan64(b))
-}
-
-/// The first byte where the memories differ other than inside a NaN that both
-/// sides hold at the same place: wasm leaves the sign and payload of a NaN produced
-/// by arithmetic nondeterministic, and DESIGN.md allows exactly that difference.
-fn first_real_difference(a: &[u8], b: &[u8]) -> Option<usize> {
-    let nan_at = |m: &[u8], start: usize, width: usize| -> bool {
-        match width {
-            4 => m
-                .get(start..start + 4)
-                .is_some_and(|w| f32::from_le_bytes(w.try_into().unwrap_or([0; 4])).is_nan()),
-            _ => m
-                .get(start..start + 8)
-                .is_some_and(|w| f64::from_le_bytes(w.try_into().unwrap_or([0; 8])).is_nan()),
-        }
-    };
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] == b[i] {
-            i += 1;
-            continue;
-        }
-        let excused = [4usize, 8].iter().find_map(|&width| {
-            (i.saturating_sub(width - 1)..=i)
-                .find(|&s| nan_at(a, s, width) && nan_at(b, s, width))
-                .map(|s| s + width)
-        });
-        match excused {
-            Some(end) => i = end,
-            None => return Some(i),
-        }
-    }
-    None
-}
-
 /// Memory contents for the --fast-math bound: finite values in [-1, 1].
 fn fill_unit(rng: &mut Rng, bytes: &mut [u8], f64_elements: bool) {
     if f64_elements {
@@ -425,7 +385,7 @@ fn check_module(path: &Path, options: &Options) -> BTreeSet<String> {
                         x.len() == y.len()
                             && x.iter()
                                 .zip(y)
-                                .all(|(p, q)| p == q || both_nan_value(*p, *q))
+                                .all(|(p, q)| p == q || barq_wasm::verify::both_nan(*p, *q))
                     }
                     (x, y) => x == y,
                 };
@@ -434,7 +394,7 @@ fn check_module(path: &Path, options: &Options) -> BTreeSet<String> {
                     "result differs: {:?} vs {:?}: {what}",
                     a.result, b.result
                 );
-                if let Some(at) = first_real_difference(&a.memory, &b.memory) {
+                if let Some(at) = barq_wasm::verify::first_difference(&a.memory, &b.memory) {
                     let s = at.saturating_sub(4);
                     panic!(
                         "memory differs at byte {at}: {:02x?} vs {:02x?}: {what}",
