@@ -46,21 +46,29 @@ fn zstd_compresses_identically_after_barq() {
     );
     std::fs::write(rewritten.join("dist/common/zstd.wasm"), &result.wasm).expect("write");
 
+    let stdout = compare_in_node(&[], "zstd.js", &original, &rewritten);
+    let _ = std::fs::remove_dir_all(&work);
+    assert!(stdout.contains("outputs identical"), "{stdout}");
+}
+
+/// Runs `tests/realworld/SCRIPT` in node on the two package copies (with the
+/// README as sample text); asserts it succeeded and returns what it printed.
+fn compare_in_node(flags: &[&str], script: &str, original: &Path, rewritten: &Path) -> String {
     let output = Command::new("node")
-        .arg(common::root().join("tests/realworld/zstd.js"))
+        .args(flags)
+        .arg(common::root().join("tests/realworld").join(script))
         .arg(common::root().join("README.md"))
-        .arg(&original)
-        .arg(&rewritten)
+        .arg(original)
+        .arg(rewritten)
         .output()
         .expect("run node (is it installed?)");
-    let _ = std::fs::remove_dir_all(&work);
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     assert!(
         output.status.success(),
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("outputs identical"), "{stdout}");
+    stdout
 }
 
 #[test]
@@ -97,20 +105,12 @@ fn lz4_round_trips_identically_after_barq() {
     );
     std::fs::write(rewritten.join("lz4_wasm_bg.wasm"), &result.wasm).expect("write");
 
-    let output = Command::new("node")
-        .arg("--experimental-wasm-modules")
-        .arg(common::root().join("tests/realworld/lz4.mjs"))
-        .arg(common::root().join("README.md"))
-        .arg(&original)
-        .arg(&rewritten)
-        .output()
-        .expect("run node (is it installed?)");
-    let _ = std::fs::remove_dir_all(&work);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = compare_in_node(
+        &["--experimental-wasm-modules"],
+        "lz4.mjs",
+        &original,
+        &rewritten,
     );
+    let _ = std::fs::remove_dir_all(&work);
     assert!(stdout.contains("identical"), "{stdout}");
 }
