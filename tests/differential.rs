@@ -67,7 +67,7 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
             &[Ptr, Len]
         }
         "xor_u8" => &[Ptr, Ptr, Len, Int],
-        "read_u16_le" | "read_u32_le" | "read_u64_le" => &[Ptr],
+        "read_u16_le" | "read_u32_le" | "read_u64_le" | "read_u32_be" | "read_u64_be" => &[Ptr],
         "sum_u32_le" => &[Ptr, Len],
         _ => return None,
     })

@@ -218,9 +218,52 @@ fn combined_loads_keep_the_original_code_where_addresses_wrap() {
             Err(e) => format!("trap {:?}", e.downcast_ref::<wasmtime::Trap>()),
         }
     };
-    for name in ["read_u16_le", "read_u32_le", "read_u64_le"] {
+    for name in [
+        "read_u16_le",
+        "read_u32_le",
+        "read_u64_le",
+        "read_u32_be",
+        "read_u64_be",
+    ] {
         for p in [0, 1, 65530, 65532, 65533, 65535, 65536, -8, -4, -3, -2, -1] {
             assert_eq!(run(&input, name, p), run(&out.wasm, name, p), "{name}({p})");
         }
     }
+}
+
+/// The i64 forms of byte assemblies (4 bytes into an i64, both byte orders, and
+/// bytes extended from i32 loads) are combined and behave alike.
+#[test]
+fn i64_byte_assemblies_are_combined_exactly() {
+    let byte = |k: u32, shift: u32| {
+        format!("(i64.shl (i64.extend_i32_u (i32.load8_u offset={k} (local.get $p))) (i64.const {shift}))")
+    };
+    let tree = |shifts: [u32; 4]| {
+        format!(
+            "(i64.or (i64.or {} {}) (i64.or {} {}))",
+            byte(0, shifts[0]),
+            byte(1, shifts[1]),
+            byte(2, shifts[2]),
+            byte(3, shifts[3])
+        )
+    };
+    let wat = format!(
+        r#"(module (memory (export "memory") 1)
+             (func (export "le") (param $p i32) (result i64) {})
+             (func (export "be") (param $p i32) (result i64) {}))"#,
+        tree([0, 8, 16, 24]),
+        tree([24, 16, 8, 0])
+    );
+    let wasm = wat::parse_str(&wat).expect("wat");
+    let v = optimize_verified(&wasm, &Options::default(), None, |_, _| {}).expect("verify");
+    assert!(v.differences.is_empty(), "{:?}", v.differences);
+    let rewritten: Vec<_> = v
+        .optimized
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.action == Action::Rewritten && f.verified == Some(true))
+        .map(|f| f.function.as_str())
+        .collect();
+    assert_eq!(rewritten, ["le", "be"], "{:?}", v.optimized.report.findings);
 }

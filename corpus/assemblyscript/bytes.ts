@@ -55,3 +55,14 @@ export function sum_u32_le(p: usize, n: i32): u32 {
   }
   return s;
 }
+
+// Big-endian (network order) values: a wide load and a byte swap.
+export function read_u32_be(p: usize): u32 {
+  return (<u32>load<u8>(p) << 24) | (<u32>load<u8>(p, 1) << 16) | (<u32>load<u8>(p, 2) << 8) | <u32>load<u8>(p, 3);
+}
+
+export function read_u64_be(p: usize): u64 {
+  return (<u64>load<u8>(p) << 56) | (<u64>load<u8>(p, 1) << 48) | (<u64>load<u8>(p, 2) << 40) |
+    (<u64>load<u8>(p, 3) << 32) | (<u64>load<u8>(p, 4) << 24) | (<u64>load<u8>(p, 5) << 16) |
+    (<u64>load<u8>(p, 6) << 8) | <u64>load<u8>(p, 7);
+}

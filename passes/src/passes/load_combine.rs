@@ -166,6 +166,8 @@ struct Combined {
     max_delta: u64,
     /// An i64 value (else i32).
     wide: bool,
+    /// The bytes are in big-endian order: the wide load is byte-swapped.
+    big_endian: bool,
     local: LocalId,
     memory: MemoryId,
     offset: u64,
@@ -216,17 +218,28 @@ fn combine(instrs: &Instrs, root: usize) -> Option<Combined> {
         max_delta = max_delta.max(delta);
         totals.push(delta + t.offset);
     }
-    // Consecutive offsets, each byte shifted to its little-endian place.
+    // Consecutive offsets, each byte shifted to its little-endian place, or each
+    // to its big-endian place (taken for 4 and 8 bytes, where a load and a byte
+    // swap are fewer instructions than the bytes; for 2 they are not).
     let base = *totals.iter().min()?;
     let mut seen = vec![false; n];
+    let (mut little, mut big) = (true, n >= 4);
     for (t, total) in ts.iter().zip(&totals) {
         let k = (total - base) as usize;
-        if k >= n || seen[k] || t.shift != 8 * k as i64 {
+        if k >= n || seen[k] {
             return None;
         }
         seen[k] = true;
+        little &= t.shift == 8 * k as i64;
+        big &= t.shift == 8 * (n - 1 - k) as i64;
     }
+    if !little && !big {
+        return None;
+    }
+    let big_endian = !little;
     let (kind, elem) = match (wide, n) {
+        // A big-endian word into an i64 is swapped as an i32, then extended.
+        (true, 4) if big_endian => (LoadKind::I32 { atomic: false }, Elem::I32),
         (false, 2) => (
             LoadKind::I32_16 {
                 kind: ExtendedLoad::ZeroExtend,
@@ -254,12 +267,78 @@ fn combine(instrs: &Instrs, root: usize) -> Option<Combined> {
         tee,
         max_delta,
         wide,
+        big_endian,
         local,
         memory: ts[0].memory,
         offset: base,
         kind,
         elem,
     })
+}
+
+/// Instructions that reverse the bytes of the value on the stack, for a wide load
+/// of `kind` in a tree of i64 (`wide`) or i32; `t` is a scratch local of the
+/// loaded type.
+fn byte_swap(kind: LoadKind, wide: bool, t: LocalId) -> Vec<Instr> {
+    use walrus::ir::{Binop, Const, LocalGet, LocalTee, Unop};
+    let bin = |op| Instr::Binop(Binop { op });
+    let c32 = |v: i32| {
+        Instr::Const(Const {
+            value: Value::I32(v),
+        })
+    };
+    let c64 = |v: i64| {
+        Instr::Const(Const {
+            value: Value::I64(v),
+        })
+    };
+    let tee = Instr::LocalTee(LocalTee { local: t });
+    let get = Instr::LocalGet(LocalGet { local: t });
+    match kind {
+        // (x rotl 8) & 0x00ff00ff | (x rotr 8) & 0xff00ff00
+        LoadKind::I32 { .. } => {
+            let mut code = vec![
+                tee,
+                c32(8),
+                bin(BinaryOp::I32Rotl),
+                c32(0x00ff_00ff),
+                bin(BinaryOp::I32And),
+                get,
+                c32(8),
+                bin(BinaryOp::I32Rotr),
+                c32(0xff00_ff00u32 as i32),
+                bin(BinaryOp::I32And),
+                bin(BinaryOp::I32Or),
+            ];
+            if wide {
+                code.push(Instr::Unop(Unop {
+                    op: UnaryOp::I64ExtendUI32,
+                }));
+            }
+            code
+        }
+        // Swap bytes in each halfword, halfwords in each word, then the words.
+        _ => {
+            let mut code = Vec::new();
+            for (shift, mask) in [(8, 0x00ff_00ff_00ff_00ffi64), (16, 0x0000_ffff_0000_ffff)] {
+                code.extend([
+                    tee.clone(),
+                    c64(shift),
+                    bin(BinaryOp::I64ShrU),
+                    c64(mask),
+                    bin(BinaryOp::I64And),
+                    get.clone(),
+                    c64(mask),
+                    bin(BinaryOp::I64And),
+                    c64(shift),
+                    bin(BinaryOp::I64Shl),
+                    bin(BinaryOp::I64Or),
+                ]);
+            }
+            code.extend([c64(32), bin(BinaryOp::I64Rotl)]);
+            code
+        }
+    }
 }
 
 impl Pass for LoadCombine {
@@ -325,6 +404,19 @@ impl Pass for LoadCombine {
                             },
                         });
                         let loc = instrs[root].1;
+                        let swap: Vec<(Instr, walrus::InstrLocId)> = if c.big_endian {
+                            let ty = match c.kind {
+                                LoadKind::I64 { .. } => walrus::ValType::I64,
+                                _ => walrus::ValType::I32,
+                            };
+                            let t = module.locals.add(ty);
+                            byte_swap(c.kind, c.wide, t)
+                                .into_iter()
+                                .map(|i| (i, loc))
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
                         let get = (
                             Instr::LocalGet(walrus::ir::LocalGet { local: c.local }),
                             loc,
@@ -339,6 +431,7 @@ impl Pass for LoadCombine {
                                 None => new.push(get.clone()),
                             }
                             new.push((load, loc));
+                            new.extend(swap.iter().cloned());
                         } else {
                             // `if (p <= 2^32 - 1 - max_delta) wide load else original`,
                             // with a tee'd address computed once, before the test.
@@ -374,7 +467,8 @@ impl Pass for LoadCombine {
                             let builder = func.builder_mut();
                             let then = builder.dangling_instr_seq(Some(ty)).id();
                             let otherwise = builder.dangling_instr_seq(Some(ty)).id();
-                            func.block_mut(then).instrs = vec![get, (load, loc)];
+                            func.block_mut(then).instrs =
+                                [get, (load, loc)].into_iter().chain(swap).collect();
                             func.block_mut(otherwise).instrs = original;
                             new.push((
                                 Instr::IfElse(walrus::ir::IfElse {
@@ -389,13 +483,19 @@ impl Pass for LoadCombine {
                         finding.action = Action::Rewritten;
                         finding.tier = Some(Tier::Scalar);
                         finding.reason = Some(format!(
-                            "{} bytes at offset {} -> one load{}",
+                            "{} {} bytes at offset {} -> one load{}{}",
+                            if c.big_endian {
+                                "big-endian"
+                            } else {
+                                "little-endian"
+                            },
                             match c.kind {
                                 LoadKind::I32_16 { .. } | LoadKind::I64_16 { .. } => 2,
                                 LoadKind::I64 { .. } => 8,
                                 _ => 4,
                             },
                             c.offset,
+                            if c.big_endian { " and a byte swap" } else { "" },
                             if c.max_delta > 0 {
                                 " (when the address arithmetic does not wrap)"
                             } else {
