@@ -30,6 +30,8 @@ enum Arg {
     Scalar,
     /// An integer scalar (clamp bounds, zero points).
     Int,
+    /// A convolution's kernel size: 3.
+    Kernel,
 }
 
 use Arg::*;
@@ -56,6 +58,13 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "matmul_ijk" => &[Ptr, Ptr, Ptr, Dim, Dim, Dim],
         "matmul_ikj" | "matmul" => &[Ptr, Ptr, Ptr, Dim],
         "gemv" => &[Ptr, Ptr, Ptr, Dim, Dim],
+        "gemm_ld" => &[Dim, Dim, Dim, Ptr, Dim, Ptr, Dim, Ptr, Dim],
+        "gemm_alpha_beta" => &[Dim, Scalar, Ptr, Ptr, Scalar, Ptr],
+        "gemm_at" | "gemm_i32" | "gemm_jik" | "gemm_ptr" | "gemm_slices" | "gemm" => {
+            &[Ptr, Ptr, Ptr, Dim]
+        }
+        "vecmat" => &[Ptr, Ptr, Ptr, Dim, Dim],
+        "conv2d_k" => &[Ptr, Dim, Dim, Ptr, Kernel, Ptr],
         "quantize_i8" => &[Ptr, Ptr, Len, Scalar, Int],
         "dequantize_i8" => &[Ptr, Ptr, Len, Scalar, Int],
         "conv3x3_relu" => &[Ptr, Ptr, Scalar, Ptr, Dim, Dim],
@@ -327,6 +336,7 @@ fn make_case(
                 }
             }
             Int => ints[scalar_pick.wrapping_add(args.len()) % ints.len()] as i64,
+            Kernel => 3,
         };
         args.push(match ty {
             ValType::I64 => Val::I64(value),
@@ -368,6 +378,10 @@ fn check_module(path: &Path, options: &Options) -> BTreeSet<String> {
             export.name()
         );
         let lengths = if kinds.contains(&Dim) { DIMS } else { LENGTHS };
+        // BARQ_TRACE=1 names each kernel as it starts (to find one that hangs).
+        if std::env::var_os("BARQ_TRACE").is_some() {
+            eprintln!("{} {}", path.display(), export.name());
+        }
         let mut fast_path_seen = false;
         for &len in lengths {
             for (layout_index, &layout) in LAYOUTS.iter().enumerate() {

@@ -118,9 +118,8 @@ fn optimizing_twice_adds_nothing() {
             "{name}: {:?}",
             twice.report.findings
         );
-        assert_eq!(
-            twice.report.summary.functions,
-            once.report.summary.functions + once.report.summary.rewritten
-        );
+        // At most one kernel function per rewrite (lockstep nests add none).
+        let added = twice.report.summary.functions - once.report.summary.functions;
+        assert!(added <= once.report.summary.rewritten, "{name}: {added} functions added");
     }
 }

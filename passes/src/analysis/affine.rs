@@ -66,6 +66,21 @@ impl Affine {
         self.terms.clone()
     }
 
+    /// How much the value grows per iteration, if that is known: every local in
+    /// it is either an induction variable (a constant step) or never written in
+    /// the loop. (`increment` counts other locals as not growing.)
+    pub fn exact_increment(&self, body: &LoopBody, steps: &HashMap<LocalId, i64>) -> Option<i64> {
+        for atom in self.terms.keys() {
+            if let Node::Phi(local) = body.graph[*atom] {
+                let written = body.end_values.get(&local).is_some_and(|end| *end != *atom);
+                if written && !steps.contains_key(&local) {
+                    return None;
+                }
+            }
+        }
+        Some(self.increment(body, steps))
+    }
+
     /// How much the value grows per iteration, given the induction steps.
     pub fn increment(&self, body: &LoopBody, steps: &HashMap<LocalId, i64>) -> i64 {
         let mut total = 0i64;

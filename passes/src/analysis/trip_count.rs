@@ -137,7 +137,7 @@ pub fn trip_count(
     }
     let incr = |n: NodeIndex| -> Option<(Affine, i64)> {
         let form = affine_i32(body, n)?;
-        let inc = form.increment(body, steps);
+        let inc = form.exact_increment(body, steps)?;
         Some((form, inc))
     };
     // A bare value tested against zero has no bound node; the rewriter uses 0.

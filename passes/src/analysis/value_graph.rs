@@ -107,6 +107,9 @@ pub struct LoopBody {
     pub blockers: Vec<String>,
     /// Number of instructions in the body (a size hint for cost models).
     pub instructions: usize,
+    /// Nested blocks, loops and ifs modelled as opaque statements (only by
+    /// [`build_outer`]).
+    pub nested: usize,
 }
 
 impl LoopBody {
@@ -185,6 +188,9 @@ struct Builder<'m> {
     locals: HashMap<LocalId, NodeIndex>,
     memory_ops: usize,
     effects_seen: bool,
+    /// Model nested blocks, loops and ifs as opaque statements (see
+    /// [`build_outer`]) instead of giving up on them.
+    summarize: Option<&'m LocalFunction>,
 }
 
 impl Builder<'_> {
@@ -336,6 +342,9 @@ impl Builder<'_> {
                 self.opaque_call(ty, 0);
             }
             Instr::CallIndirect(c) => self.opaque_call(c.ty, 1),
+            Instr::Block(_) | Instr::Loop(_) | Instr::IfElse(_) if self.summarize.is_some() => {
+                self.nested_statement(instr)
+            }
             other => {
                 let reason = match other {
                     Instr::CallRef(_) => "call inside loop",
@@ -358,6 +367,49 @@ impl Builder<'_> {
                 self.effects_seen = true;
                 // Keep the stack roughly right so later facts stay meaningful.
                 self.stack.clear();
+            }
+        }
+    }
+}
+
+impl Builder<'_> {
+    /// A nested block, loop or if without parameters or results, as one opaque
+    /// statement: every local written inside it holds an unknown value after it,
+    /// and it counts as an effect.
+    fn nested_statement(&mut self, instr: &Instr) {
+        let Some(func) = self.summarize else {
+            return;
+        };
+        let simple = super::loops::opened_sequences(instr)
+            .iter()
+            .all(|seq| matches!(func.block(*seq).ty, InstrSeqType::Simple(None)));
+        if !simple {
+            self.block("nested block with parameters or results");
+            self.stack.clear();
+            return;
+        }
+        if matches!(instr, Instr::IfElse(_)) {
+            self.pop();
+        }
+        self.body.nested += 1;
+        self.effects_seen = true;
+        let opened = super::loops::opened_sequences(instr);
+        let mut nested = opened.clone();
+        for seq in opened {
+            nested.extend(super::loops::nested_sequences(
+                func,
+                &func.block(seq).instrs,
+            ));
+        }
+        for seq in nested {
+            for (inner, _) in &func.block(seq).instrs {
+                let written = match inner {
+                    Instr::LocalSet(s) => s.local,
+                    Instr::LocalTee(t) => t.local,
+                    _ => continue,
+                };
+                let opaque = self.add(Node::Opaque, &[]);
+                self.locals.insert(written, opaque);
             }
         }
     }
@@ -432,7 +484,10 @@ pub fn exit_path_sequences(func: &LocalFunction, loop_seq: InstrSeqId) -> Vec<In
 /// `loop { <cond>; if { <body>; br loop } }` with an empty else. Returns the condition
 /// instructions and the body without its final `br`.
 type Instrs = [(Instr, walrus::InstrLocId)];
-fn if_guarded_body(func: &LocalFunction, loop_seq: InstrSeqId) -> Option<(&Instrs, &Instrs)> {
+pub(crate) fn if_guarded_body(
+    func: &LocalFunction,
+    loop_seq: InstrSeqId,
+) -> Option<(&Instrs, &Instrs)> {
     let instrs = &func.block(loop_seq).instrs;
     let (last, cond) = instrs.split_last()?;
     let Instr::IfElse(branch) = &last.0 else {
@@ -450,14 +505,30 @@ fn if_guarded_body(func: &LocalFunction, loop_seq: InstrSeqId) -> Option<(&Instr
 
 /// Builds the value graph of the loop whose body is `loop_seq`.
 pub fn build(module: &Module, func: &LocalFunction, loop_seq: InstrSeqId) -> LoopBody {
+    build_with(module, func, loop_seq, None)
+}
+
+/// Builds the value graph of an outer loop: nested blocks, loops and ifs are opaque
+/// statements (every local they write is unknown after them), so the loop's own
+/// exit test, induction variables and top-level stores stay visible.
+pub fn build_outer(module: &Module, func: &LocalFunction, loop_seq: InstrSeqId) -> LoopBody {
+    build_with(module, func, loop_seq, Some(func))
+}
+
+fn build_with<'m>(
+    module: &'m Module,
+    func: &'m LocalFunction,
+    loop_seq: InstrSeqId,
+    summarize: Option<&'m LocalFunction>,
+) -> LoopBody {
     let mut b = Builder {
         module,
-
         body: LoopBody::default(),
         stack: Vec::new(),
         locals: HashMap::new(),
         memory_ops: 0,
         effects_seen: false,
+        summarize,
     };
     let seq = func.block(loop_seq);
     // A loop ending in `br loop` never falls through, so a result type (clang -Oz

@@ -199,7 +199,11 @@ pub fn match_copy_fill(body: &LoopBody) -> Result<CopyMatch, NoMatch> {
         }
     }
     let unroll = stores.len() as u32;
-    let stride = stores[0].1.form.increment(body, &steps);
+    let stride = stores[0]
+        .1
+        .form
+        .exact_increment(body, &steps)
+        .unwrap_or(i64::MIN);
     if stride.unsigned_abs() != unroll as u64 * width as u64 {
         return Err(decline("non-contiguous store"));
     }
@@ -231,7 +235,7 @@ pub fn match_copy_fill(body: &LoopBody) -> Result<CopyMatch, NoMatch> {
         }
         let addr = body.operands(value0)[0];
         let form = affine_i32(body, addr).ok_or_else(|| decline("non-affine load"))?;
-        if form.increment(body, &steps) != stride {
+        if form.exact_increment(body, &steps).unwrap_or(i64::MIN) != stride {
             return Err(decline("non-contiguous load"));
         }
         let source = Access {

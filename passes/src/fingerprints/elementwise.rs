@@ -288,7 +288,11 @@ pub fn match_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
         }
     }
     let unroll = stores.len() as u32;
-    let stride = stores[0].1.form.increment(body, &steps);
+    let stride = stores[0]
+        .1
+        .form
+        .exact_increment(body, &steps)
+        .unwrap_or(i64::MIN);
     if stride <= 0 {
         return Err(decline("loop runs backwards through memory"));
     }
@@ -328,7 +332,7 @@ pub fn match_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
         }
         let addr = body.operands(node)[0];
         let form = affine_i32(body, addr).ok_or_else(|| decline("non-affine load"))?;
-        if form.increment(body, &steps) != stride {
+        if form.exact_increment(body, &steps).unwrap_or(i64::MIN) != stride {
             return Err(decline("non-contiguous load"));
         }
         let access = Access {

@@ -376,7 +376,7 @@ fn interleave(
         .flat_map(|t| body.loads_under(*t))
         .all(|l| {
             affine_i32(body, body.operands(l)[0])
-                .is_some_and(|f| f.increment(body, steps) == stride)
+                .is_some_and(|f| f.exact_increment(body, steps).unwrap_or(i64::MIN) == stride)
         });
     contiguous.then(|| ordered.into_iter().map(|(_, a)| a).collect())
 }
@@ -589,7 +589,7 @@ pub fn plan(
             }
             let addr = body.operands(load)[0];
             let form = affine_i32(body, addr).ok_or("non-affine load")?;
-            if form.increment(body, &steps) != stride {
+            if form.exact_increment(body, &steps).unwrap_or(i64::MIN) != stride {
                 return Err("non-contiguous load".into());
             }
             let access = Access {

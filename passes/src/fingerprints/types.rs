@@ -79,6 +79,32 @@ fn prefix_type(name: &str) -> Option<ValType> {
     })
 }
 
+/// The result type of a scalar unary operator (named for its result type, except
+/// `eqz`, which gives `i32`).
+pub fn unop_type(op: walrus::ir::UnaryOp) -> Option<ValType> {
+    let name = format!("{op:?}");
+    if name.ends_with("Eqz") {
+        Some(ValType::I32)
+    } else {
+        prefix_type(&name)
+    }
+}
+
+/// The result type of a scalar binary operator (comparisons give `i32`).
+pub fn binop_type(op: walrus::ir::BinaryOp) -> Option<ValType> {
+    let name = format!("{op:?}");
+    let comparison = [
+        "Eq", "Ne", "LtS", "LtU", "GtS", "GtU", "LeS", "LeU", "GeS", "GeU", "Lt", "Gt", "Le", "Ge",
+    ]
+    .iter()
+    .any(|suffix| name.len() == 3 + suffix.len() && name.ends_with(suffix));
+    if comparison {
+        Some(ValType::I32)
+    } else {
+        prefix_type(&name)
+    }
+}
+
 /// The type of a node's value. Scalar operators are named for their result type
 /// (`F32ConvertSI32`, `I32WrapI64`), except comparisons and `eqz`, which give `i32`.
 pub fn node_type(module: &Module, body: &LoopBody, node: NodeIndex) -> Option<ValType> {
@@ -93,28 +119,8 @@ pub fn node_type(module: &Module, body: &LoopBody, node: NodeIndex) -> Option<Va
         }),
         Node::GlobalGet(global) => Some(module.globals.get(*global).ty),
         Node::Load { kind, .. } => Some(load_type(*kind)),
-        Node::Unop(op) => {
-            let name = format!("{op:?}");
-            if name.ends_with("Eqz") {
-                Some(ValType::I32)
-            } else {
-                prefix_type(&name)
-            }
-        }
-        Node::Binop(op) => {
-            let name = format!("{op:?}");
-            let comparison = [
-                "Eq", "Ne", "LtS", "LtU", "GtS", "GtU", "LeS", "LeU", "GeS", "GeU", "Lt", "Gt",
-                "Le", "Ge",
-            ]
-            .iter()
-            .any(|suffix| name.len() == 3 + suffix.len() && name.ends_with(suffix));
-            if comparison {
-                Some(ValType::I32)
-            } else {
-                prefix_type(&name)
-            }
-        }
+        Node::Unop(op) => unop_type(*op),
+        Node::Binop(op) => binop_type(*op),
         Node::Select => node_type(module, body, body.operands(node)[0]),
         Node::Opaque => None,
     }

@@ -6,6 +6,7 @@ pub mod bulk_memory;
 pub mod load_combine;
 pub mod loop_census;
 pub mod simd_elementwise;
+pub mod simd_nest;
 pub mod simd_reduce;
 
 use crate::pass::{Audit, Pass};
@@ -61,6 +62,10 @@ pub fn all() -> Vec<Registered> {
         // Reductions: integer sums exact; float sums only under --fast-math. After
         // the elementwise pass, whose kernels and guards it skips.
         Registered::Rewrite(Box::new(simd_reduce::SimdReduce)),
+        // Loops holding loops (GEMM rows, convolutions): exact. Last, so that the
+        // inner loops the passes above rewrite are theirs (a nest with a rewritten
+        // inner loop holds a call and is left alone).
+        Registered::Rewrite(Box::new(simd_nest::SimdNest)),
     ]
 }
 

@@ -624,11 +624,11 @@ pub(crate) fn node_offset(body: &LoopBody, node: NodeIndex) -> i64 {
 }
 
 /// Scratch locals of one guard.
-struct GuardLocals {
-    x0: LocalId,
-    k: LocalId,
-    iterations: LocalId,
-    memory_bytes: LocalId,
+pub(crate) struct GuardLocals {
+    pub(crate) x0: LocalId,
+    pub(crate) k: LocalId,
+    pub(crate) iterations: LocalId,
+    pub(crate) memory_bytes: LocalId,
 }
 
 /// Pushes the 64-bit extension of an entry-time `i32` node.
@@ -659,7 +659,7 @@ fn entry_bound_i32(body: &LoopBody, trip: &TripCount, seq: &mut InstrSeqBuilder)
 
 /// Emits `k`: the first iteration index whose test fails; branches to `skip` when
 /// the closed form would not be exact.
-fn emit_first_failing(
+pub(crate) fn emit_first_failing(
     body: &LoopBody,
     trip: &TripCount,
     l: &GuardLocals,

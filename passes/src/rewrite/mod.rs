@@ -1,6 +1,7 @@
 //! Code generation shared by rewrite passes: SIMD lane mapping, kernels, guards.
 
 pub mod bulk;
+pub mod lanes;
 pub mod map;
 pub mod native;
 pub mod reduce;

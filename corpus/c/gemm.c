@@ -1,0 +1,75 @@
+// barq corpus: patterns `gemm`, `gemv` and `conv2d` in more styles than matmul.c and
+// conv3x3.c: leading dimensions as parameters, alpha/beta scaling that reads C,
+// A transposed, integer elements, a row vector times a matrix, a convolution with
+// a kernel size given at run time, and the j-i-k loop order. Exact when vectorized
+// across the columns of C (or the output pixels): each output keeps its own order.
+#define EXPORT(name) __attribute__((export_name(name)))
+
+EXPORT("gemm_ld")
+void gemm_ld(int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C,
+             int ldc) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (int p = 0; p < k; p++) s += A[i * lda + p] * B[p * ldb + j];
+            C[i * ldc + j] = s;
+        }
+}
+
+EXPORT("gemm_alpha_beta")
+void gemm_alpha_beta(int n, float alpha, const float *A, const float *B, float beta, float *C) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (int p = 0; p < n; p++) s += A[i * n + p] * B[p * n + j];
+            C[i * n + j] = alpha * s + beta * C[i * n + j];
+        }
+}
+
+// C = A^T B
+EXPORT("gemm_at") void gemm_at(const float *A, const float *B, float *C, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (int p = 0; p < n; p++) s += A[p * n + i] * B[p * n + j];
+            C[i * n + j] = s;
+        }
+}
+
+EXPORT("gemm_i32") void gemm_i32(const int *A, const int *B, int *C, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            int s = 0;
+            for (int p = 0; p < n; p++) s += A[i * n + p] * B[p * n + j];
+            C[i * n + j] = s;
+        }
+}
+
+EXPORT("gemm_jik") void gemm_jik(const float *A, const float *B, float *C, int n) {
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < n; i++) {
+            float s = 0.0f;
+            for (int p = 0; p < n; p++) s += A[i * n + p] * B[p * n + j];
+            C[i * n + j] = s;
+        }
+}
+
+// y = x^T A (a vector times a matrix: GEMV with the matrix transposed)
+EXPORT("vecmat") void vecmat(const float *x, const float *A, float *y, int rows, int cols) {
+    for (int j = 0; j < cols; j++) {
+        float s = 0.0f;
+        for (int i = 0; i < rows; i++) s += x[i] * A[i * cols + j];
+        y[j] = s;
+    }
+}
+
+EXPORT("conv2d_k")
+void conv2d_k(const float *in, int h, int w, const float *kern, int K, float *out) {
+    for (int y = 0; y + K <= h; y++)
+        for (int x = 0; x + K <= w; x++) {
+            float s = 0.0f;
+            for (int ky = 0; ky < K; ky++)
+                for (int kx = 0; kx < K; kx++) s += in[(y + ky) * w + x + kx] * kern[ky * K + kx];
+            out[y * (w - K + 1) + x] = s;
+        }
+}

@@ -1,0 +1,61 @@
+// barq near misses for loop-nest vectorization: each looks like a GEMM row or a
+// convolution, but one detail makes the iterations of the outer loop depend on
+// each other or read memory that is not consecutive across them.
+#define EXPORT(name) __attribute__((export_name(name)))
+__attribute__((import_module("env"), import_name("observe"))) void observe(int);
+
+// A call inside the nest.
+EXPORT("gemm_observed") void gemm_observed(const float *A, const float *B, float *C, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (int p = 0; p < n; p++) {
+                s += A[i * n + p] * B[p * n + j];
+                observe(p);
+            }
+            C[i * n + j] = s;
+        }
+}
+
+// Columns picked through a permutation: not consecutive.
+EXPORT("gemm_permuted")
+void gemm_permuted(const float *A, const float *B, const int *perm, float *C, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (int p = 0; p < n; p++) s += A[i * n + p] * B[p * n + perm[j]];
+            C[i * n + j] = s;
+        }
+}
+
+// Each output adds the previous one: a dependence across columns.
+EXPORT("gemm_chained") void gemm_chained(const float *A, const float *B, float *C, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 1; j < n; j++) {
+            float s = 0.0f;
+            for (int p = 0; p < n; p++) s += A[i * n + p] * B[p * n + j];
+            C[i * n + j] = s + C[i * n + j - 1];
+        }
+}
+
+// A running maximum carried from column to column.
+EXPORT("gemm_running_max") void gemm_running_max(const float *A, const float *B, float *C, int n) {
+    for (int i = 0; i < n; i++) {
+        float best = 0.0f;
+        for (int j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (int p = 0; p < n; p++) s += A[i * n + p] * B[p * n + j];
+            best = s > best ? s : best;
+            C[i * n + j] = best;
+        }
+    }
+}
+
+// Stride-2 convolution: outputs read every other input.
+EXPORT("conv_stride2") void conv_stride2(const float *in, const float *k, float *out, int n) {
+    for (int x = 0; x < n; x++) {
+        float s = 0.0f;
+        for (int t = 0; t < 3; t++) s += in[2 * x + t] * k[t];
+        out[x] = s;
+    }
+}

@@ -1,0 +1,267 @@
+//! `simd-nest`: vectorizes a loop that holds other loops across its own iterations:
+//! 16 (then 4) consecutive iterations run in lockstep, one SIMD lane each, inner
+//! loops included. This is GEMM across the columns of C (`C[i][j] = sum_k A[i][k] *
+//! B[k][j]`, each column's sum in its own lane, `k` order kept), GEMV with a
+//! transposed matrix, and direct convolution across output pixels, however the
+//! compiler arranged the inner loops (unrolled, with remainders, guarded).
+//!
+//! Needs: the loop forest, the outer value graph (`value_graph::build_outer`) for
+//! the loop's exit test, induction variables and stores, and the lockstep code
+//! generator (`rewrite::lanes`). Guarantees: exact, by default. Each lane performs
+//! its iteration's operations in its order (no reassociation, no FMA); the code in
+//! front of the loop runs the blocks only when the trip count is exact and every
+//! store range lies in memory; each block leaves for the original loop before its
+//! first store if a load would read outside memory or from a store range. The
+//! original loop runs the last iteration and everything the blocks did not.
+
+use super::simd_elementwise::{uses_simd, KERNEL_PREFIX};
+use crate::analysis::affine::{affine_i32, inductions};
+use crate::analysis::trip_count::trip_count;
+use crate::analysis::value_graph;
+use crate::analysis::LoopForest;
+use crate::pass::{Changed, Pass, PassCx, PassError};
+use crate::report::{Action, Elem, Finding, Tier};
+use crate::rewrite::lanes::{insert_lockstep, Stats};
+use walrus::ir::{InstrSeqId, StoreKind};
+use walrus::{FunctionId, Module};
+
+/// The loop-nest vectorizer.
+pub struct SimdNest;
+
+impl Pass for SimdNest {
+    fn name(&self) -> &'static str {
+        "simd-nest"
+    }
+
+    fn description(&self) -> &'static str {
+        "loops holding loops (gemm, gemv, conv2d) -> their iterations run in SIMD128 lockstep, exact"
+    }
+
+    fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
+        let mut changed = Changed::nothing();
+        let funcs: Vec<FunctionId> = module
+            .funcs
+            .iter_local()
+            .filter(|(id, _)| {
+                !module
+                    .funcs
+                    .get(*id)
+                    .name
+                    .as_deref()
+                    .unwrap_or_default()
+                    .starts_with(KERNEL_PREFIX)
+            })
+            .map(|(id, _)| id)
+            .collect();
+        for func in funcs {
+            let local = module.funcs.get(func).kind.unwrap_local();
+            let forest = LoopForest::build(local);
+            // Loops holding loops, deepest first; an outer loop whose inner one was
+            // rewritten is left alone.
+            let mut candidates: Vec<(u32, InstrSeqId, Vec<InstrSeqId>, bool)> = forest
+                .graph
+                .node_indices()
+                .filter(|n| forest.children(*n).next().is_some())
+                .map(|n| {
+                    let info = &forest.graph[n];
+                    let mut inside = Vec::new();
+                    let mut work: Vec<_> = forest.children(n).collect();
+                    while let Some(c) = work.pop() {
+                        inside.push(forest.graph[c].body);
+                        work.extend(forest.children(c));
+                    }
+                    let has_parent = forest
+                        .graph
+                        .neighbors_directed(n, petgraph::Direction::Incoming)
+                        .next()
+                        .is_some();
+                    (info.depth, info.body, inside, has_parent)
+                })
+                .collect();
+            if candidates.is_empty() {
+                continue;
+            }
+            candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+            let already = uses_simd(local);
+            let mut rewritten: Vec<InstrSeqId> = Vec::new();
+            for (_, loop_seq, inside, has_parent) in candidates {
+                if inside.iter().any(|s| rewritten.contains(s)) {
+                    continue;
+                }
+                let local = module.funcs.get(func).kind.unwrap_local();
+                let forest = LoopForest::build(local);
+                let Some(info) = forest
+                    .graph
+                    .node_weights()
+                    .find(|i| i.body == loop_seq)
+                    .cloned()
+                else {
+                    continue;
+                };
+                let body = value_graph::build_outer(module, local, loop_seq);
+                let steps = inductions(&body);
+                // A candidate stores consecutive elements, one per iteration.
+                let consecutive = body.stores.iter().any(|s| {
+                    affine_i32(&body, s.addr).is_some_and(|f| {
+                        f.exact_increment(&body, &steps) == Some(s.kind.width() as i64)
+                    })
+                });
+                if !consecutive {
+                    continue;
+                }
+                let function = cx.names.get(func).to_string();
+                let func_index = cx.func_index(func).unwrap_or(u32::MAX);
+                let finding = |pattern: &str, elem, action, reason: String| Finding {
+                    function: function.clone(),
+                    func_index,
+                    pattern: pattern.to_string(),
+                    elem,
+                    action,
+                    tier: None,
+                    exact: true,
+                    reason: Some(reason),
+                    verified: None,
+                };
+                let elem = store_elem(body.stores[0].kind);
+                let guess = if has_parent { "gemm" } else { "map" };
+                let refusal = cx
+                    .dropped(func)
+                    .or_else(|| super::simd_refusal(cx.options, already))
+                    .or_else(|| {
+                        (cx.options.target == crate::options::Target::Native
+                            && !cx.options.allow_simd)
+                            .then_some(super::NO_NATIVE_KERNEL)
+                    });
+                if let Some(reason) = refusal {
+                    cx.findings
+                        .push(finding(guess, elem, Action::Detected, reason.to_string()));
+                    continue;
+                }
+                if let Some(reason) = reads_other_iterations(&body, &steps) {
+                    cx.findings
+                        .push(finding(guess, elem, Action::Declined, reason.to_string()));
+                    continue;
+                }
+                let trip = match trip_count(&body, &steps) {
+                    Ok(t) => t,
+                    Err(reason) => {
+                        cx.findings.push(finding(
+                            guess,
+                            elem,
+                            Action::Declined,
+                            reason.to_string(),
+                        ));
+                        continue;
+                    }
+                };
+                if !cx.allow_rewrite() {
+                    cx.findings.push(finding(
+                        guess,
+                        elem,
+                        Action::Detected,
+                        "bisect limit reached".to_string(),
+                    ));
+                    continue;
+                }
+                match insert_lockstep(
+                    module,
+                    func,
+                    info.parent_seq,
+                    info.position,
+                    loop_seq,
+                    &body,
+                    &trip,
+                    &steps,
+                ) {
+                    Ok(stats) => {
+                        let pattern = pattern_of(&stats, has_parent);
+                        let mut f = finding(
+                            pattern,
+                            elem,
+                            Action::Rewritten,
+                            format!(
+                                "shape lockstep-x16{}; each lane keeps its iteration's order",
+                                if stats.depth > 0 {
+                                    format!("-nest{}", stats.depth)
+                                } else {
+                                    String::new()
+                                }
+                            ),
+                        );
+                        f.tier = Some(Tier::Simd128);
+                        cx.findings.push(f);
+                        rewritten.push(loop_seq);
+                        if !changed.functions.contains(&func) {
+                            changed.functions.push(func);
+                        }
+                    }
+                    Err(reason) => {
+                        cx.findings
+                            .push(finding(guess, elem, Action::Declined, reason));
+                    }
+                }
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// Whether a load of the loop body reads an element that another iteration
+/// stores: its address moves like a store's address, a few elements off it (`C[j]
+/// = s + C[j - 1]`). Every block would leave for the original loop at run time.
+fn reads_other_iterations(
+    body: &crate::analysis::value_graph::LoopBody,
+    steps: &std::collections::HashMap<walrus::LocalId, i64>,
+) -> Option<&'static str> {
+    use crate::analysis::value_graph::Node;
+    for store in &body.stores {
+        let Some(target) = affine_i32(body, store.addr) else {
+            continue;
+        };
+        let Some(step) = target.exact_increment(body, steps) else {
+            continue;
+        };
+        let written = target.constant + store.arg.offset as i64;
+        for node in body.graph.node_indices() {
+            let Node::Load { memory, arg, .. } = body.graph[node] else {
+                continue;
+            };
+            let Some(form) = affine_i32(body, body.operands(node)[0]) else {
+                continue;
+            };
+            if memory == store.memory
+                && form.key() == target.key()
+                && form.exact_increment(body, steps) == Some(step)
+                && form.constant + arg.offset as i64 != written
+            {
+                return Some("reads what another iteration writes");
+            }
+        }
+    }
+    None
+}
+
+/// The report's name for what the lockstep loop computes: products of a value
+/// shared by all lanes with one per lane, summed in one nested loop, are a matrix
+/// product (one row of C, or a vector times a matrix when no loop encloses it); in
+/// deeper nests, a convolution window.
+fn pattern_of(stats: &Stats, has_parent: bool) -> &'static str {
+    match (stats.depth, stats.products_in_loops > 0) {
+        (1, true) if has_parent => "gemm",
+        (1, true) => "gemv",
+        (d, true) if d >= 2 => "conv2d",
+        _ => "map",
+    }
+}
+
+fn store_elem(kind: StoreKind) -> Option<Elem> {
+    Some(match kind {
+        StoreKind::F32 => Elem::F32,
+        StoreKind::F64 => Elem::F64,
+        StoreKind::I32 { .. } => Elem::I32,
+        StoreKind::I64 { .. } => Elem::I64,
+        StoreKind::I32_8 { .. } | StoreKind::I64_8 { .. } => Elem::U8,
+        StoreKind::I32_16 { .. } | StoreKind::I64_16 { .. } => Elem::I16,
+        _ => return None,
+    })
+}

@@ -1,0 +1,1566 @@
+//! Lockstep code for an outer loop: `4 * G` consecutive iterations of a loop run
+//! together, iteration `t + l` in SIMD lane `l`, inner loops and all.
+//!
+//! Every value of the loop body gets a class. `Lin(s)` values are the same affine
+//! function of the iteration in every lane (lane `l` holds lane 0's value plus
+//! `s * l`, wrapping): loop-invariant values (`s = 0`), the loop's induction
+//! variables and addresses derived from them. They stay scalar (lane 0's value).
+//! `Vary` values differ in any other way and live in `G` v128 locals. Each scalar
+//! instruction becomes the same operation on every lane (`simd::binop`/`unop`, exact
+//! lane for lane), so each lane computes what its iteration computed, in the same
+//! order: bit-exact, float or not.
+//!
+//! What must hold, checked here or by the caller's guard:
+//! - control flow is the same in every lane: branch and `if` conditions are `Lin(0)`;
+//! - every load reads either one address for all lanes (`Lin(0)`) or consecutive
+//!   elements (`Lin(width)`); every store writes consecutive elements, at the top
+//!   level of the body, after its last load and nested loop;
+//! - no lane reads what another lane writes: each load is checked at run time
+//!   against the stores' ranges for the whole run (computed by the guard); a hit
+//!   leaves the lockstep code before the block's first store, and the original loop
+//!   runs from there;
+//! - a load any of whose lanes lies outside memory leaves the same way, so the
+//!   original loop traps where it trapped, with the same writes done before it;
+//! - the only values carried from one iteration to the next are induction
+//!   variables, which the block advances by `4 * G` steps.
+
+use super::map::{emit_entry_value, emit_first_failing, GuardLocals};
+use super::simd::{self, VectorBinop, VectorUnop};
+use crate::analysis::affine::{affine_i32, wrap32};
+use crate::analysis::trip_count::TripCount;
+use crate::analysis::value_graph::{ExitTest, LoopBody};
+use crate::fingerprints::types::{binop_type, load_type, unop_type, Lanes};
+use std::collections::{HashMap, HashSet};
+use walrus::ir::{
+    BinaryOp, Block, ExtendedLoad, IfElse, Instr, InstrSeqId, InstrSeqType, LoadKind, LoadSimdKind,
+    Loop, MemArg, StoreKind, UnaryOp, Value,
+};
+use walrus::{FunctionBuilder, FunctionId, LocalId, MemoryId, Module, ModuleLocals, ValType};
+
+/// How a value varies across the lanes of a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Lane `l` holds lane 0's value plus `s * l` (wrapping `i32`; `s = 0`: the same
+    /// value in every lane).
+    Lin(i64),
+    /// Anything else.
+    Vary,
+    /// Not written yet in this iteration (a temporary of the loop body).
+    Dead,
+}
+
+fn join(a: Class, b: Class) -> Class {
+    match (a, b) {
+        (Class::Dead, c) | (c, Class::Dead) => c,
+        (Class::Lin(x), Class::Lin(y)) if x == y => a,
+        _ => Class::Vary,
+    }
+}
+
+/// The class of every local the loop writes, at one point of the body.
+type State = HashMap<LocalId, Class>;
+
+fn join_states(a: &mut State, b: &State) {
+    for (local, class) in b {
+        let joined = a.get(local).map_or(*class, |c| join(*c, *class));
+        a.insert(*local, joined);
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Repr {
+    Const(Value),
+    Scalar(LocalId),
+    Vector(Vec<LocalId>),
+}
+
+/// Where a value comes from, for naming the pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    Other,
+    UniformLoad,
+    LaneLoad,
+}
+
+#[derive(Clone, Debug)]
+struct Val {
+    class: Class,
+    ty: ValType,
+    repr: Repr,
+    origin: Origin,
+}
+
+/// What the lockstep body contains, for the report.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Deepest loop nested in the body (0: none).
+    pub depth: u32,
+    /// Products of a value loaded once for all lanes with one loaded per lane,
+    /// inside nested loops.
+    pub products_in_loops: usize,
+    /// Such products anywhere.
+    pub products: usize,
+    /// The stores, in order.
+    pub stores: Vec<StoreKind>,
+}
+
+/// The source instructions of the loop and every sequence nested in it, copied so
+/// that the function can be changed while they are read.
+type Source = HashMap<InstrSeqId, (InstrSeqType, Vec<Instr>)>;
+
+fn snapshot(func: &walrus::LocalFunction, loop_seq: InstrSeqId) -> Source {
+    let mut out = Source::new();
+    let mut work = vec![loop_seq];
+    while let Some(seq) = work.pop() {
+        let block = func.block(seq);
+        let instrs: Vec<Instr> = block.instrs.iter().map(|(i, _)| i.clone()).collect();
+        for instr in &instrs {
+            work.extend(crate::analysis::loops::opened_sequences(instr));
+        }
+        out.insert(seq, (block.ty, instrs));
+    }
+    out
+}
+
+/// The code generator for one block width.
+struct Lockstep<'a> {
+    locals: &'a mut ModuleLocals,
+    fb: &'a mut FunctionBuilder,
+    src: &'a Source,
+    loop_seq: InstrSeqId,
+    groups: u32,
+    memory: MemoryId,
+    /// Classes of the written locals here.
+    state: State,
+    /// Each label's state from the previous round (block ends and loop heads,
+    /// keyed by the source sequence).
+    previous: &'a HashMap<InstrSeqId, State>,
+    /// This round's: the previous one's, or the first edge's.
+    targets: HashMap<InstrSeqId, State>,
+    /// The join of every edge's state, per label, for the next round.
+    proposed: HashMap<InstrSeqId, State>,
+    unsettled: bool,
+    shadows: HashMap<LocalId, Vec<LocalId>>,
+    labels: HashMap<InstrSeqId, InstrSeqId>,
+    /// `else` arm -> its `if`'s consequent (the key of the shared label).
+    arms: HashMap<InstrSeqId, InstrSeqId>,
+    bail: InstrSeqId,
+    memory_bytes: LocalId,
+    regions: &'a [Region],
+    stored: bool,
+    top_exit_seen: bool,
+    depth: u32,
+    must_written: HashSet<LocalId>,
+    /// Per label: the locals written on every edge to it so far.
+    must_edges: HashMap<InstrSeqId, HashSet<LocalId>>,
+    written_in_loop: &'a HashSet<LocalId>,
+    inductions: &'a HashMap<LocalId, i64>,
+    global_types: &'a HashMap<walrus::GlobalId, ValType>,
+    inner: &'a HashMap<InstrSeqId, Inner>,
+    /// Innermost loops whose accesses were checked once, at their entry.
+    prechecked: HashSet<InstrSeqId>,
+    /// The source sequence being walked.
+    walking: InstrSeqId,
+    stats: Stats,
+}
+
+/// An innermost loop inside the lockstep body, with what checking its accesses
+/// once at its entry needs.
+pub(crate) struct Inner {
+    body: LoopBody,
+    trip: TripCount,
+    steps: HashMap<LocalId, i64>,
+}
+
+type Step = Result<(), String>;
+
+/// What one store writes over the whole run, `[lo, hi)`, and where the current
+/// block writes (`cur`, advanced after each block by the block's lanes times
+/// `width`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Region {
+    lo: LocalId,
+    hi: LocalId,
+    cur: LocalId,
+    width: i64,
+}
+
+impl Lockstep<'_> {
+    fn out(&mut self, cur: InstrSeqId) -> walrus::InstrSeqBuilder<'_> {
+        self.fb.instr_seq(cur)
+    }
+
+    fn class_of(&self, local: LocalId) -> Class {
+        self.state.get(&local).copied().unwrap_or(Class::Lin(0))
+    }
+
+    /// The state a label expects its edges to arrive in.
+    fn target(&mut self, label: InstrSeqId) -> State {
+        if let Some(t) = self.targets.get(&label) {
+            return t.clone();
+        }
+        let t = self
+            .previous
+            .get(&label)
+            .cloned()
+            .unwrap_or_else(|| self.state.clone());
+        self.targets.insert(label, t.clone());
+        t
+    }
+
+    /// Whether going from here to `target` needs code (a local held as a scalar
+    /// here that the label holds in lanes).
+    fn needs_conversion(&self, target: &State) -> bool {
+        target
+            .iter()
+            .any(|(local, to)| *to == Class::Vary && matches!(self.class_of(*local), Class::Lin(_)))
+    }
+
+    /// Records an edge to `label` and emits into `out` what moves the locals into
+    /// the label's representation.
+    fn edge(&mut self, label: InstrSeqId, out: InstrSeqId) -> Step {
+        let target = self.target(label);
+        let current = self.state.clone();
+        join_states(self.proposed.entry(label).or_default(), &current);
+        let must = match self.must_edges.remove(&label) {
+            Some(m) => m.intersection(&self.must_written).copied().collect(),
+            None => self.must_written.clone(),
+        };
+        self.must_edges.insert(label, must);
+        let mut locals: Vec<(LocalId, Class)> = target.into_iter().collect();
+        locals.sort_by_key(|(l, _)| l.index());
+        for (local, to) in locals {
+            let from = self.class_of(local);
+            if from == to || from == Class::Dead {
+                continue;
+            }
+            match (from, to) {
+                (Class::Lin(_), Class::Vary) => {
+                    let ty = self.locals.get(local).ty();
+                    let v = Val {
+                        class: from,
+                        ty,
+                        repr: Repr::Scalar(local),
+                        origin: Origin::Other,
+                    };
+                    let shadows = self.shadow(local);
+                    for (g, sh) in shadows.iter().enumerate() {
+                        self.push_group(&v, g as u32, out)?;
+                        self.out(out).local_set(*sh);
+                    }
+                }
+                _ => self.unsettled = true,
+            }
+        }
+        Ok(())
+    }
+
+    /// Continues after a label: in its state, with the locals written on every
+    /// path to it.
+    fn arrive(&mut self, label: InstrSeqId) {
+        self.state = self.target(label);
+        if let Some(must) = self.must_edges.get(&label) {
+            self.must_written = must.clone();
+        }
+    }
+
+    fn scalar_tmp(&mut self, ty: ValType) -> LocalId {
+        self.locals.add(ty)
+    }
+
+    fn vector_tmp(&mut self) -> Vec<LocalId> {
+        (0..self.groups)
+            .map(|_| self.locals.add(ValType::V128))
+            .collect()
+    }
+
+    fn push_scalar(&mut self, v: &Val, cur: InstrSeqId) -> Step {
+        match &v.repr {
+            Repr::Const(c) => {
+                self.out(cur).const_(*c);
+            }
+            Repr::Scalar(l) => {
+                self.out(cur).local_get(*l);
+            }
+            Repr::Vector(_) => return Err("internal: vector value used as a scalar".into()),
+        }
+        Ok(())
+    }
+
+    /// Pushes group `g` of `v` as a v128.
+    fn push_group(&mut self, v: &Val, g: u32, cur: InstrSeqId) -> Step {
+        if let Repr::Vector(ls) = &v.repr {
+            let l = ls[g as usize];
+            self.out(cur).local_get(l);
+            return Ok(());
+        }
+        let splat = match v.ty {
+            ValType::I32 => UnaryOp::I32x4Splat,
+            ValType::F32 => UnaryOp::F32x4Splat,
+            _ => return Err("64-bit values that differ across iterations".into()),
+        };
+        self.push_scalar(v, cur)?;
+        self.out(cur).unop(splat);
+        match v.class {
+            Class::Lin(0) => {}
+            Class::Lin(s) => {
+                let mut bytes = [0u8; 16];
+                for lane in 0..4u32 {
+                    let value = wrap32(s * (4 * g + lane) as i64) as i32;
+                    bytes[lane as usize * 4..lane as usize * 4 + 4]
+                        .copy_from_slice(&value.to_le_bytes());
+                }
+                self.out(cur)
+                    .const_(Value::V128(u128::from_le_bytes(bytes)))
+                    .binop(BinaryOp::I32x4Add);
+            }
+            Class::Vary | Class::Dead => return Err("internal: varying value without lanes".into()),
+        }
+        Ok(())
+    }
+
+    fn splat_i32(&mut self, value: i32, cur: InstrSeqId) {
+        let lane = value as u32 as u128;
+        self.out(cur)
+            .const_(Value::V128(lane | lane << 32 | lane << 64 | lane << 96));
+    }
+
+    fn read_local(&mut self, local: LocalId, cur: InstrSeqId) -> Result<Val, String> {
+        let ty = self.locals.get(local).ty();
+        if !self.must_written.contains(&local)
+            && self.written_in_loop.contains(&local)
+            && !self.inductions.contains_key(&local)
+        {
+            // Carried from the previous iteration: only induction variables may be.
+            return Err("a value carried from one iteration to the next".into());
+        }
+        Ok(match self.class_of(local) {
+            Class::Dead => return Err("a value carried from one iteration to the next".into()),
+            Class::Vary => {
+                let shadows = self.shadow(local);
+                let copy = self.vector_tmp();
+                for (s, c) in shadows.iter().zip(&copy) {
+                    self.out(cur).local_get(*s).local_set(*c);
+                }
+                Val {
+                    class: Class::Vary,
+                    ty,
+                    repr: Repr::Vector(copy),
+                    origin: Origin::Other,
+                }
+            }
+            class => {
+                let copy = self.scalar_tmp(ty);
+                self.out(cur).local_get(local).local_set(copy);
+                Val {
+                    class,
+                    ty,
+                    repr: Repr::Scalar(copy),
+                    origin: Origin::Other,
+                }
+            }
+        })
+    }
+
+    fn shadow(&mut self, local: LocalId) -> Vec<LocalId> {
+        if let Some(s) = self.shadows.get(&local) {
+            return s.clone();
+        }
+        let s = self.vector_tmp();
+        self.shadows.insert(local, s.clone());
+        s
+    }
+
+    fn write_local(&mut self, local: LocalId, v: &Val, cur: InstrSeqId) -> Step {
+        self.must_written.insert(local);
+        if self.written_in_loop.contains(&local) {
+            self.state.insert(local, v.class);
+        } else {
+            return Err("internal: write to a local the loop does not write".into());
+        }
+        match v.class {
+            Class::Vary => {
+                let shadows = self.shadow(local);
+                for (g, s) in shadows.iter().enumerate() {
+                    self.push_group(v, g as u32, cur)?;
+                    self.out(cur).local_set(*s);
+                }
+            }
+            Class::Lin(_) => {
+                self.push_scalar(v, cur)?;
+                self.out(cur).local_set(local);
+            }
+            Class::Dead => return Err("internal: dead value".into()),
+        }
+        Ok(())
+    }
+
+    /// Leaves the lockstep code unless `[addr + offset, + bytes)` lies inside memory
+    /// (when `bounds`) and outside every store range.
+    fn check(
+        &mut self,
+        addr: &Val,
+        offset: u64,
+        bytes: u64,
+        bounds: bool,
+        cur: InstrSeqId,
+    ) -> Step {
+        if (!bounds && self.regions.is_empty()) || self.prechecked.contains(&self.walking) {
+            return Ok(());
+        }
+        let x = self.scalar_tmp(ValType::I64);
+        self.push_scalar(addr, cur)?;
+        let (bail, memory_bytes) = (self.bail, self.memory_bytes);
+        self.out(cur)
+            .unop(UnaryOp::I64ExtendUI32)
+            .i64_const(offset as i64)
+            .binop(BinaryOp::I64Add)
+            .local_set(x);
+        if bounds {
+            self.out(cur)
+                .local_get(x)
+                .i64_const(bytes as i64)
+                .binop(BinaryOp::I64Add)
+                .local_get(memory_bytes)
+                .binop(BinaryOp::I64GtU)
+                .br_if(bail);
+        }
+        let lanes = 4 * self.groups as i64;
+        for r in self.regions.iter().copied() {
+            self.out(cur)
+                .local_get(x)
+                .local_get(r.hi)
+                .binop(BinaryOp::I64LtU)
+                .local_get(x)
+                .i64_const(bytes as i64)
+                .binop(BinaryOp::I64Add)
+                .local_get(r.lo)
+                .binop(BinaryOp::I64GtU)
+                .binop(BinaryOp::I32And);
+            // Reading exactly the elements this block's lanes store, each lane its
+            // own, before the store (`C[j] = f(C[j])`), is in place: allowed.
+            if bounds && bytes as i64 == lanes * r.width {
+                self.out(cur)
+                    .local_get(x)
+                    .local_get(r.cur)
+                    .binop(BinaryOp::I64Ne)
+                    .binop(BinaryOp::I32And);
+            }
+            self.out(cur).br_if(bail);
+        }
+        Ok(())
+    }
+
+    /// Checks, at the entry of innermost loop `src`, every range its loads read
+    /// over all its iterations, so that the loads inside need no check. Does
+    /// nothing (the loads keep their own checks) when the loop's trip count or an
+    /// address is not understood.
+    fn precheck(&mut self, src: InstrSeqId, cur: InstrSeqId) -> Step {
+        let Some(inner) = self.inner.get(&src) else {
+            return Ok(());
+        };
+        let head = self.target(src);
+        let class_at_head = |local: LocalId| head.get(&local).copied().unwrap_or(Class::Lin(0));
+        // Each load: its address, offset, the bytes a lockstep access covers, and
+        // its growth per iteration.
+        let mut ranges = Vec::new();
+        for node in inner.body.graph.node_indices() {
+            let crate::analysis::value_graph::Node::Load {
+                memory, kind, arg, ..
+            } = inner.body.graph[node]
+            else {
+                continue;
+            };
+            if memory != self.memory {
+                return Ok(());
+            }
+            let addr = inner.body.operands(node)[0];
+            let Some(form) = affine_i32(&inner.body, addr) else {
+                return Ok(());
+            };
+            let mut lanes = 0i64;
+            for (atom, coef) in &form.terms {
+                let class = match &inner.body.graph[*atom] {
+                    crate::analysis::value_graph::Node::Phi(local) => class_at_head(*local),
+                    _ => {
+                        // An invariant expression: the same in every lane if every
+                        // local under it is.
+                        let uniform = inner.body.loads_under(*atom).is_empty()
+                            && inner.body.graph.node_indices().all(|n| {
+                                !inner.body.uses(*atom, n)
+                                    || !matches!(
+                                        &inner.body.graph[n],
+                                        crate::analysis::value_graph::Node::Phi(l)
+                                            if class_at_head(*l) != Class::Lin(0)
+                                    )
+                            });
+                        if uniform {
+                            Class::Lin(0)
+                        } else {
+                            return Ok(());
+                        }
+                    }
+                };
+                match class {
+                    Class::Lin(s) => lanes = wrap32(lanes + coef * s),
+                    _ => return Ok(()),
+                }
+            }
+            let width = kind.width() as i64;
+            let per_group = match kind {
+                LoadKind::F32 | LoadKind::I32 { .. } => 16,
+                LoadKind::I32_8 { .. } => 4,
+                LoadKind::I32_16 { .. } => 8,
+                _ => return Ok(()),
+            };
+            let bytes = match lanes {
+                0 => width,
+                s if s == width => per_group * self.groups as i64,
+                _ => return Ok(()),
+            };
+            let Some(inc) = step_of(&inner.body, &form, &inner.steps) else {
+                return Ok(());
+            };
+            ranges.push((addr, arg.offset as i64, bytes, inc));
+        }
+        let l = GuardLocals {
+            x0: self.locals.add(ValType::I64),
+            k: self.locals.add(ValType::I64),
+            iterations: self.locals.add(ValType::I64),
+            memory_bytes: self.memory_bytes,
+        };
+        let (lo, hi) = (self.locals.add(ValType::I64), self.locals.add(ValType::I64));
+        let (first, last) = (self.locals.add(ValType::I64), self.locals.add(ValType::I64));
+        let bail = self.bail;
+        let regions = self.regions.to_vec();
+        let mut seq = self.fb.instr_seq(cur);
+        // Iterations that may run the loads: k + 1 (a top-tested loop may read
+        // before its test once more; a bottom-tested one runs k + 1 times).
+        emit_first_failing(&inner.body, &inner.trip, &l, bail, &mut seq);
+        seq.local_get(l.k)
+            .i64_const(1)
+            .binop(BinaryOp::I64Add)
+            .local_set(l.iterations);
+        for (addr, offset, bytes, (inc_terms, inc_constant)) in ranges {
+            // first = addr + offset; last = first + step * (iterations - 1), the
+            // step as the i32 the loop adds (wrapping), sign-extended: the range is
+            // exact when both ends lie in [0, 2^32), which the checks below ask.
+            emit_entry_value(&inner.body, addr, &mut seq);
+            seq.unop(UnaryOp::I64ExtendUI32)
+                .i64_const(offset)
+                .binop(BinaryOp::I64Add)
+                .local_tee(first)
+                .local_get(l.iterations)
+                .i64_const(1)
+                .binop(BinaryOp::I64Sub);
+            seq.i32_const(inc_constant as i32);
+            for (atom, coef) in &inc_terms {
+                emit_entry_value(&inner.body, *atom, &mut seq);
+                seq.i32_const(*coef as i32)
+                    .binop(BinaryOp::I32Mul)
+                    .binop(BinaryOp::I32Add);
+            }
+            seq.unop(UnaryOp::I64ExtendSI32)
+                .binop(BinaryOp::I64Mul)
+                .binop(BinaryOp::I64Add)
+                .local_set(last);
+            // lo = min(first, last), hi = max(first, last)
+            seq.local_get(first)
+                .local_get(last)
+                .local_get(first)
+                .local_get(last)
+                .binop(BinaryOp::I64LtS)
+                .select(None)
+                .local_set(lo)
+                .local_get(last)
+                .local_get(first)
+                .local_get(first)
+                .local_get(last)
+                .binop(BinaryOp::I64LtS)
+                .select(None)
+                .local_set(hi);
+            seq.local_get(lo)
+                .i64_const(0)
+                .binop(BinaryOp::I64LtS)
+                .br_if(bail)
+                .local_get(hi)
+                .i64_const(bytes)
+                .binop(BinaryOp::I64Add)
+                .local_tee(hi)
+                .local_get(l.memory_bytes)
+                .binop(BinaryOp::I64GtU)
+                .br_if(bail);
+            for r in &regions {
+                seq.local_get(lo)
+                    .local_get(r.hi)
+                    .binop(BinaryOp::I64LtU)
+                    .local_get(hi)
+                    .local_get(r.lo)
+                    .binop(BinaryOp::I64GtU)
+                    .binop(BinaryOp::I32And)
+                    .br_if(bail);
+            }
+        }
+        self.prechecked.insert(src);
+        Ok(())
+    }
+
+    fn memarg(offset: u64) -> Result<MemArg, String> {
+        if offset > u32::MAX as u64 - 64 {
+            return Err("memory offset too large".into());
+        }
+        Ok(MemArg { align: 1, offset })
+    }
+
+    /// Walks source sequence `src`, emitting into `cur`. `top`: the loop body itself
+    /// (or the body of a Binaryen-style `if`-guarded loop).
+    fn walk(&mut self, src: InstrSeqId, cur: InstrSeqId, top: bool) -> Step {
+        let outer = std::mem::replace(&mut self.walking, src);
+        let result = self.walk_instrs(src, cur, top);
+        self.walking = outer;
+        result
+    }
+
+    fn walk_instrs(&mut self, src: InstrSeqId, cur: InstrSeqId, top: bool) -> Step {
+        let instrs = self.src[&src].1.clone();
+        let mut stack: Vec<Val> = Vec::new();
+        let last = instrs.len().saturating_sub(1);
+        for (position, instr) in instrs.iter().enumerate() {
+            let closing = top && position == last;
+            self.step(instr, &mut stack, cur, top, closing)?;
+        }
+        Ok(())
+    }
+
+    fn pop(stack: &mut Vec<Val>) -> Result<Val, String> {
+        stack
+            .pop()
+            .ok_or_else(|| "loop body reads values from outside it".to_string())
+    }
+
+    fn nested(&mut self, src: InstrSeqId, is_loop: bool) -> Result<InstrSeqId, String> {
+        let ty = self.src[&src].0;
+        if !matches!(ty, InstrSeqType::Simple(None)) {
+            return Err("nested block with parameters or results".into());
+        }
+        if self.stored {
+            return Err("nested block after a store".into());
+        }
+        let new = self.fb.dangling_instr_seq(None).id();
+        self.labels.insert(src, new);
+        if is_loop {
+            self.depth += 1;
+            self.stats.depth = self.stats.depth.max(self.depth);
+            self.arrive(src);
+        }
+        self.walk(src, new, false)?;
+        if is_loop {
+            self.depth -= 1;
+        }
+        Ok(new)
+    }
+
+    /// The label a branch to `seq` reaches (an `if`'s two arms share one).
+    fn label_key(&self, seq: InstrSeqId) -> InstrSeqId {
+        self.arms.get(&seq).copied().unwrap_or(seq)
+    }
+
+    /// The `else` arm of an `if` whose label is `consequent`.
+    fn nested_arm(
+        &mut self,
+        src: InstrSeqId,
+        consequent: InstrSeqId,
+    ) -> Result<InstrSeqId, String> {
+        self.arms.insert(src, consequent);
+        let new = self.nested(src, false)?;
+        // Branches to the else arm are mapped to its own new sequence.
+        Ok(new)
+    }
+
+    fn step(
+        &mut self,
+        instr: &Instr,
+        stack: &mut Vec<Val>,
+        cur: InstrSeqId,
+        top: bool,
+        closing: bool,
+    ) -> Step {
+        match instr {
+            Instr::LocalGet(g) => {
+                let v = self.read_local(g.local, cur)?;
+                stack.push(v);
+            }
+            Instr::LocalSet(s) => {
+                let v = Self::pop(stack)?;
+                self.write_local(s.local, &v, cur)?;
+            }
+            Instr::LocalTee(t) => {
+                let v = Self::pop(stack)?;
+                self.write_local(t.local, &v, cur)?;
+                stack.push(v);
+            }
+            Instr::Const(c) => {
+                let ty = match c.value {
+                    Value::I32(_) => ValType::I32,
+                    Value::I64(_) => ValType::I64,
+                    Value::F32(_) => ValType::F32,
+                    Value::F64(_) => ValType::F64,
+                    Value::V128(_) => return Err("function already uses SIMD".into()),
+                };
+                stack.push(Val {
+                    class: Class::Lin(0),
+                    ty,
+                    repr: Repr::Const(c.value),
+                    origin: Origin::Other,
+                });
+            }
+            Instr::GlobalGet(g) => {
+                let ty = self.global_types[&g.global];
+                let t = self.scalar_tmp(ty);
+                self.out(cur).global_get(g.global).local_set(t);
+                stack.push(Val {
+                    class: Class::Lin(0),
+                    ty,
+                    repr: Repr::Scalar(t),
+                    origin: Origin::Other,
+                });
+            }
+            Instr::Drop(_) => {
+                Self::pop(stack)?;
+            }
+            Instr::Unop(u) => {
+                let a = Self::pop(stack)?;
+                let v = self.unop(u.op, &a, cur)?;
+                stack.push(v);
+            }
+            Instr::Binop(b) => {
+                let rhs = Self::pop(stack)?;
+                let lhs = Self::pop(stack)?;
+                let v = self.binop(b.op, &lhs, &rhs, cur)?;
+                stack.push(v);
+            }
+            Instr::Select(_) => {
+                let c = Self::pop(stack)?;
+                let b = Self::pop(stack)?;
+                let a = Self::pop(stack)?;
+                let v = self.select(&a, &b, &c, cur)?;
+                stack.push(v);
+            }
+            Instr::Load(l) => {
+                let addr = Self::pop(stack)?;
+                let v = self.load(l.memory, l.kind, l.arg, &addr, cur)?;
+                stack.push(v);
+            }
+            Instr::Store(s) => {
+                let value = Self::pop(stack)?;
+                let addr = Self::pop(stack)?;
+                if !top {
+                    return Err("store inside a nested loop or block".into());
+                }
+                self.store(s.memory, s.kind, s.arg, &addr, &value, cur)?;
+            }
+            Instr::Block(b) => {
+                let new = self.nested(b.seq, false)?;
+                // Falling out of the block is an edge to its end.
+                self.edge(b.seq, new)?;
+                self.out(cur).instr(Block { seq: new });
+                self.arrive(b.seq);
+            }
+            Instr::Loop(l) => {
+                // Entering is an edge to the loop's head; falling out of its body
+                // leaves it in the state the body ends in.
+                self.edge(l.seq, cur)?;
+                self.precheck(l.seq, cur)?;
+                let new = self.nested(l.seq, true)?;
+                self.out(cur).instr(Loop { seq: new });
+            }
+            Instr::IfElse(i) => {
+                let c = Self::pop(stack)?;
+                // Binaryen's top-tested loop: `loop { cond; if { body; br loop } }`
+                // (the condition is the loop's own test).
+                if closing
+                    && self.src[&i.alternative].1.is_empty()
+                    && matches!(self.src[&i.consequent].1.last(),
+                        Some(Instr::Br(br)) if br.block == self.loop_seq)
+                {
+                    return self.walk(i.consequent, cur, true);
+                }
+                if c.class != Class::Lin(0) {
+                    return Err("a branch that depends on the iteration".into());
+                }
+                // Both arms start here and meet at the label of the consequent.
+                let start = (self.state.clone(), self.must_written.clone());
+                let then = self.nested(i.consequent, false)?;
+                self.edge(i.consequent, then)?;
+                (self.state, self.must_written) = start;
+                let otherwise = self.nested_arm(i.alternative, i.consequent)?;
+                self.edge(i.consequent, otherwise)?;
+                self.arrive(i.consequent);
+                self.push_scalar(&c, cur)?;
+                self.out(cur).instr(IfElse {
+                    consequent: then,
+                    alternative: otherwise,
+                });
+            }
+            Instr::Br(b) => match self.labels.get(&b.block) {
+                Some(target) => {
+                    let target = *target;
+                    self.edge(self.label_key(b.block), cur)?;
+                    self.out(cur).br(target);
+                }
+                None if closing && b.block == self.loop_seq => {}
+                None => return Err("branch out of the loop body".into()),
+            },
+            Instr::BrIf(b) => {
+                let c = Self::pop(stack)?;
+                match self.labels.get(&b.block) {
+                    Some(target) => {
+                        if c.class != Class::Lin(0) {
+                            return Err("a branch that depends on the iteration".into());
+                        }
+                        let target = *target;
+                        let key = self.label_key(b.block);
+                        let expected = self.target(key);
+                        self.push_scalar(&c, cur)?;
+                        if self.needs_conversion(&expected) {
+                            let taken = self.fb.dangling_instr_seq(None).id();
+                            let empty = self.fb.dangling_instr_seq(None).id();
+                            self.edge(key, taken)?;
+                            self.out(taken).br(target);
+                            self.out(cur).instr(IfElse {
+                                consequent: taken,
+                                alternative: empty,
+                            });
+                        } else {
+                            self.edge(key, cur)?;
+                            self.out(cur).br_if(target);
+                        }
+                    }
+                    // The loop's own test: the block's trip count covers it.
+                    None if closing && b.block == self.loop_seq => {}
+                    None if top && !self.top_exit_seen && !self.stored && self.depth == 0 => {
+                        self.top_exit_seen = true;
+                    }
+                    None => return Err("branch out of the loop body".into()),
+                }
+            }
+            Instr::Unreachable(_) if !self.stored => {
+                self.out(cur).unreachable();
+            }
+            Instr::Call(_) | Instr::CallIndirect(_) | Instr::CallRef(_) => {
+                return Err("call inside the loop".into())
+            }
+            Instr::Return(_) => return Err("return inside the loop".into()),
+            other => {
+                let name = format!("{other:?}");
+                let name = name
+                    .split([' ', '(', '{'])
+                    .next()
+                    .unwrap_or("?")
+                    .to_string();
+                return Err(format!("unsupported instruction in the loop ({name})"));
+            }
+        }
+        Ok(())
+    }
+
+    fn unop(&mut self, op: UnaryOp, a: &Val, cur: InstrSeqId) -> Result<Val, String> {
+        let ty = unop_type(op).ok_or_else(|| format!("unsupported operator {op:?}"))?;
+        if a.class == Class::Lin(0) {
+            let t = self.scalar_tmp(ty);
+            self.push_scalar(a, cur)?;
+            self.out(cur).unop(op).local_set(t);
+            return Ok(Val {
+                class: Class::Lin(0),
+                ty,
+                repr: Repr::Scalar(t),
+                origin: a.origin,
+            });
+        }
+        let mapped = simd::unop(op, Lanes::F32x4)
+            .ok_or_else(|| format!("no lane-wise SIMD form for {op:?}"))?;
+        let out = self.vector_tmp();
+        for (g, o) in out.iter().enumerate() {
+            self.push_group(a, g as u32, cur)?;
+            match mapped {
+                VectorUnop::Plain(v) => {
+                    self.out(cur).unop(v);
+                }
+                VectorUnop::Identity => {}
+                VectorUnop::Eqz => {
+                    self.splat_i32(0, cur);
+                    self.out(cur).binop(BinaryOp::I32x4Eq);
+                    self.splat_i32(1, cur);
+                    self.out(cur).binop(BinaryOp::V128And);
+                }
+            }
+            self.out(cur).local_set(*o);
+        }
+        Ok(Val {
+            class: Class::Vary,
+            ty,
+            repr: Repr::Vector(out),
+            origin: a.origin,
+        })
+    }
+
+    fn binop(&mut self, op: BinaryOp, a: &Val, b: &Val, cur: InstrSeqId) -> Result<Val, String> {
+        let ty = binop_type(op).ok_or_else(|| format!("unsupported operator {op:?}"))?;
+        let constant = |v: &Val| match v.repr {
+            Repr::Const(Value::I32(c)) => Some(c as i64),
+            _ => None,
+        };
+        let product = matches!(op, BinaryOp::F32Mul | BinaryOp::I32Mul)
+            && matches!(
+                (a.origin, b.origin),
+                (Origin::UniformLoad, Origin::LaneLoad) | (Origin::LaneLoad, Origin::UniformLoad)
+            );
+        if product {
+            self.stats.products += 1;
+            if self.depth > 0 {
+                self.stats.products_in_loops += 1;
+            }
+        }
+        if let (Class::Lin(x), Class::Lin(y)) = (a.class, b.class) {
+            use BinaryOp::*;
+            let lin = match op {
+                I32Add => Some(wrap32(x + y)),
+                I32Sub => Some(wrap32(x - y)),
+                I32Mul => match (constant(a), constant(b)) {
+                    (_, Some(c)) => Some(wrap32(x * c)),
+                    (Some(c), _) => Some(wrap32(y * c)),
+                    _ if x == 0 && y == 0 => Some(0),
+                    _ => None,
+                },
+                I32Shl => match constant(b) {
+                    Some(c) => Some(wrap32(x.wrapping_shl((c & 31) as u32))),
+                    None if x == 0 && y == 0 => Some(0),
+                    None => None,
+                },
+                _ if x == 0 && y == 0 => Some(0),
+                _ => None,
+            };
+            if let Some(s) = lin {
+                let t = self.scalar_tmp(ty);
+                self.push_scalar(a, cur)?;
+                self.push_scalar(b, cur)?;
+                self.out(cur).binop(op).local_set(t);
+                let origin = if a.origin == b.origin {
+                    a.origin
+                } else {
+                    Origin::Other
+                };
+                return Ok(Val {
+                    class: Class::Lin(s),
+                    ty,
+                    repr: Repr::Scalar(t),
+                    origin,
+                });
+            }
+        }
+        let mapped = simd::binop(op, Lanes::F32x4)
+            .ok_or_else(|| format!("no lane-wise SIMD form for {op:?}"))?;
+        let out = self.vector_tmp();
+        for (g, o) in out.iter().enumerate() {
+            let g = g as u32;
+            match mapped {
+                VectorBinop::Plain(v) => {
+                    self.push_group(a, g, cur)?;
+                    self.push_group(b, g, cur)?;
+                    self.out(cur).binop(v);
+                }
+                VectorBinop::Compare(v) => {
+                    self.push_group(a, g, cur)?;
+                    self.push_group(b, g, cur)?;
+                    self.out(cur).binop(v);
+                    self.splat_i32(1, cur);
+                    self.out(cur).binop(BinaryOp::V128And);
+                }
+                VectorBinop::Shift(v) => {
+                    if b.class != Class::Lin(0) {
+                        return Err("shift by an amount that differs across iterations".into());
+                    }
+                    self.push_group(a, g, cur)?;
+                    self.push_scalar(b, cur)?;
+                    self.out(cur).binop(v);
+                }
+                VectorBinop::Copysign => {
+                    self.push_group(b, g, cur)?;
+                    self.push_group(a, g, cur)?;
+                    self.splat_i32(i32::MIN, cur);
+                    self.out(cur).v128_bitselect();
+                }
+            }
+            self.out(cur).local_set(*o);
+        }
+        Ok(Val {
+            class: Class::Vary,
+            ty,
+            repr: Repr::Vector(out),
+            origin: Origin::Other,
+        })
+    }
+
+    fn select(&mut self, a: &Val, b: &Val, c: &Val, cur: InstrSeqId) -> Result<Val, String> {
+        if c.class == Class::Lin(0)
+            && a.class == b.class
+            && a.class != Class::Vary
+            && !matches!(a.repr, Repr::Vector(_))
+            && !matches!(b.repr, Repr::Vector(_))
+        {
+            let t = self.scalar_tmp(a.ty);
+            self.push_scalar(a, cur)?;
+            self.push_scalar(b, cur)?;
+            self.push_scalar(c, cur)?;
+            self.out(cur).select(None).local_set(t);
+            return Ok(Val {
+                class: a.class,
+                ty: a.ty,
+                repr: Repr::Scalar(t),
+                origin: Origin::Other,
+            });
+        }
+        let out = self.vector_tmp();
+        for (g, o) in out.iter().enumerate() {
+            let g = g as u32;
+            self.push_group(a, g, cur)?;
+            self.push_group(b, g, cur)?;
+            if c.class == Class::Lin(0) {
+                self.push_scalar(c, cur)?;
+                self.out(cur).select(None);
+            } else {
+                self.push_group(c, g, cur)?;
+                self.splat_i32(0, cur);
+                self.out(cur).binop(BinaryOp::I32x4Ne).v128_bitselect();
+            }
+            self.out(cur).local_set(*o);
+        }
+        Ok(Val {
+            class: Class::Vary,
+            ty: a.ty,
+            repr: Repr::Vector(out),
+            origin: Origin::Other,
+        })
+    }
+
+    fn load(
+        &mut self,
+        memory: MemoryId,
+        kind: LoadKind,
+        arg: MemArg,
+        addr: &Val,
+        cur: InstrSeqId,
+    ) -> Result<Val, String> {
+        if memory != self.memory {
+            return Err("loads from a second memory".into());
+        }
+        if kind.atomic() {
+            return Err("atomic access in the loop".into());
+        }
+        if self.stored {
+            return Err("a load after a store".into());
+        }
+        let ty = load_type(kind);
+        let width = kind.width() as i64;
+        match addr.class {
+            Class::Lin(0) => {
+                self.check(addr, arg.offset, width as u64, false, cur)?;
+                let t = self.scalar_tmp(ty);
+                self.push_scalar(addr, cur)?;
+                self.out(cur).load(memory, kind, arg).local_set(t);
+                Ok(Val {
+                    class: Class::Lin(0),
+                    ty,
+                    repr: Repr::Scalar(t),
+                    origin: Origin::UniformLoad,
+                })
+            }
+            Class::Lin(s) if s == width => {
+                let (simd, step): (Option<LoadSimdKind>, u64) = match kind {
+                    LoadKind::F32 | LoadKind::I32 { atomic: false } => (None, 16),
+                    LoadKind::I32_8 {
+                        kind: ExtendedLoad::SignExtend | ExtendedLoad::ZeroExtend,
+                    } => (Some(LoadSimdKind::V128Load32Zero), 4),
+                    LoadKind::I32_16 {
+                        kind: ExtendedLoad::SignExtend,
+                    } => (Some(LoadSimdKind::V128Load16x4S), 8),
+                    LoadKind::I32_16 {
+                        kind: ExtendedLoad::ZeroExtend,
+                    } => (Some(LoadSimdKind::V128Load16x4U), 8),
+                    _ => return Err("64-bit values that differ across iterations".into()),
+                };
+                let bytes = step * self.groups as u64;
+                self.check(addr, arg.offset, bytes, true, cur)?;
+                let signed = matches!(
+                    kind,
+                    LoadKind::I32_8 {
+                        kind: ExtendedLoad::SignExtend
+                    }
+                );
+                let out = self.vector_tmp();
+                for (g, o) in out.iter().enumerate() {
+                    let m = Self::memarg(arg.offset + step * g as u64)?;
+                    self.push_scalar(addr, cur)?;
+                    match simd {
+                        None => {
+                            self.out(cur).load(memory, LoadKind::V128, m);
+                        }
+                        Some(LoadSimdKind::V128Load32Zero) => {
+                            let (to16, to32) = if signed {
+                                (UnaryOp::I16x8WidenLowI8x16S, UnaryOp::I32x4WidenLowI16x8S)
+                            } else {
+                                (UnaryOp::I16x8WidenLowI8x16U, UnaryOp::I32x4WidenLowI16x8U)
+                            };
+                            self.out(cur)
+                                .load_simd(memory, LoadSimdKind::V128Load32Zero, m)
+                                .unop(to16)
+                                .unop(to32);
+                        }
+                        Some(k) => {
+                            self.out(cur).load_simd(memory, k, m);
+                        }
+                    }
+                    self.out(cur).local_set(*o);
+                }
+                Ok(Val {
+                    class: Class::Vary,
+                    ty,
+                    repr: Repr::Vector(out),
+                    origin: Origin::LaneLoad,
+                })
+            }
+            _ => Err("a load whose address is not consecutive across iterations".into()),
+        }
+    }
+
+    fn store(
+        &mut self,
+        memory: MemoryId,
+        kind: StoreKind,
+        arg: MemArg,
+        addr: &Val,
+        value: &Val,
+        cur: InstrSeqId,
+    ) -> Step {
+        if memory != self.memory {
+            return Err("stores to a second memory".into());
+        }
+        if kind.atomic() {
+            return Err("atomic access in the loop".into());
+        }
+        self.stored = true;
+        self.stats.stores.push(kind);
+        let width = kind.width() as i64;
+        if addr.class != Class::Lin(width) {
+            return Err("a store whose address is not consecutive across iterations".into());
+        }
+        let (lane_store, step, shuffle): (Option<LoadSimdKind>, u64, [u8; 16]) = match kind {
+            StoreKind::F32 | StoreKind::I32 { atomic: false } => (None, 16, [0; 16]),
+            StoreKind::I32_8 { atomic: false } => (
+                Some(LoadSimdKind::V128Store32Lane(0)),
+                4,
+                [0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            ),
+            StoreKind::I32_16 { atomic: false } => (
+                Some(LoadSimdKind::V128Store64Lane(0)),
+                8,
+                [0, 1, 4, 5, 8, 9, 12, 13, 0, 0, 0, 0, 0, 0, 0, 0],
+            ),
+            _ => return Err("64-bit values that differ across iterations".into()),
+        };
+        for g in 0..self.groups {
+            let m = Self::memarg(arg.offset + step * g as u64)?;
+            self.push_scalar(addr, cur)?;
+            self.push_group(value, g, cur)?;
+            match lane_store {
+                None => {
+                    self.out(cur).store(memory, StoreKind::V128, m);
+                }
+                Some(k) => {
+                    self.push_group(value, g, cur)?;
+                    self.out(cur).i8x16_shuffle(shuffle).load_simd(memory, k, m);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How much an affine address grows per iteration of an innermost loop, as a
+/// combination of loop-invariant nodes plus a constant (`p += stride`, with
+/// `stride` a parameter, grows by `stride`), if every local in it is either
+/// unchanged by the loop or changed by such an amount.
+#[allow(clippy::type_complexity)]
+fn step_of(
+    body: &LoopBody,
+    form: &crate::analysis::affine::Affine,
+    steps: &HashMap<LocalId, i64>,
+) -> Option<(Vec<(petgraph::graph::NodeIndex, i64)>, i64)> {
+    use crate::analysis::value_graph::Node;
+    let mut terms: std::collections::BTreeMap<petgraph::graph::NodeIndex, i64> = Default::default();
+    let mut constant = 0i64;
+    for (atom, coef) in &form.terms {
+        let Node::Phi(local) = body.graph[*atom] else {
+            continue;
+        };
+        let Some(end) = body.end_values.get(&local).filter(|end| **end != *atom) else {
+            continue;
+        };
+        if let Some(step) = steps.get(&local) {
+            constant = wrap32(constant + coef * step);
+            continue;
+        }
+        // local' = local + (invariant atoms) + c
+        let end_form = affine_i32(body, *end)?;
+        if end_form.terms.get(atom) != Some(&1) {
+            return None;
+        }
+        for (other, c) in &end_form.terms {
+            if other == atom {
+                continue;
+            }
+            let invariant = match body.graph[*other] {
+                Node::Phi(l) => body.end_values.get(&l).is_none_or(|e| e == other),
+                _ => body.is_invariant(*other),
+            };
+            if !invariant {
+                return None;
+            }
+            let entry = terms.entry(*other).or_insert(0);
+            *entry = wrap32(*entry + coef * c);
+        }
+        constant = wrap32(constant + coef * end_form.constant);
+    }
+    terms.retain(|_, c| *c != 0);
+    Some((terms.into_iter().collect(), constant))
+}
+
+/// Everything one lockstep body needs besides the code generator's own state.
+struct Setup<'a> {
+    src: &'a Source,
+    loop_seq: InstrSeqId,
+    memory: MemoryId,
+    memory_bytes: LocalId,
+    regions: &'a [Region],
+    written_in_loop: &'a HashSet<LocalId>,
+    inductions: &'a HashMap<LocalId, i64>,
+    global_types: &'a HashMap<walrus::GlobalId, ValType>,
+    inner: &'a HashMap<InstrSeqId, Inner>,
+}
+
+/// What one round of code generation found.
+struct Round {
+    /// The label states it used.
+    targets: HashMap<InstrSeqId, State>,
+    /// The join of the states that reached each label.
+    proposed: HashMap<InstrSeqId, State>,
+    /// Every edge arrived in its label's state.
+    consistent: bool,
+    stats: Stats,
+}
+
+/// Emits the lockstep body for `groups` into `cur`, assuming the label states
+/// `previous`; `bail` leaves it.
+fn generate(
+    locals: &mut ModuleLocals,
+    fb: &mut FunctionBuilder,
+    setup: &Setup<'_>,
+    previous: &HashMap<InstrSeqId, State>,
+    groups: u32,
+    bail: InstrSeqId,
+    cur: InstrSeqId,
+) -> Result<Round, String> {
+    let state: State = setup
+        .written_in_loop
+        .iter()
+        .map(|local| {
+            let class = match setup.inductions.get(local) {
+                Some(step) => Class::Lin(*step),
+                None => Class::Dead,
+            };
+            (*local, class)
+        })
+        .collect();
+    let mut ls = Lockstep {
+        locals,
+        fb,
+        src: setup.src,
+        loop_seq: setup.loop_seq,
+        groups,
+        memory: setup.memory,
+        state,
+        previous,
+        targets: HashMap::new(),
+        proposed: HashMap::new(),
+        unsettled: false,
+        shadows: HashMap::new(),
+        labels: HashMap::new(),
+        arms: HashMap::new(),
+        bail,
+        memory_bytes: setup.memory_bytes,
+        regions: setup.regions,
+        stored: false,
+        top_exit_seen: false,
+        depth: 0,
+        must_written: HashSet::new(),
+        must_edges: HashMap::new(),
+        written_in_loop: setup.written_in_loop,
+        inductions: setup.inductions,
+        global_types: setup.global_types,
+        inner: setup.inner,
+        prechecked: HashSet::new(),
+        walking: setup.loop_seq,
+        stats: Stats::default(),
+    };
+    ls.walk(setup.loop_seq, cur, true)?;
+    // The induction variables must end the iteration as they started.
+    for (local, step) in setup.inductions {
+        if ls.class_of(*local) != Class::Lin(*step) {
+            return Err("an induction variable that changes irregularly".into());
+        }
+    }
+    Ok(Round {
+        targets: ls.targets,
+        proposed: ls.proposed,
+        consistent: !ls.unsettled,
+        stats: ls.stats,
+    })
+}
+
+/// Inserts, in front of the loop at `position` in `parent_seq`, code that runs all
+/// but the last of its iterations in lockstep blocks of 16 and then 4 (see the
+/// module documentation), and leaves the rest, the last iteration and the exit test
+/// to the original loop. `body` is the loop's outer value graph
+/// (`value_graph::build_outer`), `trip` and `steps` its trip count and induction
+/// variables. Nothing is changed when it returns an error.
+#[allow(clippy::too_many_arguments)]
+pub fn insert_lockstep(
+    module: &mut Module,
+    func: FunctionId,
+    parent_seq: InstrSeqId,
+    position: usize,
+    loop_seq: InstrSeqId,
+    body: &LoopBody,
+    trip: &TripCount,
+    steps: &HashMap<LocalId, i64>,
+) -> Result<Stats, String> {
+    let Some(first) = body.stores.first() else {
+        return Err("no store".into());
+    };
+    let memory = first.memory;
+    let mut increments = Vec::new();
+    for store in &body.stores {
+        let form = affine_i32(body, store.addr)
+            .ok_or("a store whose address is not affine in the loop's counters")?;
+        let inc = form.exact_increment(body, steps);
+        if inc != Some(store.kind.width() as i64) {
+            return Err("a store whose address is not consecutive across iterations".into());
+        }
+        increments.push(store.kind.width() as i64);
+    }
+    let global_types: HashMap<walrus::GlobalId, ValType> =
+        module.globals.iter().map(|g| (g.id(), g.ty)).collect();
+    let local_func = module.funcs.get(func).kind.unwrap_local();
+    let src = snapshot(local_func, loop_seq);
+    // Innermost loops inside, for checking their loads once per entry.
+    let mut inner = HashMap::new();
+    for (seq, (_, instrs)) in &src {
+        if *seq == loop_seq
+            || !instrs
+                .iter()
+                .all(|i| crate::analysis::loops::opened_sequences(i).is_empty())
+        {
+            continue;
+        }
+        let is_loop = src.values().any(|(_, list)| {
+            list.iter()
+                .any(|i| matches!(i, Instr::Loop(l) if l.seq == *seq))
+        });
+        if !is_loop {
+            continue;
+        }
+        let body = crate::analysis::value_graph::build(module, local_func, *seq);
+        if !body.blockers.is_empty() {
+            continue;
+        }
+        let steps = crate::analysis::affine::inductions(&body);
+        if let Ok(trip) = crate::analysis::trip_count::trip_count(&body, &steps) {
+            inner.insert(*seq, Inner { body, trip, steps });
+        }
+    }
+    let Module { funcs, locals, .. } = module;
+    let written_in_loop: HashSet<LocalId> = src
+        .values()
+        .flat_map(|(_, instrs)| instrs)
+        .filter_map(|i| match i {
+            Instr::LocalSet(s) => Some(s.local),
+            Instr::LocalTee(t) => Some(t.local),
+            _ => None,
+        })
+        .collect();
+    let l = GuardLocals {
+        x0: locals.add(ValType::I64),
+        k: locals.add(ValType::I64),
+        iterations: locals.add(ValType::I64),
+        memory_bytes: locals.add(ValType::I64),
+    };
+    let regions: Vec<Region> = body
+        .stores
+        .iter()
+        .map(|store| Region {
+            lo: locals.add(ValType::I64),
+            hi: locals.add(ValType::I64),
+            cur: locals.add(ValType::I64),
+            width: store.kind.width() as i64,
+        })
+        .collect();
+    let mut inductions: Vec<(LocalId, i64, LocalId)> = steps
+        .iter()
+        .map(|(local, step)| (*local, *step, locals.add(ValType::I32)))
+        .collect();
+    inductions.sort_by_key(|(local, _, _)| local.index());
+    let setup = Setup {
+        src: &src,
+        loop_seq,
+        memory,
+        memory_bytes: l.memory_bytes,
+        regions: &regions,
+        written_in_loop: &written_in_loop,
+        inductions: steps,
+        global_types: &global_types,
+        inner: &inner,
+    };
+    let fb = funcs.get_mut(func).kind.unwrap_local_mut().builder_mut();
+
+    // Classify: find the state of every label (block end, loop head), repeating
+    // until each edge arrives in its label's state (the code of these rounds is
+    // discarded).
+    let mut labels: HashMap<InstrSeqId, State> = HashMap::new();
+    let mut settled = false;
+    for _ in 0..8 {
+        let scratch = fb.dangling_instr_seq(None).id();
+        let round = generate(locals, fb, &setup, &labels, 1, scratch, scratch)?;
+        if round.consistent {
+            labels = round.targets;
+            settled = true;
+            break;
+        }
+        labels = round.targets;
+        for (label, state) in &round.proposed {
+            join_states(labels.entry(*label).or_default(), state);
+        }
+    }
+    if !settled {
+        return Err("classification did not settle".into());
+    }
+
+    let guard = fb.dangling_instr_seq(None).id();
+    {
+        let mut seq = fb.instr_seq(guard);
+        emit_first_failing(body, trip, &l, guard, &mut seq);
+        seq.local_get(l.k);
+        if trip.test == ExitTest::Top {
+            seq.i64_const(1).binop(BinaryOp::I64Sub);
+        }
+        seq.local_tee(l.iterations)
+            .i64_const(4)
+            .binop(BinaryOp::I64LtS)
+            .br_if(guard);
+        seq.memory_size(memory)
+            .unop(UnaryOp::I64ExtendUI32)
+            .i64_const(16)
+            .binop(BinaryOp::I64Shl)
+            .local_tee(l.memory_bytes)
+            .i64_const(u32::MAX as i64)
+            .local_get(l.memory_bytes)
+            .i64_const(u32::MAX as i64)
+            .binop(BinaryOp::I64LtU)
+            .select(None)
+            .local_set(l.memory_bytes);
+        // The range each store writes over all the iterations the blocks may run:
+        // inside memory, and disjoint from the others.
+        for (store, (r, inc)) in body.stores.iter().zip(regions.iter().zip(&increments)) {
+            emit_entry_value(body, store.addr, &mut seq);
+            seq.unop(UnaryOp::I64ExtendUI32)
+                .i64_const(store.arg.offset as i64)
+                .binop(BinaryOp::I64Add)
+                .local_tee(r.lo)
+                .local_tee(r.cur)
+                .local_get(l.iterations)
+                .i64_const(*inc)
+                .binop(BinaryOp::I64Mul)
+                .binop(BinaryOp::I64Add)
+                .local_tee(r.hi)
+                .local_get(l.memory_bytes)
+                .binop(BinaryOp::I64GtU)
+                .br_if(guard);
+        }
+        for (i, a) in regions.iter().enumerate() {
+            for b in &regions[i + 1..] {
+                seq.local_get(a.lo)
+                    .local_get(b.hi)
+                    .binop(BinaryOp::I64LtU)
+                    .local_get(b.lo)
+                    .local_get(a.hi)
+                    .binop(BinaryOp::I64LtU)
+                    .binop(BinaryOp::I32And)
+                    .br_if(guard);
+            }
+        }
+    }
+    let mut stats = Stats::default();
+    for groups in [4u32, 1] {
+        let width = 4 * groups as i64;
+        let done = fb.dangling_instr_seq(None).id();
+        let again = fb.dangling_instr_seq(None).id();
+        let bail = fb.dangling_instr_seq(None).id();
+        let round = generate(locals, fb, &setup, &labels, groups, bail, bail)?;
+        if !round.consistent {
+            return Err("classification did not settle".into());
+        }
+        if groups == 4 {
+            stats = round.stats;
+        }
+        {
+            let mut seq = fb.instr_seq(bail);
+            for (local, step, saved) in &inductions {
+                seq.local_get(*saved)
+                    .i32_const(wrap32(step * width) as i32)
+                    .binop(BinaryOp::I32Add)
+                    .local_set(*local);
+            }
+            for r in &regions {
+                seq.local_get(r.cur)
+                    .i64_const(width * r.width)
+                    .binop(BinaryOp::I64Add)
+                    .local_set(r.cur);
+            }
+            seq.local_get(l.iterations)
+                .i64_const(width)
+                .binop(BinaryOp::I64Sub)
+                .local_set(l.iterations)
+                .br(again);
+        }
+        {
+            let mut seq = fb.instr_seq(again);
+            seq.local_get(l.iterations)
+                .i64_const(width)
+                .binop(BinaryOp::I64LtS)
+                .br_if(done);
+            for (local, _, saved) in &inductions {
+                seq.local_get(*local).local_set(*saved);
+            }
+            seq.instr(Block { seq: bail });
+            // Left early: back to where the block started, and the original loop.
+            for (local, _, saved) in &inductions {
+                seq.local_get(*saved).local_set(*local);
+            }
+            seq.br(guard);
+        }
+        fb.instr_seq(done).instr(Loop { seq: again });
+        fb.instr_seq(guard).instr(Block { seq: done });
+    }
+    fb.instr_seq(parent_seq)
+        .instr_at(position, Block { seq: guard });
+    Ok(stats)
+}

@@ -1,0 +1,346 @@
+//! Loop nests run in lockstep (`simd-nest`: GEMM rows, GEMV, convolutions): the
+//! original and the rewritten module run the same calls with shapes the generic
+//! differential test cannot make (non-square matrices, leading dimensions larger
+//! than the width, sizes 1, 3, 17, 33, 65, kernel sizes 1 to 5), with C aliasing A
+//! or B exactly and at offsets, and with the read matrices partly past the end of
+//! memory (the original traps after some columns: the rewritten module must trap
+//! with the same columns written). Results, traps and the whole memory must match;
+//! fuel shows that the large disjoint cases take the lockstep path.
+
+mod common;
+
+use barq_wasm::{optimize, Action, Options};
+use wasmtime::{Engine, Instance, Linker, Module, Store, Val};
+
+const PAGES: u64 = 16;
+const MEMORY: i64 = (PAGES * 65536) as i64;
+
+fn engine() -> &'static Engine {
+    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(true);
+        Engine::new(&config).expect("engine")
+    })
+}
+
+struct Outcome {
+    result: Result<Vec<u128>, String>,
+    memory: Vec<u8>,
+    fuel: u64,
+}
+
+fn run(module: &Module, name: &str, args: &[Val], seed: u64) -> Outcome {
+    let mut store = Store::new(engine(), ());
+    store.set_fuel(u64::MAX / 2).expect("fuel");
+    let mut linker = Linker::new(engine());
+    linker
+        .func_wrap("env", "observe", |_: i32| {})
+        .expect("observe");
+    // clang may turn a zeroing loop into a libc call (the corpus links with
+    // --allow-undefined).
+    linker
+        .func_wrap(
+            "env",
+            "memset",
+            |mut caller: wasmtime::Caller<'_, ()>,
+             dst: i32,
+             value: i32,
+             n: i32|
+             -> wasmtime::Result<i32> {
+                let Some(wasmtime::Extern::Memory(memory)) = caller.get_export("memory") else {
+                    return Err(wasmtime::Error::msg("no memory"));
+                };
+                let data = memory.data_mut(&mut caller);
+                let start = dst as u32 as usize;
+                let slice = data
+                    .get_mut(start..start.saturating_add(n as u32 as usize))
+                    .ok_or_else(|| wasmtime::Error::msg("memset out of bounds"))?;
+                slice.fill(value as u8);
+                Ok(dst)
+            },
+        )
+        .expect("memset");
+    let instance: Instance = linker.instantiate(&mut store, module).expect("instantiate");
+    let memory = instance.get_memory(&mut store, "memory").expect("memory");
+    let have = memory.size(&store);
+    if have < PAGES {
+        memory.grow(&mut store, PAGES - have).expect("grow");
+    }
+    // Upper half: seeded floats with edge values (the lower half is the module's).
+    let mut state = seed | 1;
+    let data = memory.data_mut(&mut store);
+    let half = data.len() / 2;
+    for chunk in data[half..].chunks_mut(4) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let word: u32 = match state % 16 {
+            0 => 0x7fc0_0000,
+            1 => 0x8000_0000,
+            2 => 0x7f80_0000,
+            3 => 0x0000_0001,
+            _ => (((state >> 20) % 4000) as f32 / 64.0 - 30.0).to_bits(),
+        };
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    let func = instance.get_func(&mut store, name).expect("export");
+    let mut results = vec![Val::I32(0); func.ty(&store).results().len()];
+    let before = store.get_fuel().expect("fuel");
+    let result = func
+        .call(&mut store, args, &mut results)
+        .map(|()| {
+            results
+                .iter()
+                .map(|v| match v {
+                    Val::I32(x) => *x as u32 as u128,
+                    Val::F32(x) => *x as u128,
+                    _ => 0,
+                })
+                .collect()
+        })
+        .map_err(|e| format!("{:?}", e.downcast_ref::<wasmtime::Trap>()));
+    let fuel = before - store.get_fuel().expect("fuel");
+    Outcome {
+        result,
+        memory: memory.data(&store).to_vec(),
+        fuel,
+    }
+}
+
+/// Runs `name(args)` in both modules; returns (original fuel, rewritten fuel).
+fn same(original: &Module, output: &Module, name: &str, args: &[Val], what: &str) -> (u64, u64) {
+    let seed = args.iter().fold(0x9e37_79b9u64, |h, v| {
+        h.wrapping_mul(31).wrapping_add(match v {
+            Val::I32(x) => *x as u64,
+            Val::F32(x) => *x as u64,
+            _ => 0,
+        })
+    });
+    let a = run(original, name, args, seed);
+    let b = run(output, name, args, seed);
+    assert_eq!(a.result, b.result, "{what}: {name}{args:?}");
+    if let Some(at) = barq_wasm::verify::first_difference(&a.memory, &b.memory) {
+        panic!("{what}: {name}{args:?}: memory differs at byte {at}");
+    }
+    (a.fuel, b.fuel)
+}
+
+fn i(v: i64) -> Val {
+    Val::I32(v as i32)
+}
+
+fn f(v: f32) -> Val {
+    Val::F32(v.to_bits())
+}
+
+/// The modules under test and whether each export was rewritten.
+fn load(path: &str) -> (Module, Module, Vec<String>) {
+    let input = common::read(&common::root().join(path));
+    let result = optimize(&input, &Options::default()).expect("optimize");
+    let rewritten = result
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.action == Action::Rewritten && f.pattern != "axpy")
+        .map(|f| f.function.clone())
+        .collect();
+    (
+        Module::new(engine(), &input).expect("original"),
+        Module::new(engine(), &result.wasm).expect("output"),
+        rewritten,
+    )
+}
+
+/// Buffers in the upper half of memory: A, B, C far apart.
+const A: i64 = MEMORY / 2;
+const B: i64 = A + MEMORY / 8;
+const C: i64 = B + MEMORY / 8;
+
+#[test]
+fn gemm_with_leading_dimensions_aliasing_and_out_of_bounds_reads() {
+    for level in ["O1", "O2", "O3", "Os", "O3-simd"] {
+        let path = format!("corpus/c/gemm.{level}.wasm");
+        let (original, output, rewritten) = load(&path);
+        assert!(
+            rewritten.iter().any(|f| f == "gemm_ld"),
+            "{path}: {rewritten:?}"
+        );
+        let mut fast = false;
+        for (m, n, k) in [
+            (1, 1, 1),
+            (3, 17, 5),
+            (17, 33, 3),
+            (5, 65, 17),
+            (2, 100, 7),
+            (4, 16, 0),
+        ] {
+            let (lda, ldb, ldc) = (k + 3, n + 5, n + 1);
+            let call = |a: i64, b: i64, c: i64| {
+                vec![i(m), i(n), i(k), i(a), i(lda), i(b), i(ldb), i(c), i(ldc)]
+            };
+            let cases = [
+                ("disjoint", call(A, B, C)),
+                ("unaligned", call(A + 1, B + 2, C + 3)),
+                ("C == A", call(A, B, A)),
+                ("C == B", call(A, B, B)),
+                ("C inside A", call(A, B, A + 4 * (lda / 2))),
+                ("C inside B's first row", call(A, B, B + 8)),
+                (
+                    "B past the end",
+                    call(A, MEMORY - 4 * (k * ldb) + 4 * 20, C),
+                ),
+                ("A past the end", call(MEMORY - 4 * (m * lda) + 8, B, C)),
+                ("C past the end", call(A, B, MEMORY - 4 * (m * ldc) + 12)),
+                ("B wraps", call(A, -64, C)),
+            ];
+            for (what, args) in cases {
+                let (before, after) = same(
+                    &original,
+                    &output,
+                    "gemm_ld",
+                    &args,
+                    &format!("{path} {what}"),
+                );
+                if what == "disjoint" && n >= 33 && k > 0 && after < before {
+                    fast = true;
+                }
+            }
+        }
+        assert!(fast, "{path}: gemm_ld never took the lockstep path");
+    }
+}
+
+#[test]
+fn gemm_variants_match_on_every_shape() {
+    let modules = [
+        "corpus/c/gemm.O2.wasm",
+        "corpus/c/gemm.Os.wasm",
+        "corpus/c/matmul.O1.wasm",
+        "corpus/c/matmul.O3.wasm",
+        "corpus/rust/gemm.O3.wasm",
+        "corpus/rust/gemm.Os.wasm",
+        "corpus/assemblyscript/matrix.O3.wasm",
+        "corpus/assemblyscript/matrix.Oz.wasm",
+    ];
+    for path in modules {
+        let (original, output, rewritten) = load(path);
+        assert!(!rewritten.is_empty(), "{path}: nothing rewritten");
+        for n in [1i64, 3, 17, 33, 65] {
+            for (what, a, b, c) in [
+                ("disjoint", A, B, C),
+                ("C == A", A, B, A),
+                ("C inside B", A, B, B + 4 * n),
+                ("B past the end", A, MEMORY - 4 * n * n + 40, C),
+            ] {
+                let square = [i(a), i(b), i(c), i(n)];
+                for name in [
+                    "gemm_at",
+                    "gemm_i32",
+                    "gemm_jik",
+                    "gemm_ptr",
+                    "gemm",
+                    "gemm_slices",
+                ] {
+                    if exports(&original, name) {
+                        same(&original, &output, name, &square, &format!("{path} {what}"));
+                    }
+                }
+                if exports(&original, "gemm_alpha_beta") {
+                    for (alpha, beta) in [(1.0, 0.0), (-0.5, 2.0), (f32::NAN, -0.0)] {
+                        let args = [i(n), f(alpha), i(a), i(b), f(beta), i(c)];
+                        same(
+                            &original,
+                            &output,
+                            "gemm_alpha_beta",
+                            &args,
+                            &format!("{path} {what}"),
+                        );
+                    }
+                }
+                if exports(&original, "matmul_ijk") {
+                    for (p, q) in [(n, 1), (1, n), (n + 2, 2 * n + 1)] {
+                        let args = [i(a), i(b), i(c), i(n), i(p), i(q)];
+                        same(
+                            &original,
+                            &output,
+                            "matmul_ijk",
+                            &args,
+                            &format!("{path} {what}"),
+                        );
+                    }
+                }
+                if exports(&original, "vecmat") {
+                    for cols in [n, 2 * n + 3] {
+                        let args = [i(a), i(b), i(c), i(n), i(cols)];
+                        same(
+                            &original,
+                            &output,
+                            "vecmat",
+                            &args,
+                            &format!("{path} {what}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn convolutions_match_for_every_kernel_size() {
+    for path in [
+        "corpus/c/gemm.O1.wasm",
+        "corpus/c/gemm.O2.wasm",
+        "corpus/c/gemm.O3.wasm",
+        "corpus/c/conv3x3.O1.wasm",
+        "corpus/c/conv3x3.Os.wasm",
+        "corpus/assemblyscript/matrix.O3.wasm",
+        "corpus/assemblyscript/matrix.Oz.wasm",
+    ] {
+        let (original, output, rewritten) = load(path);
+        assert!(!rewritten.is_empty(), "{path}: nothing rewritten");
+        let mut fast = false;
+        for (h, w) in [(3, 3), (5, 40), (9, 33), (3, 100), (20, 21)] {
+            for (what, src, kern, out) in [
+                ("disjoint", A, B, C),
+                ("out == in", A, B, A),
+                ("out inside in", A, B, A + 4 * w),
+                ("in past the end", MEMORY - 4 * h * w + 64, B, C),
+                ("out past the end", A, B, MEMORY - 4 * h * w / 2),
+            ] {
+                if exports(&original, "conv2d_k") {
+                    for k in [1, 2, 3, 5] {
+                        let args = [i(src), i(h), i(w), i(kern), i(k), i(out)];
+                        let (x, y) = same(
+                            &original,
+                            &output,
+                            "conv2d_k",
+                            &args,
+                            &format!("{path} {what}"),
+                        );
+                        fast |= what == "disjoint" && w >= 33 && y < x;
+                    }
+                }
+                if exports(&original, "conv3x3_relu") {
+                    for bias in [0.5f32, -0.0, f32::NAN] {
+                        let args = [i(src), i(kern), f(bias), i(out), i(h), i(w)];
+                        let (x, y) = same(
+                            &original,
+                            &output,
+                            "conv3x3_relu",
+                            &args,
+                            &format!("{path} {what}"),
+                        );
+                        fast |= what == "disjoint" && w >= 33 && y < x;
+                    }
+                }
+            }
+        }
+        assert!(fast, "{path}: no convolution took the lockstep path");
+    }
+}
+
+fn exports(module: &Module, name: &str) -> bool {
+    module.exports().any(|e| e.name() == name)
+}
