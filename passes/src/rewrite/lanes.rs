@@ -1414,11 +1414,13 @@ pub fn insert_lockstep(
             width: store.kind.width() as i64,
         })
         .collect();
-    let mut inductions: Vec<(LocalId, i64, LocalId)> = steps
-        .iter()
-        .map(|(local, step)| (*local, *step, locals.add(ValType::I32)))
+    // (Sorted before the saved copies are made, so the output is reproducible.)
+    let mut sorted: Vec<(LocalId, i64)> = steps.iter().map(|(l, s)| (*l, *s)).collect();
+    sorted.sort_by_key(|(local, _)| local.index());
+    let inductions: Vec<(LocalId, i64, LocalId)> = sorted
+        .into_iter()
+        .map(|(local, step)| (local, step, locals.add(ValType::I32)))
         .collect();
-    inductions.sort_by_key(|(local, _, _)| local.index());
     let setup = Setup {
         src: &src,
         loop_seq,
