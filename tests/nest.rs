@@ -344,3 +344,51 @@ fn convolutions_match_for_every_kernel_size() {
 fn exports(module: &Module, name: &str) -> bool {
     module.exports().any(|e| e.name() == name)
 }
+
+#[test]
+fn an_invariant_division_traps_after_the_same_stores() {
+    let input = common::read(&common::root().join("corpus/traps/trapping_invariant.wat"));
+    let input = wat::parse_bytes(&input).expect("wat").into_owned();
+    let result = optimize(&input, &Options::default()).expect("optimize");
+    assert!(
+        result
+            .report
+            .findings
+            .iter()
+            .any(|f| f.action == Action::Rewritten),
+        "{:?}",
+        result.report.findings
+    );
+    let original = Module::new(engine(), &input).expect("original");
+    let output = Module::new(engine(), &result.wasm).expect("output");
+    for n in [1i64, 17, 40, 100] {
+        for (a, b) in [(7, 3), (7, 0), (i32::MIN as i64, -1), (-9, 2)] {
+            let args = [i(1024), i(20_000), i(n), i(a), i(b)];
+            same(
+                &original,
+                &output,
+                "scale_by_quotient",
+                &args,
+                "trapping_invariant",
+            );
+        }
+    }
+}
+
+#[test]
+fn a_dropped_load_still_traps() {
+    let input = common::read(&common::root().join("corpus/traps/unused_load.wat"));
+    let input = wat::parse_bytes(&input).expect("wat").into_owned();
+    let result = optimize(&input, &Options::default()).expect("optimize");
+    let original = Module::new(engine(), &input).expect("original");
+    let output = Module::new(engine(), &result.wasm).expect("output");
+    let mut fast = false;
+    for n in [1i64, 17, 40, 100] {
+        for p in [0, 4096, MEMORY - 4, MEMORY - 2, MEMORY, -1] {
+            let args = [i(1024), i(20_000), i(n), i(p)];
+            let (a, b) = same(&original, &output, "scale_with_probe", &args, "unused_load");
+            fast |= b < a;
+        }
+    }
+    assert!(fast, "the lockstep path never ran");
+}

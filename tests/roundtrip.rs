@@ -120,6 +120,9 @@ fn optimizing_twice_adds_nothing() {
         );
         // At most one kernel function per rewrite (lockstep nests add none).
         let added = twice.report.summary.functions - once.report.summary.functions;
-        assert!(added <= once.report.summary.rewritten, "{name}: {added} functions added");
+        assert!(
+            added <= once.report.summary.rewritten,
+            "{name}: {added} functions added"
+        );
     }
 }

@@ -1,10 +1,8 @@
 // barq near misses for `memcpy` / `memset` over bytes. Must stay untouched:
 // - repeat2: buf[i] = buf[i - 2] repeats a 2-byte pattern (an LZ77 match copy with
 //   distance 2): memmove would copy the old bytes instead;
-// - gather_u8: dst[i] = src[2 * i] reads every other byte (not a copy);
-// - xor_u8: dst[i] = src[i] ^ key transforms bytes (not a copy; 8-bit maps are not
-//   implemented);
-// - iota_u8: dst[i] = i stores the index, not a loop-invariant value.
+// - gather_u8: dst[i] = src[2 * i] reads every other byte (not a copy).
+// (xor_u8 and iota_u8, once here, are byte maps: c/bytemaps.c.)
 // barq-cflags: -fno-builtin
 #include <stdint.h>
 #define EXPORT(name) __attribute__((export_name(name)))
@@ -15,12 +13,4 @@ EXPORT("repeat2") void repeat2(uint8_t *buf, int n) {
 
 EXPORT("gather_u8") void gather_u8(uint8_t *dst, const uint8_t *src, int n) {
     for (int i = 0; i < n; i++) dst[i] = src[2 * i];
-}
-
-EXPORT("xor_u8") void xor_u8(uint8_t *dst, const uint8_t *src, int n, int key) {
-    for (int i = 0; i < n; i++) dst[i] = src[i] ^ (uint8_t)key;
-}
-
-EXPORT("iota_u8") void iota_u8(uint8_t *dst, int n) {
-    for (int i = 0; i < n; i++) dst[i] = (uint8_t)i;
 }

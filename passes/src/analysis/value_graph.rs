@@ -417,7 +417,7 @@ impl Builder<'_> {
 
 /// The exit test of clang -Oz's top-tested loops:
 /// `block { <cond>; br_if 0; return }` (continue when cond != 0, else return).
-fn return_guard(
+pub(crate) fn return_guard(
     func: &LocalFunction,
     seq: InstrSeqId,
     loop_seq: InstrSeqId,

@@ -19,6 +19,10 @@ use crate::analysis::affine::{affine_i32, inductions};
 use crate::analysis::trip_count::trip_count;
 use crate::analysis::value_graph;
 use crate::analysis::LoopForest;
+use crate::fingerprints::bytes::match_copy_fill;
+use crate::fingerprints::elementwise::match_map;
+use crate::fingerprints::reduction::match_reduction;
+use crate::fingerprints::NoMatch;
 use crate::pass::{Changed, Pass, PassCx, PassError};
 use crate::report::{Action, Elem, Finding, Tier};
 use crate::rewrite::lanes::{insert_lockstep, Stats};
@@ -61,7 +65,6 @@ impl Pass for SimdNest {
             let mut candidates: Vec<(u32, InstrSeqId, Vec<InstrSeqId>, bool)> = forest
                 .graph
                 .node_indices()
-                .filter(|n| forest.children(*n).next().is_some())
                 .map(|n| {
                     let info = &forest.graph[n];
                     let mut inside = Vec::new();
@@ -98,6 +101,21 @@ impl Pass for SimdNest {
                 else {
                     continue;
                 };
+                // An innermost loop is this pass's only when no other fingerprint
+                // took it: then it replaces the elementwise pass's reason for
+                // declining it, if it rewrites it.
+                let mut replaces: Option<String> = None;
+                if inside.is_empty() {
+                    let plain = value_graph::build(module, local, loop_seq);
+                    if match_reduction(module, &plain).is_ok() || match_copy_fill(&plain).is_ok() {
+                        continue;
+                    }
+                    match match_map(module, &plain) {
+                        Ok(_) => continue,
+                        Err(NoMatch::Declined { reason, .. }) => replaces = Some(reason),
+                        Err(NoMatch::Unrelated) => {}
+                    }
+                }
                 let body = value_graph::build_outer(module, local, loop_seq);
                 let steps = inductions(&body);
                 // A candidate stores consecutive elements, one per iteration.
@@ -123,6 +141,10 @@ impl Pass for SimdNest {
                     verified: None,
                 };
                 let elem = store_elem(body.stores[0].kind);
+                if elem.is_none() {
+                    // (Stores of v128: the compiler's own vector loop.)
+                    continue;
+                }
                 let guess = if has_parent { "gemm" } else { "map" };
                 let refusal = cx
                     .dropped(func)
@@ -154,6 +176,14 @@ impl Pass for SimdNest {
                         continue;
                     }
                 };
+                let local = module.funcs.get(func).kind.unwrap_local();
+                if let Some(reason) =
+                    super::too_short(local, info.parent_seq, info.position, &body, &trip, 1, 16)
+                {
+                    cx.findings
+                        .push(finding(guess, elem, Action::Detected, reason));
+                    continue;
+                }
                 if !cx.allow_rewrite() {
                     cx.findings.push(finding(
                         guess,
@@ -189,6 +219,16 @@ impl Pass for SimdNest {
                             ),
                         );
                         f.tier = Some(Tier::Simd128);
+                        if let Some(reason) = replaces {
+                            let earlier = cx.findings.iter().rposition(|e| {
+                                e.function == f.function
+                                    && e.action == Action::Declined
+                                    && e.reason.as_deref() == Some(reason.as_str())
+                            });
+                            if let Some(at) = earlier {
+                                cx.findings.remove(at);
+                            }
+                        }
                         cx.findings.push(f);
                         rewritten.push(loop_seq);
                         if !changed.functions.contains(&func) {
@@ -244,12 +284,14 @@ fn reads_other_iterations(
 /// The report's name for what the lockstep loop computes: products of a value
 /// shared by all lanes with one per lane, summed in one nested loop, are a matrix
 /// product (one row of C, or a vector times a matrix when no loop encloses it); in
-/// deeper nests, a convolution window.
+/// deeper nests, a convolution window; without nested loops, four or more
+/// elements read per output around it are a convolution (a stencil) too.
 fn pattern_of(stats: &Stats, has_parent: bool) -> &'static str {
     match (stats.depth, stats.products_in_loops > 0) {
         (1, true) if has_parent => "gemm",
         (1, true) => "gemv",
         (d, true) if d >= 2 => "conv2d",
+        (0, _) if stats.lane_loads >= 4 => "conv2d",
         _ => "map",
     }
 }

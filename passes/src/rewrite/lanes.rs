@@ -100,6 +100,8 @@ pub struct Stats {
     pub products_in_loops: usize,
     /// Such products anywhere.
     pub products: usize,
+    /// Loads of one element per lane.
+    pub lane_loads: usize,
     /// The stores, in order.
     pub stores: Vec<StoreKind>,
 }
@@ -157,6 +159,10 @@ struct Lockstep<'a> {
     inductions: &'a HashMap<LocalId, i64>,
     global_types: &'a HashMap<walrus::GlobalId, ValType>,
     inner: &'a HashMap<InstrSeqId, Inner>,
+    /// The block holding clang -Oz's top test, and how many instructions compute
+    /// its condition.
+    return_guard: Option<(InstrSeqId, usize)>,
+    return_guard_len: usize,
     /// Innermost loops whose accesses were checked once, at their entry.
     prechecked: HashSet<InstrSeqId>,
     /// The source sequence being walked.
@@ -759,6 +765,25 @@ impl Lockstep<'_> {
                 }
                 self.store(s.memory, s.kind, s.arg, &addr, &value, cur)?;
             }
+            // clang -Oz's top test, `block { cond; br_if 0; <exit>; return }`:
+            // the trip count covers it, and the exit runs after the last
+            // iteration, in the original loop.
+            Instr::Block(b)
+                if top
+                    && !self.top_exit_seen
+                    && !self.stored
+                    && self.return_guard == Some((b.seq, self.return_guard_len)) =>
+            {
+                self.top_exit_seen = true;
+                let instrs = self.src[&b.seq].1[..self.return_guard_len].to_vec();
+                let mut inner: Vec<Val> = Vec::new();
+                let outer = std::mem::replace(&mut self.walking, b.seq);
+                for instr in &instrs {
+                    self.step(instr, &mut inner, cur, false, false)?;
+                }
+                self.walking = outer;
+                Self::pop(&mut inner)?;
+            }
             Instr::Block(b) => {
                 let new = self.nested(b.seq, false)?;
                 // Falling out of the block is an edge to its end.
@@ -910,11 +935,11 @@ impl Lockstep<'_> {
             Repr::Const(Value::I32(c)) => Some(c as i64),
             _ => None,
         };
+        // A product of a value loaded per lane with one shared by all lanes.
+        let shared = |v: &Val| v.origin == Origin::UniformLoad || v.class == Class::Lin(0);
         let product = matches!(op, BinaryOp::F32Mul | BinaryOp::I32Mul)
-            && matches!(
-                (a.origin, b.origin),
-                (Origin::UniformLoad, Origin::LaneLoad) | (Origin::LaneLoad, Origin::UniformLoad)
-            );
+            && ((a.origin == Origin::LaneLoad && shared(b))
+                || (b.origin == Origin::LaneLoad && shared(a)));
         if product {
             self.stats.products += 1;
             if self.depth > 0 {
@@ -1122,6 +1147,7 @@ impl Lockstep<'_> {
                     }
                     self.out(cur).local_set(*o);
                 }
+                self.stats.lane_loads += 1;
                 Ok(Val {
                     class: Class::Vary,
                     ty,
@@ -1235,6 +1261,78 @@ fn step_of(
     Some((terms.into_iter().collect(), constant))
 }
 
+/// A load at the top level of the loop body, for the check in front of the loop.
+struct TopLoad {
+    addr: petgraph::graph::NodeIndex,
+    offset: i64,
+    /// Bytes per iteration (its width), or 0 for one address for all iterations.
+    per_lane: i64,
+    width: i64,
+    /// Per store: whether this load reads exactly what that store writes, in the
+    /// same iteration (`C[j] = f(C[j])`).
+    in_place: Vec<bool>,
+}
+
+/// The loads at the top level of the body (outside nested blocks and loops), if
+/// every one reads one address for all iterations or consecutive elements; `None`
+/// leaves them to be checked where they run.
+fn top_level_loads(
+    body: &LoopBody,
+    steps: &HashMap<LocalId, i64>,
+    memory: MemoryId,
+) -> Option<Vec<TopLoad>> {
+    use crate::analysis::value_graph::Node;
+    let mut out = Vec::new();
+    for node in body.graph.node_indices() {
+        let Node::Load {
+            memory: m,
+            kind,
+            arg,
+            ..
+        } = body.graph[node]
+        else {
+            continue;
+        };
+        if m != memory || kind.atomic() {
+            return None;
+        }
+        let addr = body.operands(node)[0];
+        let form = affine_i32(body, addr)?;
+        let inc = form.exact_increment(body, steps)?;
+        let width = kind.width() as i64;
+        let supported = matches!(
+            kind,
+            LoadKind::F32 | LoadKind::I32 { .. } | LoadKind::I32_8 { .. } | LoadKind::I32_16 { .. }
+        );
+        let per_lane = match inc {
+            0 => 0,
+            w if w == width && supported => w,
+            _ => return None,
+        };
+        let in_place = body
+            .stores
+            .iter()
+            .map(|store| {
+                affine_i32(body, store.addr).is_some_and(|target| {
+                    per_lane > 0
+                        && target.key() == form.key()
+                        && target.constant + store.arg.offset as i64
+                            == form.constant + arg.offset as i64
+                        && store.kind.width() as i64 == width
+                })
+            })
+            .collect();
+        out.push(TopLoad {
+            addr,
+            offset: arg.offset as i64,
+            per_lane,
+            width,
+            in_place,
+        });
+    }
+    Some(out)
+}
+
 /// Everything one lockstep body needs besides the code generator's own state.
 struct Setup<'a> {
     src: &'a Source,
@@ -1246,6 +1344,10 @@ struct Setup<'a> {
     inductions: &'a HashMap<LocalId, i64>,
     global_types: &'a HashMap<walrus::GlobalId, ValType>,
     inner: &'a HashMap<InstrSeqId, Inner>,
+    /// The loads at the top level of the body are checked once, in front of the
+    /// loop, for the whole run.
+    top_prechecked: bool,
+    return_guard: Option<(InstrSeqId, usize)>,
 }
 
 /// What one round of code generation found.
@@ -1308,7 +1410,13 @@ fn generate(
         inductions: setup.inductions,
         global_types: setup.global_types,
         inner: setup.inner,
-        prechecked: HashSet::new(),
+        return_guard: setup.return_guard,
+        return_guard_len: setup.return_guard.map_or(0, |(_, n)| n),
+        prechecked: if setup.top_prechecked {
+            HashSet::from([setup.loop_seq])
+        } else {
+            HashSet::new()
+        },
         walking: setup.loop_seq,
         stats: Stats::default(),
     };
@@ -1388,6 +1496,20 @@ pub fn insert_lockstep(
             inner.insert(*seq, Inner { body, trip, steps });
         }
     }
+    let top_loads = top_level_loads(body, steps, memory);
+    // clang -Oz's top test, if the loop has one: the first block of the body.
+    let return_guard = local_func
+        .block(loop_seq)
+        .instrs
+        .iter()
+        .find_map(|(i, _)| match i {
+            Instr::Block(b) => Some(b.seq),
+            _ => None,
+        })
+        .and_then(|seq| {
+            crate::analysis::value_graph::return_guard(local_func, seq, loop_seq)
+                .map(|cond| (seq, cond.len()))
+        });
     let Module { funcs, locals, .. } = module;
     let written_in_loop: HashSet<LocalId> = src
         .values()
@@ -1431,6 +1553,8 @@ pub fn insert_lockstep(
         inductions: steps,
         global_types: &global_types,
         inner: &inner,
+        top_prechecked: top_loads.is_some(),
+        return_guard,
     };
     let fb = funcs.get_mut(func).kind.unwrap_local_mut().builder_mut();
 
@@ -1496,6 +1620,41 @@ pub fn insert_lockstep(
                 .local_get(l.memory_bytes)
                 .binop(BinaryOp::I64GtU)
                 .br_if(guard);
+        }
+        // The loads at the top level of the body, over the whole run: inside
+        // memory, and clear of every store range unless exactly in place.
+        let (lo, hi) = (locals.add(ValType::I64), locals.add(ValType::I64));
+        for load in top_loads.iter().flatten() {
+            emit_entry_value(body, load.addr, &mut seq);
+            seq.unop(UnaryOp::I64ExtendUI32)
+                .i64_const(load.offset)
+                .binop(BinaryOp::I64Add)
+                .local_tee(lo);
+            if load.per_lane > 0 {
+                seq.local_get(l.iterations)
+                    .i64_const(load.per_lane)
+                    .binop(BinaryOp::I64Mul);
+            } else {
+                seq.i64_const(load.width);
+            }
+            seq.binop(BinaryOp::I64Add)
+                .local_tee(hi)
+                .local_get(l.memory_bytes)
+                .binop(BinaryOp::I64GtU)
+                .br_if(guard);
+            for (r, in_place) in regions.iter().zip(&load.in_place) {
+                if *in_place {
+                    continue;
+                }
+                seq.local_get(lo)
+                    .local_get(r.hi)
+                    .binop(BinaryOp::I64LtU)
+                    .local_get(hi)
+                    .local_get(r.lo)
+                    .binop(BinaryOp::I64GtU)
+                    .binop(BinaryOp::I32And)
+                    .br_if(guard);
+            }
         }
         for (i, a) in regions.iter().enumerate() {
             for b in &regions[i + 1..] {

@@ -1,6 +1,8 @@
-;; barq near miss: a `scale` loop that also loads from *p each iteration and drops
-;; the value. The kernel would not perform that load, so if p is out of bounds the
-;; original traps and a rewrite would not: must stay untouched.
+;; barq corpus (traps): a `scale` loop that also loads from *p each iteration and
+;; drops the value. A kernel that skipped that load would not trap where the original
+;; traps, so the elementwise pass declines it. simd-nest keeps the load (checked in
+;; front of the loop: out of bounds, the original loop runs and traps), so it rewrites
+;; it exactly (tests/nest.rs runs it with p in and out of bounds).
 (module
   (memory (export "memory") 1)
   (func (export "scale_with_probe") (param $x i32) (param $y i32) (param $n i32) (param $p i32)

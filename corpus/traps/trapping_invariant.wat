@@ -1,6 +1,9 @@
-;; barq near miss: a `scale` whose factor is a loop-invariant integer division. The
-;; original computes it after the first store of each iteration; evaluating it once
-;; before the loop would move a divide-by-zero trap ahead of that store.
+;; barq corpus (traps): a `scale` whose factor is a loop-invariant integer division,
+;; computed in every iteration before that iteration's store. The elementwise pass
+;; must not evaluate it once before the loop (that would move a divide-by-zero trap
+;; ahead of earlier iterations' stores): it declines. simd-nest rewrites it exactly:
+;; each block computes it before any of its stores, so a trap comes after the same
+;; stores as in the original (tests/nest.rs runs it with b = 0 and MIN / -1).
 (module
   (memory (export "memory") 1)
   (func (export "scale_by_quotient") (param $x i32) (param $y i32) (param $n i32) (param $a i32) (param $b i32)
