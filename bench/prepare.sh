@@ -45,6 +45,18 @@ for w in $workloads; do
   clang-19 -O3 -march=native -shared -fPIC -w "corpus/c/$src.c" -o "$out/lib$name.so"
   clang-19 -O3 -march=native -ffast-math -shared -fPIC -w "corpus/c/$src.c" -o "$out/lib$name-ffast.so"
 done
+# Matrix and convolution workloads (benches/matrix.rs, bench/matrix.mjs): exact
+# rewrites, no --fast-math.
+for src in matmul conv3x3; do
+  cp "corpus/c/$src.O2.wasm" "corpus/c/$src.O3-simd.wasm" "corpus/c/$src.O3-simd-ffast.wasm" "$out/"
+  "$barq" "$out/$src.O2.wasm" -o "$out/$src.O2.barq.wasm"
+  node "$tools/node_modules/binaryen/bin/wasm-opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int \
+    "$out/$src.O2.wasm" -o "$out/$src.O2.wasmopt.wasm"
+  "$barq" "$out/$src.O2.wasmopt.wasm" -o "$out/$src.O2.wasmopt.barq.wasm"
+  # (-ffp-contract=off: no FMA, so the native result is the exact one barq keeps.)
+  clang-19 -O3 -march=native -ffp-contract=off -shared -fPIC -w "corpus/c/$src.c" -o "$out/lib$src.so"
+  clang-19 -O3 -march=native -ffast-math -shared -fPIC -w "corpus/c/$src.c" -o "$out/lib$src-ffast.so"
+done
 # Copy and fill loops (benches/bulk.rs, bench/bulk.mjs): clang -O2 loops, barq's
 # memory.copy/fill, barq without bulk memory (SIMD128 maps for 4-byte elements),
 # clang's own -msimd128, and the bare instructions.

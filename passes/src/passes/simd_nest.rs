@@ -210,7 +210,8 @@ impl Pass for SimdNest {
                             elem,
                             Action::Rewritten,
                             format!(
-                                "shape lockstep-x16{}; each lane keeps its iteration's order",
+                                "shape lockstep-x{}{}; each lane keeps its iteration's order",
+                                stats.lanes,
                                 if stats.depth > 0 {
                                     format!("-nest{}", stats.depth)
                                 } else {

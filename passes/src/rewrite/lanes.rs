@@ -104,6 +104,8 @@ pub struct Stats {
     pub lane_loads: usize,
     /// The stores, in order.
     pub stores: Vec<StoreKind>,
+    /// Iterations per block (the widest).
+    pub lanes: u32,
 }
 
 /// The source instructions of the loop and every sequence nested in it, copied so
@@ -1670,7 +1672,10 @@ pub fn insert_lockstep(
         }
     }
     let mut stats = Stats::default();
-    for groups in [4u32, 1] {
+    // 16 lanes a block (four v128 per value: register blocking for shared loads),
+    // then 4. (Measured: 4 lanes alone make straight-line stencils slower too.)
+    let widths: &[u32] = &[4, 1];
+    for &groups in widths {
         let width = 4 * groups as i64;
         let done = fb.dangling_instr_seq(None).id();
         let again = fb.dangling_instr_seq(None).id();
@@ -1679,8 +1684,9 @@ pub fn insert_lockstep(
         if !round.consistent {
             return Err("classification did not settle".into());
         }
-        if groups == 4 {
+        if groups == widths[0] {
             stats = round.stats;
+            stats.lanes = 4 * groups;
         }
         {
             let mut seq = fb.instr_seq(bail);

