@@ -62,15 +62,17 @@ impl Pass for SimdNest {
             let forest = LoopForest::build(local);
             // Loops holding loops, deepest first; an outer loop whose inner one was
             // rewritten is left alone.
-            let mut candidates: Vec<(u32, InstrSeqId, Vec<InstrSeqId>, bool)> = forest
+            let mut candidates: Vec<(u32, InstrSeqId, Vec<InstrSeqId>, bool, u32)> = forest
                 .graph
                 .node_indices()
                 .map(|n| {
                     let info = &forest.graph[n];
                     let mut inside = Vec::new();
+                    let mut deepest = info.depth;
                     let mut work: Vec<_> = forest.children(n).collect();
                     while let Some(c) = work.pop() {
                         inside.push(forest.graph[c].body);
+                        deepest = deepest.max(forest.graph[c].depth);
                         work.extend(forest.children(c));
                     }
                     let has_parent = forest
@@ -78,7 +80,13 @@ impl Pass for SimdNest {
                         .neighbors_directed(n, petgraph::Direction::Incoming)
                         .next()
                         .is_some();
-                    (info.depth, info.body, inside, has_parent)
+                    (
+                        info.depth,
+                        info.body,
+                        inside,
+                        has_parent,
+                        deepest - info.depth,
+                    )
                 })
                 .collect();
             if candidates.is_empty() {
@@ -87,7 +95,7 @@ impl Pass for SimdNest {
             candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
             let already = uses_simd(local);
             let mut rewritten: Vec<InstrSeqId> = Vec::new();
-            for (_, loop_seq, inside, has_parent) in candidates {
+            for (_, loop_seq, inside, has_parent, nesting) in candidates {
                 if inside.iter().any(|s| rewritten.contains(s)) {
                     continue;
                 }
@@ -145,7 +153,23 @@ impl Pass for SimdNest {
                     // (Stores of v128: the compiler's own vector loop.)
                     continue;
                 }
-                let guess = if has_parent { "gemm" } else { "map" };
+                // What to call it if it is declined: a nest whose inner loop is a
+                // dot product (the k loop) is a matrix product that could not be
+                // taken; anything else is a map.
+                let inner_dot = inside.iter().any(|seq| {
+                    let inner = value_graph::build(module, local, *seq);
+                    match match_reduction(module, &inner) {
+                        Ok(r) => r.pattern == "dot",
+                        Err(NoMatch::Declined { pattern, .. }) => pattern == "dot",
+                        Err(NoMatch::Unrelated) => false,
+                    }
+                });
+                let guess = match (inner_dot, has_parent, nesting) {
+                    (true, true, 1) => "gemm",
+                    (true, false, 1) => "gemv",
+                    (true, _, _) => "conv2d",
+                    _ => "map",
+                };
                 let refusal = cx
                     .dropped(func)
                     .or_else(|| super::simd_refusal(cx.options, already))
