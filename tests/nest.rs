@@ -5,7 +5,12 @@
 //! or B exactly and at offsets, and with the read matrices partly past the end of
 //! memory (the original traps after some columns: the rewritten module must trap
 //! with the same columns written). Results, traps and the whole memory must match;
-//! fuel shows that the large disjoint cases take the lockstep path.
+//! fuel shows that the large disjoint cases take the lockstep path. A generator adds
+//! 200 GEMM nests the corpus lacks (j loops tested at the top or bottom or walking
+//! pointers, k loops by index or by pointers with a run-time step, unrolled 1, 2, 4
+//! with remainders, memarg offsets, ReLU/alpha/in-place epilogues, f32 and i32) and
+//! harmful ones (reading the previous column's result, a call, a data-dependent
+//! exit, a carried maximum, every other column), run the same way.
 
 mod common;
 
@@ -391,4 +396,373 @@ fn a_dropped_load_still_traps() {
         }
     }
     assert!(fast, "the lockstep path never ran");
+}
+
+/// Generated GEMM nests in shapes the corpus lacks, and harmful variants.
+mod variants {
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum JForm {
+        /// `j` counts up, tested at the bottom behind an entry guard.
+        Bottom,
+        /// `j` counts up, tested at the top.
+        Top,
+        /// Pointers into B and C bumped by one element, a counter counting down.
+        Bumped,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum KForm {
+        /// `A[i*m + k] * B[k*p + j]` from the index.
+        Index,
+        /// Pointers bumped: `pa += 4`, `pb += 4p` (a step known only at run time).
+        Bumped,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum Post {
+        None,
+        Relu,
+        Alpha,
+        /// `C[j] = s + C[j]` (reads the element the iteration writes).
+        Accumulate,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum Harm {
+        None,
+        /// `C[j] = s + C[j - 1]`: the previous column's result.
+        ReadBehind,
+        /// A call in the k loop.
+        Call,
+        /// An exit from the k loop on a loaded value.
+        DataExit,
+        /// A maximum carried from column to column.
+        Carried,
+        /// Columns read two apart: `B[k*p + 2j]`.
+        Strided,
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    pub struct Variant {
+        pub float: bool,
+        pub j: JForm,
+        pub k: KForm,
+        pub unroll: u32,
+        pub post: Post,
+        pub memarg: bool,
+        pub harm: Harm,
+    }
+
+    impl Variant {
+        pub fn describe(&self) -> String {
+            format!("{self:?}")
+        }
+
+        pub fn expected_rewrite(&self) -> bool {
+            self.harm == Harm::None
+        }
+
+        pub fn wat(&self) -> String {
+            let t = if self.float { "f32" } else { "i32" };
+            let zero = format!("({t}.const 0)");
+            // Column address of B for row k and of C: from the index or the
+            // bumped pointers.
+            let (bj, cj) = match self.j {
+                JForm::Bumped => (
+                    "(local.get $pbj)".to_string(),
+                    "(local.get $pcj)".to_string(),
+                ),
+                _ => {
+                    let col = if self.harm == Harm::Strided {
+                        "(i32.shl (local.get $j) (i32.const 3))"
+                    } else {
+                        "(i32.shl (local.get $j) (i32.const 2))"
+                    };
+                    (
+                        format!("(i32.add (local.get $b) {col})"),
+                        "(i32.add (local.get $crow) (i32.shl (local.get $j) (i32.const 2)))"
+                            .to_string(),
+                    )
+                }
+            };
+            // One k step reading A at element offset `d` past the cursor.
+            let term = |d: u32| -> String {
+                let (a_addr, b_addr, a_off, b_off) = match self.k {
+                    KForm::Index => (
+                        format!("(i32.add (local.get $arow) (i32.shl (i32.add (local.get $k) (i32.const {d})) (i32.const 2)))"),
+                        format!("(i32.add {bj} (i32.mul (i32.add (local.get $k) (i32.const {d})) (local.get $p4)))"),
+                        0,
+                        0,
+                    ),
+                    KForm::Bumped => (
+                        "(local.get $pa)".to_string(),
+                        if d == 0 {
+                            "(local.get $pb)".to_string()
+                        } else {
+                            "(i32.add (local.get $pb) (local.get $p4))".to_string()
+                        },
+                        4 * d,
+                        0,
+                    ),
+                };
+                // With memarg offsets, A's element k + d is `offset=4d` from k's.
+                let (a_addr, a_off) = if self.memarg && self.k == KForm::Index {
+                    (
+                        "(i32.add (local.get $arow) (i32.shl (local.get $k) (i32.const 2)))"
+                            .to_string(),
+                        4 * d,
+                    )
+                } else {
+                    (a_addr, a_off)
+                };
+                let mut s = String::new();
+                if self.harm == Harm::Call {
+                    s.push_str("(call $effect (i32.const 0))\n");
+                }
+                if self.harm == Harm::DataExit {
+                    s.push_str(&format!(
+                        "(br_if $kexit ({t}.lt{} ({t}.load offset={b_off} {b_addr}) {zero}))\n",
+                        if self.float { "" } else { "_s" }
+                    ));
+                }
+                s.push_str(&format!(
+                    "(local.set $s ({t}.add (local.get $s) ({t}.mul ({t}.load offset={a_off} {a_addr}) ({t}.load offset={b_off} {b_addr}))))\n"
+                ));
+                s
+            };
+            let advance = |steps: u32| -> String {
+                match self.k {
+                    KForm::Index => format!("(local.set $k (i32.add (local.get $k) (i32.const {steps})))"),
+                    KForm::Bumped => format!(
+                        "(local.set $pa (i32.add (local.get $pa) (i32.const {})))
+                         (local.set $pb (i32.add (local.get $pb) (i32.mul (local.get $p4) (i32.const {steps}))))",
+                        4 * steps
+                    ),
+                }
+            };
+            let u = self.unroll;
+            let main: String = (0..u).map(term).collect();
+            // k loop: `k + u <= m` main loop, then single steps for the rest.
+            let k_init = match self.k {
+                KForm::Index => String::new(),
+                KForm::Bumped => format!("(local.set $pa (local.get $arow)) (local.set $pb {bj})"),
+            };
+            let k_loop = format!(
+                "(local.set $k (i32.const 0)) {k_init}
+                 (block $kexit
+                   (block $kdone
+                     (loop $kl
+                       (br_if $kdone (i32.gt_s (i32.add (local.get $k) (i32.const {u})) (local.get $m)))
+                       {main}
+                       {adv_u}
+                       {kstep}
+                       (br $kl)))
+                   (block $rdone
+                     (loop $rl
+                       (br_if $rdone (i32.ge_s (local.get $k) (local.get $m)))
+                       {one}
+                       {adv_1}
+                       {kstep1}
+                       (br $rl))))",
+                adv_u = advance(u),
+                kstep = if self.k == KForm::Bumped {
+                    format!("(local.set $k (i32.add (local.get $k) (i32.const {u})))")
+                } else {
+                    String::new()
+                },
+                one = term(0),
+                adv_1 = advance(1),
+                kstep1 = if self.k == KForm::Bumped {
+                    "(local.set $k (i32.add (local.get $k) (i32.const 1)))".to_string()
+                } else {
+                    String::new()
+                },
+            );
+            let init = zero.clone();
+            let mut value = "(local.get $s)".to_string();
+            match self.post {
+                Post::None => {}
+                Post::Relu => {
+                    value = format!(
+                        "(select (local.get $s) {zero} ({t}.gt_s_or (local.get $s) {zero}))"
+                    )
+                    .replace("gt_s_or", if self.float { "gt" } else { "gt_s" });
+                }
+                Post::Alpha => value = format!("({t}.mul (local.get $alpha) (local.get $s))"),
+                Post::Accumulate => {
+                    value = format!("({t}.add (local.get $s) ({t}.load {cj}))");
+                }
+            }
+            if self.harm == Harm::ReadBehind {
+                value = format!("({t}.add {value} ({t}.load (i32.sub {cj} (i32.const 4))))");
+            }
+            if self.harm == Harm::Carried {
+                value = format!(
+                    "(local.tee $best (select {value} (local.get $best) ({t}.gt{} {value} (local.get $best))))",
+                    if self.float { "" } else { "_s" }
+                );
+            }
+            let store = format!("({t}.store {cj} {value})");
+            let j_step = match self.j {
+                JForm::Bumped => "(local.set $pbj (i32.add (local.get $pbj) (i32.const 4)))
+                                  (local.set $pcj (i32.add (local.get $pcj) (i32.const 4)))
+                                  (local.set $j (i32.add (local.get $j) (i32.const 1)))"
+                    .to_string(),
+                _ => "(local.set $j (i32.add (local.get $j) (i32.const 1)))".to_string(),
+            };
+            let j_body = format!("(local.set $s {init}) {k_loop} {store} {j_step}");
+            let j_loop = match self.j {
+                JForm::Bottom => format!(
+                    "(block $jexit (br_if $jexit (i32.le_s (local.get $p) (i32.const 0)))
+                       (local.set $j (i32.const 0))
+                       (loop $jl {j_body} (br_if $jl (i32.lt_s (local.get $j) (local.get $p)))))"
+                ),
+                JForm::Top => format!(
+                    "(local.set $j (i32.const 0))
+                     (block $jexit (loop $jl (br_if $jexit (i32.ge_s (local.get $j) (local.get $p)))
+                       {j_body} (br $jl)))"
+                ),
+                JForm::Bumped => format!(
+                    "(local.set $j (i32.const 0))
+                     (local.set $pbj (local.get $b)) (local.set $pcj (local.get $crow))
+                     (block $jexit (br_if $jexit (i32.le_s (local.get $p) (i32.const 0)))
+                       (loop $jl {j_body} (br_if $jl (i32.ne (local.get $j) (local.get $p)))))"
+                ),
+            };
+            format!(
+                "(module
+                   (import \"env\" \"observe\" (func $effect (param i32)))
+                   (memory (export \"memory\") 1)
+                   (func (export \"kernel\") (param $a i32) (param $b i32) (param $c i32)
+                         (param $n i32) (param $m i32) (param $p i32) (param $alpha {t})
+                     (local $i i32) (local $j i32) (local $k i32) (local $s {t}) (local $best {t})
+                     (local $arow i32) (local $crow i32) (local $p4 i32)
+                     (local $pa i32) (local $pb i32) (local $pbj i32) (local $pcj i32)
+                     (local.set $p4 (i32.shl (local.get $p) (i32.const 2)))
+                     (block $iexit (br_if $iexit (i32.le_s (local.get $n) (i32.const 0)))
+                       (loop $il
+                         (local.set $arow (i32.add (local.get $a) (i32.shl (i32.mul (local.get $i) (local.get $m)) (i32.const 2))))
+                         (local.set $crow (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $p4))))
+                         {j_loop}
+                         (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                         (br_if $il (i32.lt_s (local.get $i) (local.get $n)))))))"
+            )
+        }
+    }
+
+    pub fn all() -> Vec<Variant> {
+        let mut out = Vec::new();
+        let mut pick = 0usize;
+        for float in [true, false] {
+            for j in [JForm::Bottom, JForm::Top, JForm::Bumped] {
+                for k in [KForm::Index, KForm::Bumped] {
+                    for unroll in [1, 2, 4] {
+                        for post in [Post::None, Post::Relu, Post::Alpha, Post::Accumulate] {
+                            pick += 1;
+                            out.push(Variant {
+                                float,
+                                j,
+                                k,
+                                unroll,
+                                post,
+                                memarg: pick.is_multiple_of(2),
+                                harm: Harm::None,
+                            });
+                        }
+                    }
+                    for harm in [
+                        Harm::ReadBehind,
+                        Harm::Call,
+                        Harm::DataExit,
+                        Harm::Carried,
+                        Harm::Strided,
+                    ] {
+                        if harm == Harm::Strided && j == JForm::Bumped {
+                            continue;
+                        }
+                        pick += 1;
+                        out.push(Variant {
+                            float,
+                            j,
+                            k,
+                            unroll: 1 + (pick % 2) as u32,
+                            post: Post::None,
+                            memarg: false,
+                            harm,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn generated_gemm_nests_behave_identically_and_harmful_ones_stay_untouched() {
+    let all = variants::all();
+    let mut failures = Vec::new();
+    let (mut expected, mut fast_seen) = (0, 0);
+    for v in &all {
+        let wasm = match wat::parse_str(v.wat()) {
+            Ok(w) => w,
+            Err(e) => {
+                failures.push(format!("{}: invalid WAT: {e}", v.describe()));
+                continue;
+            }
+        };
+        let result = optimize(&wasm, &Options::default()).expect("optimize");
+        let rewritten = result
+            .report
+            .findings
+            .iter()
+            .any(|f| f.action == Action::Rewritten);
+        if !v.expected_rewrite() && rewritten {
+            failures.push(format!("{}: harmful variant rewritten", v.describe()));
+        }
+        if v.expected_rewrite() && !rewritten {
+            failures.push(format!(
+                "{}: not rewritten: {:?}",
+                v.describe(),
+                result.report.findings
+            ));
+        }
+        let original = Module::new(engine(), &wasm).expect("original");
+        let output = Module::new(engine(), &result.wasm).expect("output");
+        let alpha = if v.float { f(-1.5) } else { Val::I32(3) };
+        let mut fast = false;
+        for (n, m, p) in [(1, 1, 1), (2, 3, 17), (3, 5, 33), (2, 17, 40)] {
+            for (what, a, b, c) in [
+                ("disjoint", A, B, C),
+                ("C == A", A, B, A),
+                ("C inside B", A, B, B + 8),
+                ("B past the end", A, MEMORY - 4 * m * p + 40, C),
+                ("C past the end", A, B, MEMORY - 4 * n * p + 12),
+            ] {
+                let args = [i(a), i(b), i(c), i(n), i(m), i(p), alpha];
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    same(&original, &output, "kernel", &args, &v.describe())
+                }));
+                match outcome {
+                    Ok((x, y)) => fast |= what == "disjoint" && p >= 33 && y < x,
+                    Err(_) => {
+                        failures.push(format!("{}: {what} ({n},{m},{p}) differs", v.describe()))
+                    }
+                }
+            }
+        }
+        if v.expected_rewrite() {
+            expected += 1;
+            fast_seen += usize::from(fast);
+        }
+    }
+    eprintln!(
+        "{} nest variants; {fast_seen} of {expected} harmless ones took the lockstep path",
+        all.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(
+        fast_seen, expected,
+        "some rewritten variants never ran the lockstep path"
+    );
 }
