@@ -402,12 +402,20 @@ impl Builder<'_> {
             ));
         }
         for seq in nested {
-            for (inner, _) in &func.block(seq).instrs {
+            let instrs = &func.block(seq).instrs;
+            for (position, (inner, _)) in instrs.iter().enumerate() {
                 let written = match inner {
                     Instr::LocalSet(s) => s.local,
                     Instr::LocalTee(t) => t.local,
                     _ => continue,
                 };
+                // `local.get x; local.tee x` (clang -O1 writes such copies) keeps x.
+                let copy = position.checked_sub(1).is_some_and(
+                    |p| matches!(&instrs[p].0, Instr::LocalGet(g) if g.local == written),
+                );
+                if copy {
+                    continue;
+                }
                 let opaque = self.add(Node::Opaque, &[]);
                 self.locals.insert(written, opaque);
             }

@@ -95,7 +95,7 @@ impl Pass for SimdNest {
             candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
             let already = uses_simd(local);
             let mut rewritten: Vec<InstrSeqId> = Vec::new();
-            for (_, loop_seq, inside, has_parent, nesting) in candidates {
+            'candidates: for (_, loop_seq, inside, has_parent, nesting) in candidates {
                 if inside.iter().any(|s| rewritten.contains(s)) {
                     continue;
                 }
@@ -112,16 +112,21 @@ impl Pass for SimdNest {
                 // An innermost loop is this pass's only when no other fingerprint
                 // took it: then it replaces the elementwise pass's reason for
                 // declining it, if it rewrites it.
-                let mut replaces: Option<String> = None;
+                let mut replaces: Vec<String> = Vec::new();
                 if inside.is_empty() {
                     let plain = value_graph::build(module, local, loop_seq);
-                    if match_reduction(module, &plain).is_ok() || match_copy_fill(&plain).is_ok() {
+                    if match_reduction(module, &plain).is_ok() {
                         continue;
                     }
-                    match match_map(module, &plain) {
-                        Ok(_) => continue,
-                        Err(NoMatch::Declined { reason, .. }) => replaces = Some(reason),
-                        Err(NoMatch::Unrelated) => {}
+                    for declined in [
+                        match_copy_fill(&plain).map(|_| ()),
+                        match_map(module, &plain).map(|_| ()),
+                    ] {
+                        match declined {
+                            Ok(()) => continue 'candidates,
+                            Err(NoMatch::Declined { reason, .. }) => replaces.push(reason),
+                            Err(NoMatch::Unrelated) => {}
+                        }
                     }
                 }
                 let body = value_graph::build_outer(module, local, loop_seq);
@@ -244,7 +249,7 @@ impl Pass for SimdNest {
                             ),
                         );
                         f.tier = Some(Tier::Simd128);
-                        if let Some(reason) = replaces {
+                        for reason in &replaces {
                             let earlier = cx.findings.iter().rposition(|e| {
                                 e.function == f.function
                                     && e.action == Action::Declined
@@ -310,13 +315,22 @@ fn reads_other_iterations(
 /// shared by all lanes with one per lane, summed in one nested loop, are a matrix
 /// product (one row of C, or a vector times a matrix when no loop encloses it); in
 /// deeper nests, a convolution window; without nested loops, four or more
-/// elements read per output around it are a convolution (a stencil) too.
+/// elements read per output around it are a convolution (a stencil) too; floats
+/// converted to stored bytes are a quantization, bytes loaded and converted to
+/// floats a dequantization.
 fn pattern_of(stats: &Stats, has_parent: bool) -> &'static str {
+    let narrow_store = stats
+        .stores
+        .iter()
+        .all(|k| matches!(k, StoreKind::I32_8 { .. } | StoreKind::I32_16 { .. }));
     match (stats.depth, stats.products_in_loops > 0) {
         (1, true) if has_parent => "gemm",
         (1, true) => "gemv",
         (d, true) if d >= 2 => "conv2d",
         (0, _) if stats.lane_loads >= 4 => "conv2d",
+        // Floats to 8- or 16-bit integers, and back.
+        (0, _) if stats.float_to_int && narrow_store => "quantize",
+        (0, _) if stats.int_to_float && stats.narrow_loads && !narrow_store => "dequantize",
         _ => "map",
     }
 }

@@ -106,6 +106,12 @@ pub struct Stats {
     pub stores: Vec<StoreKind>,
     /// Iterations per block (the widest).
     pub lanes: u32,
+    /// A float converted to an integer per lane.
+    pub float_to_int: bool,
+    /// An integer converted to a float per lane.
+    pub int_to_float: bool,
+    /// 8- or 16-bit elements loaded per lane.
+    pub narrow_loads: bool,
 }
 
 /// The source instructions of the loop and every sequence nested in it, copied so
@@ -169,6 +175,17 @@ struct Lockstep<'a> {
     prechecked: HashSet<InstrSeqId>,
     /// The source sequence being walked.
     walking: InstrSeqId,
+    /// The lanes still running, when a branch on a lane-varying condition has
+    /// sent some of them ahead (`None`: all lanes run).
+    mask: Option<Vec<LocalId>>,
+    /// Per block label: the lanes that branched to its end.
+    exit_masks: HashMap<InstrSeqId, Vec<LocalId>>,
+    /// The outermost block such a branch targets: at its end all lanes run again.
+    region_root: Option<InstrSeqId>,
+    /// The blocks being walked, outermost first.
+    open_blocks: Vec<InstrSeqId>,
+    /// The loop depth where lanes started to diverge (they must meet again there).
+    depth_at_mask: Option<u32>,
     stats: Stats,
 }
 
@@ -380,6 +397,50 @@ impl Lockstep<'_> {
     }
 
     fn write_local(&mut self, local: LocalId, v: &Val, cur: InstrSeqId) -> Step {
+        if let Some(mask) = self.mask.clone() {
+            // Only the running lanes take the new value.
+            if !self.written_in_loop.contains(&local) {
+                return Err("internal: write to a local the loop does not write".into());
+            }
+            let ty = self.locals.get(local).ty();
+            if matches!(ty, ValType::I64 | ValType::F64) {
+                return Err("64-bit values that differ across iterations".into());
+            }
+            let old = match self.class_of(local) {
+                Class::Dead => None,
+                Class::Vary => Some(Val {
+                    class: Class::Vary,
+                    ty,
+                    repr: Repr::Vector(self.shadow(local)),
+                    origin: Origin::Other,
+                }),
+                class => Some(Val {
+                    class,
+                    ty,
+                    repr: Repr::Scalar(local),
+                    origin: Origin::Other,
+                }),
+            };
+            let blended = self.vector_tmp();
+            for (g, out) in blended.iter().enumerate() {
+                self.push_group(v, g as u32, cur)?;
+                match &old {
+                    Some(o) => self.push_group(o, g as u32, cur)?,
+                    None => self.push_group(v, g as u32, cur)?,
+                }
+                self.out(cur)
+                    .local_get(mask[g])
+                    .v128_bitselect()
+                    .local_set(*out);
+            }
+            let shadows = self.shadow(local);
+            for (s, b) in shadows.iter().zip(&blended) {
+                self.out(cur).local_get(*b).local_set(*s);
+            }
+            self.must_written.insert(local);
+            self.state.insert(local, Class::Vary);
+            return Ok(());
+        }
         self.must_written.insert(local);
         if self.written_in_loop.contains(&local) {
             self.state.insert(local, v.class);
@@ -456,6 +517,109 @@ impl Lockstep<'_> {
             }
             self.out(cur).br_if(bail);
         }
+        Ok(())
+    }
+
+    /// `G` locals holding `value` in every lane (all-ones or zeros).
+    fn mask_of(&mut self, ones: bool, cur: InstrSeqId) -> Vec<LocalId> {
+        let out = self.vector_tmp();
+        for o in &out {
+            self.splat_i32(if ones { -1 } else { 0 }, cur);
+            self.out(cur).local_set(*o);
+        }
+        out
+    }
+
+    /// The lanes where `c` is non-zero.
+    fn cond_mask(&mut self, c: &Val, cur: InstrSeqId) -> Result<Vec<LocalId>, String> {
+        let out = self.vector_tmp();
+        for (g, o) in out.iter().enumerate() {
+            self.push_group(c, g as u32, cur)?;
+            self.splat_i32(0, cur);
+            self.out(cur).binop(BinaryOp::I32x4Ne).local_set(*o);
+        }
+        Ok(out)
+    }
+
+    /// `a & b` (or `a & !b` with `not_b`), lane by lane, into new locals.
+    fn mask_and(
+        &mut self,
+        a: &[LocalId],
+        b: &[LocalId],
+        not_b: bool,
+        cur: InstrSeqId,
+    ) -> Vec<LocalId> {
+        let out = self.vector_tmp();
+        for g in 0..out.len() {
+            self.out(cur)
+                .local_get(a[g])
+                .local_get(b[g])
+                .binop(if not_b {
+                    BinaryOp::V128AndNot
+                } else {
+                    BinaryOp::V128And
+                })
+                .local_set(out[g]);
+        }
+        out
+    }
+
+    fn mask_or(&mut self, a: &[LocalId], b: &[LocalId], cur: InstrSeqId) -> Vec<LocalId> {
+        let out = self.vector_tmp();
+        for g in 0..out.len() {
+            self.out(cur)
+                .local_get(a[g])
+                .local_get(b[g])
+                .binop(BinaryOp::V128Or)
+                .local_set(out[g]);
+        }
+        out
+    }
+
+    /// A branch to block `label` taken by the running lanes where `cond` holds
+    /// (all running lanes without one): they wait at the block's end.
+    fn masked_branch(&mut self, label: InstrSeqId, cond: Option<&Val>, cur: InstrSeqId) -> Step {
+        let key = self.label_key(label);
+        if !self.open_blocks.contains(&key) {
+            return Err("a branch that depends on the iteration leaves a loop".into());
+        }
+        if self.proposed.contains_key(&key) {
+            return Err("a block left both by every lane and by some".into());
+        }
+        if self.depth_at_mask.is_some_and(|d| d != self.depth) {
+            return Err("a branch that depends on the iteration inside a nested loop".into());
+        }
+        self.depth_at_mask = Some(self.depth);
+        let running = match self.mask.clone() {
+            Some(m) => m,
+            None => self.mask_of(true, cur),
+        };
+        let taken = match cond {
+            Some(c) => {
+                let cm = self.cond_mask(c, cur)?;
+                self.mask_and(&running, &cm, false, cur)
+            }
+            None => running.clone(),
+        };
+        let waiting = match self.exit_masks.remove(&key) {
+            Some(w) => self.mask_or(&w, &taken, cur),
+            None => taken.clone(),
+        };
+        self.exit_masks.insert(key, waiting);
+        let must = match self.must_edges.remove(&key) {
+            Some(m) => m.intersection(&self.must_written).copied().collect(),
+            None => self.must_written.clone(),
+        };
+        self.must_edges.insert(key, must);
+        // The outermost targeted block ends the region.
+        let position = |b: &InstrSeqId| self.open_blocks.iter().position(|o| o == b);
+        if self
+            .region_root
+            .is_none_or(|root| position(&key) < position(&root))
+        {
+            self.region_root = Some(key);
+        }
+        self.mask = Some(self.mask_and(&running, &taken, true, cur));
         Ok(())
     }
 
@@ -787,11 +951,36 @@ impl Lockstep<'_> {
                 Self::pop(&mut inner)?;
             }
             Instr::Block(b) => {
-                let new = self.nested(b.seq, false)?;
-                // Falling out of the block is an edge to its end.
-                self.edge(b.seq, new)?;
+                self.open_blocks.push(b.seq);
+                let new = self.nested(b.seq, false);
+                self.open_blocks.pop();
+                let new = new?;
                 self.out(cur).instr(Block { seq: new });
-                self.arrive(b.seq);
+                if let Some(waiting) = self.exit_masks.remove(&b.seq) {
+                    // Lanes that branched here run again; locals are as written
+                    // (blended) on every path.
+                    let running = match self.mask.clone() {
+                        Some(m) => self.mask_or(&m, &waiting, cur),
+                        None => waiting,
+                    };
+                    self.mask = Some(running);
+                    if let Some(must) = self.must_edges.get(&b.seq) {
+                        self.must_written =
+                            must.intersection(&self.must_written).copied().collect();
+                    }
+                    if self.region_root == Some(b.seq) {
+                        self.mask = None;
+                        self.region_root = None;
+                        self.depth_at_mask = None;
+                    }
+                } else {
+                    // Falling out of the block is an edge to its end.
+                    self.edge(b.seq, new)?;
+                    self.arrive(b.seq);
+                }
+            }
+            Instr::Loop(_) | Instr::IfElse(_) | Instr::Unreachable(_) if self.mask.is_some() => {
+                return Err("control flow on a path that depends on the iteration".into());
             }
             Instr::Loop(l) => {
                 // Entering is an edge to the loop's head; falling out of its body
@@ -829,6 +1018,9 @@ impl Lockstep<'_> {
                     alternative: otherwise,
                 });
             }
+            Instr::Br(b) if self.mask.is_some() && self.labels.contains_key(&b.block) => {
+                self.masked_branch(b.block, None, cur)?;
+            }
             Instr::Br(b) => match self.labels.get(&b.block) {
                 Some(target) => {
                     let target = *target;
@@ -841,10 +1033,13 @@ impl Lockstep<'_> {
             Instr::BrIf(b) => {
                 let c = Self::pop(stack)?;
                 match self.labels.get(&b.block) {
-                    Some(target) => {
-                        if c.class != Class::Lin(0) {
+                    Some(_) if c.class != Class::Lin(0) || self.mask.is_some() => {
+                        if self.stored {
                             return Err("a branch that depends on the iteration".into());
                         }
+                        self.masked_branch(b.block, Some(&c), cur)?;
+                    }
+                    Some(target) => {
                         let target = *target;
                         let key = self.label_key(b.block);
                         let expected = self.target(key);
@@ -893,6 +1088,10 @@ impl Lockstep<'_> {
 
     fn unop(&mut self, op: UnaryOp, a: &Val, cur: InstrSeqId) -> Result<Val, String> {
         let ty = unop_type(op).ok_or_else(|| format!("unsupported operator {op:?}"))?;
+        let trapping = matches!(op, UnaryOp::I32TruncSF32 | UnaryOp::I32TruncUF32);
+        if trapping && (a.class != Class::Lin(0) || self.mask.is_some()) {
+            return self.checked_truncation(op, a, cur);
+        }
         if a.class == Class::Lin(0) {
             let t = self.scalar_tmp(ty);
             self.push_scalar(a, cur)?;
@@ -906,6 +1105,11 @@ impl Lockstep<'_> {
         }
         let mapped = simd::unop(op, Lanes::F32x4)
             .ok_or_else(|| format!("no lane-wise SIMD form for {op:?}"))?;
+        match op {
+            UnaryOp::I32TruncSSatF32 | UnaryOp::I32TruncUSatF32 => self.stats.float_to_int = true,
+            UnaryOp::F32ConvertSI32 | UnaryOp::F32ConvertUI32 => self.stats.int_to_float = true,
+            _ => {}
+        }
         let out = self.vector_tmp();
         for (g, o) in out.iter().enumerate() {
             self.push_group(a, g as u32, cur)?;
@@ -931,7 +1135,81 @@ impl Lockstep<'_> {
         })
     }
 
+    /// `i32.trunc_f32_s/u` on every lane: the saturating SIMD form, after leaving
+    /// the lockstep code if a running lane holds a value the scalar form traps on
+    /// (NaN, out of range), so that the original loop traps there.
+    fn checked_truncation(&mut self, op: UnaryOp, a: &Val, cur: InstrSeqId) -> Result<Val, String> {
+        if self.stored {
+            return Err("a conversion that may trap after a store".into());
+        }
+        let signed = matches!(op, UnaryOp::I32TruncSF32);
+        self.stats.float_to_int = true;
+        // In range: lo < v < hi (exclusive bounds, exact in f32); NaN fails both.
+        let (lo, hi) = if signed {
+            (-2147483904.0f32, 2147483648.0f32)
+        } else {
+            (-1.0f32, 4294967296.0f32)
+        };
+        let running = match self.mask.clone() {
+            Some(m) => m,
+            None => self.mask_of(true, cur),
+        };
+        let bail = self.bail;
+        let out = self.vector_tmp();
+        for (g, o) in out.iter().enumerate() {
+            let g32 = g as u32;
+            // running & !(lo < v < hi): any such lane leaves.
+            self.out(cur).local_get(running[g]);
+            self.push_group(a, g32, cur)?;
+            self.splat_f32(lo, cur);
+            self.out(cur).binop(BinaryOp::F32x4Gt);
+            self.push_group(a, g32, cur)?;
+            self.splat_f32(hi, cur);
+            self.out(cur)
+                .binop(BinaryOp::F32x4Lt)
+                .binop(BinaryOp::V128And)
+                .binop(BinaryOp::V128AndNot)
+                .unop(UnaryOp::V128AnyTrue)
+                .br_if(bail);
+            self.push_group(a, g32, cur)?;
+            self.out(cur)
+                .unop(if signed {
+                    UnaryOp::I32x4TruncSatF32x4S
+                } else {
+                    UnaryOp::I32x4TruncSatF32x4U
+                })
+                .local_set(*o);
+        }
+        Ok(Val {
+            class: Class::Vary,
+            ty: ValType::I32,
+            repr: Repr::Vector(out),
+            origin: Origin::Other,
+        })
+    }
+
+    fn splat_f32(&mut self, value: f32, cur: InstrSeqId) {
+        let lane = value.to_bits() as u128;
+        self.out(cur)
+            .const_(Value::V128(lane | lane << 32 | lane << 64 | lane << 96));
+    }
+
     fn binop(&mut self, op: BinaryOp, a: &Val, b: &Val, cur: InstrSeqId) -> Result<Val, String> {
+        if self.mask.is_some()
+            && matches!(
+                op,
+                BinaryOp::I32DivS
+                    | BinaryOp::I32DivU
+                    | BinaryOp::I32RemS
+                    | BinaryOp::I32RemU
+                    | BinaryOp::I64DivS
+                    | BinaryOp::I64DivU
+                    | BinaryOp::I64RemS
+                    | BinaryOp::I64RemU
+            )
+        {
+            return Err("a division on a lane-varying path".into());
+        }
         let ty = binop_type(op).ok_or_else(|| format!("unsupported operator {op:?}"))?;
         let constant = |v: &Val| match v.repr {
             Repr::Const(Value::I32(c)) => Some(c as i64),
@@ -1091,7 +1369,10 @@ impl Lockstep<'_> {
         let width = kind.width() as i64;
         match addr.class {
             Class::Lin(0) => {
-                self.check(addr, arg.offset, width as u64, false, cur)?;
+                // (With lanes diverged, maybe no lane runs it: leave rather than
+                // trap where the original would not.)
+                let bounds = self.mask.is_some();
+                self.check(addr, arg.offset, width as u64, bounds, cur)?;
                 let t = self.scalar_tmp(ty);
                 self.push_scalar(addr, cur)?;
                 self.out(cur).load(memory, kind, arg).local_set(t);
@@ -1150,6 +1431,7 @@ impl Lockstep<'_> {
                     self.out(cur).local_set(*o);
                 }
                 self.stats.lane_loads += 1;
+                self.stats.narrow_loads |= kind.width() < 4;
                 Ok(Val {
                     class: Class::Vary,
                     ty,
@@ -1175,6 +1457,9 @@ impl Lockstep<'_> {
         }
         if kind.atomic() {
             return Err("atomic access in the loop".into());
+        }
+        if self.mask.is_some() {
+            return Err("a store on a path that depends on the iteration".into());
         }
         self.stored = true;
         self.stats.stores.push(kind);
@@ -1420,9 +1705,17 @@ fn generate(
             HashSet::new()
         },
         walking: setup.loop_seq,
+        mask: None,
+        exit_masks: HashMap::new(),
+        region_root: None,
+        open_blocks: Vec::new(),
+        depth_at_mask: None,
         stats: Stats::default(),
     };
     ls.walk(setup.loop_seq, cur, true)?;
+    if ls.mask.is_some() {
+        return Err("lanes that take different paths do not meet again".into());
+    }
     // The induction variables must end the iteration as they started.
     for (local, step) in setup.inductions {
         if ls.class_of(*local) != Class::Lin(*step) {
