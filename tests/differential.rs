@@ -64,6 +64,7 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
             &[Ptr, Ptr, Ptr, Dim]
         }
         "vecmat" => &[Ptr, Ptr, Ptr, Dim, Dim],
+        "conv_stride2" => &[Ptr, Ptr, Ptr, Len],
         "conv2d_k" => &[Ptr, Dim, Dim, Ptr, Kernel, Ptr],
         "quantize_i8" => &[Ptr, Ptr, Len, Scalar, Int],
         "dequantize_i8" => &[Ptr, Ptr, Len, Scalar, Int],

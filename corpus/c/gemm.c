@@ -73,3 +73,13 @@ void conv2d_k(const float *in, int h, int w, const float *kern, int K, float *ou
             out[y * (w - K + 1) + x] = s;
         }
 }
+
+// A stride-2 convolution (1-D): each output reads every other input (lockstep
+// loads two elements per lane and picks one).
+EXPORT("conv_stride2") void conv_stride2(const float *in, const float *k, float *out, int n) {
+    for (int x = 0; x < n; x++) {
+        float s = 0.0f;
+        for (int t = 0; t < 3; t++) s += in[2 * x + t] * k[t];
+        out[x] = s;
+    }
+}

@@ -50,12 +50,3 @@ EXPORT("gemm_running_max") void gemm_running_max(const float *A, const float *B,
         }
     }
 }
-
-// Stride-2 convolution: outputs read every other input.
-EXPORT("conv_stride2") void conv_stride2(const float *in, const float *k, float *out, int n) {
-    for (int x = 0; x < n; x++) {
-        float s = 0.0f;
-        for (int t = 0; t < 3; t++) s += in[2 * x + t] * k[t];
-        out[x] = s;
-    }
-}

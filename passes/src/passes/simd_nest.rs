@@ -131,10 +131,13 @@ impl Pass for SimdNest {
                 }
                 let body = value_graph::build_outer(module, local, loop_seq);
                 let steps = inductions(&body);
-                // A candidate stores consecutive elements, one per iteration.
+                // A candidate stores consecutive elements, one (or, unrolled, two)
+                // per iteration.
                 let consecutive = body.stores.iter().any(|s| {
                     affine_i32(&body, s.addr).is_some_and(|f| {
-                        f.exact_increment(&body, &steps) == Some(s.kind.width() as i64)
+                        let width = s.kind.width() as i64;
+                        let inc = f.exact_increment(&body, &steps);
+                        inc == Some(width) || inc == Some(2 * width)
                     })
                 });
                 if !consecutive {
@@ -293,17 +296,31 @@ fn reads_other_iterations(
         };
         let written = target.constant + store.arg.offset as i64;
         for node in body.graph.node_indices() {
-            let Node::Load { memory, arg, .. } = body.graph[node] else {
+            let Node::Load {
+                memory, arg, kind, ..
+            } = body.graph[node]
+            else {
                 continue;
             };
             let Some(form) = affine_i32(body, body.operands(node)[0]) else {
                 continue;
             };
-            if memory == store.memory
-                && form.key() == target.key()
-                && form.exact_increment(body, steps) == Some(step)
-                && form.constant + arg.offset as i64 != written
+            if memory != store.memory
+                || form.key() != target.key()
+                || form.exact_increment(body, steps) != Some(step)
+                || step == 0
             {
+                continue;
+            }
+            // Iteration t reads [d, d + read) relative to what it writes at
+            // [0, width); iteration t + q writes [q * step, q * step + width).
+            let d = form.constant + arg.offset as i64 - written;
+            let (read, width) = (kind.width() as i64, store.kind.width() as i64);
+            let q_low = (d - width + 1).div_euclid(step.abs()) - 1;
+            let q_high = (d + read - 1).div_euclid(step.abs()) + 1;
+            let other = (q_low..=q_high)
+                .any(|q| q != 0 && d < q * step.abs() + width && q * step.abs() < d + read);
+            if other {
                 return Some("reads what another iteration writes");
             }
         }

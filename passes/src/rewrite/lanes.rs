@@ -186,6 +186,15 @@ struct Lockstep<'a> {
     open_blocks: Vec<InstrSeqId>,
     /// The loop depth where lanes started to diverge (they must meet again there).
     depth_at_mask: Option<u32>,
+    /// Top-level stores seen so far.
+    store_index: usize,
+    /// The stacks of the sequences being walked around the current one.
+    stacks: Vec<Vec<Val>>,
+    /// Per top-level store: its pair (group, 0 or 1) when an unrolled loop writes
+    /// two consecutive elements per iteration.
+    store_groups: &'a [Option<(usize, u32)>],
+    /// Paired stores waiting for their partner.
+    pending: HashMap<usize, Vec<PendingStore>>,
     stats: Stats,
 }
 
@@ -199,6 +208,10 @@ pub(crate) struct Inner {
 
 type Step = Result<(), String>;
 
+/// One store of a pair, waiting for the other: (0 or 1, its lanes, its address,
+/// its memarg offset).
+type PendingStore = (u32, Vec<LocalId>, LocalId, u64);
+
 /// What one store writes over the whole run, `[lo, hi)`, and where the current
 /// block writes (`cur`, advanced after each block by the block's lanes times
 /// `width`).
@@ -208,6 +221,8 @@ pub(crate) struct Region {
     hi: LocalId,
     cur: LocalId,
     width: i64,
+    /// Bytes per iteration (the width, or twice it for a pair of stores).
+    step: i64,
 }
 
 impl Lockstep<'_> {
@@ -359,32 +374,57 @@ impl Lockstep<'_> {
             // Carried from the previous iteration: only induction variables may be.
             return Err("a value carried from one iteration to the next".into());
         }
+        // The value refers to the local itself; a later write to the local first
+        // copies such references away (`spill`).
+        let _ = cur;
         Ok(match self.class_of(local) {
             Class::Dead => return Err("a value carried from one iteration to the next".into()),
-            Class::Vary => {
-                let shadows = self.shadow(local);
-                let copy = self.vector_tmp();
-                for (s, c) in shadows.iter().zip(&copy) {
-                    self.out(cur).local_get(*s).local_set(*c);
-                }
-                Val {
-                    class: Class::Vary,
-                    ty,
-                    repr: Repr::Vector(copy),
-                    origin: Origin::Other,
-                }
-            }
-            class => {
-                let copy = self.scalar_tmp(ty);
-                self.out(cur).local_get(local).local_set(copy);
-                Val {
-                    class,
-                    ty,
-                    repr: Repr::Scalar(copy),
-                    origin: Origin::Other,
-                }
-            }
+            Class::Vary => Val {
+                class: Class::Vary,
+                ty,
+                repr: Repr::Vector(self.shadow(local)),
+                origin: Origin::Other,
+            },
+            class => Val {
+                class,
+                ty,
+                repr: Repr::Scalar(local),
+                origin: Origin::Other,
+            },
         })
+    }
+
+    /// Before `local` (or its lanes) is written: values on any stack that still
+    /// refer to it get a copy of what it holds now.
+    fn spill(&mut self, local: LocalId, current: &mut [Val], cur: InstrSeqId) {
+        let shadows = self.shadows.get(&local).cloned();
+        let refers = |v: &Val| match &v.repr {
+            Repr::Scalar(l) => *l == local,
+            Repr::Vector(ls) => shadows.as_ref() == Some(ls),
+            Repr::Const(_) => false,
+        };
+        let mut stacks = std::mem::take(&mut self.stacks);
+        for v in stacks.iter_mut().flatten().chain(current.iter_mut()) {
+            if !refers(v) {
+                continue;
+            }
+            match v.repr.clone() {
+                Repr::Scalar(l) => {
+                    let t = self.scalar_tmp(v.ty);
+                    self.out(cur).local_get(l).local_set(t);
+                    v.repr = Repr::Scalar(t);
+                }
+                Repr::Vector(ls) => {
+                    let copy = self.vector_tmp();
+                    for (s, c) in ls.iter().zip(&copy) {
+                        self.out(cur).local_get(*s).local_set(*c);
+                    }
+                    v.repr = Repr::Vector(copy);
+                }
+                Repr::Const(_) => {}
+            }
+        }
+        self.stacks = stacks;
     }
 
     fn shadow(&mut self, local: LocalId) -> Vec<LocalId> {
@@ -495,7 +535,8 @@ impl Lockstep<'_> {
                 .br_if(bail);
         }
         let lanes = 4 * self.groups as i64;
-        for r in self.regions.iter().copied() {
+        let seen = self.store_index;
+        for (index, r) in self.regions.iter().copied().enumerate() {
             self.out(cur)
                 .local_get(x)
                 .local_get(r.hi)
@@ -508,7 +549,8 @@ impl Lockstep<'_> {
                 .binop(BinaryOp::I32And);
             // Reading exactly the elements this block's lanes store, each lane its
             // own, before the store (`C[j] = f(C[j])`), is in place: allowed.
-            if bounds && bytes as i64 == lanes * r.width {
+            // (Only before that store: after it the lane must see its new value.)
+            if bounds && r.step == r.width && bytes as i64 == lanes * r.width && index >= seen {
                 self.out(cur)
                     .local_get(x)
                     .local_get(r.cur)
@@ -795,13 +837,22 @@ impl Lockstep<'_> {
 
     fn walk_instrs(&mut self, src: InstrSeqId, cur: InstrSeqId, top: bool) -> Step {
         let instrs = self.src[&src].1.clone();
-        let mut stack: Vec<Val> = Vec::new();
         let last = instrs.len().saturating_sub(1);
+        // This sequence's stack lives on `stacks` while nested ones are walked, so
+        // that `spill` sees it.
+        self.stacks.push(Vec::new());
+        let mut result = Ok(());
         for (position, instr) in instrs.iter().enumerate() {
             let closing = top && position == last;
-            self.step(instr, &mut stack, cur, top, closing)?;
+            let mut stack = self.stacks.pop().unwrap_or_default();
+            result = self.step(instr, &mut stack, cur, top, closing);
+            self.stacks.push(stack);
+            if result.is_err() {
+                break;
+            }
         }
-        Ok(())
+        self.stacks.pop();
+        result
     }
 
     fn pop(stack: &mut Vec<Val>) -> Result<Val, String> {
@@ -863,11 +914,15 @@ impl Lockstep<'_> {
                 stack.push(v);
             }
             Instr::LocalSet(s) => {
-                let v = Self::pop(stack)?;
+                let mut v = Self::pop(stack)?;
+                self.spill(s.local, std::slice::from_mut(&mut v), cur);
+                self.spill(s.local, stack, cur);
                 self.write_local(s.local, &v, cur)?;
             }
             Instr::LocalTee(t) => {
-                let v = Self::pop(stack)?;
+                let mut v = Self::pop(stack)?;
+                self.spill(t.local, std::slice::from_mut(&mut v), cur);
+                self.spill(t.local, stack, cur);
                 self.write_local(t.local, &v, cur)?;
                 stack.push(v);
             }
@@ -1439,8 +1494,221 @@ impl Lockstep<'_> {
                     origin: Origin::LaneLoad,
                 })
             }
+            // An unrolled loop reading element k of u per iteration: lane l wants
+            // element l*u + k of the block's elements; load them all and pick.
+            Class::Lin(s) if [2, 4].contains(&(s / width.max(1))) && s % width == 0 => {
+                let u = (s / width) as u64;
+                let w = width as u64;
+                let supported = matches!(
+                    kind,
+                    LoadKind::F32
+                        | LoadKind::I32 { atomic: false }
+                        | LoadKind::I32_8 { .. }
+                        | LoadKind::I32_16 { .. }
+                );
+                if !supported
+                    || matches!(
+                        kind,
+                        LoadKind::I32_8 {
+                            kind: ExtendedLoad::ZeroExtendAtomic
+                        } | LoadKind::I32_16 {
+                            kind: ExtendedLoad::ZeroExtendAtomic
+                        }
+                    )
+                {
+                    return Err("a load whose address is not consecutive across iterations".into());
+                }
+                let per_group = 4 * u * w;
+                self.check(addr, arg.offset, per_group * self.groups as u64, true, cur)?;
+                let out = self.vector_tmp();
+                for (g, o) in out.iter().enumerate() {
+                    let base = arg.offset + per_group * g as u64;
+                    // The group's 4u elements, 16 bytes at a time (or one 8-byte load).
+                    let chunks = per_group.div_ceil(16);
+                    let mut parts = Vec::new();
+                    for c in 0..chunks {
+                        let m = Self::memarg(base + 16 * c)?;
+                        let t = self.locals.add(ValType::V128);
+                        self.push_scalar(addr, cur)?;
+                        if per_group < 16 {
+                            self.out(cur)
+                                .load_simd(memory, LoadSimdKind::V128Load64Zero, m);
+                        } else {
+                            self.out(cur).load(memory, LoadKind::V128, m);
+                        }
+                        self.out(cur).local_set(t);
+                        parts.push(t);
+                    }
+                    // Bytes of lane l's element: l*u*w .. + w, within the parts.
+                    let picked = self.pick_elements(&parts, u, w, cur);
+                    self.out(cur).local_get(picked);
+                    match kind {
+                        LoadKind::I32_8 { kind: e } => {
+                            let signed = matches!(e, ExtendedLoad::SignExtend);
+                            self.out(cur)
+                                .unop(if signed {
+                                    UnaryOp::I16x8WidenLowI8x16S
+                                } else {
+                                    UnaryOp::I16x8WidenLowI8x16U
+                                })
+                                .unop(if signed {
+                                    UnaryOp::I32x4WidenLowI16x8S
+                                } else {
+                                    UnaryOp::I32x4WidenLowI16x8U
+                                });
+                        }
+                        LoadKind::I32_16 { kind: e } => {
+                            let signed = matches!(e, ExtendedLoad::SignExtend);
+                            self.out(cur).unop(if signed {
+                                UnaryOp::I32x4WidenLowI16x8S
+                            } else {
+                                UnaryOp::I32x4WidenLowI16x8U
+                            });
+                        }
+                        _ => {}
+                    }
+                    self.out(cur).local_set(*o);
+                }
+                self.stats.lane_loads += 1;
+                self.stats.narrow_loads |= width < 4;
+                Ok(Val {
+                    class: Class::Vary,
+                    ty,
+                    repr: Repr::Vector(out),
+                    origin: Origin::LaneLoad,
+                })
+            }
             _ => Err("a load whose address is not consecutive across iterations".into()),
         }
+    }
+
+    /// One of the two stores of an unrolled loop writing elements 2t and 2t + 1
+    /// (`k` = 0 or 1): kept until both are known, then interleaved and written.
+    #[allow(clippy::too_many_arguments)]
+    fn paired_store(
+        &mut self,
+        memory: MemoryId,
+        kind: StoreKind,
+        arg: MemArg,
+        addr: &Val,
+        value: &Val,
+        group: usize,
+        k: u32,
+        cur: InstrSeqId,
+    ) -> Step {
+        let width = kind.width() as i64;
+        if addr.class != Class::Lin(2 * width) {
+            return Err("a store whose address is not consecutive across iterations".into());
+        }
+        let lanes: Vec<LocalId> = (0..self.groups)
+            .map(|_| self.locals.add(ValType::V128))
+            .collect();
+        for (g, t) in lanes.iter().enumerate() {
+            self.push_group(value, g as u32, cur)?;
+            self.out(cur).local_set(*t);
+        }
+        let address = self.scalar_tmp(ValType::I32);
+        self.push_scalar(addr, cur)?;
+        self.out(cur).local_set(address);
+        let entry = self.pending.entry(group).or_default();
+        entry.push((k, lanes, address, arg.offset));
+        if entry.len() < 2 {
+            return Ok(());
+        }
+        self.stored = true;
+        let mut both = self.pending.remove(&group).unwrap_or_default();
+        both.sort_by_key(|(k, ..)| *k);
+        let (_, first, base, offset) = both[0].clone();
+        let (_, second, _, _) = both[1].clone();
+        let w = width as usize;
+        // Memory: element 2l from `first` lane l, element 2l + 1 from `second`.
+        let bytes_per_group = 8 * w;
+        for g in 0..self.groups as usize {
+            let mut done = 0;
+            while done < bytes_per_group {
+                let mut indices = [0u8; 16];
+                for (i, index) in indices.iter_mut().enumerate() {
+                    let b = done + i;
+                    let element = b / w;
+                    let lane = element / 2;
+                    let source = if element.is_multiple_of(2) { 0 } else { 16 };
+                    *index = (source + lane * 4 + b % w).min(31) as u8;
+                }
+                let m = Self::memarg(offset + (bytes_per_group * g + done) as u64)?;
+                self.out(cur)
+                    .local_get(base)
+                    .local_get(first[g])
+                    .local_get(second[g])
+                    .i8x16_shuffle(indices);
+                match bytes_per_group - done {
+                    8 => {
+                        self.out(cur)
+                            .load_simd(memory, LoadSimdKind::V128Store64Lane(0), m);
+                        done += 8;
+                    }
+                    _ => {
+                        self.out(cur).store(memory, StoreKind::V128, m);
+                        done += 16;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// From `parts` (consecutive 16-byte chunks of memory), a v128 whose first
+    /// `4 * w` bytes are elements 0, u, 2u, 3u (each `w` bytes wide), packed.
+    fn pick_elements(&mut self, parts: &[LocalId], u: u64, w: u64, cur: InstrSeqId) -> LocalId {
+        // Byte b of the result comes from byte (b / w) * u * w + b % w of memory.
+        let source = |b: u64| (b / w) * u * w + b % w;
+        let out = self.locals.add(ValType::V128);
+        let n = 4 * w;
+        match parts.len() {
+            1 | 2 => {
+                let first = parts[0];
+                let second = *parts.get(1).unwrap_or(&parts[0]);
+                let mut indices = [0u8; 16];
+                for (b, index) in indices.iter_mut().enumerate().take(n as usize) {
+                    *index = source(b as u64) as u8;
+                }
+                self.out(cur)
+                    .local_get(first)
+                    .local_get(second)
+                    .i8x16_shuffle(indices)
+                    .local_set(out);
+            }
+            _ => {
+                // Four chunks (u = 4, 32-bit elements): element l sits at byte 0 of
+                // chunk l; pairs first, then the pairs.
+                let pair = |this: &mut Self, a: LocalId, b: LocalId| -> LocalId {
+                    let t = this.locals.add(ValType::V128);
+                    let mut indices = [0u8; 16];
+                    for i in 0..4 {
+                        indices[i] = i as u8;
+                        indices[4 + i] = 16 + i as u8;
+                    }
+                    this.out(cur)
+                        .local_get(a)
+                        .local_get(b)
+                        .i8x16_shuffle(indices)
+                        .local_set(t);
+                    t
+                };
+                let low = pair(self, parts[0], parts[1]);
+                let high = pair(self, parts[2], parts[3]);
+                let mut indices = [0u8; 16];
+                for i in 0..8 {
+                    indices[i] = i as u8;
+                    indices[8 + i] = 16 + i as u8;
+                }
+                self.out(cur)
+                    .local_get(low)
+                    .local_get(high)
+                    .i8x16_shuffle(indices)
+                    .local_set(out);
+            }
+        }
+        out
     }
 
     fn store(
@@ -1461,9 +1729,16 @@ impl Lockstep<'_> {
         if self.mask.is_some() {
             return Err("a store on a path that depends on the iteration".into());
         }
-        self.stored = true;
         self.stats.stores.push(kind);
         let width = kind.width() as i64;
+        let index = self.store_index;
+        self.store_index += 1;
+        if let Some(Some((group, k))) = self.store_groups.get(index).copied() {
+            // (Nothing is written until the pair is complete: code in between may
+            // still leave the block.)
+            return self.paired_store(memory, kind, arg, addr, value, group, k, cur);
+        }
+        self.stored = true;
         if addr.class != Class::Lin(width) {
             return Err("a store whose address is not consecutive across iterations".into());
         }
@@ -1548,6 +1823,55 @@ fn step_of(
     Some((terms.into_iter().collect(), constant))
 }
 
+/// Each top-level store's growth per iteration, and for an unrolled loop that
+/// writes two consecutive elements per iteration, the pairs: (pair, 0 or 1).
+#[allow(clippy::type_complexity)]
+fn store_layout(
+    body: &LoopBody,
+    steps: &HashMap<LocalId, i64>,
+) -> Result<(Vec<i64>, Vec<Option<(usize, u32)>>), String> {
+    let mut forms = Vec::new();
+    for store in &body.stores {
+        let form = affine_i32(body, store.addr)
+            .ok_or("a store whose address is not affine in the loop's counters")?;
+        let inc = form
+            .exact_increment(body, steps)
+            .ok_or("a store whose address is not consecutive across iterations")?;
+        forms.push((form, inc));
+    }
+    let mut groups = vec![None; body.stores.len()];
+    let mut next = 0;
+    for (i, (form, inc)) in forms.iter().enumerate() {
+        let width = body.stores[i].kind.width() as i64;
+        if *inc == width {
+            continue;
+        }
+        if *inc != 2 * width || groups[i].is_some() {
+            if groups[i].is_none() {
+                return Err("a store whose address is not consecutive across iterations".into());
+            }
+            continue;
+        }
+        let at = |j: usize| forms[j].0.constant + body.stores[j].arg.offset as i64;
+        let partner = (0..body.stores.len()).find(|j| {
+            *j != i
+                && groups[*j].is_none()
+                && forms[*j].0.key() == form.key()
+                && forms[*j].1 == *inc
+                && format!("{:?}", body.stores[*j].kind) == format!("{:?}", body.stores[i].kind)
+                && (at(*j) - at(i)).abs() == width
+        });
+        let Some(j) = partner else {
+            return Err("a store whose address is not consecutive across iterations".into());
+        };
+        let (low, high) = if at(i) < at(j) { (i, j) } else { (j, i) };
+        groups[low] = Some((next, 0));
+        groups[high] = Some((next, 1));
+        next += 1;
+    }
+    Ok((forms.into_iter().map(|(_, inc)| inc).collect(), groups))
+}
+
 /// A load at the top level of the loop body, for the check in front of the loop.
 struct TopLoad {
     addr: petgraph::graph::NodeIndex,
@@ -1575,7 +1899,7 @@ fn top_level_loads(
             memory: m,
             kind,
             arg,
-            ..
+            order,
         } = body.graph[node]
         else {
             continue;
@@ -1593,19 +1917,25 @@ fn top_level_loads(
         );
         let per_lane = match inc {
             0 => 0,
-            w if w == width && supported => w,
+            w if supported && (w == width || w == 2 * width || w == 4 * width) => w,
             _ => return None,
         };
+        // In place: the load reads its own iteration's elements of what the store
+        // writes (or elements no iteration of the run writes with it).
         let in_place = body
             .stores
             .iter()
             .map(|store| {
                 affine_i32(body, store.addr).is_some_and(|target| {
+                    let d = form.constant + arg.offset as i64
+                        - (target.constant + store.arg.offset as i64);
                     per_lane > 0
+                        && order < store.order
                         && target.key() == form.key()
-                        && target.constant + store.arg.offset as i64
-                            == form.constant + arg.offset as i64
+                        && target.exact_increment(body, steps) == Some(inc)
                         && store.kind.width() as i64 == width
+                        && d.abs() < inc
+                        && d % width == 0
                 })
             })
             .collect();
@@ -1635,6 +1965,7 @@ struct Setup<'a> {
     /// loop, for the whole run.
     top_prechecked: bool,
     return_guard: Option<(InstrSeqId, usize)>,
+    store_groups: &'a [Option<(usize, u32)>],
 }
 
 /// What one round of code generation found.
@@ -1710,9 +2041,16 @@ fn generate(
         region_root: None,
         open_blocks: Vec::new(),
         depth_at_mask: None,
+        store_index: 0,
+        stacks: Vec::new(),
+        store_groups: setup.store_groups,
+        pending: HashMap::new(),
         stats: Stats::default(),
     };
     ls.walk(setup.loop_seq, cur, true)?;
+    if !ls.pending.is_empty() {
+        return Err("a store of an unrolled pair without its partner".into());
+    }
     if ls.mask.is_some() {
         return Err("lanes that take different paths do not meet again".into());
     }
@@ -1751,16 +2089,7 @@ pub fn insert_lockstep(
         return Err("no store".into());
     };
     let memory = first.memory;
-    let mut increments = Vec::new();
-    for store in &body.stores {
-        let form = affine_i32(body, store.addr)
-            .ok_or("a store whose address is not affine in the loop's counters")?;
-        let inc = form.exact_increment(body, steps);
-        if inc != Some(store.kind.width() as i64) {
-            return Err("a store whose address is not consecutive across iterations".into());
-        }
-        increments.push(store.kind.width() as i64);
-    }
+    let (increments, store_groups) = store_layout(body, steps)?;
     let global_types: HashMap<walrus::GlobalId, ValType> =
         module.globals.iter().map(|g| (g.id(), g.ty)).collect();
     let local_func = module.funcs.get(func).kind.unwrap_local();
@@ -1824,11 +2153,13 @@ pub fn insert_lockstep(
     let regions: Vec<Region> = body
         .stores
         .iter()
-        .map(|store| Region {
+        .zip(&increments)
+        .map(|(store, step)| Region {
             lo: locals.add(ValType::I64),
             hi: locals.add(ValType::I64),
             cur: locals.add(ValType::I64),
             width: store.kind.width() as i64,
+            step: *step,
         })
         .collect();
     // (Sorted before the saved copies are made, so the output is reproducible.)
@@ -1850,6 +2181,7 @@ pub fn insert_lockstep(
         inner: &inner,
         top_prechecked: top_loads.is_some(),
         return_guard,
+        store_groups: &store_groups,
     };
     let fb = funcs.get_mut(func).kind.unwrap_local_mut().builder_mut();
 
@@ -1952,7 +2284,12 @@ pub fn insert_lockstep(
             }
         }
         for (i, a) in regions.iter().enumerate() {
-            for b in &regions[i + 1..] {
+            for (j, b) in regions.iter().enumerate().skip(i + 1) {
+                // (The two stores of a pair interleave: disjoint elements.)
+                let pair = |x: usize| store_groups[x].map(|(g, _)| g);
+                if pair(i).is_some() && pair(i) == pair(j) {
+                    continue;
+                }
                 seq.local_get(a.lo)
                     .local_get(b.hi)
                     .binop(BinaryOp::I64LtU)
@@ -1991,7 +2328,7 @@ pub fn insert_lockstep(
             }
             for r in &regions {
                 seq.local_get(r.cur)
-                    .i64_const(width * r.width)
+                    .i64_const(width * r.step)
                     .binop(BinaryOp::I64Add)
                     .local_set(r.cur);
             }
