@@ -17,6 +17,8 @@ const WORK = [
   ["gemm512", "matmul", "gemm", 512],
   ["conv3x3_relu256", "conv3x3", "conv", 256],
   ["edges_u8_256", "conv3x3", "edges", 256],
+  ["quantize500000", "quantize", "quantize", 500000],
+  ["dequantize500000", "quantize", "dequantize", 500000],
 ];
 const VARIANTS = [
   ["original (clang -O2)", "O2"],
@@ -28,7 +30,10 @@ const VARIANTS = [
 ];
 
 const input = (i) => ((i * 7919) % 1000) / 250 - 2;
-const inBytes = (kind, n) => (kind === "edges" ? n * n : 4 * n * n);
+const inBytes = (kind, n) =>
+  kind === "edges" ? n * n : kind === "quantize" ? 4 * n : kind === "dequantize" ? n : 4 * n * n;
+const outBytes = (kind, n) =>
+  kind === "quantize" ? n : kind === "dequantize" ? 4 * n : inBytes(kind, n);
 
 function interleavedMedians(fns, calls) {
   for (const f of fns) for (let i = 0; i < 3; i++) f();
@@ -44,6 +49,27 @@ function interleavedMedians(fns, calls) {
 }
 
 function plainJs(kind, n) {
+  if (kind === "quantize") {
+    const x = new Float32Array(n).map((_, i) => input(i));
+    const q = new Int8Array(n);
+    return [() => {
+      for (let i = 0; i < n; i++) {
+        // rintf: round half to even (Math.round rounds half up).
+        const p = Math.fround(x[i] * 40);
+        let r = Math.round(p);
+        if (r - p === 0.5 && r % 2 !== 0) r -= 1;
+        let v = r + 3;
+        v = v < -128 ? -128 : v > 127 ? 127 : v;
+        q[i] = v;
+      }
+    }, () => new Uint8Array(q.buffer)];
+  }
+  if (kind === "dequantize") {
+    const q = new Int8Array(n).map((_, i) => (i * 7919) % 251);
+    const x = new Float32Array(n);
+    return [() => { for (let i = 0; i < n; i++) x[i] = Math.fround((q[i] - 3) * Math.fround(0.05)); },
+      () => new Uint8Array(x.buffer)];
+  }
   const a = new Float32Array(n * n).map((_, i) => input(i));
   const b = new Float32Array(n * n).map((_, i) => input(i + 11));
   const c = new Float32Array(n * n);
@@ -79,23 +105,27 @@ for (const [name, file, kind, n] of WORK) {
   if (only.length && !only.includes(name)) continue;
   const bytes = inBytes(kind, n);
   const [B, C] = [A + bytes, A + 2 * bytes];
+  const out = outBytes(kind, n);
   const labels = [], fns = [], outputs = [];
   for (const [label, suffix] of VARIANTS) {
     const { instance } = await WebAssembly.instantiate(readFileSync(join(dir, `${file}.${suffix}.wasm`)), {
       env: { memset: (_d, _v, len) => { if (len) throw new Error("memset"); return 0; } },
     });
     const e = instance.exports, memory = e.memory;
-    const need = Math.ceil((C + bytes) / 65536) + 1;
+    const need = Math.ceil((C + Math.max(bytes, out)) / 65536) + 1;
     if (memory.buffer.byteLength / 65536 < need) memory.grow(need - memory.buffer.byteLength / 65536);
     const f32 = new Float32Array(memory.buffer), u8 = new Uint8Array(memory.buffer);
-    if (kind === "edges") for (let i = 0; i < bytes; i++) u8[A + i] = (i * 7919) % 251;
+    if (kind === "edges" || kind === "dequantize") for (let i = 0; i < bytes; i++) u8[A + i] = (i * 7919) % 251;
+    else if (kind === "quantize") for (let i = 0; i < n; i++) f32[(A >> 2) + i] = input(i);
     else for (let i = 0; i < n * n; i++) { f32[(A >> 2) + i] = input(i); f32[(B >> 2) + i] = input(i + 11); }
     if (kind === "conv") for (let i = 0; i < 9; i++) f32[(B >> 2) + i] = input(i + 3) / 4;
     labels.push(label);
     fns.push(kind === "gemm" ? () => e.matmul_ijk(A, B, C, n, n, n)
       : kind === "conv" ? () => e.conv3x3_relu(A, B, 0.25, C, n, n)
+      : kind === "quantize" ? () => e.quantize_i8(A, C, n, 40, 3)
+      : kind === "dequantize" ? () => e.dequantize_i8(A, C, n, 0.05, 3)
       : () => e.edges_u8(A, C, n, n));
-    outputs.push(() => new Uint8Array(memory.buffer, C, bytes));
+    outputs.push(() => new Uint8Array(memory.buffer, C, out));
   }
   const [js, jsOut] = plainJs(kind, n);
   labels.push("plain JavaScript (typed arrays)");
@@ -108,7 +138,7 @@ for (const [name, file, kind, n] of WORK) {
     const got = outputs[i]();
     if (!got.every((v, j) => v === expected[j])) throw new Error(`${name}: ${label} computes something else`);
   });
-  const calls = n === 512 ? 1 : n === 64 ? 50 : 10;
+  const calls = n === 512 ? 1 : n === 64 ? 50 : n === 500000 ? 5 : 10;
   const medians = interleavedMedians(fns, calls);
   medians.forEach((t, i) => rows.push([name, labels[i], t, medians[0] / t, medians[4] / t]));
 }

@@ -22,6 +22,10 @@ enum Work {
     Gemm(usize),
     Conv(usize),
     Edges(usize),
+    /// f32 -> i8 with scale, zero point, round to nearest even, clamp.
+    Quantize(usize),
+    /// i8 -> f32.
+    Dequantize(usize),
 }
 
 impl Work {
@@ -30,6 +34,8 @@ impl Work {
             Work::Gemm(n) => format!("gemm{n}"),
             Work::Conv(n) => format!("conv3x3_relu{n}"),
             Work::Edges(n) => format!("edges_u8_{n}"),
+            Work::Quantize(n) => format!("quantize{n}"),
+            Work::Dequantize(n) => format!("dequantize{n}"),
         }
     }
 
@@ -38,6 +44,7 @@ impl Work {
         match self {
             Work::Gemm(_) => "matmul",
             Work::Conv(_) | Work::Edges(_) => "conv3x3",
+            Work::Quantize(_) | Work::Dequantize(_) => "quantize",
         }
     }
 
@@ -47,6 +54,8 @@ impl Work {
             Work::Gemm(n) => 4 * n * n,
             Work::Conv(n) => 4 * n * n,
             Work::Edges(n) => n * n,
+            Work::Quantize(n) => 4 * n,
+            Work::Dequantize(n) => n,
         }
     }
 }
@@ -57,6 +66,8 @@ const WORK: &[Work] = &[
     Work::Gemm(512),
     Work::Conv(256),
     Work::Edges(256),
+    Work::Quantize(500_000),
+    Work::Dequantize(500_000),
 ];
 
 fn input(i: usize) -> f32 {
@@ -83,14 +94,14 @@ struct Runner {
 fn inputs(w: Work) -> (Vec<u8>, Vec<u8>) {
     let n = w.in_bytes();
     let a: Vec<u8> = match w {
-        Work::Edges(_) => (0..n).map(|i| ((i * 7919) % 251) as u8).collect(),
+        Work::Edges(_) | Work::Dequantize(_) => (0..n).map(|i| ((i * 7919) % 251) as u8).collect(),
         _ => (0..n / 4).flat_map(|i| input(i).to_le_bytes()).collect(),
     };
     let b: Vec<u8> = match w {
         Work::Conv(_) => (0..9)
             .flat_map(|i| (input(i + 3) / 4.0).to_le_bytes())
             .collect(),
-        Work::Edges(_) => Vec::new(),
+        Work::Edges(_) | Work::Quantize(_) | Work::Dequantize(_) => Vec::new(),
         _ => (0..n / 4)
             .flat_map(|i| input(i + 11).to_le_bytes())
             .collect(),
@@ -115,7 +126,7 @@ fn wasm_runner(engine: &Engine, path: &Path, w: Work) -> Runner {
     let memory: Memory = instance.get_memory(&mut store, "memory").expect("memory");
     let bytes = w.in_bytes();
     let (b, c) = (A + bytes, A + 2 * bytes);
-    let need = ((c + bytes) / 65536 + 1) as u64;
+    let need = ((c + bytes.max(out_bytes(w))) / 65536 + 1) as u64;
     let have = memory.size(&store);
     if have < need {
         memory.grow(&mut store, need - have).expect("grow");
@@ -163,9 +174,33 @@ fn wasm_runner(engine: &Engine, path: &Path, w: Work) -> Runner {
                     .expect("call")
             })
         }
+        Work::Quantize(n) | Work::Dequantize(n) => {
+            let (name, scale) = match w {
+                Work::Quantize(_) => ("quantize_i8", 40.0f32),
+                _ => ("dequantize_i8", 0.05f32),
+            };
+            let f = instance
+                .get_typed_func::<(i32, i32, i32, f32, i32), ()>(&mut *store.borrow_mut(), name)
+                .expect(name);
+            let n = n as i32;
+            Box::new(move || {
+                f.call(&mut *store.borrow_mut(), (a32, c32, n, scale, 3))
+                    .expect("call")
+            })
+        }
     };
-    let output = Box::new(move || memory.data(&*s2.borrow())[c..c + bytes].to_vec());
+    let out = out_bytes(w);
+    let output = Box::new(move || memory.data(&*s2.borrow())[c..c + out].to_vec());
     Runner { run, output }
+}
+
+/// Bytes the workload writes at C.
+fn out_bytes(w: Work) -> usize {
+    match w {
+        Work::Quantize(n) => n,
+        Work::Dequantize(n) => 4 * n,
+        _ => w.in_bytes(),
+    }
 }
 
 /// The C source compiled natively, from the shared library bench/prepare.sh built.
@@ -181,11 +216,13 @@ fn clang_native_runner(dir: &Path, w: Work, ffast: bool) -> Runner {
     let a: &'static [u8] = Box::leak(ia.into_boxed_slice());
     let b: &'static [u8] = Box::leak(ib.into_boxed_slice());
     // (f32-aligned storage for the output.)
-    let c: &'static mut [f32] = Box::leak(vec![0f32; bytes.div_ceil(4)].into_boxed_slice());
+    let out = out_bytes(w);
+    let c: &'static mut [f32] =
+        Box::leak(vec![0f32; bytes.max(out).div_ceil(4)].into_boxed_slice());
     let c_ptr = c.as_mut_ptr();
     let output = Box::new(move || {
-        // SAFETY: c_ptr points at `bytes` bytes the runs write.
-        unsafe { std::slice::from_raw_parts(c_ptr as *const u8, bytes) }.to_vec()
+        // SAFETY: c_ptr points at `out` bytes the runs write.
+        unsafe { std::slice::from_raw_parts(c_ptr as *const u8, out) }.to_vec()
     });
     // SAFETY (each arm): the symbol has the C signature the corpus source gives it.
     let run: Box<dyn FnMut()> = unsafe {
@@ -214,6 +251,17 @@ fn clang_native_runner(dir: &Path, w: Work, ffast: bool) -> Runner {
                     .expect("symbol");
                 let n = n as i32;
                 Box::new(move || f(black_box(a.as_ptr()), c_ptr, n, n))
+            }
+            Work::Quantize(n) | Work::Dequantize(n) => {
+                let (name, scale): (&[u8], f32) = match w {
+                    Work::Quantize(_) => (b"quantize_i8", 40.0),
+                    _ => (b"dequantize_i8", 0.05),
+                };
+                let f = *lib
+                    .get::<unsafe extern "C" fn(*const u8, *mut f32, i32, f32, i32)>(name)
+                    .expect("symbol");
+                let n = n as i32;
+                Box::new(move || f(black_box(a.as_ptr()), c_ptr, n, scale, 3))
             }
         }
     };
@@ -304,6 +352,7 @@ fn main() {
         let calls = match w {
             Work::Gemm(512) => 1,
             Work::Gemm(128) | Work::Conv(_) | Work::Edges(_) => 10,
+            Work::Quantize(_) | Work::Dequantize(_) => 5,
             _ => 50,
         };
         let medians = interleaved_medians(&mut runners, calls);
