@@ -813,3 +813,103 @@ fn a_trapping_conversion_traps_at_the_same_element() {
     );
     assert!(b < a || fast, "the lockstep path never ran");
 }
+
+/// Loops whose lanes take different paths (branches on the element's value inside a
+/// block): run under lane masks. Each kernel maps x[i] (f32) to y[i] (i32).
+#[test]
+fn lanes_that_branch_differently_compute_what_each_iteration_computed() {
+    // (name, body computing local $v from local $x, expected to be rewritten)
+    let cases: &[(&str, &str, bool)] = &[
+        // clamp with branches: v = x < -1 ? -1 : (x > 1 ? 1 : x), then a trapping
+        // conversion of 100 v.
+        (
+            "branchy_clamp",
+            "(block $done
+               (block $low
+                 (br_if $low (f32.lt (local.get $x) (f32.const -1)))
+                 (block $high
+                   (br_if $high (f32.gt (local.get $x) (f32.const 1)))
+                   (local.set $f (local.get $x))
+                   (br $done))
+                 (local.set $f (f32.const 1))
+                 (br $done))
+               (local.set $f (f32.const -1)))
+             (local.set $v (i32.trunc_f32_s (f32.mul (local.get $f) (f32.const 100))))",
+            true,
+        ),
+        // clang's guard around the trapping conversion, unsigned this time.
+        (
+            "guarded_unsigned",
+            "(block $done
+               (block $out
+                 (br_if $out (i32.eqz (f32.lt (f32.abs (local.get $x)) (f32.const 1e9))))
+                 (local.set $v (i32.trunc_f32_u (f32.abs (local.get $x))))
+                 (br $done))
+               (local.set $v (i32.const -1)))",
+            true,
+        ),
+        // a load of a fixed address on one path only (out of bounds: only lanes
+        // that take the path may trap).
+        (
+            "load_on_one_path",
+            "(local.set $v (i32.const 7))
+             (block $skip
+               (br_if $skip (f32.lt (local.get $x) (f32.const 0)))
+               (local.set $v (i32.load (local.get $p))))",
+            true,
+        ),
+        // the unguarded trapping conversion on every path.
+        (
+            "plain_conversion",
+            "(local.set $v (i32.trunc_f32_s (local.get $x)))",
+            true,
+        ),
+        // $v written on one path only: the other path keeps the previous
+        // iteration's value (a value carried across iterations).
+        (
+            "written_on_one_path",
+            "(block $skip
+               (br_if $skip (f32.lt (local.get $x) (f32.const 0)))
+               (local.set $v (i32.trunc_sat_f32_s (local.get $x))))",
+            false,
+        ),
+    ];
+    for (name, body, expected) in cases {
+        let wat = format!(
+            r#"(module
+              (memory (export "memory") 1)
+              (func (export "map") (param $xs i32) (param $ys i32) (param $n i32) (param $p i32)
+                (local $i i32) (local $x f32) (local $f f32) (local $v i32)
+                (block $end (br_if $end (i32.le_s (local.get $n) (i32.const 0)))
+                  (loop $l
+                    (local.set $x (f32.load (i32.add (local.get $xs) (i32.shl (local.get $i) (i32.const 2)))))
+                    {body}
+                    (i32.store (i32.add (local.get $ys) (i32.shl (local.get $i) (i32.const 2))) (local.get $v))
+                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                    (br_if $l (i32.lt_s (local.get $i) (local.get $n)))))))"#
+        );
+        let input = wat::parse_str(&wat).expect("wat");
+        let result = optimize(&input, &Options::default()).expect("optimize");
+        let rewritten = result
+            .report
+            .findings
+            .iter()
+            .any(|f| f.action == Action::Rewritten);
+        assert_eq!(rewritten, *expected, "{name}: {:?}", result.report.findings);
+        let original = Module::new(engine(), &input).expect("original");
+        let output = Module::new(engine(), &result.wasm).expect("output");
+        let mut fast = false;
+        for n in [1i64, 17, 40, 300] {
+            for p in [64, MEMORY - 2, MEMORY + 8] {
+                // x: seeded data with NaN, infinities, denormals (upper half), or
+                // zeros and small values (lower half).
+                for xs in [A, A + 4 * 13, 4096] {
+                    let args = [i(xs), i(C), i(n), i(p)];
+                    let (a, b) = same(&original, &output, "map", &args, name);
+                    fast |= b < a;
+                }
+            }
+        }
+        assert!(!expected || fast, "{name}: the lockstep path never ran");
+    }
+}
