@@ -95,6 +95,8 @@ impl Pass for SimdNest {
             candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
             let already = uses_simd(local);
             let mut rewritten: Vec<InstrSeqId> = Vec::new();
+            // Loops this pass said something about.
+            let mut reported: Vec<InstrSeqId> = Vec::new();
             'candidates: for (_, loop_seq, inside, has_parent, nesting) in candidates {
                 if inside.iter().any(|s| rewritten.contains(s)) {
                     continue;
@@ -140,9 +142,57 @@ impl Pass for SimdNest {
                         inc == Some(width) || inc == Some(2 * width)
                     })
                 });
+                // What to call it if it is declined: a nest whose inner loop is a
+                // dot product (the k loop) is a matrix product that could not be
+                // taken; anything else is a map.
+                let inner_dot = inside
+                    .iter()
+                    .any(|seq| accumulates_products(&value_graph::build(module, local, *seq)));
+                let guess = match (inner_dot, has_parent, nesting) {
+                    (true, true, 1) => "gemm",
+                    (true, false, 1) => "gemv",
+                    (true, _, _) => "conv2d",
+                    _ => "map",
+                };
                 if !consecutive {
+                    // A matrix product whose stores sit inside its inner loops (the
+                    // j-i-k order, `C[i][j] +=` in the k loop, clang -Oz's exit
+                    // paths): said once, for the innermost such loop.
+                    let nested_store = crate::analysis::loops::nested_sequences(
+                        local,
+                        &local.block(loop_seq).instrs,
+                    )
+                    .iter()
+                    .any(|seq| {
+                        local
+                            .block(*seq)
+                            .instrs
+                            .iter()
+                            .any(|(i, _)| matches!(i, walrus::ir::Instr::Store(_)))
+                    });
+                    if inner_dot && nested_store && !inside.iter().any(|s| reported.contains(s)) {
+                        // (With the output loop inside, deeper nests are GEMMs too.)
+                        let pattern = if nesting >= 2 || has_parent {
+                            "gemm"
+                        } else {
+                            "gemv"
+                        };
+                        cx.findings.push(Finding {
+                            function: cx.names.get(func).to_string(),
+                            func_index: cx.func_index(func).unwrap_or(u32::MAX),
+                            pattern: pattern.to_string(),
+                            elem: None,
+                            action: Action::Declined,
+                            tier: None,
+                            exact: true,
+                            reason: Some("stores inside a nested loop".to_string()),
+                            verified: None,
+                        });
+                        reported.push(loop_seq);
+                    }
                     continue;
                 }
+                reported.push(loop_seq);
                 let function = cx.names.get(func).to_string();
                 let func_index = cx.func_index(func).unwrap_or(u32::MAX);
                 let finding = |pattern: &str, elem, action, reason: String| Finding {
@@ -161,23 +211,6 @@ impl Pass for SimdNest {
                     // (Stores of v128: the compiler's own vector loop.)
                     continue;
                 }
-                // What to call it if it is declined: a nest whose inner loop is a
-                // dot product (the k loop) is a matrix product that could not be
-                // taken; anything else is a map.
-                let inner_dot = inside.iter().any(|seq| {
-                    let inner = value_graph::build(module, local, *seq);
-                    match match_reduction(module, &inner) {
-                        Ok(r) => r.pattern == "dot",
-                        Err(NoMatch::Declined { pattern, .. }) => pattern == "dot",
-                        Err(NoMatch::Unrelated) => false,
-                    }
-                });
-                let guess = match (inner_dot, has_parent, nesting) {
-                    (true, true, 1) => "gemm",
-                    (true, false, 1) => "gemv",
-                    (true, _, _) => "conv2d",
-                    _ => "map",
-                };
                 let refusal = cx
                     .dropped(func)
                     .or_else(|| super::simd_refusal(cx.options, already))
@@ -326,6 +359,41 @@ fn reads_other_iterations(
         }
     }
     None
+}
+
+/// Whether a loop adds products of two loads into a loop-carried local
+/// (`s += a[..] * b[..]`, any strides): the inner loop of a matrix product.
+fn accumulates_products(body: &crate::analysis::value_graph::LoopBody) -> bool {
+    use crate::analysis::value_graph::Node;
+    use walrus::ir::BinaryOp;
+    let is_load = |n| matches!(body.graph[n], Node::Load { .. });
+    let add = |n| {
+        matches!(
+            body.graph[n],
+            Node::Binop(BinaryOp::F32Add | BinaryOp::F64Add | BinaryOp::I32Add)
+        )
+    };
+    let product = |n| {
+        matches!(
+            body.graph[n],
+            Node::Binop(BinaryOp::F32Mul | BinaryOp::F64Mul | BinaryOp::I32Mul)
+        ) && body.operands(n).iter().all(|m| is_load(*m))
+    };
+    body.end_values.iter().any(|(local, end)| {
+        let Some(phi) = body.phis.get(local) else {
+            return false;
+        };
+        // The leaves of the sum tree (an unrolled loop adds several products).
+        let (mut leaves, mut work) = (Vec::new(), vec![*end]);
+        while let Some(n) = work.pop() {
+            if add(n) && leaves.len() < 64 {
+                work.extend(body.operands(n));
+            } else {
+                leaves.push(n);
+            }
+        }
+        leaves.contains(phi) && leaves.iter().any(|l| product(*l))
+    })
 }
 
 /// The report's name for what the lockstep loop computes: products of a value
