@@ -191,55 +191,7 @@ fn run(module: &Module, name: &str, args: &[Val], memory_image: &[u8]) -> Outcom
         .func_wrap("env", "observe", |_: i32| {})
         .expect("observe import");
     // The C corpus links with --allow-undefined: clang may turn loops into libc calls.
-    fn memory_of(caller: &mut wasmtime::Caller<'_, ()>) -> Memory {
-        match caller.get_export("memory") {
-            Some(wasmtime::Extern::Memory(m)) => m,
-            _ => panic!("no memory export"),
-        }
-    }
-    linker
-        .func_wrap(
-            "env",
-            "memset",
-            |mut caller: wasmtime::Caller<'_, ()>,
-             dst: i32,
-             value: i32,
-             n: i32|
-             -> wasmtime::Result<i32> {
-                let memory = memory_of(&mut caller);
-                let data = memory.data_mut(&mut caller);
-                let range =
-                    dst as u32 as usize..(dst as u32 as usize).saturating_add(n as u32 as usize);
-                let slice = data
-                    .get_mut(range)
-                    .ok_or_else(|| wasmtime::Error::msg("memset out of bounds"))?;
-                slice.fill(value as u8);
-                Ok(dst)
-            },
-        )
-        .expect("memset");
-    for name in ["memcpy", "memmove"] {
-        linker
-            .func_wrap(
-                "env",
-                name,
-                |mut caller: wasmtime::Caller<'_, ()>,
-                 dst: i32,
-                 src: i32,
-                 n: i32|
-                 -> wasmtime::Result<i32> {
-                    let memory = memory_of(&mut caller);
-                    let data = memory.data_mut(&mut caller);
-                    let (d, s, n) = (dst as u32 as usize, src as u32 as usize, n as u32 as usize);
-                    if d.saturating_add(n) > data.len() || s.saturating_add(n) > data.len() {
-                        return Err(wasmtime::Error::msg("memcpy out of bounds"));
-                    }
-                    data.copy_within(s..s + n, d);
-                    Ok(dst)
-                },
-            )
-            .expect("memcpy");
-    }
+    common::link_libc(&mut linker);
     // Modules made with --target native call the runner's host kernels.
     barq_wasm::native::add_to_linker(&mut linker).expect("native kernels");
     let instance: Instance = linker.instantiate(&mut store, module).expect("instantiate");

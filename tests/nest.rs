@@ -42,30 +42,8 @@ fn run(module: &Module, name: &str, args: &[Val], seed: u64) -> Outcome {
     linker
         .func_wrap("env", "observe", |_: i32| {})
         .expect("observe");
-    // clang may turn a zeroing loop into a libc call (the corpus links with
-    // --allow-undefined).
-    linker
-        .func_wrap(
-            "env",
-            "memset",
-            |mut caller: wasmtime::Caller<'_, ()>,
-             dst: i32,
-             value: i32,
-             n: i32|
-             -> wasmtime::Result<i32> {
-                let Some(wasmtime::Extern::Memory(memory)) = caller.get_export("memory") else {
-                    return Err(wasmtime::Error::msg("no memory"));
-                };
-                let data = memory.data_mut(&mut caller);
-                let start = dst as u32 as usize;
-                let slice = data
-                    .get_mut(start..start.saturating_add(n as u32 as usize))
-                    .ok_or_else(|| wasmtime::Error::msg("memset out of bounds"))?;
-                slice.fill(value as u8);
-                Ok(dst)
-            },
-        )
-        .expect("memset");
+    // clang may turn a zeroing loop into a libc call.
+    common::link_libc(&mut linker);
     let instance: Instance = linker.instantiate(&mut store, module).expect("instantiate");
     let memory = instance.get_memory(&mut store, "memory").expect("memory");
     let have = memory.size(&store);

@@ -24,7 +24,7 @@
 //! - the only values carried from one iteration to the next are induction
 //!   variables, which the block advances by `4 * G` steps.
 
-use super::map::{emit_entry_value, emit_first_failing, GuardLocals};
+use super::map::{emit_entry_value, emit_first_failing, emit_memory_bytes, GuardLocals};
 use super::simd::{self, VectorBinop, VectorUnop};
 use crate::analysis::affine::{affine_i32, wrap32};
 use crate::analysis::trip_count::TripCount;
@@ -1582,6 +1582,20 @@ impl Lockstep<'_> {
         }
     }
 
+    /// `out` = the first `bytes` bytes of `a`, then the first `bytes` of `b`.
+    fn concat_low(&mut self, a: LocalId, b: LocalId, bytes: u8, out: LocalId, cur: InstrSeqId) {
+        let mut indices = [0u8; 16];
+        for i in 0..bytes {
+            indices[i as usize] = i;
+            indices[(bytes + i) as usize] = 16 + i;
+        }
+        self.out(cur)
+            .local_get(a)
+            .local_get(b)
+            .i8x16_shuffle(indices)
+            .local_set(out);
+    }
+
     /// One of the two stores of an unrolled loop writing elements 2t and 2t + 1
     /// (`k` = 0 or 1): kept until both are known, then interleaved and written.
     #[allow(clippy::too_many_arguments)]
@@ -1680,32 +1694,11 @@ impl Lockstep<'_> {
             _ => {
                 // Four chunks (u = 4, 32-bit elements): element l sits at byte 0 of
                 // chunk l; pairs first, then the pairs.
-                let pair = |this: &mut Self, a: LocalId, b: LocalId| -> LocalId {
-                    let t = this.locals.add(ValType::V128);
-                    let mut indices = [0u8; 16];
-                    for i in 0..4 {
-                        indices[i] = i as u8;
-                        indices[4 + i] = 16 + i as u8;
-                    }
-                    this.out(cur)
-                        .local_get(a)
-                        .local_get(b)
-                        .i8x16_shuffle(indices)
-                        .local_set(t);
-                    t
-                };
-                let low = pair(self, parts[0], parts[1]);
-                let high = pair(self, parts[2], parts[3]);
-                let mut indices = [0u8; 16];
-                for i in 0..8 {
-                    indices[i] = i as u8;
-                    indices[8 + i] = 16 + i as u8;
-                }
-                self.out(cur)
-                    .local_get(low)
-                    .local_get(high)
-                    .i8x16_shuffle(indices)
-                    .local_set(out);
+                let low = self.locals.add(ValType::V128);
+                let high = self.locals.add(ValType::V128);
+                self.concat_low(parts[0], parts[1], 4, low, cur);
+                self.concat_low(parts[2], parts[3], 4, high, cur);
+                self.concat_low(low, high, 8, out, cur);
             }
         }
         out
@@ -2219,17 +2212,7 @@ pub fn insert_lockstep(
             .i64_const(4)
             .binop(BinaryOp::I64LtS)
             .br_if(guard);
-        seq.memory_size(memory)
-            .unop(UnaryOp::I64ExtendUI32)
-            .i64_const(16)
-            .binop(BinaryOp::I64Shl)
-            .local_tee(l.memory_bytes)
-            .i64_const(u32::MAX as i64)
-            .local_get(l.memory_bytes)
-            .i64_const(u32::MAX as i64)
-            .binop(BinaryOp::I64LtU)
-            .select(None)
-            .local_set(l.memory_bytes);
+        emit_memory_bytes(memory, l.memory_bytes, &mut seq);
         // The range each store writes over all the iterations the blocks may run:
         // inside memory, and disjoint from the others.
         for (store, (r, inc)) in body.stores.iter().zip(regions.iter().zip(&increments)) {

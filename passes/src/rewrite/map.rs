@@ -753,6 +753,26 @@ pub(crate) fn emit_first_failing(
     }
 }
 
+/// Sets `local` (i64) to the memory's size in bytes, capped at 2^32 - 1 so that
+/// no range end checked against it wraps to 0 in `i32` cursors.
+pub(crate) fn emit_memory_bytes(
+    memory: walrus::MemoryId,
+    local: LocalId,
+    seq: &mut InstrSeqBuilder,
+) {
+    seq.memory_size(memory)
+        .unop(UnaryOp::I64ExtendUI32)
+        .i64_const(16)
+        .binop(BinaryOp::I64Shl)
+        .local_tee(local)
+        .i64_const(u32::MAX as i64)
+        .local_get(local)
+        .i64_const(u32::MAX as i64)
+        .binop(BinaryOp::I64LtU)
+        .select(None)
+        .local_set(local);
+}
+
 /// What a guard checks and does, independent of the kind of kernel.
 pub struct GuardSpec<'a> {
     /// How many iterations run.
@@ -861,17 +881,7 @@ pub fn insert_guard(
 
     // Every accessed range inside memory.
     // (Capped at 2^32 - 1 so that no range end wraps to 0 in the kernel's i32 cursors.)
-    seq.memory_size(spec.memory)
-        .unop(UnaryOp::I64ExtendUI32)
-        .i64_const(16)
-        .binop(BinaryOp::I64Shl)
-        .local_tee(l.memory_bytes)
-        .i64_const(u32::MAX as i64)
-        .local_get(l.memory_bytes)
-        .i64_const(u32::MAX as i64)
-        .binop(BinaryOp::I64LtU)
-        .select(None)
-        .local_set(l.memory_bytes);
+    emit_memory_bytes(spec.memory, l.memory_bytes, &mut seq);
     for (i, access) in accesses.iter().enumerate() {
         entry_i64(body, access.addr, false, &mut seq);
         seq.i64_const(access.offset as i64).binop(BinaryOp::I64Add);
