@@ -13,7 +13,7 @@
 //! the loads (the expression is pure; a `local.tee` that computes `p` stays first).
 //! The bits do not overlap, so `or`, `add` and `xor` all assemble the same value.
 
-use super::simd_elementwise::{sequences, KERNEL_PREFIX};
+use super::simd_elementwise::{own_functions, sequences};
 use crate::pass::{Changed, Pass, PassCx, PassError};
 use crate::report::{Action, Elem, Finding, Tier};
 use walrus::ir::{BinaryOp, ExtendedLoad, Instr, InstrSeqId, LoadKind, MemArg, UnaryOp, Value};
@@ -352,19 +352,7 @@ impl Pass for LoadCombine {
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
         let mut changed = Changed::nothing();
-        let ids: Vec<_> = module
-            .funcs
-            .iter_local()
-            .filter(|(id, _)| {
-                !module
-                    .funcs
-                    .get(*id)
-                    .name
-                    .as_deref()
-                    .is_some_and(|n| n.starts_with(KERNEL_PREFIX))
-            })
-            .map(|(id, _)| id)
-            .collect();
+        let ids = own_functions(module);
         for id in ids {
             let dropped = cx.dropped(id);
             let seqs: Vec<InstrSeqId> = sequences(module.funcs.get(id).kind.unwrap_local());

@@ -35,6 +35,23 @@ struct Site {
 /// Prefix of every function barq injects. Its loops are never fingerprinted again.
 pub const KERNEL_PREFIX: &str = "barq_";
 
+/// The defined functions barq may rewrite: all but its own kernels.
+pub fn own_functions(module: &Module) -> Vec<FunctionId> {
+    module
+        .funcs
+        .iter_local()
+        .filter(|(id, _)| {
+            !module
+                .funcs
+                .get(*id)
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with(KERNEL_PREFIX))
+        })
+        .map(|(id, _)| id)
+        .collect()
+}
+
 /// Whether the instruction before a loop is a guard barq inserted (a block that
 /// calls a barq kernel), so that running barq-opt twice does not guard it twice.
 fn already_guarded(
@@ -68,11 +85,8 @@ fn already_guarded(
 /// kernels and loops barq already guarded are skipped).
 pub fn innermost_loops(module: &Module) -> Vec<(FunctionId, InstrSeqId, usize, LoopBody)> {
     let mut out = Vec::new();
-    for (id, func) in module.funcs.iter_local() {
-        let name = module.funcs.get(id).name.as_deref().unwrap_or_default();
-        if name.starts_with(KERNEL_PREFIX) {
-            continue;
-        }
+    for id in own_functions(module) {
+        let func = module.funcs.get(id).kind.unwrap_local();
         let forest = LoopForest::build(func);
         for node in forest.graph.node_indices() {
             let info = &forest.graph[node];

@@ -14,7 +14,7 @@
 //! first store if a load would read outside memory or from a store range. The
 //! original loop runs the last iteration and everything the blocks did not.
 
-use super::simd_elementwise::{uses_simd, KERNEL_PREFIX};
+use super::simd_elementwise::{own_functions, uses_simd};
 use crate::analysis::affine::{affine_i32, inductions};
 use crate::analysis::trip_count::trip_count;
 use crate::analysis::value_graph;
@@ -27,7 +27,7 @@ use crate::pass::{Changed, Pass, PassCx, PassError};
 use crate::report::{Action, Elem, Finding, Tier};
 use crate::rewrite::lanes::{insert_lockstep, Stats};
 use walrus::ir::{InstrSeqId, StoreKind};
-use walrus::{FunctionId, Module};
+use walrus::Module;
 
 /// The loop-nest vectorizer.
 pub struct SimdNest;
@@ -43,20 +43,7 @@ impl Pass for SimdNest {
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
         let mut changed = Changed::nothing();
-        let funcs: Vec<FunctionId> = module
-            .funcs
-            .iter_local()
-            .filter(|(id, _)| {
-                !module
-                    .funcs
-                    .get(*id)
-                    .name
-                    .as_deref()
-                    .unwrap_or_default()
-                    .starts_with(KERNEL_PREFIX)
-            })
-            .map(|(id, _)| id)
-            .collect();
+        let funcs = own_functions(module);
         for func in funcs {
             let local = module.funcs.get(func).kind.unwrap_local();
             let forest = LoopForest::build(local);

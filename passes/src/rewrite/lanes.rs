@@ -805,14 +805,7 @@ impl Lockstep<'_> {
                 .binop(BinaryOp::I64GtU)
                 .br_if(bail);
             for r in &regions {
-                seq.local_get(lo)
-                    .local_get(r.hi)
-                    .binop(BinaryOp::I64LtU)
-                    .local_get(hi)
-                    .local_get(r.lo)
-                    .binop(BinaryOp::I64GtU)
-                    .binop(BinaryOp::I32And)
-                    .br_if(bail);
+                emit_overlap_exit(lo, hi, r, bail, &mut seq);
             }
         }
         self.prechecked.insert(src);
@@ -1865,6 +1858,24 @@ fn store_layout(
     Ok((forms.into_iter().map(|(_, inc)| inc).collect(), groups))
 }
 
+/// Branches to `exit` when `[lo, hi)` (i64 locals) overlaps store range `r`.
+fn emit_overlap_exit(
+    lo: LocalId,
+    hi: LocalId,
+    r: &Region,
+    exit: InstrSeqId,
+    seq: &mut walrus::InstrSeqBuilder,
+) {
+    seq.local_get(lo)
+        .local_get(r.hi)
+        .binop(BinaryOp::I64LtU)
+        .local_get(hi)
+        .local_get(r.lo)
+        .binop(BinaryOp::I64GtU)
+        .binop(BinaryOp::I32And)
+        .br_if(exit);
+}
+
 /// A load at the top level of the loop body, for the check in front of the loop.
 struct TopLoad {
     addr: petgraph::graph::NodeIndex,
@@ -2256,14 +2267,7 @@ pub fn insert_lockstep(
                 if *in_place {
                     continue;
                 }
-                seq.local_get(lo)
-                    .local_get(r.hi)
-                    .binop(BinaryOp::I64LtU)
-                    .local_get(hi)
-                    .local_get(r.lo)
-                    .binop(BinaryOp::I64GtU)
-                    .binop(BinaryOp::I32And)
-                    .br_if(guard);
+                emit_overlap_exit(lo, hi, r, guard, &mut seq);
             }
         }
         for (i, a) in regions.iter().enumerate() {
