@@ -11,6 +11,7 @@
 //! assert!(config.options().fast_math);
 //! ```
 
+pub use crate::wasi_io::IoOptions;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -46,6 +47,8 @@ pub struct Config {
     pub dirs: Vec<(PathBuf, String)>,
     /// Give the program this process's stdin, stdout and stderr.
     pub inherit_stdio: bool,
+    /// WASI file I/O: the fast path and write coalescing ([`crate::wasi_io`]).
+    pub io: IoOptions,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             env: Vec::new(),
             dirs: Vec::new(),
             inherit_stdio: true,
+            io: IoOptions::default(),
         }
     }
 }
@@ -85,6 +89,12 @@ impl Config {
     /// Sets the wall-clock limit per call.
     pub fn with_timeout(mut self, timeout: Option<Duration>) -> Config {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets the WASI file I/O options (fast path, write coalescing).
+    pub fn with_io(mut self, io: IoOptions) -> Config {
+        self.io = io;
         self
     }
 

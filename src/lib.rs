@@ -24,6 +24,7 @@ pub mod report;
 pub mod run_cli;
 pub mod runtime;
 pub mod verify;
+pub mod wasi_io;
 
 pub use barq_passes::{Action, Finding, OptLevel, Options, Report, Summary, Target, Tier};
 pub use driver::{audit, optimize, Error, Optimized};

@@ -7,7 +7,7 @@
 //! process that aborts); 1 for any other error (bad file, missing import, bad
 //! argument). Errors are one line on stderr (a trap adds its wasm backtrace).
 
-use crate::config::{Config, RunOptLevel};
+use crate::config::{Config, IoOptions, RunOptLevel};
 use crate::runtime::{RunError, Runtime, Val};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -58,6 +58,14 @@ struct RunArgs {
     /// Instruction budget (Wasmtime fuel) per call.
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
+    /// WASI file I/O fast path for regular files the program opens (in place, one
+    /// system call per request): on or off.
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_switch, action = clap::ArgAction::Set)]
+    io_fast_path: bool,
+    /// Write coalescing on those files: on (64 KiB batches), off, or a batch size in
+    /// bytes. Batches are written out before any call that could observe them.
+    #[arg(long, value_name = "on|off|BYTES", default_value = "on", value_parser = parse_batch)]
+    io_batch: usize,
     /// Wall-clock limit per call, in seconds (fractions allowed).
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
@@ -94,7 +102,12 @@ fn run(args: &RunArgs) -> Result<u8, RunError> {
             Level::Default => RunOptLevel::Default,
             Level::Aggressive => RunOptLevel::Aggressive,
         })
-        .with_fuel(args.fuel);
+        .with_fuel(args.fuel)
+        .with_io(IoOptions {
+            fast_path: args.io_fast_path,
+            batch_bytes: args.io_batch,
+            count_calls: args.report,
+        });
     if let Some(seconds) = args.timeout {
         let timeout = Duration::try_from_secs_f64(seconds)
             .map_err(|_| RunError::BadArgument(format!("bad --timeout {seconds}")))?;
@@ -127,6 +140,16 @@ fn run(args: &RunArgs) -> Result<u8, RunError> {
         }
     }
     load?;
+    let outcome = run_loaded(&mut runtime, args);
+    if args.report {
+        if let Some(stats) = runtime.io_stats() {
+            eprint!("{}", stats.to_text());
+        }
+    }
+    outcome
+}
+
+fn run_loaded(runtime: &mut Runtime, args: &RunArgs) -> Result<u8, RunError> {
     match &args.invoke {
         None => {
             let code = runtime.run()?;
@@ -161,6 +184,24 @@ fn run(args: &RunArgs) -> Result<u8, RunError> {
                 Err(e) => Err(e),
             }
         }
+    }
+}
+
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected on or off, got `{text}`")),
+    }
+}
+
+fn parse_batch(text: &str) -> Result<usize, String> {
+    match text {
+        "on" => Ok(IoOptions::default().batch_bytes),
+        "off" => Ok(0),
+        _ => text
+            .parse()
+            .map_err(|_| format!("expected on, off or a size in bytes, got `{text}`")),
     }
 }
 

@@ -71,8 +71,10 @@ pub enum RunError {
     Host(String),
 }
 
-struct Host {
+/// The store's data: WASI's state and the I/O fast path's.
+pub(crate) struct Host {
     wasi: WasiP1Ctx,
+    pub(crate) io: crate::wasi_io::IoState,
 }
 
 /// A Wasmtime engine and store with WASI preview 1, holding at most one
@@ -81,7 +83,12 @@ pub struct Runtime {
     config: Config,
     engine: Engine,
     store: Store<Host>,
-    linker: Linker<Host>,
+    /// WASI exactly as wasmtime-wasi provides it.
+    linker: Arc<Linker<Host>>,
+    /// WASI through the I/O fast path (`None` when the configuration turns it off).
+    wrapped: Option<Linker<Host>>,
+    /// The loaded module is linked with `wrapped`.
+    uses_wrapped: bool,
     instance: Option<Instance>,
     report: Option<Report>,
     ticker: Option<Arc<AtomicBool>>,
@@ -108,16 +115,28 @@ impl Runtime {
                     ))
                 })?;
         }
-        let store = Store::new(
+        let dirs: Vec<_> = config.dirs.iter().map(|(host, _)| host.clone()).collect();
+        let mut store = Store::new(
             &engine,
             Host {
                 wasi: wasi.build_p1(),
+                io: crate::wasi_io::IoState::new(config.io, &dirs),
             },
         );
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h: &mut Host| &mut h.wasi)
             .map_err(host)?;
         crate::native::add_to_linker(&mut linker).map_err(host)?;
+        let linker = Arc::new(linker);
+        let wrapped = if config.io.wraps() {
+            let mut wrapped = Linker::new(&engine);
+            crate::wasi_io::add_to_linker(&mut wrapped, linker.clone(), &mut store)
+                .map_err(host)?;
+            crate::native::add_to_linker(&mut wrapped).map_err(host)?;
+            Some(wrapped)
+        } else {
+            None
+        };
         let ticker = config.timeout.map(|_| {
             // Advances the epoch every TICK until the runtime is dropped.
             let stop = Arc::new(AtomicBool::new(false));
@@ -135,6 +154,8 @@ impl Runtime {
             engine,
             store,
             linker,
+            wrapped,
+            uses_wrapped: false,
             instance: None,
             report: None,
             ticker,
@@ -155,12 +176,19 @@ impl Runtime {
         };
         let module =
             Module::new(&self.engine, &bytes).map_err(|e| RunError::Load(format!("{e:#}")))?;
+        self.uses_wrapped = self.wrapped.is_some()
+            && self
+                .store
+                .data_mut()
+                .io
+                .prepare(&self.engine, &module)
+                .is_some();
         for import in module.imports() {
-            if self
-                .linker
-                .get_by_import(&mut self.store, &import)
-                .is_none()
-            {
+            let linker = match &self.wrapped {
+                Some(wrapped) if self.uses_wrapped => wrapped,
+                _ => &*self.linker,
+            };
+            if linker.get_by_import(&mut self.store, &import).is_none() {
                 return Err(RunError::MissingImport(missing_import(
                     import.module(),
                     import.name(),
@@ -243,6 +271,14 @@ impl Runtime {
             .ok_or_else(|| RunError::NoExport("memory".to_string()))
     }
 
+    /// What the program asked of WASI and what the I/O fast path did, when the
+    /// runtime serves WASI itself (the fast path, or [`IoOptions::count_calls`]).
+    ///
+    /// [`IoOptions::count_calls`]: crate::wasi_io::IoOptions::count_calls
+    pub fn io_stats(&self) -> Option<&crate::wasi_io::IoStats> {
+        self.uses_wrapped.then_some(&self.store.data().io.stats)
+    }
+
     /// The optimizer's report for the loaded module, if it was optimized.
     pub fn report(&self) -> Option<&Report> {
         self.report.as_ref()
@@ -262,7 +298,24 @@ impl Runtime {
             self.store.set_epoch_deadline(ticks);
             self.store.epoch_deadline_trap();
         }
-        f(&mut self.store, &self.linker).map_err(|e| self.classify(e))
+        let linker = match &self.wrapped {
+            Some(wrapped) if self.uses_wrapped => wrapped,
+            _ => &*self.linker,
+        };
+        let result = f(&mut self.store, linker);
+        // Whatever happened (a return, a trap, proc_exit), batched writes go out now.
+        let unreported = self.store.data_mut().io.finish();
+        let result = result.map_err(|e| self.classify(e));
+        match unreported.first() {
+            Some((fd, errno)) if matches!(result, Ok(_) | Err(RunError::Exit(_))) => {
+                Err(RunError::Host(format!(
+                    "a batched write to file descriptor {fd} failed after the program's \
+                     write returned ({errno:?}); rerun with --io-batch=off to see it where \
+                     it happens"
+                )))
+            }
+            _ => result,
+        }
     }
 
     fn classify(&self, error: wasmtime::Error) -> RunError {
