@@ -102,6 +102,10 @@ impl Runtime {
         wasmtime_config.epoch_interruption(config.timeout.is_some());
         let engine = Engine::new(&wasmtime_config).map_err(host)?;
         let mut wasi = WasiCtxBuilder::new();
+        // The runner is synchronous: blocking file operations run on this thread
+        // rather than through Tokio's spawn_blocking and back (set before the
+        // preopens, which copy it).
+        wasi.allow_blocking_current_thread(true);
         if config.inherit_stdio {
             wasi.inherit_stdio();
         }

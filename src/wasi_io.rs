@@ -67,6 +67,11 @@ const PURE: &[&str] = &[
     "fd_fdstat_get",
 ];
 
+/// Writes that end past this offset are not batched: the system rejects offsets
+/// near 2^63 and past the file system's largest file (EINVAL, EFBIG), and the
+/// program must get that error from its own call.
+const BATCH_END: u64 = 1 << 40;
+
 /// At most this many iovecs per system call (Linux's `IOV_MAX`).
 const IOV_MAX: u32 = 1024;
 
@@ -305,7 +310,11 @@ impl IoState {
             (false, Some(offset)) => Target::At(offset),
             (false, None) => Target::At(file.pos),
         };
-        let batching = limit > 0 && total < limit && !(file.append && at.is_some());
+        let in_range = match target {
+            Target::At(offset) => offset.saturating_add(total as u64) <= BATCH_END,
+            Target::Append => true,
+        };
+        let batching = limit > 0 && total < limit && in_range && !(file.append && at.is_some());
         let joins = self.batch.as_ref().is_some_and(|b| {
             b.fd == fd
                 && b.bytes.len() + total <= limit

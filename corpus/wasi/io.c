@@ -341,6 +341,10 @@ static int errors(const char *dir) {
     ssize_t got = pread(r, buf, 8, 199990);
     printf("pread %zd %u\n", got, checksum((unsigned char *)buf, (size_t)(got > 0 ? got : 0)));
     printf("read at 2^40: %zd\n", pread(r, buf, 8, (off_t)1 << 40));
+    errno = 0;
+    printf("write at 2^63-2: %zd errno %d\n", pwrite(w, "abc", 3, INT64_MAX - 1), errno);
+    errno = 0;
+    printf("write at 2^62: %zd errno %d\n", pwrite(w, "abc", 3, (off_t)1 << 62), errno);
     close(r);
     errno = 0;
     printf("write after close: %zd errno %d\n", write(r, "x", 1), errno);
