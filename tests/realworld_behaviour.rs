@@ -4,6 +4,9 @@
 //! hundred of its loops, and compression at levels 1-19 must be byte-identical.
 //! lz4-wasm (rustc + wasm-bindgen) is the second: compression, round trips, and
 //! truncated and corrupted frames must give the same bytes and the same errors.
+//! sql.js (SQLite, Emscripten) is the third: a workload of inserts, sorts,
+//! aggregates, string and number formatting, window functions, JSON, FTS4, errors
+//! and VACUUM must give the same results and the same database file.
 //! Needs `node` (CI installs it) and the real-world cache (corpus/realworld/fetch.sh).
 
 mod common;
@@ -113,4 +116,39 @@ fn lz4_round_trips_identically_after_barq() {
     );
     let _ = std::fs::remove_dir_all(&work);
     assert!(stdout.contains("identical"), "{stdout}");
+}
+
+#[test]
+fn sqljs_runs_queries_identically_after_barq() {
+    let module = common::realworld_modules()
+        .into_iter()
+        .find(|m| m.spec.starts_with("sql.js@") && m.path.ends_with("dist/sql-wasm.wasm"))
+        .expect("sql.js in modules.txt");
+    let work = std::env::temp_dir().join(format!("barq-sqljs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let input = common::read(&module.path);
+    let result = optimize(&input, &Options::default()).expect("optimize sql.js");
+    assert!(
+        result.report.summary.rewritten >= 10,
+        "expected rewrites in sql.js, got {}",
+        result.report.summary.rewritten
+    );
+    let rewritten = work.join("sql-wasm.wasm");
+    std::fs::write(&rewritten, &result.wasm).expect("write");
+    let output = Command::new("node")
+        .arg(common::root().join("tests/realworld/sqljs.js"))
+        .arg(common::root().join("README.md"))
+        .arg(&module.path)
+        .arg(&rewritten)
+        .env("SQLJS_DIST", module.path.parent().expect("dist"))
+        .output()
+        .expect("run node (is it installed?)");
+    let _ = std::fs::remove_dir_all(&work);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success() && stdout.contains("identical"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
