@@ -83,9 +83,9 @@ fn finish(mut command: Command, dir: &Path, stdin: &str) -> (Outcome, String) {
     )
 }
 
-/// `barq-wasm run` of a scenario with `flags`; its outcome and stderr.
-fn barq(flags: &[&str], args: &[&str], stdin: &str) -> (Outcome, String) {
-    let dir = scratch();
+/// `barq-wasm run` of corpus/wasi/io.wasm with `flags` and `args`, `dir` preopened
+/// as /data.
+fn barq_command(dir: &Path, flags: &[&str], args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_barq-wasm"));
     command
         .args(["run", "--opt-level", "none", "--dir"])
@@ -93,7 +93,13 @@ fn barq(flags: &[&str], args: &[&str], stdin: &str) -> (Outcome, String) {
         .args(flags)
         .arg(io_wasm())
         .args(args);
-    finish(command, &dir, stdin)
+    command
+}
+
+/// A scenario run with `flags`; its outcome and stderr.
+fn barq(flags: &[&str], args: &[&str], stdin: &str) -> (Outcome, String) {
+    let dir = scratch();
+    finish(barq_command(&dir, flags, args), &dir, stdin)
 }
 
 /// The same under node's WASI, if node is installed.
@@ -211,11 +217,7 @@ fn traps_and_bad_pointers_match_plain_wasmtime() {
 #[test]
 fn a_crash_after_fsync_keeps_what_was_synced() {
     let dir = scratch();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_barq-wasm"))
-        .args(["run", "--opt-level", "none", "--dir"])
-        .arg(format!("{}::/data", dir.display()))
-        .arg(io_wasm())
-        .args(["sync_hang", "/data"])
+    let mut child = barq_command(&dir, &[], &["sync_hang", "/data"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -237,11 +239,7 @@ fn a_crash_after_fsync_keeps_what_was_synced() {
 #[test]
 fn a_prompt_appears_before_the_program_reads_stdin() {
     let dir = scratch();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_barq-wasm"))
-        .args(["run", "--opt-level", "none", "--dir"])
-        .arg(format!("{}::/data", dir.display()))
-        .arg(io_wasm())
-        .args(["stdio", "/data"])
+    let mut child = barq_command(&dir, &[], &["stdio", "/data"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -12,7 +12,7 @@
 mod common;
 
 use barq_wasm::{optimize, Options};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -27,27 +27,41 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-#[test]
-fn zstd_compresses_identically_after_barq() {
+/// The module of modules.txt whose spec starts with `spec` and whose path ends with
+/// `file`, and barq's output for it (default options), which must rewrite at least
+/// `least` loops.
+fn optimized(spec: &str, file: &str, least: u32) -> (PathBuf, Vec<u8>) {
     let module = common::realworld_modules()
         .into_iter()
-        .find(|m| m.spec.starts_with("@bokuweb/zstd-wasm@"))
-        .expect("zstd in modules.txt");
-    let package = common::realworld_dir().join("node_modules/@bokuweb/zstd-wasm");
-    let work = std::env::temp_dir().join(format!("barq-zstd-{}", std::process::id()));
+        .find(|m| m.spec.starts_with(spec) && m.path.ends_with(file))
+        .unwrap_or_else(|| panic!("{spec} {file} in modules.txt"));
+    let input = common::read(&module.path);
+    let result = optimize(&input, &Options::default()).expect("optimize");
+    assert!(
+        result.report.summary.rewritten >= least,
+        "expected {least} or more rewrites in {file}, got {}",
+        result.report.summary.rewritten
+    );
+    (module.path, result.wasm)
+}
+
+/// An empty scratch directory for one test.
+fn work_dir(name: &str) -> PathBuf {
+    let work = std::env::temp_dir().join(format!("barq-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("mkdir");
+    work
+}
+
+#[test]
+fn zstd_compresses_identically_after_barq() {
+    let (_, wasm) = optimized("@bokuweb/zstd-wasm@", "zstd.wasm", 50);
+    let package = common::realworld_dir().join("node_modules/@bokuweb/zstd-wasm");
+    let work = work_dir("zstd");
     let (original, rewritten) = (work.join("original"), work.join("barq"));
     copy_dir(&package, &original);
     copy_dir(&package, &rewritten);
-
-    let input = common::read(&module.path);
-    let result = optimize(&input, &Options::default()).expect("optimize zstd");
-    assert!(
-        result.report.summary.rewritten >= 50,
-        "expected many rewrites in zstd, got {}",
-        result.report.summary.rewritten
-    );
-    std::fs::write(rewritten.join("dist/common/zstd.wasm"), &result.wasm).expect("write");
+    std::fs::write(rewritten.join("dist/common/zstd.wasm"), &wasm).expect("write");
 
     let stdout = compare_in_node(&[], "zstd.js", &original, &rewritten);
     let _ = std::fs::remove_dir_all(&work);
@@ -81,8 +95,7 @@ fn lz4_round_trips_identically_after_barq() {
         .find(|m| m.spec.starts_with("lz4-wasm@"))
         .expect("lz4-wasm in modules.txt");
     let package = common::realworld_dir().join("node_modules/lz4-wasm");
-    let work = std::env::temp_dir().join(format!("barq-lz4-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
+    let work = work_dir("lz4");
     let (original, rewritten) = (work.join("original"), work.join("barq"));
     copy_dir(&package, &original);
     copy_dir(&package, &rewritten);
@@ -120,28 +133,16 @@ fn lz4_round_trips_identically_after_barq() {
 
 #[test]
 fn sqljs_runs_queries_identically_after_barq() {
-    let module = common::realworld_modules()
-        .into_iter()
-        .find(|m| m.spec.starts_with("sql.js@") && m.path.ends_with("dist/sql-wasm.wasm"))
-        .expect("sql.js in modules.txt");
-    let work = std::env::temp_dir().join(format!("barq-sqljs-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).expect("mkdir");
-    let input = common::read(&module.path);
-    let result = optimize(&input, &Options::default()).expect("optimize sql.js");
-    assert!(
-        result.report.summary.rewritten >= 10,
-        "expected rewrites in sql.js, got {}",
-        result.report.summary.rewritten
-    );
+    let (original, wasm) = optimized("sql.js@", "dist/sql-wasm.wasm", 10);
+    let work = work_dir("sqljs");
     let rewritten = work.join("sql-wasm.wasm");
-    std::fs::write(&rewritten, &result.wasm).expect("write");
+    std::fs::write(&rewritten, &wasm).expect("write");
     let output = Command::new("node")
         .arg(common::root().join("tests/realworld/sqljs.js"))
         .arg(common::root().join("README.md"))
-        .arg(&module.path)
+        .arg(&original)
         .arg(&rewritten)
-        .env("SQLJS_DIST", module.path.parent().expect("dist"))
+        .env("SQLJS_DIST", original.parent().expect("dist"))
         .output()
         .expect("run node (is it installed?)");
     let _ = std::fs::remove_dir_all(&work);
