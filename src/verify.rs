@@ -339,12 +339,20 @@ fn args_text(args: &[Val]) -> String {
         .join(", ")
 }
 
+/// The memory a function works on: the instance's own or a shared one (modules
+/// built with threads import it; the one made here is used by this thread only).
+#[derive(Clone)]
+enum Mem {
+    Plain(wasmtime::Memory),
+    Shared(wasmtime::SharedMemory),
+}
+
 /// One module instantiated for the cases of one function: its store, instance,
 /// memory and the scratch region grown onto that memory.
 struct Side {
     store: Store<()>,
     instance: Instance,
-    memory: Option<wasmtime::Memory>,
+    memory: Option<Mem>,
     base: u64,
     end: u64,
 }
@@ -361,19 +369,43 @@ impl Side {
         store.set_fuel(FUEL).map_err(engine_error)?;
         let mut linker = Linker::new(engine);
         crate::native::add_to_linker(&mut linker).map_err(engine_error)?;
+        let mut imported_shared = None;
+        for import in module.imports() {
+            if let wasmtime::ExternType::Memory(ty) = import.ty() {
+                if ty.is_shared() {
+                    let shared = wasmtime::SharedMemory::new(engine, ty).map_err(engine_error)?;
+                    linker
+                        .define(&store, import.module(), import.name(), shared.clone())
+                        .map_err(engine_error)?;
+                    imported_shared.get_or_insert(shared);
+                }
+            }
+        }
         linker
             .define_unknown_imports_as_default_values(&mut store, module)
             .map_err(engine_error)?;
         let Ok(instance) = linker.instantiate(&mut store, module) else {
             return Ok(None);
         };
-        let memory = instance.exports(&mut store).find_map(|e| e.into_memory());
+        let exported = instance
+            .exports(&mut store)
+            .find_map(|e| match e.into_extern() {
+                wasmtime::Extern::Memory(m) => Some(Mem::Plain(m)),
+                wasmtime::Extern::SharedMemory(m) => Some(Mem::Shared(m)),
+                _ => None,
+            });
+        let memory = exported.or(imported_shared.map(Mem::Shared));
         let (mut base, mut end) = (0, 0);
-        if let Some(memory) = memory {
-            let have = memory.data_size(&store) as u64;
-            if memory.grow(&mut store, SCRATCH / 65536).is_ok() {
-                (base, end) = (have, have + SCRATCH);
+        let pages = SCRATCH / 65536;
+        let grown = match &memory {
+            Some(Mem::Plain(m)) => {
+                Some(m.data_size(&store) as u64).filter(|_| m.grow(&mut store, pages).is_ok())
             }
+            Some(Mem::Shared(m)) => Some(m.data_size() as u64).filter(|_| m.grow(pages).is_ok()),
+            None => None,
+        };
+        if let Some(have) = grown {
+            (base, end) = (have, have + SCRATCH);
         }
         Ok(Some(Side {
             store,
@@ -394,11 +426,12 @@ impl Side {
     ) -> Result<Option<(Vec<Val>, Outcome)>, Error> {
         let (base, end) = (self.base, self.end);
         let mut rng = Rng(seed | 1);
-        if let (Some(memory), true) = (self.memory, end > base) {
-            for chunk in memory.data_mut(&mut self.store)[base as usize..end as usize].chunks_mut(8)
-            {
-                let word = rng.next().to_le_bytes();
-                chunk.copy_from_slice(&word[..chunk.len()]);
+        if end > base {
+            if let Some(scratch) = self.memory_bytes_mut() {
+                for chunk in scratch[base as usize..end as usize].chunks_mut(8) {
+                    let word = rng.next().to_le_bytes();
+                    chunk.copy_from_slice(&word[..chunk.len()]);
+                }
             }
         }
         self.store.set_fuel(FUEL).map_err(engine_error)?;
@@ -466,7 +499,32 @@ impl Side {
 
     /// The instance's whole memory (empty without one).
     fn memory_bytes(&self) -> &[u8] {
-        self.memory.map_or(&[], |m| m.data(&self.store))
+        match &self.memory {
+            Some(Mem::Plain(m)) => m.data(&self.store),
+            Some(Mem::Shared(m)) => {
+                let cells = m.data();
+                // SAFETY: the shared memory was made by `Side::new` for this side
+                // alone; no other thread has it, and no wasm runs while the slice
+                // lives (it is read between calls).
+                unsafe { std::slice::from_raw_parts(cells.as_ptr() as *const u8, cells.len()) }
+            }
+            None => &[],
+        }
+    }
+
+    fn memory_bytes_mut(&mut self) -> Option<&mut [u8]> {
+        match &self.memory {
+            Some(Mem::Plain(m)) => Some(m.data_mut(&mut self.store)),
+            Some(Mem::Shared(m)) => {
+                let cells = m.data();
+                // SAFETY: as in `memory_bytes`; the slice is written before the
+                // call and dropped before it runs.
+                Some(unsafe {
+                    std::slice::from_raw_parts_mut(cells.as_ptr() as *mut u8, cells.len())
+                })
+            }
+            None => None,
+        }
     }
 }
 

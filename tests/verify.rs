@@ -267,3 +267,67 @@ fn i64_byte_assemblies_are_combined_exactly() {
         .collect();
     assert_eq!(rewritten, ["le", "be"], "{:?}", v.optimized.report.findings);
 }
+
+#[test]
+fn verify_runs_modules_with_an_imported_shared_memory() {
+    // A byte copy loop in a module built for threads: its memory is imported and
+    // shared, not exported. --verify must still run it on a scratch region (and so
+    // catch a broken copy).
+    let wasm = wat::parse_str(
+        r#"(module
+          (import "env" "memory" (memory 1 16384 shared))
+          (func (export "copy_u8") (param $dst i32) (param $src i32) (param $n i32)
+            (local $i i32)
+            block $done
+              local.get $n
+              i32.const 1
+              i32.lt_s
+              br_if $done
+              loop $next
+                local.get $dst
+                local.get $i
+                i32.add
+                local.get $src
+                local.get $i
+                i32.add
+                i32.load8_u
+                i32.store8
+                local.get $i
+                i32.const 1
+                i32.add
+                local.tee $i
+                local.get $n
+                i32.ne
+                br_if $next
+              end
+            end))"#,
+    )
+    .expect("wat");
+    let clean = optimize_verified(&wasm, &Options::default(), None, |_, _| {}).expect("verify");
+    assert!(clean.differences.is_empty(), "{:?}", clean.differences);
+    assert!(
+        clean
+            .optimized
+            .report
+            .findings
+            .iter()
+            .any(|f| f.function == "copy_u8" && f.verified == Some(true)),
+        "{:?}",
+        clean.optimized.report.findings
+    );
+    let broken = optimize_verified(
+        &wasm,
+        &Options::default(),
+        Some(&break_copy_kernels),
+        |_, _| {},
+    )
+    .expect("verify");
+    assert_eq!(
+        broken
+            .differences
+            .iter()
+            .map(|d| d.function.as_str())
+            .collect::<Vec<_>>(),
+        ["copy_u8"]
+    );
+}

@@ -1,5 +1,6 @@
 //! Generators and checks shared by the fuzz smoke tests (`tests/fuzz_smoke.rs`) and
-//! the time-budgeted fuzzer (`cargo run --release --example fuzz`):
+//! the time-budgeted fuzzer (`cargo run --release --example fuzz`) and the
+//! cargo-fuzz targets (`fuzz/`):
 //! - malformed input: corpus modules truncated, with bytes flipped, inserted,
 //!   deleted or repeated; barq-opt must never panic and must return either a valid
 //!   module or one clean error line that blames the input;
@@ -122,13 +123,19 @@ pub fn smith_config() -> wasm_smith::Config {
 pub fn check_generated(seed: u64, engine: &wasmtime::Engine) -> Result<bool, String> {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let data: Vec<u8> = (0..4096).map(|_| rng.next() as u8).collect();
-    let mut u = arbitrary::Unstructured::new(&data);
+    check_smith(&data, engine).map_err(|e| format!("seed {seed}: {e}"))
+}
+
+/// The same for the module wasm-smith makes of `data` (the cargo-fuzz target
+/// `generated` feeds libFuzzer's inputs here).
+pub fn check_smith(data: &[u8], engine: &wasmtime::Engine) -> Result<bool, String> {
+    let mut u = arbitrary::Unstructured::new(data);
     let Ok(module) = wasm_smith::Module::new(smith_config(), &mut u) else {
         return Ok(false);
     };
     let input = module.to_bytes();
-    let out = optimize(&input, &Options::default()).map_err(|e| format!("seed {seed}: {e}"))?;
-    barq_wasm::validate(&out.wasm).map_err(|e| format!("seed {seed}: invalid output: {e}"))?;
+    let out = optimize(&input, &Options::default()).map_err(|e| e.to_string())?;
+    barq_wasm::validate(&out.wasm).map_err(|e| format!("invalid output: {e}"))?;
     let (Ok(a), Ok(b)) = (
         wasmtime::Module::new(engine, &input),
         wasmtime::Module::new(engine, &out.wasm),
@@ -138,7 +145,7 @@ pub fn check_generated(seed: u64, engine: &wasmtime::Engine) -> Result<bool, Str
     };
     let (ra, rb) = (run_exports(engine, &a), run_exports(engine, &b));
     if ra != rb {
-        return Err(format!("seed {seed}: results differ: {ra:?} vs {rb:?}"));
+        return Err(format!("results differ: {ra:?} vs {rb:?}"));
     }
     Ok(true)
 }
