@@ -5,7 +5,8 @@
 #                   -O3 -msimd128 -ffast-math (O3-simd-ffast)      -> NAME.LEVEL.wasm
 #   Rust:           Debian's rustc 1.63 (wasm32-unknown-unknown), -C opt-level=3 and s
 #   AssemblyScript: asc (pinned in assemblyscript/package.json), -O3 and -Oz
-#   WASI:           wasi/hello.c, wasi/io.c (commands, with wasi-libc) and wasi/kernels.c, -O2
+#   WASI:           wasi/hello.c, wasi/io.c (commands, with wasi-libc), wasi/io_rust.rs
+#                   (Rust std, wasm32-wasi) and wasi/kernels.c, -O2
 #   WAT:            wat files are read as text directly by the tests; nothing to build
 # Needs: apt-get install -y clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 \
 #          rustc libstd-rust-dev-wasm32 lld-14 ; npm (for AssemblyScript)
@@ -38,6 +39,7 @@ build_c near-miss
 # WASI programs for the runner's tests (libc: no -nostdlib; kernels.c is a library).
 "$CLANG" --target=wasm32-wasi -O2 -Wl,--strip-debug wasi/hello.c -o wasi/hello.wasm
 "$CLANG" --target=wasm32-wasi -O2 -Wl,--strip-debug wasi/io.c -o wasi/io.wasm
+"$RUSTC" --target wasm32-wasi -C opt-level=2 -C strip=debuginfo wasi/io_rust.rs -o wasi/io_rust.wasm
 "$CLANG" --target=wasm32-wasi -O2 -nostdlib -Wl,--no-entry wasi/kernels.c -o wasi/kernels.wasm
 
 for src in rust/*.rs; do

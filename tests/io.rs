@@ -86,12 +86,17 @@ fn finish(mut command: Command, dir: &Path, stdin: &str) -> (Outcome, String) {
 /// `barq-wasm run` of corpus/wasi/io.wasm with `flags` and `args`, `dir` preopened
 /// as /data.
 fn barq_command(dir: &Path, flags: &[&str], args: &[&str]) -> Command {
+    module_command(&io_wasm(), dir, flags, args)
+}
+
+/// The same for another module.
+fn module_command(module: &Path, dir: &Path, flags: &[&str], args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_barq-wasm"));
     command
         .args(["run", "--opt-level", "none", "--dir"])
         .arg(format!("{}::/data", dir.display()))
         .args(flags)
-        .arg(io_wasm())
+        .arg(module)
         .args(args);
     command
 }
@@ -104,13 +109,17 @@ fn barq(flags: &[&str], args: &[&str], stdin: &str) -> (Outcome, String) {
 
 /// The same under node's WASI, if node is installed.
 fn node(args: &[&str], stdin: &str) -> Option<Outcome> {
+    node_run(&io_wasm(), args, stdin)
+}
+
+fn node_run(module: &Path, args: &[&str], stdin: &str) -> Option<Outcome> {
     Command::new("node").arg("--version").output().ok()?;
     let dir = scratch();
     let mut command = Command::new("node");
     command
         .arg("--no-warnings")
         .arg(common::root().join("bench/io/node_wasi.mjs"))
-        .arg(io_wasm())
+        .arg(module)
         .arg(&dir)
         .arg("/data")
         .args(args);
@@ -305,4 +314,25 @@ fn the_library_reports_io_and_honours_the_options() {
     let mut runtime = Runtime::new(config).expect("runtime");
     runtime.load_module(&bytes).expect("load");
     assert!(runtime.io_stats().is_none());
+}
+
+#[test]
+fn rust_std_io_matches_plain_wasmtime_and_node() {
+    // corpus/wasi/io_rust.rs: BufWriter, write_vectored, seeks, read_to_end,
+    // O_APPEND through OpenOptions, rename, all through Rust's std.
+    let module = common::root().join("corpus/wasi/io_rust.wasm");
+    let run = |flags: &[&str]| {
+        let dir = scratch();
+        finish(module_command(&module, &dir, flags, &["/data"]), &dir, "").0
+    };
+    let plain = run(MODES[0]);
+    assert_eq!(plain.code, Some(0), "{plain:?}");
+    assert_eq!(plain.files.len(), 2, "{plain:?}");
+    for flags in &MODES[1..] {
+        assert_eq!(run(flags), plain, "{flags:?}");
+    }
+    match node_run(&module, &["/data"], "") {
+        Some(outcome) => assert_eq!(outcome, plain, "under node's WASI"),
+        None => eprintln!("node not found: not compared with node's WASI"),
+    }
 }
