@@ -124,7 +124,7 @@ impl Runtime {
             &engine,
             Host {
                 wasi: wasi.build_p1(),
-                io: crate::wasi_io::IoState::new(config.io, &dirs),
+                io: crate::wasi_io::IoState::new(config.io, &dirs, config.inherit_stdio),
             },
         );
         let mut linker = Linker::new(&engine);

@@ -25,8 +25,9 @@
 //! `fd_close` on that file (as Linux reports write-back errors), and otherwise by the
 //! run itself.
 //!
-//! Pipes, terminals, sockets, directories, stdin/stdout/stderr and files opened with
-//! a `*SYNC` flag never take the fast path.
+//! The program's stdout takes it too (`fd_write` only) when the runner's stdout is a
+//! regular file (`barq-wasm run app.wasm > out.txt`); pipes, terminals, sockets,
+//! directories, stdin, stderr and files opened with a `*SYNC` flag never do.
 //!
 //! How: the runner's linker defines every WASI function itself. A call the fast path
 //! does not serve is passed to wasmtime-wasi's own implementation through a small
@@ -161,6 +162,10 @@ struct FastFile {
     /// The file's (device, inode): reads and sizes of other files do not wait for
     /// a batch.
     identity: (u64, u64),
+    /// The program's stdout, redirected to a regular file by whoever started the
+    /// runner: written at the file offset it shares with them; only `fd_write` is
+    /// served (wasmtime-wasi refuses the rest on stdio).
+    stream: bool,
 }
 
 /// Where a batch goes.
@@ -168,6 +173,8 @@ struct FastFile {
 enum Target {
     At(u64),
     Append,
+    /// At the open file description's own offset (stdout).
+    Stream,
 }
 
 struct Batch {
@@ -193,8 +200,9 @@ pub(crate) struct IoState {
 
 impl IoState {
     /// The state for a runtime whose preopened directories are `dirs`, in order (they
-    /// become guest descriptors 3, 4, ...).
-    pub(crate) fn new(options: IoOptions, dirs: &[std::path::PathBuf]) -> IoState {
+    /// become guest descriptors 3, 4, ...), and that gives the program this
+    /// process's stdout when `stdout` is set.
+    pub(crate) fn new(options: IoOptions, dirs: &[std::path::PathBuf], stdout: bool) -> IoState {
         let mut preopens = HashMap::new();
         if options.fast_path {
             for (fd, dir) in (3u32..).zip(dirs) {
@@ -204,10 +212,16 @@ impl IoState {
                 }
             }
         }
+        let mut files = HashMap::new();
+        if options.fast_path && options.batch_bytes > 0 && stdout {
+            if let Some(file) = redirected_stdout() {
+                files.insert(1, file);
+            }
+        }
         IoState {
             options,
             preopens,
-            files: HashMap::new(),
+            files,
             batch: None,
             spare: Vec::new(),
             trampoline_module: None,
@@ -253,6 +267,7 @@ impl IoState {
                         file.pos = end;
                         file.pos_after_batch = false;
                     }),
+                Target::Stream => write_all(&file.file, &batch.bytes, &mut self.stats),
             };
             if let Err(e) = result {
                 file.error = Some(errno_of(e));
@@ -303,23 +318,24 @@ impl IoState {
         if !file.writable {
             return Err(Errno::Badf);
         }
-        let target = match (file.append, at) {
+        let target = match (file.stream, file.append, at) {
+            (true, _, _) => Target::Stream,
             // Linux's pwrite ignores the offset on a file opened for appending, and
             // wasmtime-wasi does the same.
-            (true, _) => Target::Append,
-            (false, Some(offset)) => Target::At(offset),
-            (false, None) => Target::At(file.pos),
+            (false, true, _) => Target::Append,
+            (false, false, Some(offset)) => Target::At(offset),
+            (false, false, None) => Target::At(file.pos),
         };
         let in_range = match target {
             Target::At(offset) => offset.saturating_add(total as u64) <= BATCH_END,
-            Target::Append => true,
+            Target::Append | Target::Stream => true,
         };
         let batching = limit > 0 && total < limit && in_range && !(file.append && at.is_some());
         let joins = self.batch.as_ref().is_some_and(|b| {
             b.fd == fd
                 && b.bytes.len() + total <= limit
                 && match (b.target, target) {
-                    (Target::Append, Target::Append) => true,
+                    (Target::Append, Target::Append) | (Target::Stream, Target::Stream) => true,
                     (Target::At(start), Target::At(offset)) => {
                         start.checked_add(b.bytes.len() as u64) == Some(offset)
                     }
@@ -358,6 +374,7 @@ impl IoState {
                 Target::Append => {
                     rustix::io::pwritev2(&file.file, &slices, 0, rustix::io::ReadWriteFlags::APPEND)
                 }
+                Target::Stream => rustix::io::writev(&file.file, &slices),
             }
             .map_err(|e| errno_of(e.into()))?;
             if file.append && at.is_none() {
@@ -365,7 +382,7 @@ impl IoState {
             }
             n
         };
-        if !file.append && at.is_none() {
+        if !file.append && !file.stream && at.is_none() {
             file.pos = file
                 .pos
                 .checked_add(written as u64)
@@ -487,6 +504,7 @@ impl IoState {
                 writable,
                 error: None,
                 identity,
+                stream: false,
             },
         );
     }
@@ -533,7 +551,11 @@ fn call(
     let i32_at = |k: usize| params.get(k).and_then(Val::i32).map(|v| v as u32);
     let i64_at = |k: usize| params.get(k).and_then(Val::i64);
     let fd = i32_at(0).unwrap_or(u32::MAX);
-    let fast = caller.data().io.files.contains_key(&fd);
+    let fast = match caller.data().io.files.get(&fd) {
+        Some(file) if file.stream => name == "fd_write",
+        Some(_) => true,
+        None => false,
+    };
     let served = match name {
         "fd_write" | "fd_read" if fast => {
             fast_io(caller, name, fd, i32_at(1), i32_at(2), None, i32_at(3))?
@@ -885,6 +907,38 @@ fn write_all_at(
         offset += n as u64;
     }
     Ok(())
+}
+
+fn write_all(file: &File, mut bytes: &[u8], stats: &mut IoStats) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        stats.syscalls += 1;
+        let n = rustix::io::write(file, bytes)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[n..];
+    }
+    Ok(())
+}
+
+/// This process's stdout, if it is a regular file (`> out.txt`): never a terminal,
+/// pipe or socket.
+fn redirected_stdout() -> Option<FastFile> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let file = File::from(std::io::stdout().as_fd().try_clone_to_owned().ok()?);
+    let metadata = file.metadata().ok()?;
+    metadata.is_file().then(|| FastFile {
+        file,
+        pos: 0,
+        pos_after_batch: false,
+        append: false,
+        readable: false,
+        writable: true,
+        error: None,
+        identity: (metadata.dev(), metadata.ino()),
+        stream: true,
+    })
 }
 
 fn append_all(file: &File, mut bytes: &[u8], stats: &mut IoStats) -> std::io::Result<()> {

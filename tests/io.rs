@@ -336,3 +336,37 @@ fn rust_std_io_matches_plain_wasmtime_and_node() {
         None => eprintln!("node not found: not compared with node's WASI"),
     }
 }
+
+#[test]
+fn stdout_redirected_to_a_file_is_batched_in_order_with_stderr() {
+    // `barq-wasm run io.wasm lines /data 5000 > out.txt 2>&1`: stdout lines are
+    // batched, stderr is not, and every stderr write first writes the batch out, so
+    // the file holds them in the program's order.
+    let run = |flags: &[&str], same_file: bool| {
+        let dir = scratch();
+        let out = dir.join("out.txt");
+        let file = std::fs::File::create(&out).expect("out.txt");
+        let mut command = barq_command(&dir, flags, &["lines", "/data", "5000"]);
+        if same_file {
+            command.stderr(file.try_clone().expect("clone"));
+        } else {
+            command.stderr(Stdio::piped());
+        }
+        let output = command.stdout(file).output().expect("run");
+        assert!(output.status.success());
+        let text = std::fs::read_to_string(&out).expect("read");
+        let _ = std::fs::remove_dir_all(&dir);
+        (text, String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (plain, _) = run(&["--io-fast-path", "off"], true);
+    assert_eq!(plain.lines().count(), 5005);
+    assert!(plain.starts_with("line 0\nline 1\n"));
+    assert!(plain.contains("line 999\nprogress\nline 1000\n"), "{plain}");
+    for flags in &MODES[1..] {
+        assert_eq!(run(flags, true).0, plain, "{flags:?}");
+    }
+    // Batched: 5000 writes to stdout in a handful of system calls (stderr apart).
+    let (text, report) = run(&["--report"], false);
+    assert_eq!(text.lines().count(), 5000);
+    assert!(report.contains("5000 writes batched into"), "{report}");
+}

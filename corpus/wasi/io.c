@@ -311,6 +311,18 @@ static int sync_hang(const char *dir) {
         if (i % 1000000 == 0) write(fd, "after sync\n", 11);
 }
 
+// Lines written straight to stdout (no stdio buffering) with progress on stderr:
+// the runner batches stdout when it is redirected to a regular file.
+static int lines(long n) {
+    char line[48];
+    for (long i = 0; i < n; i++) {
+        int len = snprintf(line, sizeof line, "line %ld\n", i);
+        write(1, line, (size_t)len);
+        if (i % 1000 == 999) write(2, "progress\n", 9);
+    }
+    return 0;
+}
+
 // Writes, then exit() with a code without closing.
 static int exit_code(const char *dir) {
     int fd = open_or_die(in_dir(dir, "exit.log"), O_WRONLY | O_CREAT | O_TRUNC);
@@ -391,6 +403,7 @@ int main(int argc, char **argv) {
     const char *s = argv[1], *dir = argv[2];
     long n = argc > 3 ? atol(argv[3]) : 1000;
     if (!strcmp(s, "records")) return records(dir, n);
+    if (!strcmp(s, "lines")) return lines(n);
     if (!strcmp(s, "bson")) return bson(dir, n);
     if (!strcmp(s, "copy")) return copy(dir, n);
     if (!strcmp(s, "interleave")) return interleave(dir);
