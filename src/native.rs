@@ -172,12 +172,17 @@ fn float(bytes: &[u8]) -> f32 {
 
 /// The caller's exported memory (`barq-opt --target native` exports it).
 fn memory<T>(caller: &mut Caller<'_, T>) -> wasmtime::Result<Memory> {
-    match caller.get_export("memory") {
-        Some(wasmtime::Extern::Memory(m)) => Ok(m),
-        _ => Err(wasmtime::Error::msg(
-            "barq native kernel: the module exports no memory named `memory`",
-        )),
-    }
+    exported_memory(caller).ok_or_else(|| {
+        wasmtime::Error::msg("barq native kernel: the module exports no memory named `memory`")
+    })
+}
+
+/// The calling instance's (unshared) memory export `memory`: where host functions
+/// find guest memory (native kernels here, the WASI I/O fast path).
+pub(crate) fn exported_memory<T>(caller: &mut Caller<'_, T>) -> Option<Memory> {
+    caller
+        .get_export("memory")
+        .and_then(wasmtime::Extern::into_memory)
 }
 
 /// The byte range of `n` elements of `size` bytes at `ptr`, or a trap when it does

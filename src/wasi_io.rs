@@ -640,7 +640,7 @@ fn call(
                 i32_at(7),
                 i32_at(8),
             ) {
-                let memory = memory_of(caller);
+                let memory = crate::native::exported_memory(caller);
                 if let Some(memory) = memory {
                     let (data, host) = memory.data_and_store_mut(&mut *caller);
                     let opened = load_u32(data, out);
@@ -676,7 +676,7 @@ fn fast_io(
     if (name == "fd_pwrite" || name == "fd_pread") && at.is_none() {
         return Ok(None);
     }
-    let Some(memory) = memory_of(caller) else {
+    let Some(memory) = crate::native::exported_memory(caller) else {
         return Ok(None);
     };
     let (data, host) = memory.data_and_store_mut(&mut *caller);
@@ -702,7 +702,7 @@ fn finish_u64(
 ) -> wasmtime::Result<i32> {
     Ok(match result {
         Ok(value) => {
-            let memory = memory_of(caller)
+            let memory = crate::native::exported_memory(caller)
                 .ok_or_else(|| wasmtime::Error::msg("missing required memory export"))?;
             store(memory.data_mut(&mut *caller), out, &value.to_le_bytes())?;
             0
@@ -740,8 +740,8 @@ fn instantiate_trampoline(
     let module = caller.data().io.trampoline_module.clone().ok_or_else(|| {
         wasmtime::Error::msg("barq-wasm: WASI called before the module was prepared")
     })?;
-    let memory =
-        memory_of(caller).ok_or_else(|| wasmtime::Error::msg("missing required memory export"))?;
+    let memory = crate::native::exported_memory(caller)
+        .ok_or_else(|| wasmtime::Error::msg("missing required memory export"))?;
     let mut imports: Vec<Extern> = Vec::new();
     for import in module.imports() {
         if (import.module(), import.name()) == MEMORY_IMPORT {
@@ -799,10 +799,6 @@ fn trampoline_text(imports: &[(String, FuncType)]) -> String {
     }
     text.push(')');
     text
-}
-
-fn memory_of(caller: &mut Caller<'_, Host>) -> Option<wasmtime::Memory> {
-    caller.get_export("memory").and_then(Extern::into_memory)
 }
 
 /// The buffers of an iovec array, as wasmtime-wasi checks them: a misaligned or
