@@ -111,7 +111,16 @@ fn run(bytes: &[u8], options: &Options, emit: bool) -> Result<Optimized, Error> 
         Err(e) => return Err(e.into()),
     };
     let manager = PassManager::from_options(options)?;
-    let outcome = manager.run(&mut loaded, options)?;
+    // Whole-function fingerprints identify by running the input (native target
+    // only, for now: the GEMM kernel is a `barq` import).
+    let mut prober = (options.target == barq_passes::Target::Native
+        && options.opt_level.rewrites())
+    .then(|| crate::probe::Prober::new(&binary));
+    let outcome = manager.run_probed(
+        &mut loaded,
+        options,
+        prober.as_mut().map(|p| p as &mut dyn barq_passes::Probe),
+    )?;
 
     let mut report = empty_report(options);
     report.findings = outcome.findings;

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod driver;
 pub mod native;
+mod probe;
 pub mod report;
 pub mod run_cli;
 pub mod runtime;

@@ -60,7 +60,7 @@ pub struct Verified {
 const CASES: usize = 48;
 /// Fuel per run: enough for any corpus kernel on the largest generated inputs
 /// (a run that needs more is inconclusive, not a difference).
-const FUEL: u64 = 5_000_000;
+pub(crate) const FUEL: u64 = 5_000_000;
 /// Bytes grown onto memory for the scratch region.
 const SCRATCH: u64 = 4 * 65536;
 /// Export name prefix of the functions under test in the instrumented copies.
@@ -106,7 +106,7 @@ pub fn optimize_verified(
         .collect();
 
     let binary = driver::binary(bytes)?;
-    let (original, exported) = instrument(&binary, &candidates)?;
+    let (original, exported) = instrument(&binary, &candidates, PREFIX)?;
     let rewritten = driver::optimize(&original, options)?.wasm;
     let rewritten = match tamper {
         Some(change) => {
@@ -187,13 +187,14 @@ pub fn optimize_verified(
 }
 
 /// A function to check: its input index and display name.
-type Candidate = (u32, String);
+pub(crate) type Candidate = (u32, String);
 
 /// The input with an export added for each candidate function that takes only
 /// numbers (the ones `--verify` can call); returns it and those functions.
-fn instrument(
+pub(crate) fn instrument(
     binary: &[u8],
     candidates: &[(u32, String)],
+    prefix: &str,
 ) -> Result<(Vec<u8>, Vec<Candidate>), Error> {
     let mut loaded = module_io::load(binary, false)?;
     let by_index: BTreeMap<u32, walrus::FunctionId> = loaded
@@ -217,7 +218,7 @@ fn instrument(
             )
         };
         if ty.params().iter().chain(ty.results()).all(numeric) {
-            loaded.module.exports.add(&format!("{PREFIX}{index}"), *id);
+            loaded.module.exports.add(&format!("{prefix}{index}"), *id);
             exported.push((*index, name.clone()));
         }
     }
@@ -342,29 +343,29 @@ fn args_text(args: &[Val]) -> String {
 /// The memory a function works on: the instance's own or a shared one (modules
 /// built with threads import it; the one made here is used by this thread only).
 #[derive(Clone)]
-enum Mem {
+pub(crate) enum Mem {
     Plain(wasmtime::Memory),
     Shared(wasmtime::SharedMemory),
 }
 
 /// One module instantiated for the cases of one function: its store, instance,
 /// memory and the scratch region grown onto that memory.
-struct Side {
-    store: Store<()>,
-    instance: Instance,
+pub(crate) struct Side {
+    pub(crate) store: Store<()>,
+    pub(crate) instance: Instance,
     memory: Option<Mem>,
-    base: u64,
-    end: u64,
+    pub(crate) base: u64,
+    pub(crate) end: u64,
 }
 
-fn engine_error(e: wasmtime::Error) -> Error {
+pub(crate) fn engine_error(e: wasmtime::Error) -> Error {
     Error::Verify(format!("{e:#}"))
 }
 
 impl Side {
     /// `None` when instantiation fails (a start function that traps or runs out of
     /// fuel): nothing to compare.
-    fn new(engine: &Engine, module: &Module) -> Result<Option<Side>, Error> {
+    pub(crate) fn new(engine: &Engine, module: &Module) -> Result<Option<Side>, Error> {
         let mut store = Store::new(engine, ());
         store.set_fuel(FUEL).map_err(engine_error)?;
         let mut linker = Linker::new(engine);
@@ -498,7 +499,7 @@ impl Side {
     }
 
     /// The instance's whole memory (empty without one).
-    fn memory_bytes(&self) -> &[u8] {
+    pub(crate) fn memory_bytes(&self) -> &[u8] {
         match &self.memory {
             Some(Mem::Plain(m)) => m.data(&self.store),
             Some(Mem::Shared(m)) => {
@@ -512,7 +513,7 @@ impl Side {
         }
     }
 
-    fn memory_bytes_mut(&mut self) -> Option<&mut [u8]> {
+    pub(crate) fn memory_bytes_mut(&mut self) -> Option<&mut [u8]> {
         match &self.memory {
             Some(Mem::Plain(m)) => Some(m.data_mut(&mut self.store)),
             Some(Mem::Shared(m)) => {

@@ -17,6 +17,7 @@ pub mod names;
 pub mod options;
 pub mod pass;
 pub mod passes;
+pub mod probe;
 pub mod report;
 pub mod rewrite;
 
@@ -24,4 +25,5 @@ pub use manager::{PassManager, PipelineOutcome};
 pub use module_io::{LoadError, LoadedModule};
 pub use options::{OptLevel, Options, Target};
 pub use pass::{Audit, Changed, Pass, PassCx, PassError};
+pub use probe::{Probe, ProbeArg, ProbeRun};
 pub use report::{Action, Elem, Finding, Report, Summary, Tier};

@@ -10,6 +10,7 @@ use crate::names::FunctionNames;
 use crate::options::Options;
 use crate::pass::{PassCx, PassError};
 use crate::passes::{self, Registered};
+use crate::probe::Probe;
 use crate::report::{Finding, Summary};
 use walrus::{FunctionId, Module};
 
@@ -77,11 +78,23 @@ impl PassManager {
         self.pipeline.iter().map(Registered::name).collect()
     }
 
-    /// Runs the pipeline over `loaded.module`.
+    /// Runs the pipeline over `loaded.module`, without a prober (fingerprints that
+    /// identify functions by running them find nothing).
     pub fn run(
         &self,
         loaded: &mut LoadedModule,
         options: &Options,
+    ) -> Result<PipelineOutcome, PassError> {
+        self.run_probed(loaded, options, None)
+    }
+
+    /// Runs the pipeline over `loaded.module`; `probe` runs functions of the input
+    /// module for whole-function fingerprints.
+    pub fn run_probed(
+        &self,
+        loaded: &mut LoadedModule,
+        options: &Options,
+        probe: Option<&mut dyn Probe>,
     ) -> Result<PipelineOutcome, PassError> {
         let names = FunctionNames::new(&loaded.module, &loaded.input_func_index);
         let mut cx = PassCx::new(
@@ -90,6 +103,10 @@ impl PassManager {
             &names,
             loaded.has_shared_memory,
         );
+        if let Some(p) = probe {
+            // (A reborrow: the context lives shorter than the prober.)
+            cx.probe = Some(p);
+        }
         let mut outcome = PipelineOutcome::default();
         for pass in &self.pipeline {
             let changed = match pass {

@@ -4,6 +4,7 @@
 
 use crate::names::FunctionNames;
 use crate::options::Options;
+use crate::probe::Probe;
 use crate::report::Finding;
 use std::collections::HashMap;
 use walrus::{FunctionId, Module};
@@ -71,6 +72,9 @@ pub struct PassCx<'a> {
     pub has_shared_memory: bool,
     /// `(functions, loops)` of the input, once `loop-census` has run.
     pub census: Option<(u32, u32)>,
+    /// Runs functions of the input module, when the caller provides an engine
+    /// (whole-function fingerprints that identify by probing need one).
+    pub probe: Option<&'a mut dyn Probe>,
     rewrites_done: u64,
 }
 
@@ -89,6 +93,7 @@ impl<'a> PassCx<'a> {
             names,
             has_shared_memory,
             census: None,
+            probe: None,
             rewrites_done: 0,
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod bytes;
 pub mod elementwise;
+pub mod gemm;
 pub mod reduction;
 pub mod types;
 

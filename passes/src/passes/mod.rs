@@ -5,6 +5,7 @@
 pub mod bulk_memory;
 pub mod load_combine;
 pub mod loop_census;
+pub mod native_gemm;
 pub mod simd_elementwise;
 pub mod simd_nest;
 pub mod simd_reduce;
@@ -49,6 +50,11 @@ pub fn all() -> Vec<Registered> {
         // First: a read-only census of loops. It is cheap, it feeds the summary, and it
         // is where every later fingerprint starts (fingerprints read the loop forest).
         Registered::Audit(Box::new(loop_census::LoopCensus)),
+        // Whole functions computing a matrix product -> the runner's GEMM kernel
+        // (--target native only; identified by probing, so it needs the driver's
+        // engine). First, so that it probes functions as the input has them and
+        // the loop passes below still rewrite the fallback body.
+        Registered::Rewrite(Box::new(native_gemm::NativeGemm)),
         // Byte assemblies -> one wide load: exact, anywhere in a function. First,
         // so that loops reading words byte by byte reach the loop passes as
         // loops over words.

@@ -1,0 +1,79 @@
+// barq corpus: near misses of `gemm` for the native target's probe. Each computes
+// something a matrix product's kernel would get wrong. None may become a call to
+// barq::gemm_f32_v1. (The portable target rewrites them, exactly: lockstep keeps
+// every column's own order, whatever it is.)
+#define EXPORT(name) __attribute__((export_name(name)))
+
+// The k order reversed: the same products, summed in another order.
+EXPORT("gemm_reversed") void gemm_reversed(const float *A, const float *B, float *C, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (int p = n - 1; p >= 0; p--) s += A[i * n + p] * B[p * n + j];
+            C[i * n + j] = s;
+        }
+}
+
+// Zeros of A skipped (a sparse shortcut): differs when B holds an infinity or NaN.
+EXPORT("gemm_skip_zeros") void gemm_skip_zeros(const float *A, const float *B, float *C, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (int p = 0; p < n; p++) {
+                float a = A[i * n + p];
+                if (a != 0.0f) s += a * B[p * n + j];
+            }
+            C[i * n + j] = s;
+        }
+}
+
+// A double accumulator: other rounding.
+EXPORT("gemm_double_acc") void gemm_double_acc(const float *A, const float *B, float *C, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0.0;
+            for (int p = 0; p < n; p++) s += (double)A[i * n + p] * B[p * n + j];
+            C[i * n + j] = (float)s;
+        }
+}
+
+// The sum starts from 1.
+EXPORT("gemm_plus_one") void gemm_plus_one(const float *A, const float *B, float *C, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 1.0f;
+            for (int p = 0; p < n; p++) s += A[i * n + p] * B[p * n + j];
+            C[i * n + j] = s;
+        }
+}
+
+// B is C: the product reads rows it has already written.
+EXPORT("gemm_in_place") void gemm_in_place(const float *A, float *C, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (int p = 0; p < n; p++) s += A[i * n + p] * C[p * n + j];
+            C[i * n + j] = s;
+        }
+}
+
+// Also writes a running count past C's end.
+EXPORT("gemm_counted") void gemm_counted(const float *A, const float *B, float *C, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (int p = 0; p < n; p++) s += A[i * n + p] * B[p * n + j];
+            C[i * n + j] = s;
+            C[n * n] += 1.0f;
+        }
+}
+
+// Only the lower triangle of C.
+EXPORT("gemm_lower") void gemm_lower(const float *A, const float *B, float *C, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j <= i; j++) {
+            float s = 0.0f;
+            for (int p = 0; p < n; p++) s += A[i * n + p] * B[p * n + j];
+            C[i * n + j] = s;
+        }
+}

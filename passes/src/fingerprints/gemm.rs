@@ -1,0 +1,662 @@
+//! Whole-function fingerprint `gemm` (f32), identified by probing: a function
+//! whose parameters are pointers and sizes and which computes, for every `i < m`,
+//! `j < n`, `C[i][j] = ((init + A[i][0]*B[0][j]) + A[i][1]*B[1][j]) + ...` in
+//! f32 (a multiply then an add per step, `k` in order; `init` is `+0.0`, or
+//! `C[i][j]` itself when the function accumulates into C), with A and/or B
+//! possibly transposed and leading dimensions given or implied.
+//!
+//! How the code spells it does not matter (loop order ijk/ikj, unrolling,
+//! remainders, pointer walks, the compiler's own SIMD across columns): a cheap
+//! structural prefilter (numeric parameters, a loop nest three deep, f32
+//! multiplies, no calls, no global writes, no memory growth) picks candidates; the
+//! parameters that reach load and store addresses as base pointers name the
+//! candidate A, B and C; then every assignment of the remaining parameters to
+//! `m, n, k` (and leading dimensions), with and without transposes and
+//! accumulation, is checked against runs of the function on random matrices with
+//! zeros and negative zeros among them. An assignment that predicts every run bit
+//! for bit, and nothing outside C changed, is confirmed on larger odd shapes
+//! (1x1x1 to 17x5x33, leading dimensions wider than the rows). Only then is it a
+//! match.
+//!
+//! What probing cannot show is what happens at sizes it did not run; the rewrite's
+//! guard therefore calls the kernel only where the original provably computes the
+//! same addresses (every range inside memory, so no `i32` address wrapped), C
+//! does not overlap A or B, and leading dimensions are at least the row widths.
+
+use crate::analysis::LoopForest;
+use crate::passes::simd_elementwise::instructions;
+use crate::probe::{Probe, ProbeArg, ProbeRun};
+use std::collections::HashMap;
+use walrus::ir::{BinaryOp, Instr, InstrSeqId};
+use walrus::{LocalFunction, LocalId, Module, ValType};
+
+/// How `m, n, k` and the leading dimensions come from the parameters (positions
+/// among the function's parameters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dims {
+    /// Square: `m = n = k = ld* = p`.
+    Square(usize),
+    /// `m, n, k` given; leading dimensions are the row widths (packed matrices).
+    Packed {
+        /// Rows of A and C.
+        m: usize,
+        /// Columns of B and C.
+        n: usize,
+        /// The summed dimension.
+        k: usize,
+    },
+    /// `m, n, k` and the three leading dimensions given.
+    Strided {
+        /// Rows of A and C.
+        m: usize,
+        /// Columns of B and C.
+        n: usize,
+        /// The summed dimension.
+        k: usize,
+        /// Elements between rows of A as stored.
+        lda: usize,
+        /// Elements between rows of B as stored.
+        ldb: usize,
+        /// Elements between rows of C.
+        ldc: usize,
+    },
+}
+
+/// A function that computes a matrix product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gemm {
+    /// Parameter position of A's base pointer.
+    pub a: usize,
+    /// Parameter position of B's base pointer.
+    pub b: usize,
+    /// Parameter position of C's base pointer.
+    pub c: usize,
+    /// Where the sizes come from.
+    pub dims: Dims,
+    /// A is stored transposed: element `(i, p)` at `A[p * lda + i]`.
+    pub trans_a: bool,
+    /// B is stored transposed: element `(p, j)` at `B[j * ldb + p]`.
+    pub trans_b: bool,
+    /// The sums start from `C[i][j]` (`C += A B`), not from `+0.0`.
+    pub accumulate: bool,
+}
+
+/// Concrete sizes: `m, n, k, lda, ldb, ldc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// Rows of A and C.
+    pub m: i64,
+    /// Columns of B and C.
+    pub n: i64,
+    /// The summed dimension.
+    pub k: i64,
+    /// Leading dimension of A.
+    pub lda: i64,
+    /// Leading dimension of B.
+    pub ldb: i64,
+    /// Leading dimension of C.
+    pub ldc: i64,
+}
+
+impl Gemm {
+    /// The sizes this match reads from parameter values.
+    pub fn shape(&self, args: &[i64]) -> Shape {
+        let (m, n, k) = match self.dims {
+            Dims::Square(p) => (args[p], args[p], args[p]),
+            Dims::Packed { m, n, k } | Dims::Strided { m, n, k, .. } => (args[m], args[n], args[k]),
+        };
+        let packed = (
+            if self.trans_a { m } else { k },
+            if self.trans_b { k } else { n },
+            n,
+        );
+        let (lda, ldb, ldc) = match self.dims {
+            Dims::Strided { lda, ldb, ldc, .. } => (args[lda], args[ldb], args[ldc]),
+            _ => packed,
+        };
+        Shape {
+            m,
+            n,
+            k,
+            lda,
+            ldb,
+            ldc,
+        }
+    }
+
+    /// The size parameters' positions, in the order `Dims` names them.
+    pub fn dim_params(&self) -> Vec<usize> {
+        match self.dims {
+            Dims::Square(p) => vec![p],
+            Dims::Packed { m, n, k } => vec![m, n, k],
+            Dims::Strided {
+                m,
+                n,
+                k,
+                lda,
+                ldb,
+                ldc,
+            } => vec![m, n, k, lda, ldb, ldc],
+        }
+    }
+
+    /// `(rows, columns)` of A and B as stored (the extent each leading dimension
+    /// strides over).
+    pub fn stored(&self, s: &Shape) -> ((i64, i64), (i64, i64)) {
+        let a = if self.trans_a { (s.k, s.m) } else { (s.m, s.k) };
+        let b = if self.trans_b { (s.n, s.k) } else { (s.k, s.n) };
+        (a, b)
+    }
+}
+
+/// Why a function is not worth probing, or `Ok` with its parameter types.
+pub fn prefilter(module: &Module, func: &LocalFunction) -> Option<usize> {
+    let ty = module.types.get(func.ty());
+    let params = ty.params();
+    if !ty.results().is_empty()
+        || params.len() < 4
+        || params.len() > 12
+        || params.iter().any(|p| *p != ValType::I32)
+    {
+        return None;
+    }
+    let mut multiplies = false;
+    let mut stores = false;
+    for instr in instructions(func) {
+        match instr {
+            Instr::Call(_)
+            | Instr::CallIndirect(_)
+            | Instr::ReturnCall(_)
+            | Instr::ReturnCallIndirect(_)
+            | Instr::GlobalSet(_)
+            | Instr::MemoryGrow(_)
+            | Instr::MemoryInit(_)
+            | Instr::AtomicRmw(_)
+            | Instr::Cmpxchg(_)
+            | Instr::AtomicNotify(_)
+            | Instr::AtomicWait(_)
+            | Instr::AtomicFence(_)
+            | Instr::TableSet(_)
+            | Instr::TableGrow(_)
+            | Instr::TableFill(_)
+            | Instr::TableInit(_)
+            | Instr::TableCopy(_)
+            | Instr::ElemDrop(_)
+            | Instr::DataDrop(_)
+            | Instr::Throw(_)
+            | Instr::Rethrow(_)
+            | Instr::Try(_)
+            | Instr::TryTable(_)
+            | Instr::ThrowRef(_) => return None,
+            Instr::Binop(b) if matches!(b.op, BinaryOp::F32Mul | BinaryOp::F32x4Mul) => {
+                multiplies = true
+            }
+            Instr::Store(_) => stores = true,
+            _ => {}
+        }
+    }
+    let forest = LoopForest::build(func);
+    let deep = forest.graph.node_weights().any(|l| l.depth >= 2);
+    (multiplies && stores && deep && module.memories.len() == 1).then_some(params.len())
+}
+
+/// Bit sets of parameter positions that reach load addresses and store
+/// addresses as a base (through adds and subtracts of other values, local copies
+/// and selects; a multiplied or shifted parameter is a size, not a base).
+struct Bases {
+    loads: u32,
+    stores: u32,
+}
+
+fn bases(func: &LocalFunction) -> Bases {
+    let mut taint: HashMap<LocalId, u32> = func
+        .args
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (*l, 1u32 << i))
+        .collect();
+    let mut found = Bases {
+        loads: 0,
+        stores: 0,
+    };
+    // Flow-insensitive: iterate until the local sets stop growing.
+    for _ in 0..8 {
+        let before = taint.clone();
+        walk(func, func.entry_block(), &mut taint, &mut found);
+        if taint == before {
+            break;
+        }
+    }
+    found
+}
+
+fn walk(
+    func: &LocalFunction,
+    seq: InstrSeqId,
+    taint: &mut HashMap<LocalId, u32>,
+    found: &mut Bases,
+) {
+    let mut stack: Vec<u32> = Vec::new();
+    let pop = |stack: &mut Vec<u32>| stack.pop().unwrap_or(0);
+    for (instr, _) in &func.block(seq).instrs {
+        match instr {
+            Instr::LocalGet(g) => stack.push(taint.get(&g.local).copied().unwrap_or(0)),
+            Instr::LocalSet(s) => {
+                let t = pop(&mut stack);
+                *taint.entry(s.local).or_default() |= t;
+            }
+            Instr::LocalTee(s) => {
+                let t = pop(&mut stack);
+                *taint.entry(s.local).or_default() |= t;
+                stack.push(t);
+            }
+            Instr::Binop(b) => {
+                let (y, x) = (pop(&mut stack), pop(&mut stack));
+                let base = matches!(
+                    b.op,
+                    BinaryOp::I32Add | BinaryOp::I32Sub | BinaryOp::I64Add | BinaryOp::I64Sub
+                );
+                stack.push(if base { x | y } else { 0 });
+            }
+            Instr::Unop(_) => {
+                pop(&mut stack);
+                stack.push(0);
+            }
+            Instr::Load(_) => {
+                found.loads |= pop(&mut stack);
+                stack.push(0);
+            }
+            Instr::Store(_) => {
+                pop(&mut stack);
+                found.stores |= pop(&mut stack);
+            }
+            Instr::Select(_) => {
+                pop(&mut stack);
+                let (y, x) = (pop(&mut stack), pop(&mut stack));
+                stack.push(x | y);
+            }
+            Instr::Drop(_) | Instr::BrIf(_) | Instr::BrTable(_) => {
+                pop(&mut stack);
+            }
+            Instr::Block(b) => {
+                walk(func, b.seq, taint, found);
+                push_results(func, b.seq, &mut stack);
+            }
+            Instr::Loop(l) => {
+                walk(func, l.seq, taint, found);
+                push_results(func, l.seq, &mut stack);
+            }
+            Instr::IfElse(i) => {
+                pop(&mut stack);
+                walk(func, i.consequent, taint, found);
+                walk(func, i.alternative, taint, found);
+                push_results(func, i.consequent, &mut stack);
+            }
+            Instr::MemoryCopy(_) | Instr::MemoryFill(_) => {
+                pop(&mut stack);
+                pop(&mut stack);
+                found.stores |= pop(&mut stack);
+            }
+            Instr::V128Bitselect(_) => {
+                for _ in 0..3 {
+                    pop(&mut stack);
+                }
+                stack.push(0);
+            }
+            Instr::I8x16Shuffle(_) | Instr::I8x16Swizzle(_) => {
+                pop(&mut stack);
+                pop(&mut stack);
+                stack.push(0);
+            }
+            Instr::LoadSimd(_) => {
+                // (Lane loads also take a vector; splat loads only the address.)
+                found.loads |= stack.iter().rev().take(2).fold(0, |a, t| a | t);
+                pop(&mut stack);
+                stack.push(0);
+            }
+            Instr::Const(_) | Instr::GlobalGet(_) | Instr::MemorySize(_) => stack.push(0),
+            _ => {}
+        }
+    }
+}
+
+fn push_results(func: &LocalFunction, seq: InstrSeqId, stack: &mut Vec<u32>) {
+    if let walrus::ir::InstrSeqType::Simple(Some(_)) = func.block(seq).ty {
+        stack.push(0);
+    }
+}
+
+/// Bytes of each matrix's region in the scratch area.
+const REGION: usize = 8192;
+/// Where A, B and C start in the scratch area (three regions, 4-byte aligned,
+/// not 16-byte aligned).
+const OFFSETS: [usize; 3] = [4, REGION + 8, 2 * REGION + 12];
+/// The scratch bytes probing needs.
+pub const SCRATCH_BYTES: usize = 3 * REGION + 64;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Random f32s with full mantissas (so that sums in another order differ), an
+/// eighth of them `+0.0` or `-0.0` (so that `0.0 + x` and `x` differ), and a few
+/// infinities, NaNs and subnormals (so that code skipping zeros, or flushing
+/// subnormals, differs from the product).
+fn random_floats(rng: &mut Rng, bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes);
+    while out.len() < bytes {
+        let r = rng.next();
+        let special = [f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1e-40, -3e-39];
+        let v = if (r >> 40) % 48 < special.len() as u64 {
+            special[((r >> 40) % 48) as usize]
+        } else if r.is_multiple_of(8) {
+            if r & 8 == 0 {
+                0.0f32
+            } else {
+                -0.0
+            }
+        } else {
+            let sign = if r & 16 == 0 { 1.0 } else { -1.0 };
+            let exp = ((r >> 5) % 6) as i32 - 3;
+            let frac = ((r >> 12) as u32 & 0x7f_ffff) as f32 / (1u32 << 23) as f32;
+            sign * (1.0 + frac) * 2f32.powi(exp)
+        };
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.truncate(bytes);
+    out
+}
+
+fn f32_at(bytes: &[u8], at: usize) -> f32 {
+    f32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+}
+
+/// What the scratch area holds after the match computes with `shape` on
+/// `scratch`, or `None` when the shape does not fit the regions or C's rows
+/// overlap (then a run cannot tell this match apart).
+fn reference(g: &Gemm, shape: &Shape, scratch: &[u8]) -> Option<Vec<u8>> {
+    let s = *shape;
+    if s.m < 0 || s.n < 0 || s.k < 0 || s.lda < 0 || s.ldb < 0 || s.ldc < s.n {
+        return None;
+    }
+    let ((ar, ac), (br, bc)) = g.stored(&s);
+    let fits = |rows: i64, cols: i64, ld: i64| {
+        rows == 0 || cols == 0 || ((rows - 1) * ld + cols) * 4 <= (REGION - 16) as i64
+    };
+    if !fits(ar, ac, s.lda) || !fits(br, bc, s.ldb) || !fits(s.m, s.n, s.ldc) {
+        return None;
+    }
+    let mut out = scratch.to_vec();
+    let a = |i: i64, p: i64| {
+        let idx = if g.trans_a {
+            p * s.lda + i
+        } else {
+            i * s.lda + p
+        };
+        f32_at(scratch, OFFSETS[0] + 4 * idx as usize)
+    };
+    let b = |p: i64, j: i64| {
+        let idx = if g.trans_b {
+            j * s.ldb + p
+        } else {
+            p * s.ldb + j
+        };
+        f32_at(scratch, OFFSETS[1] + 4 * idx as usize)
+    };
+    for i in 0..s.m {
+        for j in 0..s.n {
+            let at = OFFSETS[2] + 4 * (i * s.ldc + j) as usize;
+            let mut sum = if g.accumulate { f32_at(&out, at) } else { 0.0 };
+            for p in 0..s.k {
+                sum += a(i, p) * b(p, j);
+            }
+            out[at..at + 4].copy_from_slice(&sum.to_le_bytes());
+        }
+    }
+    Some(out)
+}
+
+/// Whether a run's memory is what the match predicts (NaN payloads aside).
+fn agrees(run: &ProbeRun, expected: &[u8]) -> bool {
+    let ProbeRun::Returned {
+        scratch,
+        outside_changed,
+    } = run
+    else {
+        return false;
+    };
+    if *outside_changed || scratch.len() != expected.len() {
+        return false;
+    }
+    scratch == expected
+        || scratch.chunks(4).zip(expected.chunks(4)).all(|(x, y)| {
+            x == y || (x.len() == 4 && f32_at(x, 0).is_nan() && f32_at(y, 0).is_nan())
+        })
+}
+
+/// Every way of reading the sizes from `dims` (parameter positions).
+fn dim_forms(dims: &[usize]) -> Vec<Dims> {
+    match dims.len() {
+        1 => vec![Dims::Square(dims[0])],
+        3 => permutations(dims)
+            .into_iter()
+            .map(|p| Dims::Packed {
+                m: p[0],
+                n: p[1],
+                k: p[2],
+            })
+            .collect(),
+        6 => permutations(dims)
+            .into_iter()
+            .map(|p| Dims::Strided {
+                m: p[0],
+                n: p[1],
+                k: p[2],
+                lda: p[3],
+                ldb: p[4],
+                ldc: p[5],
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for (i, first) in items.iter().enumerate() {
+        let mut rest = items.to_vec();
+        rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, *first);
+            out.push(tail);
+        }
+    }
+    out
+}
+
+/// Runs of the function that screen hypotheses for one choice of A, B and C.
+const SCREEN_RUNS: usize = 8;
+/// At most this many choices of (A, B, C) are probed per function.
+const MAX_TRIPLES: usize = 24;
+
+/// A confirmed match and how many probe runs it took.
+#[derive(Clone, Copy, Debug)]
+pub struct Identified {
+    /// The match.
+    pub gemm: Gemm,
+    /// Probe runs made.
+    pub runs: usize,
+}
+
+/// Identifies `func` (input index `func_index`, `params` i32 parameters) as a
+/// matrix product by probing, or `None`.
+pub fn identify(
+    func: &LocalFunction,
+    func_index: u32,
+    params: usize,
+    probe: &mut dyn Probe,
+) -> Option<Identified> {
+    let (base, len) = probe.scratch()?;
+    if (len as usize) < SCRATCH_BYTES {
+        return None;
+    }
+    let found = bases(func);
+    let bits = |mask: u32| (0..params).filter(move |p| mask & (1 << p) != 0);
+    let mut triples = Vec::new();
+    for c in bits(found.stores) {
+        for a in bits(found.loads) {
+            for b in bits(found.loads) {
+                if a != b && a != c && b != c {
+                    triples.push((a, b, c));
+                }
+            }
+        }
+    }
+    if triples.is_empty() || triples.len() > MAX_TRIPLES {
+        return None;
+    }
+    let mut runs = 0;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ func_index as u64);
+    for (a, b, c) in triples {
+        let dims: Vec<usize> = (0..params).filter(|p| ![a, b, c].contains(p)).collect();
+        let forms = dim_forms(&dims);
+        if forms.is_empty() {
+            continue;
+        }
+        // Screening runs: the sizes get distinct small values in random order.
+        let mut screens = Vec::new();
+        for r in 0..SCREEN_RUNS {
+            let mut values: Vec<i64> = match dims.len() {
+                1 => vec![[3, 5, 4, 6, 7, 2, 5, 3][r]],
+                _ => {
+                    let mut pool: Vec<i64> = (2..=9).collect();
+                    let mut picked = Vec::new();
+                    for _ in 0..dims.len() {
+                        let at = (rng.next() % pool.len() as u64) as usize;
+                        picked.push(pool.remove(at));
+                    }
+                    picked
+                }
+            };
+            let mut args = vec![0i64; params];
+            for (p, v) in dims.iter().zip(values.drain(..)) {
+                args[*p] = v;
+            }
+            for (p, off) in [a, b, c].into_iter().zip(OFFSETS) {
+                args[p] = base as i64 + off as i64;
+            }
+            let scratch = random_floats(&mut rng, SCRATCH_BYTES);
+            let run = call(probe, func_index, &args, &scratch);
+            runs += 1;
+            screens.push((args, scratch, run));
+        }
+        for dims in forms {
+            for variant in 0..8u8 {
+                let g = Gemm {
+                    a,
+                    b,
+                    c,
+                    dims,
+                    trans_a: variant & 1 != 0,
+                    trans_b: variant & 2 != 0,
+                    accumulate: variant & 4 != 0,
+                };
+                let mut applicable = 0;
+                let consistent = screens.iter().all(|(args, scratch, run)| {
+                    match reference(&g, &g.shape(args), scratch) {
+                        None => true,
+                        Some(expected) => {
+                            applicable += 1;
+                            agrees(run, &expected)
+                        }
+                    }
+                });
+                if !consistent || applicable < 2 {
+                    continue;
+                }
+                let (confirmed, confirm_runs) =
+                    confirm(&g, func_index, params, base, probe, &mut rng);
+                runs += confirm_runs;
+                if confirmed {
+                    return Some(Identified { gemm: g, runs });
+                }
+            }
+        }
+    }
+    None
+}
+
+fn call(probe: &mut dyn Probe, func_index: u32, args: &[i64], scratch: &[u8]) -> ProbeRun {
+    let args: Vec<ProbeArg> = args.iter().map(|v| ProbeArg::I32(*v as i32)).collect();
+    probe.run(func_index, &args, scratch)
+}
+
+/// Runs the hypothesis on larger, odd shapes: whether all agree, and the runs made.
+fn confirm(
+    g: &Gemm,
+    func_index: u32,
+    params: usize,
+    base: u32,
+    probe: &mut dyn Probe,
+    rng: &mut Rng,
+) -> (bool, usize) {
+    let shapes: &[(i64, i64, i64)] = match g.dims {
+        Dims::Square(_) => &[
+            (1, 1, 1),
+            (2, 2, 2),
+            (3, 3, 3),
+            (8, 8, 8),
+            (17, 17, 17),
+            (20, 20, 20),
+        ],
+        _ => &[
+            (1, 1, 1),
+            (2, 3, 5),
+            (4, 17, 3),
+            (17, 5, 33),
+            (9, 33, 2),
+            (16, 16, 16),
+        ],
+    };
+    let mut runs = 0;
+    for (t, &(m, n, k)) in shapes.iter().enumerate() {
+        // Leading dimensions wider than the rows every other run.
+        let extra = if t % 2 == 1 { 3 } else { 0 };
+        let mut args = vec![0i64; params];
+        let wanted = Shape {
+            m,
+            n,
+            k,
+            lda: if g.trans_a { m } else { k } + extra,
+            ldb: if g.trans_b { k } else { n } + extra,
+            ldc: n + extra,
+        };
+        for (p, v) in g.dim_params().into_iter().zip([
+            wanted.m, wanted.n, wanted.k, wanted.lda, wanted.ldb, wanted.ldc,
+        ]) {
+            args[p] = v;
+        }
+        for (p, off) in [g.a, g.b, g.c].into_iter().zip(OFFSETS) {
+            args[p] = base as i64 + off as i64;
+        }
+        let scratch = random_floats(rng, SCRATCH_BYTES);
+        let Some(expected) = reference(g, &g.shape(&args), &scratch) else {
+            return (false, runs);
+        };
+        runs += 1;
+        if !agrees(&call(probe, func_index, &args, &scratch), &expected) {
+            return (false, runs);
+        }
+    }
+    (true, runs)
+}

@@ -1,0 +1,318 @@
+//! `native-gemm`: under `--target native`, a function identified by probing as a
+//! matrix product (`fingerprints::gemm`) gets a guard at its entry that calls the
+//! runner's `barq::gemm_f32_v1` and returns; the original body follows as the
+//! fallback (and still gets the loop passes' rewrites).
+//!
+//! Needs: a prober (the driver's Wasmtime engine); without one, nothing happens.
+//! Guarantees: exact by default (the kernel keeps every output's operation order:
+//! a multiply then an add per step, `k` in order, no FMA); under `--fast-math` the
+//! kernel may reorder and fuse. The guard calls the kernel only when `m, n, k >= 1`,
+//! the work is above a size threshold, leading dimensions are at least the row
+//! widths (C's rows do not overlap), every matrix lies inside memory (so none of
+//! the original's `i32` address computations wrapped), and C overlaps neither A
+//! nor B. Otherwise the original body runs: traps and partial writes are its own.
+
+use super::simd_elementwise::own_functions;
+use crate::fingerprints::gemm::{self, Dims, Gemm, Identified};
+use crate::pass::{Changed, Pass, PassCx, PassError};
+use crate::report::{Action, Elem, Finding, Tier};
+use crate::rewrite::map::emit_memory_bytes;
+use crate::rewrite::native;
+use walrus::ir::{BinaryOp, Block, Instr, InstrSeqId, UnaryOp};
+use walrus::{FunctionId, InstrSeqBuilder, LocalId, Module, ValType};
+
+/// The native GEMM pass.
+pub struct NativeGemm;
+
+/// Below this many multiply-adds (`m * n * k`) the original loops run: a host call
+/// costs about what 100 of them do.
+pub const MIN_WORK: i64 = 512;
+
+/// The kernel's flags (its last parameter).
+pub mod flags {
+    /// A is stored transposed.
+    pub const TRANS_A: i32 = 1;
+    /// B is stored transposed.
+    pub const TRANS_B: i32 = 2;
+    /// Sums start from C's elements.
+    pub const ACCUMULATE: i32 = 4;
+    /// Reassociation and FMA allowed (`--fast-math`).
+    pub const FAST: i32 = 8;
+}
+
+/// The kernel's import name.
+pub const KERNEL: &str = "gemm_f32_v1";
+
+impl Pass for NativeGemm {
+    fn name(&self) -> &'static str {
+        "native-gemm"
+    }
+
+    fn description(&self) -> &'static str {
+        "functions computing C = A B (f32, identified by probing) -> barq::gemm_f32_v1 behind a guard (--target native)"
+    }
+
+    fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
+        let mut changed = Changed::nothing();
+        if cx.options.target != crate::options::Target::Native || cx.probe.is_none() {
+            return Ok(changed);
+        }
+        let Some(memory) = module.memories.iter().next().map(|m| m.id()) else {
+            return Ok(changed);
+        };
+        if native::memory_refusal(module, memory).is_some() {
+            return Ok(changed);
+        }
+        for func in own_functions(module) {
+            let local = module.funcs.get(func).kind.unwrap_local();
+            let Some(params) = gemm::prefilter(module, local) else {
+                continue;
+            };
+            let Some(index) = cx.func_index(func) else {
+                continue;
+            };
+            let Some(probe) = cx.probe.as_deref_mut() else {
+                break;
+            };
+            let Some(Identified { gemm: g, runs }) = gemm::identify(local, index, params, probe)
+            else {
+                continue;
+            };
+            let fast = cx.options.fast_math;
+            let mut finding = Finding {
+                function: cx.names.get(func).to_string(),
+                func_index: index,
+                pattern: "gemm".to_string(),
+                elem: Some(Elem::F32),
+                action: Action::Rewritten,
+                tier: Some(Tier::Native),
+                exact: !fast,
+                reason: Some(describe(&g, runs, fast)),
+                verified: None,
+            };
+            if let Some(why) = cx.dropped(func) {
+                finding.action = Action::Detected;
+                finding.tier = None;
+                finding.reason = Some(why.to_string());
+            } else if !cx.allow_rewrite() {
+                finding.action = Action::Detected;
+                finding.tier = None;
+                finding.reason = Some("--bisect limit reached".to_string());
+            } else {
+                insert_call(module, func, memory, &g, fast);
+                changed.functions.push(func);
+            }
+            cx.findings.push(finding);
+        }
+        Ok(changed)
+    }
+}
+
+/// The report's reason for a rewrite: what was identified, how, and the licence.
+fn describe(g: &Gemm, runs: usize, fast: bool) -> String {
+    let form = match (g.trans_a, g.trans_b) {
+        (false, false) => "A B",
+        (true, false) => "A^T B",
+        (false, true) => "A B^T",
+        (true, true) => "A^T B^T",
+    };
+    let op = if g.accumulate { "+=" } else { "=" };
+    let sizes = match g.dims {
+        Dims::Square(_) => "square",
+        Dims::Packed { .. } => "m, n, k",
+        Dims::Strided { .. } => "m, n, k, leading dimensions",
+    };
+    let licence = if fast {
+        "--fast-math: blocked, FMA"
+    } else {
+        "exact: k order kept, no FMA"
+    };
+    format!("identified by probing ({runs} runs): C {op} {form}, sizes {sizes}; {licence}")
+}
+
+/// Puts `block { guard; call kernel; return }` in front of the function's body.
+fn insert_call(
+    module: &mut Module,
+    func: FunctionId,
+    memory: walrus::MemoryId,
+    g: &Gemm,
+    fast: bool,
+) {
+    let kernel = native::import(module, KERNEL, &[ValType::I32; 10], &[]);
+    let mem = module.locals.add(ValType::I64);
+    let t = module.locals.add(ValType::I64);
+    let local = module.funcs.get_mut(func).kind.unwrap_local_mut();
+    let args = local.args.clone();
+    let entry = local.entry_block();
+    let builder = local.builder_mut();
+    let mut guard = builder.dangling_instr_seq(None);
+    let fail = guard.id();
+    emit_guard(&mut guard, fail, &args, g, memory, mem, t);
+    let shape = Operands::of(g, &args);
+    for v in [
+        args[g.a], args[g.b], args[g.c], shape.m, shape.n, shape.k, shape.lda, shape.ldb, shape.ldc,
+    ] {
+        guard.local_get(v);
+    }
+    let mut bits = 0;
+    if g.trans_a {
+        bits |= flags::TRANS_A;
+    }
+    if g.trans_b {
+        bits |= flags::TRANS_B;
+    }
+    if g.accumulate {
+        bits |= flags::ACCUMULATE;
+    }
+    if fast {
+        bits |= flags::FAST;
+    }
+    guard.i32_const(bits).call(kernel).return_();
+    local
+        .block_mut(entry)
+        .instrs
+        .insert(0, (Instr::Block(Block { seq: fail }), Default::default()));
+}
+
+/// A size parameter as a signed i64.
+fn get_i64(seq: &mut InstrSeqBuilder, local: LocalId) {
+    seq.local_get(local).unop(UnaryOp::I64ExtendSI32);
+}
+
+/// The parameters holding the kernel's sizes.
+struct Operands {
+    m: LocalId,
+    n: LocalId,
+    k: LocalId,
+    lda: LocalId,
+    ldb: LocalId,
+    ldc: LocalId,
+}
+
+impl Operands {
+    fn of(g: &Gemm, args: &[LocalId]) -> Operands {
+        let p = |i: usize| args[i];
+        match g.dims {
+            Dims::Square(s) => Operands {
+                m: p(s),
+                n: p(s),
+                k: p(s),
+                lda: p(s),
+                ldb: p(s),
+                ldc: p(s),
+            },
+            Dims::Packed { m, n, k } => Operands {
+                m: p(m),
+                n: p(n),
+                k: p(k),
+                lda: if g.trans_a { p(m) } else { p(k) },
+                ldb: if g.trans_b { p(k) } else { p(n) },
+                ldc: p(n),
+            },
+            Dims::Strided {
+                m,
+                n,
+                k,
+                lda,
+                ldb,
+                ldc,
+            } => Operands {
+                m: p(m),
+                n: p(n),
+                k: p(k),
+                lda: p(lda),
+                ldb: p(ldb),
+                ldc: p(ldc),
+            },
+        }
+    }
+}
+
+/// Leaves `fail` unless the kernel computes exactly what the body would.
+fn emit_guard(
+    seq: &mut InstrSeqBuilder,
+    fail: InstrSeqId,
+    args: &[LocalId],
+    g: &Gemm,
+    memory: walrus::MemoryId,
+    mem: LocalId,
+    t: LocalId,
+) {
+    let o = Operands::of(g, args);
+    // Sizes at least 1.
+    for v in [o.m, o.n, o.k] {
+        seq.local_get(v)
+            .i32_const(1)
+            .binop(BinaryOp::I32LtS)
+            .br_if(fail);
+    }
+    // Leading dimensions: at least the stored row widths (C's rows must not
+    // overlap; A's and B's wider is what the kernel assumes).
+    let (a_cols, b_cols) = (
+        if g.trans_a { o.m } else { o.k },
+        if g.trans_b { o.k } else { o.n },
+    );
+    for (ld, width) in [(o.lda, a_cols), (o.ldb, b_cols), (o.ldc, o.n)] {
+        seq.local_get(ld)
+            .local_get(width)
+            .binop(BinaryOp::I32LtS)
+            .br_if(fail);
+    }
+    // Enough work: m * n * k >= MIN_WORK, without overflowing (m * n < 2^62; only
+    // when it is below the threshold is it multiplied by k).
+    get_i64(seq, o.m);
+    get_i64(seq, o.n);
+    seq.binop(BinaryOp::I64Mul).local_tee(t);
+    seq.i64_const(MIN_WORK).binop(BinaryOp::I64LtS);
+    seq.local_get(t);
+    get_i64(seq, o.k);
+    seq.binop(BinaryOp::I64Mul)
+        .i64_const(MIN_WORK)
+        .binop(BinaryOp::I64LtS)
+        .binop(BinaryOp::I32And)
+        .br_if(fail);
+    emit_memory_bytes(memory, mem, seq);
+    // Each matrix's end, `base + 4 * ((rows - 1) * ld + cols)`, inside memory.
+    let (a_rows, b_rows) = (
+        if g.trans_a { o.k } else { o.m },
+        if g.trans_b { o.n } else { o.k },
+    );
+    let end =
+        |seq: &mut InstrSeqBuilder, base: LocalId, rows: LocalId, ld: LocalId, cols: LocalId| {
+            seq.local_get(base).unop(UnaryOp::I64ExtendUI32);
+            get_i64(seq, rows);
+            seq.i64_const(1).binop(BinaryOp::I64Sub);
+            get_i64(seq, ld);
+            seq.binop(BinaryOp::I64Mul);
+            get_i64(seq, cols);
+            seq.binop(BinaryOp::I64Add)
+                .i64_const(4)
+                .binop(BinaryOp::I64Mul)
+                .binop(BinaryOp::I64Add);
+        };
+    let (pa, pb, pc) = (args[g.a], args[g.b], args[g.c]);
+    let matrices = [
+        (pa, a_rows, o.lda, a_cols),
+        (pb, b_rows, o.ldb, b_cols),
+        (pc, o.m, o.ldc, o.n),
+    ];
+    for (base, rows, ld, cols) in matrices {
+        end(seq, base, rows, ld, cols);
+        seq.local_get(mem).binop(BinaryOp::I64GtU).br_if(fail);
+    }
+    // C overlaps neither A nor B: end(C) <= start(X) or end(X) <= start(C).
+    let (c_rows, c_ld, c_cols) = (o.m, o.ldc, o.n);
+    for (base, rows, ld, cols) in [matrices[0], matrices[1]] {
+        end(seq, pc, c_rows, c_ld, c_cols);
+        seq.local_get(base)
+            .unop(UnaryOp::I64ExtendUI32)
+            .binop(BinaryOp::I64LeU);
+        end(seq, base, rows, ld, cols);
+        seq.local_get(pc)
+            .unop(UnaryOp::I64ExtendUI32)
+            .binop(BinaryOp::I64LeU)
+            .binop(BinaryOp::I32Or)
+            .unop(UnaryOp::I32Eqz)
+            .br_if(fail);
+    }
+}

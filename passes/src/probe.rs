@@ -1,0 +1,45 @@
+//! Behavioural probes: running a function of the *input* module on inputs a
+//! fingerprint chose, to learn what it computes. Whole-function fingerprints use
+//! them after a structural prefilter (DESIGN.md: "a behavioural probe that runs the
+//! candidate in Wasmtime on known vectors and compares with the reference").
+//!
+//! This crate has no engine: the driver supplies one through [`Probe`]. Without a
+//! prober (tests of this crate, or a caller that does not provide one) fingerprints
+//! that need probing find nothing.
+
+/// A numeric argument of a probe run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ProbeArg {
+    /// An `i32`.
+    I32(i32),
+    /// An `f32`.
+    F32(f32),
+}
+
+/// What one probe run gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeRun {
+    /// The function returned.
+    Returned {
+        /// The scratch region's bytes after the call.
+        scratch: Vec<u8>,
+        /// Whether any byte of memory outside the scratch region changed.
+        outside_changed: bool,
+    },
+    /// It trapped, ran out of fuel, or could not be called.
+    Failed,
+}
+
+/// Runs functions of the input module.
+pub trait Probe {
+    /// The address and length of a scratch region in the module's memory where
+    /// probe inputs may be placed, or `None` when the module cannot be probed (no
+    /// memory, instantiation fails, the memory cannot grow).
+    fn scratch(&mut self) -> Option<(u32, u32)>;
+
+    /// Writes `scratch` at the start of the scratch region, calls the input
+    /// function with index `func_index` (imports included) with `args`, and
+    /// returns what it left in memory. Every call starts from the same memory
+    /// outside the scratch region.
+    fn run(&mut self, func_index: u32, args: &[ProbeArg], scratch: &[u8]) -> ProbeRun;
+}

@@ -1,0 +1,367 @@
+//! `gemm_f32_v1(a, b, c, m, n, k, lda, ldb, ldc, flags)`: `C = A B` or `C += A B`
+//! in f32 on guest memory, for the functions `barq-opt --target native` identified
+//! as matrix products (`native-gemm`).
+//!
+//! Element `(i, p)` of A is at `a + 4 * (i * lda + p)` (`p * lda + i` with flag
+//! 1, A transposed), element `(p, j)` of B at `b + 4 * (p * ldb + j)` (`j * ldb +
+//! p` with flag 2), element `(i, j)` of C at `c + 4 * (i * ldc + j)`. Flag 4: the
+//! sums start from C's elements, else from `+0.0`. Flag 8 (`--fast-math`): any
+//! order, FMA (matrixmultiply's blocked kernel); without it every output is
+//! `((init + a0 * b0) + a1 * b1) + ...`, a rounded multiply then a rounded add per
+//! step, `p` in order: bit for bit what the scalar loops compute.
+//!
+//! Sizes count as unsigned. The call traps when a matrix does not lie inside
+//! memory, when `ldc < n` (C's rows would overlap) or when C overlaps A or B (the
+//! guard in front of it never calls it so).
+
+use super::MODULE;
+use wasmtime::{Caller, Linker, Trap};
+
+/// Flag: A transposed.
+const TRANS_A: u32 = 1;
+/// Flag: B transposed.
+const TRANS_B: u32 = 2;
+/// Flag: accumulate into C.
+const ACCUMULATE: u32 = 4;
+/// Flag: reassociation and FMA allowed.
+const FAST: u32 = 8;
+
+/// A checked call: byte offsets of the three matrices and the sizes, in elements.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spec {
+    a: usize,
+    b: usize,
+    c: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    lda: usize,
+    ldb: usize,
+    ldc: usize,
+    flags: u32,
+}
+
+impl Spec {
+    /// Element offsets (in f32s, from the matrix's base) of A(i, p) and B(p, j).
+    fn a_index(&self, i: usize, p: usize) -> usize {
+        if self.flags & TRANS_A != 0 {
+            p * self.lda + i
+        } else {
+            i * self.lda + p
+        }
+    }
+
+    fn b_index(&self, p: usize, j: usize) -> usize {
+        if self.flags & TRANS_B != 0 {
+            j * self.ldb + p
+        } else {
+            p * self.ldb + j
+        }
+    }
+}
+
+/// The byte range `[base, base + 4 * ((rows - 1) * ld + cols))` of a matrix, or
+/// an empty range when it has no element (u128: 32-bit sizes cannot overflow it).
+fn extent(base: u32, rows: u64, cols: u64, ld: u64) -> std::ops::Range<u128> {
+    let base = base as u128;
+    if rows == 0 || cols == 0 {
+        return 0..0;
+    }
+    base..base + 4 * ((rows as u128 - 1) * ld as u128 + cols as u128)
+}
+
+/// Checks a call's arguments against a memory of `len` bytes.
+pub(crate) fn check(len: usize, args: [i32; 9], flags: i32) -> wasmtime::Result<Spec> {
+    let [a, b, c, m, n, k, lda, ldb, ldc] = args.map(|v| v as u32);
+    let flags = flags as u32;
+    let (m64, n64, k64) = (m as u64, n as u64, k as u64);
+    let (a_rows, a_cols) = if flags & TRANS_A != 0 {
+        (k64, m64)
+    } else {
+        (m64, k64)
+    };
+    let (b_rows, b_cols) = if flags & TRANS_B != 0 {
+        (n64, k64)
+    } else {
+        (k64, n64)
+    };
+    // A and B are read only where C is written (m, n > 0).
+    let some = m > 0 && n > 0;
+    let ea = extent(a, if some { a_rows } else { 0 }, a_cols, lda as u64);
+    let eb = extent(b, if some { b_rows } else { 0 }, b_cols, ldb as u64);
+    let ec = extent(c, m64, n64, ldc as u64);
+    for e in [&ea, &eb, &ec] {
+        if e.end > len as u128 {
+            return Err(Trap::MemoryOutOfBounds.into());
+        }
+    }
+    if some && (ldc as u64) < n64 {
+        return Err(wasmtime::Error::msg(
+            "barq gemm_f32_v1: ldc is smaller than n (C's rows overlap)",
+        ));
+    }
+    let overlaps = |x: &std::ops::Range<u128>| x.start < ec.end && ec.start < x.end;
+    if some && k > 0 && (overlaps(&ea) || overlaps(&eb)) {
+        return Err(wasmtime::Error::msg("barq gemm_f32_v1: C overlaps A or B"));
+    }
+    Ok(Spec {
+        a: a as usize,
+        b: b as usize,
+        c: c as usize,
+        m: m as usize,
+        n: n as usize,
+        k: k as usize,
+        lda: lda as usize,
+        ldb: ldb as usize,
+        ldc: ldc as usize,
+        flags,
+    })
+}
+
+/// Registers `gemm_f32_v1`.
+pub(crate) fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        MODULE,
+        "gemm_f32_v1",
+        |mut caller: Caller<'_, T>,
+         a: i32,
+         b: i32,
+         c: i32,
+         m: i32,
+         n: i32,
+         k: i32,
+         lda: i32,
+         ldb: i32,
+         ldc: i32,
+         flags: i32|
+         -> wasmtime::Result<()> {
+            let memory = super::memory(&mut caller)?;
+            let data = memory.data_mut(&mut caller);
+            let spec = check(data.len(), [a, b, c, m, n, k, lda, ldb, ldc], flags)?;
+            gemm(data, &spec);
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// Computes a checked call on `data` (the whole guest memory).
+pub(crate) fn gemm(data: &mut [u8], s: &Spec) {
+    if s.m == 0 || s.n == 0 {
+        return;
+    }
+    if s.flags & FAST != 0 && fast(data, s) {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: `check` put every element of A, B and C inside `data` and C
+        // apart from A and B; AVX2 is present.
+        unsafe { exact_avx2(data, s) };
+        return;
+    }
+    exact_scalar(data, s);
+}
+
+fn load(data: &[u8], at: usize) -> f32 {
+    f32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes"))
+}
+
+/// The definition, one output at a time.
+fn exact_scalar(data: &mut [u8], s: &Spec) {
+    for i in 0..s.m {
+        for j in 0..s.n {
+            let at = s.c + 4 * (i * s.ldc + j);
+            let mut sum = if s.flags & ACCUMULATE != 0 {
+                load(data, at)
+            } else {
+                0.0
+            };
+            for p in 0..s.k {
+                sum +=
+                    load(data, s.a + 4 * s.a_index(i, p)) * load(data, s.b + 4 * s.b_index(p, j));
+            }
+            data[at..at + 4].copy_from_slice(&sum.to_le_bytes());
+        }
+    }
+}
+
+/// `--fast-math`: matrixmultiply's packed, blocked FMA kernel. Needs 4-byte
+/// aligned matrices (it reads `f32`s through references); `false` when they are
+/// not, and the exact kernel runs instead.
+fn fast(data: &mut [u8], s: &Spec) -> bool {
+    let base = data.as_mut_ptr();
+    let aligned = |offset: usize| (base as usize + offset).is_multiple_of(4);
+    if !(aligned(s.a) && aligned(s.b) && aligned(s.c)) {
+        return false;
+    }
+    let (rsa, csa) = if s.flags & TRANS_A != 0 {
+        (1, s.lda as isize)
+    } else {
+        (s.lda as isize, 1)
+    };
+    let (rsb, csb) = if s.flags & TRANS_B != 0 {
+        (1, s.ldb as isize)
+    } else {
+        (s.ldb as isize, 1)
+    };
+    let beta = if s.flags & ACCUMULATE != 0 { 1.0 } else { 0.0 };
+    // SAFETY: `check` put every element inside `data` and C apart from A and B;
+    // all three are aligned f32s.
+    unsafe {
+        matrixmultiply::sgemm(
+            s.m,
+            s.k,
+            s.n,
+            1.0,
+            base.add(s.a) as *const f32,
+            rsa,
+            csa,
+            base.add(s.b) as *const f32,
+            rsb,
+            csb,
+            beta,
+            base.add(s.c) as *mut f32,
+            s.ldc as isize,
+            1,
+        );
+    }
+    true
+}
+
+/// Rows of C per block.
+const MR: usize = 4;
+/// Columns of C per block (two AVX registers).
+const NR: usize = 16;
+
+/// Exact, blocked: for each 16 columns of C, those columns of B are copied into
+/// a contiguous panel; each 4x16 block of C is then eight registers, and each
+/// step `p` multiplies A's four elements (broadcast) by the panel's row and adds:
+/// a rounded multiply then a rounded add, per output, `p` in order. Zen 3 runs
+/// the multiplies and the adds on separate pipes, so this reaches FMA's rate.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn exact_avx2(data: &mut [u8], s: &Spec) {
+    use std::arch::x86_64::*;
+    let base = data.as_mut_ptr();
+    let a = base.add(s.a) as *const f32;
+    let b = base.add(s.b) as *const f32;
+    let c = base.add(s.c) as *mut f32;
+    let accumulate = s.flags & ACCUMULATE != 0;
+    // Elements between A(i, p) and A(i, p + 1).
+    let a_step = if s.flags & TRANS_A != 0 { s.lda } else { 1 };
+    let mut panel = vec![0f32; s.k * NR];
+    let mut tile = [0f32; NR];
+    for jb in (0..s.n).step_by(NR) {
+        let nb = NR.min(s.n - jb);
+        for p in 0..s.k {
+            for jj in 0..NR {
+                panel[p * NR + jj] = if jj < nb {
+                    b.add(s.b_index(p, jb + jj)).read_unaligned()
+                } else {
+                    0.0
+                };
+            }
+        }
+        let panel = panel.as_ptr();
+        for ib in (0..s.m).step_by(MR) {
+            let mb = MR.min(s.m - ib);
+            // Rows past the end repeat the last one (computed, never stored).
+            let rows: [*const f32; MR] =
+                std::array::from_fn(|r| a.add(s.a_index((ib + r).min(s.m - 1), 0)));
+            let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+            if accumulate {
+                for (r, row) in acc.iter_mut().enumerate().take(mb) {
+                    let from = c.add((ib + r) * s.ldc + jb);
+                    tile.fill(0.0);
+                    // (Byte copies: C may be unaligned.)
+                    std::ptr::copy_nonoverlapping(
+                        from as *const u8,
+                        tile.as_mut_ptr() as *mut u8,
+                        4 * nb,
+                    );
+                    row[0] = _mm256_loadu_ps(tile.as_ptr());
+                    row[1] = _mm256_loadu_ps(tile.as_ptr().add(8));
+                }
+            }
+            for p in 0..s.k {
+                let b0 = _mm256_loadu_ps(panel.add(p * NR));
+                let b1 = _mm256_loadu_ps(panel.add(p * NR + 8));
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let x = _mm256_set1_ps(rows[r].add(p * a_step).read_unaligned());
+                    row[0] = _mm256_add_ps(row[0], _mm256_mul_ps(x, b0));
+                    row[1] = _mm256_add_ps(row[1], _mm256_mul_ps(x, b1));
+                }
+            }
+            for (r, row) in acc.iter().enumerate().take(mb) {
+                _mm256_storeu_ps(tile.as_mut_ptr(), row[0]);
+                _mm256_storeu_ps(tile.as_mut_ptr().add(8), row[1]);
+                let to = c.add((ib + r) * s.ldc + jb);
+                std::ptr::copy_nonoverlapping(tile.as_ptr() as *const u8, to as *mut u8, 4 * nb);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filled(len: usize, seed: u32) -> Vec<u8> {
+        let mut x = seed | 1;
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let v = if x.is_multiple_of(11) {
+                -0.0f32
+            } else {
+                (x >> 8) as f32 / (1 << 24) as f32 * 4.0 - 2.0
+            };
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// The blocked kernel against the definition, bit for bit, over odd shapes,
+    /// transposes, accumulation and unaligned bases.
+    #[test]
+    fn blocked_kernel_is_the_definition() {
+        for (m, n, k) in [
+            (1, 1, 1),
+            (3, 17, 5),
+            (5, 16, 9),
+            (9, 33, 2),
+            (4, 15, 0),
+            (13, 7, 31),
+        ] {
+            for flags in 0..8u32 {
+                for shift in [0usize, 1] {
+                    let trans_a = flags & TRANS_A != 0;
+                    let trans_b = flags & TRANS_B != 0;
+                    let lda = if trans_a { m } else { k } + 2;
+                    let ldb = if trans_b { k } else { n } + 1;
+                    let ldc = n + 3;
+                    let spec = Spec {
+                        a: 64 + shift,
+                        b: 8192 + shift,
+                        c: 16384 + shift,
+                        m,
+                        n,
+                        k,
+                        lda,
+                        ldb,
+                        ldc,
+                        flags,
+                    };
+                    let data = filled(32768, (m * 31 + n * 7 + k) as u32 + flags);
+                    let (mut want, mut got) = (data.clone(), data);
+                    exact_scalar(&mut want, &spec);
+                    gemm(&mut got, &spec);
+                    assert!(want == got, "{m}x{n}x{k} flags {flags} shift {shift}");
+                }
+            }
+        }
+    }
+}
