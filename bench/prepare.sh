@@ -53,6 +53,9 @@ for src in matmul conv3x3 quantize; do
   node "$tools/node_modules/binaryen/bin/wasm-opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int \
     "$out/$src.O2.wasm" -o "$out/$src.O2.wasmopt.wasm"
   "$barq" "$out/$src.O2.wasmopt.wasm" -o "$out/$src.O2.wasmopt.barq.wasm"
+  # The native target (host kernels: GEMM identified by probing), exact and fast-math.
+  "$barq" "$out/$src.O2.wasm" -o "$out/$src.O2.native.wasm" --target native
+  "$barq" "$out/$src.O2.wasm" -o "$out/$src.O2.native-fast.wasm" --target native --fast-math
   # (-ffp-contract=off: no FMA, so the native result is the exact one barq keeps.)
   clang-19 -O3 -march=native -ffp-contract=off -shared -fPIC -w "corpus/c/$src.c" -o "$out/lib$src.so"
   clang-19 -O3 -march=native -ffast-math -shared -fPIC -w "corpus/c/$src.c" -o "$out/lib$src-ffast.so"

@@ -275,6 +275,8 @@ const VARIANTS: &[(&str, &str)] = &[
     ("wasm-opt -O3 + barq", "O2.wasmopt.barq"),
     ("clang -O3 -msimd128", "O3-simd"),
     ("clang -O3 -msimd128 -ffast-math", "O3-simd-ffast"),
+    ("barq-opt --target native (barq-wasm kernels)", "O2.native"),
+    ("barq-opt --target native --fast-math", "O2.native-fast"),
 ];
 
 fn runners(engine: &Engine, dir: &Path, w: Work) -> Vec<(String, Runner)> {
@@ -321,13 +323,90 @@ fn interleaved_medians(runners: &mut [(String, Runner)], calls: u32) -> Vec<f64>
         .collect()
 }
 
+/// This core's f32 FMA throughput with 256-bit vectors: twelve independent
+/// chains of `vfmadd` (enough to cover two FMA pipes' latency), best of five.
+fn avx2_peak_gflops() -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn chains(iterations: u64) -> f32 {
+            use std::arch::x86_64::*;
+            let mut acc = [_mm256_set1_ps(1.0); 12];
+            let (x, y) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+            for _ in 0..iterations {
+                for a in acc.iter_mut() {
+                    *a = _mm256_fmadd_ps(*a, x, y);
+                }
+            }
+            let mut lanes = [0f32; 8];
+            let sum = acc
+                .iter()
+                .fold(_mm256_setzero_ps(), |s, a| _mm256_add_ps(s, *a));
+            _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
+            lanes.iter().sum()
+        }
+        let iterations = 20_000_000u64;
+        let best = (0..5)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                // SAFETY: AVX2 and FMA are present.
+                black_box(unsafe { chains(black_box(iterations)) });
+                start.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        return (iterations * 12 * 8 * 2) as f64 / best / 1e9;
+    }
+    f64::NAN
+}
+
+/// The same with 512-bit vectors, where the core has AVX-512 (matrixmultiply's
+/// `--fast-math` kernel uses it when present).
+fn avx512_peak_gflops() -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn chains(iterations: u64) -> f32 {
+            use std::arch::x86_64::*;
+            let mut acc = [_mm512_set1_ps(1.0); 12];
+            let (x, y) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+            for _ in 0..iterations {
+                for a in acc.iter_mut() {
+                    *a = _mm512_fmadd_ps(*a, x, y);
+                }
+            }
+            let sum = acc
+                .iter()
+                .fold(_mm512_setzero_ps(), |s, a| _mm512_add_ps(s, *a));
+            _mm512_reduce_add_ps(sum)
+        }
+        let iterations = 20_000_000u64;
+        let best = (0..5)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                // SAFETY: AVX-512F is present.
+                black_box(unsafe { chains(black_box(iterations)) });
+                start.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        return (iterations * 12 * 16 * 2) as f64 / best / 1e9;
+    }
+    f64::NAN
+}
+
 fn main() {
     let dir = bench_dir();
     let engine = Engine::default();
     let only = std::env::var("BARQ_BENCH").unwrap_or_default();
-    println!("Wasmtime 48; median of 15 interleaved rounds; exact rewrites only");
-    println!("| workload | variant | median | speedup vs original | vs clang -O3 -msimd128 |");
-    println!("|---|---|---:|---:|---:|");
+    let peak = avx2_peak_gflops();
+    println!(
+        "Wasmtime 48; median of 15 interleaved rounds; exact rewrites unless a label says --fast-math"
+    );
+    println!(
+        "FMA peak of this core, measured (f32): AVX2 {peak:.1} GFLOP/s, AVX-512 {:.1} GFLOP/s; % below is of the AVX2 peak",
+        avx512_peak_gflops()
+    );
+    println!("| workload | variant | median | speedup vs original | vs clang -O3 -msimd128 | GFLOP/s (% of peak) |");
+    println!("|---|---|---:|---:|---:|---:|");
     for &w in WORK {
         if !only.is_empty() && !only.split(',').any(|n| n == w.name()) {
             continue;
@@ -357,8 +436,15 @@ fn main() {
         };
         let medians = interleaved_medians(&mut runners, calls);
         for ((label, _), t) in runners.iter().zip(&medians) {
+            let rate = match w {
+                Work::Gemm(n) => {
+                    let gflops = 2.0 * (n as f64).powi(3) / (t * 1e3);
+                    format!("{gflops:.1} ({:.0}%)", 100.0 * gflops / peak)
+                }
+                _ => String::new(),
+            };
             println!(
-                "| {} | {label} | {t:.1} µs | {:.2}x | {:.2}x |",
+                "| {} | {label} | {t:.1} µs | {:.2}x | {:.2}x | {rate} |",
                 w.name(),
                 medians[0] / t,
                 medians[4] / t

@@ -19,6 +19,7 @@
 
 use crate::driver::{self, Error, Optimized};
 use barq_passes::module_io;
+use barq_passes::probe::Rng;
 use barq_passes::{Action, Options};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -240,20 +241,6 @@ struct Outcome {
 /// Memory size above which the instances are made anew for the next case.
 const MAX_MEMORY: usize = 64 << 20;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
-        from[(self.next() % from.len() as u64) as usize]
-    }
-}
-
 fn check_function(engine: &Engine, a: &Module, b: &Module, index: u32) -> Result<Check, Error> {
     let name = format!("{PREFIX}{index}");
     let Some(ty) = a.get_export(&name).and_then(|e| e.func().cloned()) else {
@@ -266,7 +253,7 @@ fn check_function(engine: &Engine, a: &Module, b: &Module, index: u32) -> Result
     // states stay equal); both are made anew after an inconclusive case.
     let mut sides: Option<(Side, Side)> = None;
     for case in 0..CASES {
-        let seed = rng.next();
+        let seed = rng.next_u64();
         let (side_a, side_b) = match &mut sides {
             Some(s) => s,
             None => {
@@ -430,7 +417,7 @@ impl Side {
         if end > base {
             if let Some(scratch) = self.memory_bytes_mut() {
                 for chunk in scratch[base as usize..end as usize].chunks_mut(8) {
-                    let word = rng.next().to_le_bytes();
+                    let word = rng.next_u64().to_le_bytes();
                     chunk.copy_from_slice(&word[..chunk.len()]);
                 }
             }
@@ -469,7 +456,7 @@ impl Side {
         let args: Vec<Val> = params
             .iter()
             .map(|ty| {
-                let int = if rng.next().is_multiple_of(2) {
+                let int = if rng.next_u64().is_multiple_of(2) {
                     rng.pick(&pointers)
                 } else {
                     rng.pick(&lengths)

@@ -8,6 +8,7 @@
 
 mod common;
 
+use barq_passes::probe::Rng;
 use barq_wasm::{optimize, Action, Options, Target, Tier};
 use wasmtime::{Instance, Linker, Module, Store, Val};
 
@@ -82,25 +83,14 @@ const FILL: usize = SCRATCH_PAGES as usize * 65536;
 /// Bytes between the matrices' regions (a 128x129 matrix fits).
 const BIG: i64 = 72 << 10;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+/// Floats with edge values among them (unless `finite`).
+fn float(rng: &mut Rng, finite: bool) -> f32 {
+    let r = rng.next_u64();
+    let special = [0.0, -0.0, f32::INFINITY, f32::NAN, 1e-40, -f32::MAX];
+    if !finite && r.is_multiple_of(29) {
+        return special[(r >> 8) as usize % special.len()];
     }
-
-    /// Floats with edge values among them (unless `finite`).
-    fn float(&mut self, finite: bool) -> f32 {
-        let r = self.next();
-        let special = [0.0, -0.0, f32::INFINITY, f32::NAN, 1e-40, -f32::MAX];
-        if !finite && r.is_multiple_of(29) {
-            return special[(r >> 8) as usize % special.len()];
-        }
-        ((r >> 16) as u32 as f32 / u32::MAX as f32) * 4.0 - 2.0
-    }
+    ((r >> 16) as u32 as f32 / u32::MAX as f32) * 4.0 - 2.0
 }
 
 struct Instanced {
@@ -307,7 +297,7 @@ fn identified_gemms_behave_exactly_like_the_originals() {
             let mut rng = Rng(0x5eed ^ identified as u64);
             for case in cases(k) {
                 let fill: Vec<u8> = (0..FILL / 4)
-                    .flat_map(|_| rng.float(false).to_le_bytes())
+                    .flat_map(|_| float(&mut rng, false).to_le_bytes())
                     .collect();
                 let (ma, ta, fuel_a) = run(&mut a, k, &case, &fill);
                 let (mb, tb, fuel_b) = run(&mut b, k, &case, &fill);
@@ -357,7 +347,7 @@ fn fast_math_gemm_stays_within_the_bound() {
     let mut rng = Rng(77);
     for (m, n, kk) in [(65, 33, 129), (128, 128, 128), (7, 200, 50)] {
         let fill: Vec<u8> = (0..FILL / 4)
-            .flat_map(|_| rng.float(true).to_le_bytes())
+            .flat_map(|_| float(&mut rng, true).to_le_bytes())
             .collect();
         let case = Case {
             m,

@@ -43,3 +43,23 @@ pub trait Probe {
     /// outside the scratch region.
     fn run(&mut self, func_index: u32, args: &[ProbeArg], scratch: &[u8]) -> ProbeRun;
 }
+
+/// A small seeded generator (xorshift64) for probe inputs and the tests and
+/// checks that make inputs the same way. Not for anything that needs quality.
+#[derive(Clone, Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// One element of `from` (not empty).
+    pub fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+        from[(self.next_u64() % from.len() as u64) as usize]
+    }
+}

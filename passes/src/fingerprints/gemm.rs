@@ -25,7 +25,7 @@
 
 use crate::analysis::LoopForest;
 use crate::passes::simd_elementwise::instructions;
-use crate::probe::{Probe, ProbeArg, ProbeRun};
+use crate::probe::{Probe, ProbeArg, ProbeRun, Rng};
 use std::collections::HashMap;
 use walrus::ir::{BinaryOp, Instr, InstrSeqId};
 use walrus::{LocalFunction, LocalId, Module, ValType};
@@ -334,17 +334,6 @@ const OFFSETS: [usize; 3] = [4, REGION + 8, 2 * REGION + 12];
 /// The scratch bytes probing needs.
 pub const SCRATCH_BYTES: usize = 3 * REGION + 64;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// Random f32s with full mantissas (so that sums in another order differ), an
 /// eighth of them `+0.0` or `-0.0` (so that `0.0 + x` and `x` differ), and a few
 /// infinities, NaNs and subnormals (so that code skipping zeros, or flushing
@@ -352,7 +341,7 @@ impl Rng {
 fn random_floats(rng: &mut Rng, bytes: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes);
     while out.len() < bytes {
-        let r = rng.next();
+        let r = rng.next_u64();
         let special = [f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1e-40, -3e-39];
         let v = if (r >> 40) % 48 < special.len() as u64 {
             special[((r >> 40) % 48) as usize]
@@ -542,7 +531,7 @@ pub fn identify(
                     let mut pool: Vec<i64> = (2..=9).collect();
                     let mut picked = Vec::new();
                     for _ in 0..dims.len() {
-                        let at = (rng.next() % pool.len() as u64) as usize;
+                        let at = (rng.next_u64() % pool.len() as u64) as usize;
                         picked.push(pool.remove(at));
                     }
                     picked
