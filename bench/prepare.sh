@@ -10,6 +10,7 @@
 #   libNAME.so, libNAME-ffast.so  the C source natively, clang -O3 -march=native
 #                             (and -ffast-math), loaded by benches/kernels.rs
 #   bytes.*.wasm, bulk_only.wasm  copy/fill loops for benches/bulk.rs
+#   checksums.*.wasm, libchecksums.so  CRC-32/CRC-32C/Adler-32 for benches/checksum.rs
 #   for dot, l2_norm and cosine barq-opt runs with --fast-math (float sums are
 #   only rewritten with it)
 # Usage: bench/prepare.sh   (needs npm, which installs binaryen into the cache
@@ -67,4 +68,11 @@ cp corpus/c/bytes.O2.wasm corpus/c/bytes.O3-simd.wasm "$out/"
 "$barq" "$out/bytes.O2.wasm" -o "$out/bytes.O2.barq.wasm"
 "$barq" "$out/bytes.O2.wasm" -o "$out/bytes.O2.nobulk.wasm" --no-bulk-memory
 "$barq" bench/bulk_only.wat -o "$out/bulk_only.wasm"
+# Checksums (benches/checksum.rs): the clang -O2 originals, barq's native target,
+# wasm-opt -O3, clang -O3 -msimd128, and the C natively.
+cp corpus/c/checksums.O2.wasm corpus/c/checksums.O3-simd.wasm "$out/"
+"$barq" "$out/checksums.O2.wasm" -o "$out/checksums.O2.native.wasm" --target native
+"$barq" "$out/checksums.O2.wasm" -o "$out/checksums.O2.barq.wasm"
+node "$tools/node_modules/binaryen/bin/wasm-opt" -O3 "$out/checksums.O2.wasm" -o "$out/checksums.O2.wasmopt.wasm"
+clang-19 -O3 -march=native -fno-builtin -shared -fPIC -w corpus/c/checksums.c -o "$out/libchecksums.so"
 echo "$out"

@@ -15,10 +15,12 @@
 //! | `cosine_f32_v1(x, y, n) -> (f32, f32, f32)` | `sum x*y`, `sum x*x`, `sum y*y`, any order, FMA | no (`--fast-math`) |
 //! | `sum_squares_f32_v1(x, n) -> f32` | `sum x[i] * x[i]`, any order, FMA | no (`--fast-math`) |
 //! | `dot_u8_i8_v1(x, y, n) -> i32` (and `_u8_u8_`, `_i8_u8_`, `_i8_i8_`) | wrapping `sum x[i] * y[i]` over bytes widened as named | yes |
+//! | `crc32_v1`, `crc32c_v1`, `adler32_v1` `(value, ptr, len) -> i32` | zlib-style checksum updates ([`checksum`]) | yes |
 //! | `gemm_f32_v1(a, b, c, m, n, k, lda, ldb, ldc, flags)` | `C = A B` / `C += A B`, transposes by flag ([`gemm`]) | yes; flag 8: `--fast-math` |
 
 use wasmtime::{Caller, Linker, Memory, Trap};
 
+pub(crate) mod checksum;
 pub(crate) mod gemm;
 
 /// The import module name.
@@ -88,6 +90,7 @@ pub fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()>
     byte_dot::<T, true, false>(linker, "dot_i8_u8_v1")?;
     byte_dot::<T, true, true>(linker, "dot_i8_i8_v1")?;
     gemm::add_to_linker(linker)?;
+    checksum::add_to_linker(linker)?;
     Ok(())
 }
 

@@ -127,13 +127,26 @@ impl Probe for Prober {
         let tail = base + scratch.len()..end;
         let outside_changed =
             memory[..base] != ready.below[..] || memory[tail.clone()].iter().any(|b| *b != 0);
-        if outside_changed {
-            if let Some(memory) = ready.side.memory_bytes_mut() {
+        if let Some(memory) = ready.side.memory_bytes_mut() {
+            // Back to the memory as instantiated: the scratch region zero again.
+            memory[base..base + scratch.len()].fill(0);
+            if outside_changed {
                 memory[..base].copy_from_slice(&ready.below);
                 memory[tail].fill(0);
             }
         }
+        let results = results
+            .iter()
+            .map(|v| match v {
+                Val::I32(x) => *x as u32 as u64,
+                Val::I64(x) => *x as u64,
+                Val::F32(x) => *x as u64,
+                Val::F64(x) => *x,
+                _ => 0,
+            })
+            .collect();
         ProbeRun::Returned {
+            results,
             scratch: after,
             outside_changed,
         }

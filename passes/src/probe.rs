@@ -21,6 +21,8 @@ pub enum ProbeArg {
 pub enum ProbeRun {
     /// The function returned.
     Returned {
+        /// The results' bits (`i32` and `f32` zero-extended).
+        results: Vec<u64>,
         /// The scratch region's bytes after the call.
         scratch: Vec<u8>,
         /// Whether any byte of memory outside the scratch region changed.

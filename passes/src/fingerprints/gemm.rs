@@ -417,6 +417,7 @@ fn agrees(run: &ProbeRun, expected: &[u8]) -> bool {
     let ProbeRun::Returned {
         scratch,
         outside_changed,
+        ..
     } = run
     else {
         return false;

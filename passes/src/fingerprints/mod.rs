@@ -2,6 +2,7 @@
 //! is not one. Each starts with a cheap reject before anything expensive.
 
 pub mod bytes;
+pub mod checksum;
 pub mod elementwise;
 pub mod gemm;
 pub mod reduction;

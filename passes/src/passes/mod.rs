@@ -5,6 +5,7 @@
 pub mod bulk_memory;
 pub mod load_combine;
 pub mod loop_census;
+pub mod native_checksum;
 pub mod native_gemm;
 pub mod simd_elementwise;
 pub mod simd_nest;
@@ -55,6 +56,9 @@ pub fn all() -> Vec<Registered> {
         // engine). First, so that it probes functions as the input has them and
         // the loop passes below still rewrite the fallback body.
         Registered::Rewrite(Box::new(native_gemm::NativeGemm)),
+        // Whole functions computing CRC-32, CRC-32C or Adler-32 -> the runner's
+        // kernels (--target native, identified by probing), for the same reasons.
+        Registered::Rewrite(Box::new(native_checksum::NativeChecksum)),
         // Byte assemblies -> one wide load: exact, anywhere in a function. First,
         // so that loops reading words byte by byte reach the loop passes as
         // loops over words.

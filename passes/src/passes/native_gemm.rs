@@ -18,7 +18,7 @@ use crate::pass::{Changed, Pass, PassCx, PassError};
 use crate::report::{Action, Elem, Finding, Tier};
 use crate::rewrite::map::emit_memory_bytes;
 use crate::rewrite::native;
-use walrus::ir::{BinaryOp, Block, Instr, InstrSeqId, UnaryOp};
+use walrus::ir::{BinaryOp, InstrSeqId, UnaryOp};
 use walrus::{FunctionId, InstrSeqBuilder, LocalId, Module, ValType};
 
 /// The native GEMM pass.
@@ -142,37 +142,30 @@ fn insert_call(
     let kernel = native::import(module, KERNEL, &[ValType::I32; 10], &[]);
     let mem = module.locals.add(ValType::I64);
     let t = module.locals.add(ValType::I64);
-    let local = module.funcs.get_mut(func).kind.unwrap_local_mut();
-    let args = local.args.clone();
-    let entry = local.entry_block();
-    let builder = local.builder_mut();
-    let mut guard = builder.dangling_instr_seq(None);
-    let fail = guard.id();
-    emit_guard(&mut guard, fail, &args, g, memory, mem, t);
-    let shape = Operands::of(g, &args);
-    for v in [
-        args[g.a], args[g.b], args[g.c], shape.m, shape.n, shape.k, shape.lda, shape.ldb, shape.ldc,
-    ] {
-        guard.local_get(v);
-    }
-    let mut bits = 0;
-    if g.trans_a {
-        bits |= flags::TRANS_A;
-    }
-    if g.trans_b {
-        bits |= flags::TRANS_B;
-    }
-    if g.accumulate {
-        bits |= flags::ACCUMULATE;
-    }
-    if fast {
-        bits |= flags::FAST;
-    }
-    guard.i32_const(bits).call(kernel).return_();
-    local
-        .block_mut(entry)
-        .instrs
-        .insert(0, (Instr::Block(Block { seq: fail }), Default::default()));
+    native::insert_entry_block(module, func, |guard, fail, args| {
+        emit_guard(guard, fail, args, g, memory, mem, t);
+        let shape = Operands::of(g, args);
+        for v in [
+            args[g.a], args[g.b], args[g.c], shape.m, shape.n, shape.k, shape.lda, shape.ldb,
+            shape.ldc,
+        ] {
+            guard.local_get(v);
+        }
+        let mut bits = 0;
+        if g.trans_a {
+            bits |= flags::TRANS_A;
+        }
+        if g.trans_b {
+            bits |= flags::TRANS_B;
+        }
+        if g.accumulate {
+            bits |= flags::ACCUMULATE;
+        }
+        if fast {
+            bits |= flags::FAST;
+        }
+        guard.i32_const(bits).call(kernel).return_();
+    });
 }
 
 /// A size parameter as a signed i64.

@@ -261,3 +261,25 @@ pub fn import(
     let ty = module.types.add(params, results);
     module.add_import_func(MODULE, name, ty).0
 }
+
+/// Puts `block $fail { <emit> }` in front of `func`'s body: `emit` writes a guard
+/// that leaves `$fail` (then the original body runs) and a fast path that returns.
+pub fn insert_entry_block(
+    module: &mut Module,
+    func: FunctionId,
+    emit: impl FnOnce(&mut walrus::InstrSeqBuilder, walrus::ir::InstrSeqId, &[walrus::LocalId]),
+) {
+    let local = module.funcs.get_mut(func).kind.unwrap_local_mut();
+    let args = local.args.clone();
+    let entry = local.entry_block();
+    let mut guard = local.builder_mut().dangling_instr_seq(None);
+    let fail = guard.id();
+    emit(&mut guard, fail, &args);
+    local.block_mut(entry).instrs.insert(
+        0,
+        (
+            walrus::ir::Instr::Block(walrus::ir::Block { seq: fail }),
+            Default::default(),
+        ),
+    );
+}

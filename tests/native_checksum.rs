@@ -1,0 +1,236 @@
+//! The native target's checksums: functions identified by probing as CRC-32,
+//! CRC-32C or Adler-32 call `barq::crc32_v1` / `crc32c_v1` / `adler32_v1` behind a
+//! guard. Checked by running original and rewritten modules (with the runner's
+//! kernels) on buffers of every interesting length (around the guard's threshold
+//! and Adler's 5552-byte reduction block, long runs of 0xff), unaligned, at the end
+//! of memory and past it, with negative lengths and unreduced running values:
+//! results and traps identical, the kernel run where the guard allows it; and the
+//! near misses never identified.
+
+mod common;
+
+use barq_passes::probe::Rng;
+use barq_wasm::{optimize, Action, Options, Target, Tier};
+use wasmtime::{Linker, Module, Store, Val};
+
+fn engine() -> &'static wasmtime::Engine {
+    static ENGINE: std::sync::OnceLock<wasmtime::Engine> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(true);
+        wasmtime::Engine::new(&config).expect("engine")
+    })
+}
+
+fn native() -> Options {
+    Options {
+        target: Target::Native,
+        ..Options::default()
+    }
+}
+
+/// The corpus checksum functions: (export, has a running-value first parameter).
+const FUNCTIONS: &[(&str, bool)] = &[
+    ("crc32_bitwise", false),
+    ("crc32_update", true),
+    ("crc32_slice4", false),
+    ("crc32_jam", false),
+    ("crc32c", false),
+    ("adler32_update", true),
+    ("adler32_simple", false),
+];
+
+struct Side {
+    store: Store<()>,
+    instance: wasmtime::Instance,
+}
+
+fn side(module: &Module) -> Side {
+    let mut store = Store::new(engine(), ());
+    store.set_fuel(u64::MAX).expect("fuel");
+    let mut linker = Linker::new(engine());
+    barq_wasm::native::add_to_linker(&mut linker).expect("kernels");
+    linker
+        .define_unknown_imports_as_default_values(&mut store, module)
+        .expect("imports");
+    let instance = linker.instantiate(&mut store, module).expect("instantiate");
+    let memory = instance.get_memory(&mut store, "memory").expect("memory");
+    memory.grow(&mut store, 2).expect("grow");
+    Side { store, instance }
+}
+
+/// Writes `data` at `at` (a negative `at` counts from the end of memory), calls
+/// `export(running?, ptr, len)`; the result (or trap) and the fuel used.
+fn call(
+    s: &mut Side,
+    export: &str,
+    running: Option<u32>,
+    at: i64,
+    data: &[u8],
+    len: i32,
+) -> (Result<u32, String>, u64) {
+    let memory = s.instance.get_memory(&mut s.store, "memory").unwrap();
+    let size = memory.data_size(&s.store) as i64;
+    let ptr = if at < 0 {
+        size + at
+    } else {
+        size - 2 * 65536 + at
+    };
+    let fits = (ptr as usize + data.len()).min(size as usize) - ptr as usize;
+    memory.data_mut(&mut s.store)[ptr as usize..ptr as usize + fits].copy_from_slice(&data[..fits]);
+    let func = s.instance.get_func(&mut s.store, export).unwrap();
+    let mut args = vec![Val::I32(ptr as i32), Val::I32(len)];
+    if let Some(v) = running {
+        args.insert(0, Val::I32(v as i32));
+    }
+    let mut out = [Val::I32(0)];
+    let before = s.store.get_fuel().unwrap();
+    let result = func
+        .call(&mut s.store, &args, &mut out)
+        .map(|()| out[0].unwrap_i32() as u32)
+        .map_err(|e| format!("{}", e.root_cause()));
+    (result, before - s.store.get_fuel().unwrap())
+}
+
+#[test]
+fn identified_checksums_behave_exactly_like_the_originals() {
+    let mut identified = 0;
+    let mut kernel_runs = 0;
+    let mut rng = Rng(0xc4c);
+    for path in common::corpus_files().iter().filter(|p| {
+        let s = p.to_string_lossy();
+        s.contains("/c/checksums.") && s.ends_with(".wasm")
+    }) {
+        let input = common::read(path);
+        let result = optimize(&input, &native()).expect("optimize");
+        let found: Vec<_> = result
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.tier == Some(Tier::Native) && f.action == Action::Rewritten)
+            .collect();
+        assert_eq!(
+            found.len(),
+            FUNCTIONS.len(),
+            "{}: {found:?}",
+            path.display()
+        );
+        let original = Module::new(engine(), &input).unwrap();
+        let rewritten = Module::new(engine(), &result.wasm).unwrap();
+        for &(export, running) in FUNCTIONS {
+            assert!(found.iter().any(|f| f.function == export), "{export}");
+            identified += 1;
+            let (mut a, mut b) = (side(&original), side(&rewritten));
+            let lengths = [0usize, 1, 63, 64, 65, 100, 1000, 5552, 5553, 70_000];
+            for (t, &n) in lengths.iter().enumerate() {
+                for at in [0i64, 3, -(n as i64) - 16, -(n as i64) - 3, -(n as i64) + 5] {
+                    let data: Vec<u8> = if t % 3 == 2 {
+                        vec![0xff; n]
+                    } else {
+                        (0..n).map(|_| rng.next_u64() as u8).collect()
+                    };
+                    let values: Vec<Option<u32>> = if running {
+                        // A reduced value, an unreduced one (Adler falls back).
+                        vec![
+                            Some(rng.next_u64() as u32 % 65521 * 65537),
+                            Some(0xfff1_fff2),
+                        ]
+                    } else {
+                        vec![None]
+                    };
+                    for v in values {
+                        for len in [n as i32, -(n as i32) - 1] {
+                            if len < 0 && n > 100 {
+                                continue; // (a negative length may loop for 2^32 bytes)
+                            }
+                            let (ra, fa) = call(&mut a, export, v, at, &data, len);
+                            let (rb, fb) = call(&mut b, export, v, at, &data, len);
+                            let what = format!(
+                                "{} {export} n={n} at={at} v={v:?} len={len}",
+                                path.display()
+                            );
+                            assert_eq!(ra, rb, "{what}");
+                            if ra.is_ok() && n >= 1000 && fb * 10 < fa {
+                                kernel_runs += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(identified, 7 * FUNCTIONS.len());
+    assert!(
+        kernel_runs >= 3 * identified,
+        "the kernel ran {kernel_runs} times"
+    );
+}
+
+/// Checksums that differ from the standard ones in one detail (another initial
+/// value, the last byte skipped, another polynomial, Adler's modulus off by one,
+/// signed bytes) are never identified, at any level.
+#[test]
+fn checksum_near_misses_are_not_identified() {
+    let files: Vec<_> = common::corpus_files()
+        .into_iter()
+        .filter(|p| {
+            let s = p.to_string_lossy();
+            s.contains("/checksums_like.") && s.ends_with(".wasm")
+        })
+        .collect();
+    assert_eq!(files.len(), 7);
+    for path in files {
+        let result = optimize(&common::read(&path), &native()).expect("optimize");
+        let found: Vec<_> = result
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.pattern == "crc32" || f.pattern == "adler32")
+            .collect();
+        assert!(found.is_empty(), "{}: {found:?}", path.display());
+    }
+}
+
+/// The kernels on hostile arguments: past the end, wrapping, huge lengths trap
+/// (a pointer past the end too, even with length zero, as every `barq` kernel);
+/// a zero length inside memory returns the value unchanged.
+#[test]
+fn checksum_kernels_trap_on_bad_ranges() {
+    let wat = r#"(module
+        (import "barq" "crc32_v1" (func $c (param i32 i32 i32) (result i32)))
+        (import "barq" "crc32c_v1" (func $cc (param i32 i32 i32) (result i32)))
+        (import "barq" "adler32_v1" (func $a (param i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "c") (param i32 i32 i32) (result i32) local.get 0 local.get 1 local.get 2 call $c)
+        (func (export "cc") (param i32 i32 i32) (result i32) local.get 0 local.get 1 local.get 2 call $cc)
+        (func (export "a") (param i32 i32 i32) (result i32) local.get 0 local.get 1 local.get 2 call $a))"#;
+    let module = Module::new(engine(), wat::parse_str(wat).unwrap()).unwrap();
+    let mut s = side(&module);
+    let end = 3 * 65536;
+    for name in ["c", "cc", "a"] {
+        let f = s.instance.get_func(&mut s.store, name).unwrap();
+        let mut run = |v: i32, p: i32, n: i32| {
+            let mut out = [Val::I32(0)];
+            f.call(
+                &mut s.store,
+                &[Val::I32(v), Val::I32(p), Val::I32(n)],
+                &mut out,
+            )
+            .map(|()| out[0].unwrap_i32())
+            .map_err(|e| format!("{}", e.root_cause()))
+        };
+        assert_eq!(run(7, 100, 0), Ok(7), "{name}");
+        assert!(run(1, 0, end).is_ok(), "{name}");
+        for (p, n) in [
+            (1, end),
+            (end - 3, 4),
+            (-4, 8),
+            (0, -1),
+            (16, i32::MAX),
+            (-1, 0),
+        ] {
+            let err = run(1, p, n).expect_err(name);
+            assert!(err.contains("out of bounds"), "{name} {p} {n}: {err}");
+        }
+    }
+}
