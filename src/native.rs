@@ -392,3 +392,37 @@ unsafe fn sum_squares_f32_avx2(x: &[u8]) -> f32 {
     }
     total
 }
+
+/// Defines `env.memset`, `env.memcpy` and `env.memmove` (`(i32, i32, i32) -> i32`,
+/// as clang emits calls to them) over the caller's exported memory, for modules
+/// that import them: probing, `--verify` and the tests run such modules with the
+/// real behaviour, not a stub. A range outside memory is an error (a trap).
+pub fn add_libc_memory_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        "env",
+        "memset",
+        |mut caller: Caller<'_, T>, dst: i32, value: i32, n: i32| -> wasmtime::Result<i32> {
+            let memory = exported_memory(&mut caller)
+                .ok_or_else(|| wasmtime::Error::msg("memset: no memory export"))?;
+            let data = memory.data_mut(&mut caller);
+            let to = range(data.len(), dst, n, 1)?;
+            data[to].fill(value as u8);
+            Ok(dst)
+        },
+    )?;
+    for name in ["memcpy", "memmove"] {
+        linker.func_wrap(
+            "env",
+            name,
+            |mut caller: Caller<'_, T>, dst: i32, src: i32, n: i32| -> wasmtime::Result<i32> {
+                let memory = exported_memory(&mut caller)
+                    .ok_or_else(|| wasmtime::Error::msg("memcpy: no memory export"))?;
+                let data = memory.data_mut(&mut caller);
+                let (to, from) = (range(data.len(), dst, n, 1)?, range(data.len(), src, n, 1)?);
+                data.copy_within(from, to.start);
+                Ok(dst)
+            },
+        )?;
+    }
+    Ok(())
+}

@@ -369,6 +369,21 @@ impl Side {
                 }
             }
         }
+        // clang's memset/memcpy/memmove calls behave as they do, where the module
+        // imports them with their C signature.
+        let named = |i: &wasmtime::ImportType<'_>| {
+            i.module() == "env" && matches!(i.name(), "memset" | "memcpy" | "memmove")
+        };
+        let c_signature = |i: &wasmtime::ImportType<'_>| {
+            matches!(i.ty(), wasmtime::ExternType::Func(f)
+                if f.params().len() == 3 && f.results().len() == 1
+                    && f.params().chain(f.results()).all(|t| matches!(t, ValType::I32)))
+        };
+        let libc = module.imports().any(|i| named(&i))
+            && module.imports().filter(named).all(|i| c_signature(&i));
+        if libc {
+            crate::native::add_libc_memory_to_linker(&mut linker).map_err(engine_error)?;
+        }
         linker
             .define_unknown_imports_as_default_values(&mut store, module)
             .map_err(engine_error)?;

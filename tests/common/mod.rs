@@ -191,54 +191,5 @@ pub fn assert_no_failures(failures: &[String]) {
 /// `--allow-undefined` (clang may turn loops into these calls): exact, trapping out
 /// of bounds.
 pub fn link_libc(linker: &mut wasmtime::Linker<()>) {
-    use wasmtime::Memory;
-    fn memory_of(caller: &mut wasmtime::Caller<'_, ()>) -> Memory {
-        match caller.get_export("memory") {
-            Some(wasmtime::Extern::Memory(m)) => m,
-            _ => panic!("no memory export"),
-        }
-    }
-    linker
-        .func_wrap(
-            "env",
-            "memset",
-            |mut caller: wasmtime::Caller<'_, ()>,
-             dst: i32,
-             value: i32,
-             n: i32|
-             -> wasmtime::Result<i32> {
-                let memory = memory_of(&mut caller);
-                let data = memory.data_mut(&mut caller);
-                let range =
-                    dst as u32 as usize..(dst as u32 as usize).saturating_add(n as u32 as usize);
-                let slice = data
-                    .get_mut(range)
-                    .ok_or_else(|| wasmtime::Error::msg("memset out of bounds"))?;
-                slice.fill(value as u8);
-                Ok(dst)
-            },
-        )
-        .expect("memset");
-    for name in ["memcpy", "memmove"] {
-        linker
-            .func_wrap(
-                "env",
-                name,
-                |mut caller: wasmtime::Caller<'_, ()>,
-                 dst: i32,
-                 src: i32,
-                 n: i32|
-                 -> wasmtime::Result<i32> {
-                    let memory = memory_of(&mut caller);
-                    let data = memory.data_mut(&mut caller);
-                    let (d, s, n) = (dst as u32 as usize, src as u32 as usize, n as u32 as usize);
-                    if d.saturating_add(n) > data.len() || s.saturating_add(n) > data.len() {
-                        return Err(wasmtime::Error::msg("memcpy out of bounds"));
-                    }
-                    data.copy_within(s..s + n, d);
-                    Ok(dst)
-                },
-            )
-            .expect("memcpy");
-    }
+    barq_wasm::native::add_libc_memory_to_linker(linker).expect("libc memory functions");
 }

@@ -164,6 +164,9 @@ pub fn prefilter(module: &Module, func: &LocalFunction) -> Option<usize> {
     let mut stores = false;
     for instr in instructions(func) {
         match instr {
+            // clang's calls to memset/memcpy/memmove (imported when linked with
+            // --allow-undefined) only touch memory; the probe runs them for real.
+            Instr::Call(c) if is_libc_memory(module, c.func) => {}
             Instr::Call(_)
             | Instr::CallIndirect(_)
             | Instr::ReturnCall(_)
@@ -198,6 +201,18 @@ pub fn prefilter(module: &Module, func: &LocalFunction) -> Option<usize> {
     let forest = LoopForest::build(func);
     let deep = forest.graph.node_weights().any(|l| l.depth >= 2);
     (multiplies && stores && deep && module.memories.len() == 1).then_some(params.len())
+}
+
+/// Whether `func` is an import of `env.memset`, `env.memcpy` or `env.memmove`.
+pub fn is_libc_memory(module: &Module, func: walrus::FunctionId) -> bool {
+    match &module.funcs.get(func).kind {
+        walrus::FunctionKind::Import(i) => {
+            let import = module.imports.get(i.import);
+            import.module == "env"
+                && matches!(import.name.as_str(), "memset" | "memcpy" | "memmove")
+        }
+        _ => false,
+    }
 }
 
 /// Bit sets of parameter positions that reach load addresses and store
