@@ -14,12 +14,7 @@ use barq_wasm::{optimize, Action, Options, Target, Tier};
 use wasmtime::{Linker, Module, Store, Val};
 
 fn engine() -> &'static wasmtime::Engine {
-    static ENGINE: std::sync::OnceLock<wasmtime::Engine> = std::sync::OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let mut config = wasmtime::Config::new();
-        config.consume_fuel(true);
-        wasmtime::Engine::new(&config).expect("engine")
-    })
+    common::fuel_engine()
 }
 
 fn native() -> Options {
@@ -106,7 +101,10 @@ fn identified_checksums_behave_exactly_like_the_originals() {
             .filter(|f| f.tier == Some(Tier::Native) && f.action == Action::Rewritten)
             .collect();
         let name = path.to_string_lossy();
-        let (_, expected) = PER_FILE.iter().find(|(k, _)| name.contains(k)).expect("listed");
+        let (_, expected) = PER_FILE
+            .iter()
+            .find(|(k, _)| name.contains(k))
+            .expect("listed");
         assert_eq!(found.len(), *expected, "{}: {found:?}", path.display());
         let original = Module::new(engine(), &input).unwrap();
         let rewritten = Module::new(engine(), &result.wasm).unwrap();

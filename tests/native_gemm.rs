@@ -100,14 +100,8 @@ struct Instanced {
     base: usize,
 }
 
-/// An engine that counts fuel (to see the kernel run).
 fn engine() -> &'static wasmtime::Engine {
-    static ENGINE: std::sync::OnceLock<wasmtime::Engine> = std::sync::OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let mut config = wasmtime::Config::new();
-        config.consume_fuel(true);
-        wasmtime::Engine::new(&config).expect("engine")
-    })
+    common::fuel_engine()
 }
 
 fn instantiate(module: &Module) -> Instanced {

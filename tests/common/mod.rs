@@ -111,6 +111,16 @@ pub fn engine() -> &'static wasmtime::Engine {
     })
 }
 
+/// An engine that counts fuel (tests that check a kernel ran compare fuel used).
+pub fn fuel_engine() -> &'static wasmtime::Engine {
+    static ENGINE: OnceLock<wasmtime::Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(true);
+        wasmtime::Engine::new(&config).expect("wasmtime engine")
+    })
+}
+
 /// Compiles `bytes` and instantiates it with every import replaced by a default
 /// (trapping functions, zeroed memories, globals and tables).
 pub fn instantiate(bytes: &[u8]) -> Result<(), String> {

@@ -140,37 +140,15 @@ pub fn prefilter(module: &Module, func: &LocalFunction) -> Option<usize> {
     {
         return None;
     }
-    let mut byte_load = false;
-    for instr in instructions(func) {
-        match instr {
-            Instr::Load(l) => {
-                byte_load |= matches!(
-                    l.kind,
-                    LoadKind::I32_8 { .. } | LoadKind::I64_8 { .. } | LoadKind::I32 { .. }
-                )
-            }
-            Instr::Call(_)
-            | Instr::CallIndirect(_)
-            | Instr::ReturnCall(_)
-            | Instr::ReturnCallIndirect(_)
-            | Instr::GlobalSet(_)
-            | Instr::MemoryGrow(_)
-            | Instr::MemoryInit(_)
-            | Instr::MemoryCopy(_)
-            | Instr::MemoryFill(_)
-            | Instr::Store(_)
-            | Instr::AtomicRmw(_)
-            | Instr::Cmpxchg(_)
-            | Instr::AtomicNotify(_)
-            | Instr::AtomicWait(_)
-            | Instr::TableSet(_)
-            | Instr::TableGrow(_)
-            | Instr::Throw(_)
-            | Instr::Try(_)
-            | Instr::TryTable(_) => return None,
-            _ => {}
-        }
+    if !crate::fingerprints::probe_safe(module, func, false, false) {
+        return None;
     }
+    let byte_load = instructions(func).any(|i| {
+        matches!(i, Instr::Load(l) if matches!(
+            l.kind,
+            LoadKind::I32_8 { .. } | LoadKind::I64_8 { .. } | LoadKind::I32 { .. }
+        ))
+    });
     let looped = !LoopForest::build(func).is_empty();
     (byte_load && looped && module.memories.len() == 1).then_some(params.len())
 }

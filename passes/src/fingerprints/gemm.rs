@@ -160,44 +160,13 @@ pub fn prefilter(module: &Module, func: &LocalFunction) -> Option<usize> {
     {
         return None;
     }
-    let mut multiplies = false;
-    let mut stores = false;
-    for instr in instructions(func) {
-        match instr {
-            // clang's calls to memset/memcpy/memmove (imported when linked with
-            // --allow-undefined) only touch memory; the probe runs them for real.
-            Instr::Call(c) if is_libc_memory(module, c.func) => {}
-            Instr::Call(_)
-            | Instr::CallIndirect(_)
-            | Instr::ReturnCall(_)
-            | Instr::ReturnCallIndirect(_)
-            | Instr::GlobalSet(_)
-            | Instr::MemoryGrow(_)
-            | Instr::MemoryInit(_)
-            | Instr::AtomicRmw(_)
-            | Instr::Cmpxchg(_)
-            | Instr::AtomicNotify(_)
-            | Instr::AtomicWait(_)
-            | Instr::AtomicFence(_)
-            | Instr::TableSet(_)
-            | Instr::TableGrow(_)
-            | Instr::TableFill(_)
-            | Instr::TableInit(_)
-            | Instr::TableCopy(_)
-            | Instr::ElemDrop(_)
-            | Instr::DataDrop(_)
-            | Instr::Throw(_)
-            | Instr::Rethrow(_)
-            | Instr::Try(_)
-            | Instr::TryTable(_)
-            | Instr::ThrowRef(_) => return None,
-            Instr::Binop(b) if matches!(b.op, BinaryOp::F32Mul | BinaryOp::F32x4Mul) => {
-                multiplies = true
-            }
-            Instr::Store(_) => stores = true,
-            _ => {}
-        }
+    if !crate::fingerprints::probe_safe(module, func, true, true) {
+        return None;
     }
+    let multiplies = instructions(func).any(
+        |i| matches!(i, Instr::Binop(b) if matches!(b.op, BinaryOp::F32Mul | BinaryOp::F32x4Mul)),
+    );
+    let stores = instructions(func).any(|i| matches!(i, Instr::Store(_)));
     let forest = LoopForest::build(func);
     let deep = forest.graph.node_weights().any(|l| l.depth >= 2);
     (multiplies && stores && deep && module.memories.len() == 1).then_some(params.len())

@@ -31,3 +31,47 @@ impl NoMatch {
         }
     }
 }
+
+/// Whether `func` touches nothing a probe run cannot see or undo: no calls (except
+/// imports of `env.memset` / `memcpy` / `memmove`, which probes run for real, and
+/// only when `libc_calls`), no global writes, memory growth, atomics, table or
+/// segment operations, exceptions; stores only when `stores`. Whole-function
+/// fingerprints that identify by probing start with it.
+pub fn probe_safe(
+    module: &walrus::Module,
+    func: &walrus::LocalFunction,
+    stores: bool,
+    libc_calls: bool,
+) -> bool {
+    use walrus::ir::Instr;
+    crate::passes::simd_elementwise::instructions(func).all(|instr| match instr {
+        Instr::Call(c) => libc_calls && gemm::is_libc_memory(module, c.func),
+        Instr::Store(_) | Instr::MemoryCopy(_) | Instr::MemoryFill(_) => stores,
+        Instr::CallIndirect(_)
+        | Instr::ReturnCall(_)
+        | Instr::ReturnCallIndirect(_)
+        | Instr::CallRef(_)
+        | Instr::ReturnCallRef(_)
+        | Instr::GlobalSet(_)
+        | Instr::MemoryGrow(_)
+        | Instr::MemoryInit(_)
+        | Instr::AtomicRmw(_)
+        | Instr::Cmpxchg(_)
+        | Instr::AtomicNotify(_)
+        | Instr::AtomicWait(_)
+        | Instr::AtomicFence(_)
+        | Instr::TableSet(_)
+        | Instr::TableGrow(_)
+        | Instr::TableFill(_)
+        | Instr::TableInit(_)
+        | Instr::TableCopy(_)
+        | Instr::ElemDrop(_)
+        | Instr::DataDrop(_)
+        | Instr::Throw(_)
+        | Instr::Rethrow(_)
+        | Instr::Try(_)
+        | Instr::TryTable(_)
+        | Instr::ThrowRef(_) => false,
+        _ => true,
+    })
+}

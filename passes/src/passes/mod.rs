@@ -213,3 +213,81 @@ pub fn valid_names() -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// What a whole-function fingerprint says of a function it identified.
+pub(crate) struct Identified<M> {
+    /// The match, for the rewrite.
+    pub matched: M,
+    /// The report's pattern, element type, exactness and reason.
+    pub pattern: &'static str,
+    pub elem: Option<crate::report::Elem>,
+    pub exact: bool,
+    pub reason: String,
+}
+
+/// The frame of a pass that replaces whole functions identified by probing with a
+/// native kernel call (`--target native` only, and only with a prober): for each
+/// function `prefilter` accepts (it returns the parameter count), `identify` probes
+/// it; an identified function is reported and, unless `--verify` dropped it or
+/// `--bisect` ran out, `rewrite` puts the guarded call in front of its body.
+pub(crate) fn run_whole_function<M>(
+    module: &mut walrus::Module,
+    cx: &mut crate::pass::PassCx<'_>,
+    prefilter: impl Fn(&walrus::Module, &walrus::LocalFunction) -> Option<usize>,
+    mut identify: impl FnMut(
+        &walrus::LocalFunction,
+        u32,
+        usize,
+        &mut dyn crate::probe::Probe,
+    ) -> Option<Identified<M>>,
+    mut rewrite: impl FnMut(&mut walrus::Module, walrus::FunctionId, walrus::MemoryId, &M),
+) -> crate::pass::Changed {
+    use crate::report::{Action, Finding, Tier};
+    let mut changed = crate::pass::Changed::nothing();
+    if cx.options.target != crate::options::Target::Native || cx.probe.is_none() {
+        return changed;
+    }
+    let Some(memory) = module.memories.iter().next().map(|m| m.id()) else {
+        return changed;
+    };
+    if crate::rewrite::native::memory_refusal(module, memory).is_some() {
+        return changed;
+    }
+    for func in simd_elementwise::own_functions(module) {
+        let local = module.funcs.get(func).kind.unwrap_local();
+        let Some(params) = prefilter(module, local) else {
+            continue;
+        };
+        let (Some(index), Some(probe)) = (cx.func_index(func), cx.probe.as_deref_mut()) else {
+            continue;
+        };
+        let Some(found) = identify(local, index, params, probe) else {
+            continue;
+        };
+        let mut finding = Finding {
+            function: cx.names.get(func).to_string(),
+            func_index: index,
+            pattern: found.pattern.to_string(),
+            elem: found.elem,
+            action: Action::Rewritten,
+            tier: Some(Tier::Native),
+            exact: found.exact,
+            reason: Some(found.reason),
+            verified: None,
+        };
+        let refused = match cx.dropped(func) {
+            Some(why) => Some(why.to_string()),
+            None => (!cx.allow_rewrite()).then(|| "--bisect limit reached".to_string()),
+        };
+        if let Some(why) = refused {
+            finding.action = Action::Detected;
+            finding.tier = None;
+            finding.reason = Some(why);
+        } else {
+            rewrite(module, func, memory, &found.matched);
+            changed.functions.push(func);
+        }
+        cx.findings.push(finding);
+    }
+    changed
+}

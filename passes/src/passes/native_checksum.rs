@@ -11,14 +11,12 @@
 //! Adler-32 continuing a value, both halves of that value are reduced (below
 //! 65521), as every Adler-32 produces them.
 
-use super::simd_elementwise::own_functions;
-use crate::fingerprints::checksum::{self, Algo, Identified, Start};
+use crate::fingerprints::checksum::{self, Algo, Checksum, Identified, Start};
 use crate::pass::{Changed, Pass, PassCx, PassError};
-use crate::report::{Action, Finding, Tier};
 use crate::rewrite::map::emit_memory_bytes;
 use crate::rewrite::native;
 use walrus::ir::{BinaryOp, UnaryOp};
-use walrus::{Module, ValType};
+use walrus::{FunctionId, MemoryId, Module, ValType};
 
 /// The native checksum pass.
 pub struct NativeChecksum;
@@ -37,117 +35,84 @@ impl Pass for NativeChecksum {
     }
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
-        let mut changed = Changed::nothing();
-        if cx.options.target != crate::options::Target::Native || cx.probe.is_none() {
-            return Ok(changed);
-        }
-        let Some(memory) = module.memories.iter().next().map(|m| m.id()) else {
-            return Ok(changed);
-        };
-        if native::memory_refusal(module, memory).is_some() {
-            return Ok(changed);
-        }
-        for func in own_functions(module) {
-            let local = module.funcs.get(func).kind.unwrap_local();
-            let Some(params) = checksum::prefilter(module, local) else {
-                continue;
-            };
-            let Some(index) = cx.func_index(func) else {
-                continue;
-            };
-            let Some(probe) = cx.probe.as_deref_mut() else {
-                break;
-            };
-            let Some(Identified { checksum: c, runs }) = checksum::identify(index, params, probe)
-            else {
-                continue;
-            };
-            let mut finding = Finding {
-                function: cx.names.get(func).to_string(),
-                func_index: index,
-                pattern: c.algo.pattern().to_string(),
-                elem: None,
-                action: Action::Rewritten,
-                tier: Some(Tier::Native),
-                exact: true,
-                reason: Some(format!(
-                    "identified by probing ({runs} runs): {}",
-                    c.describe()
-                )),
-                verified: None,
-            };
-            if let Some(why) = cx.dropped(func) {
-                finding.action = Action::Detected;
-                finding.tier = None;
-                finding.reason = Some(why.to_string());
-            } else if !cx.allow_rewrite() {
-                finding.action = Action::Detected;
-                finding.tier = None;
-                finding.reason = Some("--bisect limit reached".to_string());
-            } else {
-                let name = match c.algo {
-                    Algo::Crc32 => "crc32_v1",
-                    Algo::Crc32c => "crc32c_v1",
-                    Algo::Adler32 => "adler32_v1",
-                };
-                let kernel = native::import(module, name, &[ValType::I32; 3], &[ValType::I32]);
-                let mem = module.locals.add(ValType::I64);
-                native::insert_entry_block(module, func, |seq, fail, args| {
-                    let (buf, len) = (args[c.buf], args[c.len]);
-                    // MIN_BYTES <= len < 2^31.
-                    seq.local_get(len)
-                        .i32_const(MIN_BYTES)
-                        .binop(BinaryOp::I32LtS)
-                        .br_if(fail);
-                    // buf + len + 16 <= memory size.
-                    emit_memory_bytes(memory, mem, seq);
-                    seq.local_get(buf)
-                        .unop(UnaryOp::I64ExtendUI32)
-                        .local_get(len)
-                        .unop(UnaryOp::I64ExtendUI32)
-                        .binop(BinaryOp::I64Add)
-                        .i64_const(16)
-                        .binop(BinaryOp::I64Add)
-                        .local_get(mem)
-                        .binop(BinaryOp::I64GtU)
-                        .br_if(fail);
-                    let start = |seq: &mut walrus::InstrSeqBuilder| match c.start {
-                        Start::Const(v) => {
-                            seq.i32_const(v as i32);
-                        }
-                        Start::Param(p) => {
-                            seq.local_get(args[p]);
-                        }
-                    };
-                    if let (Algo::Adler32, Start::Param(p)) = (c.algo, c.start) {
-                        // Both halves reduced.
-                        seq.local_get(args[p])
-                            .i32_const(0xffff)
-                            .binop(BinaryOp::I32And)
-                            .i32_const(65521)
-                            .binop(BinaryOp::I32GeU)
-                            .local_get(args[p])
-                            .i32_const(16)
-                            .binop(BinaryOp::I32ShrU)
-                            .i32_const(65521)
-                            .binop(BinaryOp::I32GeU)
-                            .binop(BinaryOp::I32Or)
-                            .br_if(fail);
-                    }
-                    start(seq);
-                    if c.pre != 0 {
-                        seq.i32_const(c.pre as i32).binop(BinaryOp::I32Xor);
-                    }
-                    seq.local_get(buf).local_get(len).call(kernel);
-                    if c.post != 0 {
-                        seq.i32_const(c.post as i32).binop(BinaryOp::I32Xor);
-                    }
-                    seq.return_();
-                });
-                changed.functions.push(func);
-            }
-            cx.findings.push(finding);
-        }
-        Ok(changed)
+        Ok(super::run_whole_function(
+            module,
+            cx,
+            checksum::prefilter,
+            |_, index, params, probe| {
+                let Identified { checksum: c, runs } = checksum::identify(index, params, probe)?;
+                Some(super::Identified {
+                    matched: c,
+                    pattern: c.algo.pattern(),
+                    elem: None,
+                    exact: true,
+                    reason: format!("identified by probing ({runs} runs): {}", c.describe()),
+                })
+            },
+            insert_call,
+        ))
     }
+}
+
+/// Puts the guard and the kernel call in front of the function's body.
+fn insert_call(module: &mut Module, func: FunctionId, memory: MemoryId, c: &Checksum) {
+    let name = match c.algo {
+        Algo::Crc32 => "crc32_v1",
+        Algo::Crc32c => "crc32c_v1",
+        Algo::Adler32 => "adler32_v1",
+    };
+    let kernel = native::import(module, name, &[ValType::I32; 3], &[ValType::I32]);
+    let mem = module.locals.add(ValType::I64);
+    native::insert_entry_block(module, func, |seq, fail, args| {
+        let (buf, len) = (args[c.buf], args[c.len]);
+        // MIN_BYTES <= len < 2^31.
+        seq.local_get(len)
+            .i32_const(MIN_BYTES)
+            .binop(BinaryOp::I32LtS)
+            .br_if(fail);
+        // buf + len + 16 <= memory size.
+        emit_memory_bytes(memory, mem, seq);
+        seq.local_get(buf)
+            .unop(UnaryOp::I64ExtendUI32)
+            .local_get(len)
+            .unop(UnaryOp::I64ExtendUI32)
+            .binop(BinaryOp::I64Add)
+            .i64_const(16)
+            .binop(BinaryOp::I64Add)
+            .local_get(mem)
+            .binop(BinaryOp::I64GtU)
+            .br_if(fail);
+        let start = |seq: &mut walrus::InstrSeqBuilder| match c.start {
+            Start::Const(v) => {
+                seq.i32_const(v as i32);
+            }
+            Start::Param(p) => {
+                seq.local_get(args[p]);
+            }
+        };
+        if let (Algo::Adler32, Start::Param(p)) = (c.algo, c.start) {
+            // Both halves reduced.
+            seq.local_get(args[p])
+                .i32_const(0xffff)
+                .binop(BinaryOp::I32And)
+                .i32_const(65521)
+                .binop(BinaryOp::I32GeU)
+                .local_get(args[p])
+                .i32_const(16)
+                .binop(BinaryOp::I32ShrU)
+                .i32_const(65521)
+                .binop(BinaryOp::I32GeU)
+                .binop(BinaryOp::I32Or)
+                .br_if(fail);
+        }
+        start(seq);
+        if c.pre != 0 {
+            seq.i32_const(c.pre as i32).binop(BinaryOp::I32Xor);
+        }
+        seq.local_get(buf).local_get(len).call(kernel);
+        if c.post != 0 {
+            seq.i32_const(c.post as i32).binop(BinaryOp::I32Xor);
+        }
+        seq.return_();
+    });
 }

@@ -12,10 +12,9 @@
 //! the original's `i32` address computations wrapped), and C overlaps neither A
 //! nor B. Otherwise the original body runs: traps and partial writes are its own.
 
-use super::simd_elementwise::own_functions;
 use crate::fingerprints::gemm::{self, Dims, Gemm, Identified};
 use crate::pass::{Changed, Pass, PassCx, PassError};
-use crate::report::{Action, Elem, Finding, Tier};
+use crate::report::Elem;
 use crate::rewrite::map::emit_memory_bytes;
 use crate::rewrite::native;
 use walrus::ir::{BinaryOp, InstrSeqId, UnaryOp};
@@ -54,58 +53,23 @@ impl Pass for NativeGemm {
     }
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
-        let mut changed = Changed::nothing();
-        if cx.options.target != crate::options::Target::Native || cx.probe.is_none() {
-            return Ok(changed);
-        }
-        let Some(memory) = module.memories.iter().next().map(|m| m.id()) else {
-            return Ok(changed);
-        };
-        if native::memory_refusal(module, memory).is_some() {
-            return Ok(changed);
-        }
-        for func in own_functions(module) {
-            let local = module.funcs.get(func).kind.unwrap_local();
-            let Some(params) = gemm::prefilter(module, local) else {
-                continue;
-            };
-            let Some(index) = cx.func_index(func) else {
-                continue;
-            };
-            let Some(probe) = cx.probe.as_deref_mut() else {
-                break;
-            };
-            let Some(Identified { gemm: g, runs }) = gemm::identify(local, index, params, probe)
-            else {
-                continue;
-            };
-            let fast = cx.options.fast_math;
-            let mut finding = Finding {
-                function: cx.names.get(func).to_string(),
-                func_index: index,
-                pattern: "gemm".to_string(),
-                elem: Some(Elem::F32),
-                action: Action::Rewritten,
-                tier: Some(Tier::Native),
-                exact: !fast,
-                reason: Some(describe(&g, runs, fast)),
-                verified: None,
-            };
-            if let Some(why) = cx.dropped(func) {
-                finding.action = Action::Detected;
-                finding.tier = None;
-                finding.reason = Some(why.to_string());
-            } else if !cx.allow_rewrite() {
-                finding.action = Action::Detected;
-                finding.tier = None;
-                finding.reason = Some("--bisect limit reached".to_string());
-            } else {
-                insert_call(module, func, memory, &g, fast);
-                changed.functions.push(func);
-            }
-            cx.findings.push(finding);
-        }
-        Ok(changed)
+        let fast = cx.options.fast_math;
+        Ok(super::run_whole_function(
+            module,
+            cx,
+            gemm::prefilter,
+            |local, index, params, probe| {
+                let Identified { gemm: g, runs } = gemm::identify(local, index, params, probe)?;
+                Some(super::Identified {
+                    matched: g,
+                    pattern: "gemm",
+                    elem: Some(Elem::F32),
+                    exact: !fast,
+                    reason: describe(&g, runs, fast),
+                })
+            },
+            |module, func, memory, g| insert_call(module, func, memory, g, fast),
+        ))
     }
 }
 
