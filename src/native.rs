@@ -16,12 +16,14 @@
 //! | `sum_squares_f32_v1(x, n) -> f32` | `sum x[i] * x[i]`, any order, FMA | no (`--fast-math`) |
 //! | `dot_u8_i8_v1(x, y, n) -> i32` (and `_u8_u8_`, `_i8_u8_`, `_i8_i8_`) | wrapping `sum x[i] * y[i]` over bytes widened as named | yes |
 //! | `crc32_v1`, `crc32c_v1`, `adler32_v1` `(value, ptr, len) -> i32` | zlib-style checksum updates ([`checksum`]) | yes |
+//! | `quantize_f32_v1`, `dequantize_f32_v1` `(src, dst, n, scale, zp, flags)` | INT8 (de)quantization of arrays ([`quantize`]) | yes |
 //! | `gemm_f32_v1(a, b, c, m, n, k, lda, ldb, ldc, flags)` | `C = A B` / `C += A B`, transposes by flag ([`gemm`]) | yes; flag 8: `--fast-math` |
 
 use wasmtime::{Caller, Linker, Memory, Trap};
 
 pub(crate) mod checksum;
 pub(crate) mod gemm;
+pub(crate) mod quantize;
 
 /// The import module name.
 pub const MODULE: &str = "barq";
@@ -91,6 +93,7 @@ pub fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()>
     byte_dot::<T, true, true>(linker, "dot_i8_i8_v1")?;
     gemm::add_to_linker(linker)?;
     checksum::add_to_linker(linker)?;
+    quantize::add_to_linker(linker)?;
     Ok(())
 }
 
@@ -394,10 +397,34 @@ unsafe fn sum_squares_f32_avx2(x: &[u8]) -> f32 {
 }
 
 /// Defines `env.memset`, `env.memcpy` and `env.memmove` (`(i32, i32, i32) -> i32`,
-/// as clang emits calls to them) over the caller's exported memory, for modules
-/// that import them: probing, `--verify` and the tests run such modules with the
-/// real behaviour, not a stub. A range outside memory is an error (a trap).
+/// as clang emits calls to them) over the caller's exported memory, and the f32
+/// rounding functions of libm (`roundf`, `rintf`, `nearbyintf`, `floorf`,
+/// `ceilf`, `truncf`: `(f32) -> f32`; `lrintf`: `(f32) -> i32`), for modules
+/// that import them (C built with `-nostdlib`): probing, `--verify` and the tests
+/// run such modules with the real behaviour, not a stub. A range outside memory is
+/// an error (a trap).
 pub fn add_libc_memory_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    let rounding: [(&str, fn(f32) -> f32); 6] = [
+        ("roundf", f32::round),
+        ("rintf", f32::round_ties_even),
+        ("nearbyintf", f32::round_ties_even),
+        ("floorf", f32::floor),
+        ("ceilf", f32::ceil),
+        ("truncf", f32::trunc),
+    ];
+    for (name, f) in rounding {
+        linker.func_wrap("env", name, move |x: f32| -> f32 { f(x) })?;
+    }
+    // (C leaves lrintf of NaN or out of range unspecified; musl returns INT_MIN
+    // as the x86 conversion does.)
+    linker.func_wrap("env", "lrintf", |x: f32| -> i32 {
+        let r = x.round_ties_even();
+        if r.is_nan() || !(-2147483648.0..2147483648.0).contains(&r) {
+            i32::MIN
+        } else {
+            r as i32
+        }
+    })?;
     linker.func_wrap(
         "env",
         "memset",

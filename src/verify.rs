@@ -372,12 +372,25 @@ impl Side {
         // clang's memset/memcpy/memmove calls behave as they do, where the module
         // imports them with their C signature.
         let named = |i: &wasmtime::ImportType<'_>| {
-            i.module() == "env" && matches!(i.name(), "memset" | "memcpy" | "memmove")
+            i.module() == "env" && barq_passes::fingerprints::LIBC_PURE.contains(&i.name())
         };
         let c_signature = |i: &wasmtime::ImportType<'_>| {
-            matches!(i.ty(), wasmtime::ExternType::Func(f)
-                if f.params().len() == 3 && f.results().len() == 1
-                    && f.params().chain(f.results()).all(|t| matches!(t, ValType::I32)))
+            let wasmtime::ExternType::Func(f) = i.ty() else {
+                return false;
+            };
+            let types: Vec<ValType> = f.params().chain(f.results()).collect();
+            let is = |t: &ValType, want: &ValType| t.matches(want);
+            match i.name() {
+                "memset" | "memcpy" | "memmove" => {
+                    f.params().len() == 3 && types.iter().all(|t| is(t, &ValType::I32))
+                }
+                "lrintf" => {
+                    f.params().len() == 1
+                        && is(&types[0], &ValType::F32)
+                        && is(&types[1], &ValType::I32)
+                }
+                _ => f.params().len() == 1 && types.iter().all(|t| is(t, &ValType::F32)),
+            }
         };
         let libc = module.imports().any(|i| named(&i))
             && module.imports().filter(named).all(|i| c_signature(&i));

@@ -172,18 +172,6 @@ pub fn prefilter(module: &Module, func: &LocalFunction) -> Option<usize> {
     (multiplies && stores && deep && module.memories.len() == 1).then_some(params.len())
 }
 
-/// Whether `func` is an import of `env.memset`, `env.memcpy` or `env.memmove`.
-pub fn is_libc_memory(module: &Module, func: walrus::FunctionId) -> bool {
-    match &module.funcs.get(func).kind {
-        walrus::FunctionKind::Import(i) => {
-            let import = module.imports.get(i.import);
-            import.module == "env"
-                && matches!(import.name.as_str(), "memset" | "memcpy" | "memmove")
-        }
-        _ => false,
-    }
-}
-
 /// Bit sets of parameter positions that reach load addresses and store
 /// addresses as a base (through adds and subtracts of other values, local copies
 /// and selects; a multiplied or shifted parameter is a size, not a base).

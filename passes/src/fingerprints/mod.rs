@@ -5,6 +5,7 @@ pub mod bytes;
 pub mod checksum;
 pub mod elementwise;
 pub mod gemm;
+pub mod quantize;
 pub mod reduction;
 pub mod types;
 
@@ -32,9 +33,34 @@ impl NoMatch {
     }
 }
 
-/// Whether `func` touches nothing a probe run cannot see or undo: no calls (except
-/// imports of `env.memset` / `memcpy` / `memmove`, which probes run for real, and
-/// only when `libc_calls`), no global writes, memory growth, atomics, table or
+/// The C library functions (imported from `env` by C built with `-nostdlib`) that
+/// probes and `--verify` run for real: memory fills and copies, f32 rounding.
+pub const LIBC_PURE: [&str; 10] = [
+    "memset",
+    "memcpy",
+    "memmove",
+    "roundf",
+    "rintf",
+    "nearbyintf",
+    "floorf",
+    "ceilf",
+    "truncf",
+    "lrintf",
+];
+
+/// Whether `func` is an import of one of [`LIBC_PURE`] from `env`.
+pub fn is_libc_pure(module: &walrus::Module, func: walrus::FunctionId) -> bool {
+    match &module.funcs.get(func).kind {
+        walrus::FunctionKind::Import(i) => {
+            let import = module.imports.get(i.import);
+            import.module == "env" && LIBC_PURE.contains(&import.name.as_str())
+        }
+        _ => false,
+    }
+}
+
+/// Whether `func` touches nothing a probe run cannot see or undo: no calls (except,
+/// when `libc_calls`, imports of [`LIBC_PURE`], which probes run for real), no global writes, memory growth, atomics, table or
 /// segment operations, exceptions; stores only when `stores`. Whole-function
 /// fingerprints that identify by probing start with it.
 pub fn probe_safe(
@@ -45,7 +71,7 @@ pub fn probe_safe(
 ) -> bool {
     use walrus::ir::Instr;
     crate::passes::simd_elementwise::instructions(func).all(|instr| match instr {
-        Instr::Call(c) => libc_calls && gemm::is_libc_memory(module, c.func),
+        Instr::Call(c) => libc_calls && is_libc_pure(module, c.func),
         Instr::Store(_) | Instr::MemoryCopy(_) | Instr::MemoryFill(_) => stores,
         Instr::CallIndirect(_)
         | Instr::ReturnCall(_)

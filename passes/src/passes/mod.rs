@@ -7,6 +7,7 @@ pub mod load_combine;
 pub mod loop_census;
 pub mod native_checksum;
 pub mod native_gemm;
+pub mod native_quantize;
 pub mod simd_elementwise;
 pub mod simd_nest;
 pub mod simd_reduce;
@@ -59,6 +60,8 @@ pub fn all() -> Vec<Registered> {
         // Whole functions computing CRC-32, CRC-32C or Adler-32 -> the runner's
         // kernels (--target native, identified by probing), for the same reasons.
         Registered::Rewrite(Box::new(native_checksum::NativeChecksum)),
+        // INT8 quantization and dequantization of whole arrays, likewise.
+        Registered::Rewrite(Box::new(native_quantize::NativeQuantize)),
         // Byte assemblies -> one wide load: exact, anywhere in a function. First,
         // so that loops reading words byte by byte reach the loop passes as
         // loops over words.
@@ -227,8 +230,7 @@ pub(crate) struct Identified<M> {
 
 /// The frame of a pass that replaces whole functions identified by probing with a
 /// native kernel call (`--target native` only, and only with a prober): for each
-/// function `prefilter` accepts (it returns the parameter count), `identify` probes
-/// it; an identified function is reported and, unless `--verify` dropped it or
+/// function `prefilter` accepts, `identify` probes it (given its parameter types); an identified function is reported and, unless `--verify` dropped it or
 /// `--bisect` ran out, `rewrite` puts the guarded call in front of its body.
 pub(crate) fn run_whole_function<M>(
     module: &mut walrus::Module,
@@ -237,7 +239,7 @@ pub(crate) fn run_whole_function<M>(
     mut identify: impl FnMut(
         &walrus::LocalFunction,
         u32,
-        usize,
+        &[walrus::ValType],
         &mut dyn crate::probe::Probe,
     ) -> Option<Identified<M>>,
     mut rewrite: impl FnMut(&mut walrus::Module, walrus::FunctionId, walrus::MemoryId, &M),
@@ -255,9 +257,10 @@ pub(crate) fn run_whole_function<M>(
     }
     for func in simd_elementwise::own_functions(module) {
         let local = module.funcs.get(func).kind.unwrap_local();
-        let Some(params) = prefilter(module, local) else {
+        if prefilter(module, local).is_none() {
             continue;
-        };
+        }
+        let params = module.types.get(local.ty()).params();
         let (Some(index), Some(probe)) = (cx.func_index(func), cx.probe.as_deref_mut()) else {
             continue;
         };

@@ -40,7 +40,8 @@ impl Pass for NativeChecksum {
             cx,
             checksum::prefilter,
             |_, index, params, probe| {
-                let Identified { checksum: c, runs } = checksum::identify(index, params, probe)?;
+                let Identified { checksum: c, runs } =
+                    checksum::identify(index, params.len(), probe)?;
                 Some(super::Identified {
                     matched: c,
                     pattern: c.algo.pattern(),

@@ -59,7 +59,8 @@ impl Pass for NativeGemm {
             cx,
             gemm::prefilter,
             |local, index, params, probe| {
-                let Identified { gemm: g, runs } = gemm::identify(local, index, params, probe)?;
+                let Identified { gemm: g, runs } =
+                    gemm::identify(local, index, params.len(), probe)?;
                 Some(super::Identified {
                     matched: g,
                     pattern: "gemm",
