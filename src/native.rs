@@ -404,7 +404,8 @@ unsafe fn sum_squares_f32_avx2(x: &[u8]) -> f32 {
 /// run such modules with the real behaviour, not a stub. A range outside memory is
 /// an error (a trap).
 pub fn add_libc_memory_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    let rounding: [(&str, fn(f32) -> f32); 6] = [
+    type Rounding = fn(f32) -> f32;
+    let rounding: [(&str, Rounding); 6] = [
         ("roundf", f32::round),
         ("rintf", f32::round_ties_even),
         ("nearbyintf", f32::round_ties_even),
