@@ -108,7 +108,7 @@ fn quantize_bytes(input: &[u8], output: &mut [u8], scale: f32, zp: i32, flags: i
     }
 }
 
-/// Sixteen elements per step; returns how many it did.
+/// Thirty-two (then sixteen) elements per step; returns how many it did.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn quantize_avx2(input: &[u8], output: &mut [u8], scale: f32, zp: i32, flags: i32) -> usize {
@@ -142,18 +142,36 @@ unsafe fn quantize_avx2(input: &[u8], output: &mut [u8], scale: f32, zp: i32, fl
             _mm256_round_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
         };
         let v = _mm256_add_ps(r, z);
-        // v < lo ? lo : v, then v > hi ? hi : v (NaN compares false: kept).
-        let v = _mm256_blendv_ps(v, lo, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));
-        let v = _mm256_blendv_ps(v, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
+        // v < lo ? lo : v, then v > hi ? hi : v: exactly `maxps(lo, v)` and
+        // `minps(hi, v)`, which return their second operand when the compare is
+        // false (NaN kept, -0.0 kept against 0.0).
+        let v = _mm256_max_ps(lo, v);
+        let v = _mm256_min_ps(hi, v);
         let nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
         _mm256_andnot_si256(nan, _mm256_cvttps_epi32(v))
     };
-    let mut i = 0;
-    while i + 16 <= n {
-        let a = eight(input.as_ptr().add(4 * i));
-        let b = eight(input.as_ptr().add(4 * i + 32));
+    let sixteen = |at: usize| {
+        let a = eight(input.as_ptr().add(4 * at));
+        let b = eight(input.as_ptr().add(4 * at + 32));
         // i32 -> i16 (values are in -128..=255: no saturation), lanes in order.
-        let w = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0b11_01_10_00);
+        _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0b11_01_10_00)
+    };
+    let mut i = 0;
+    // 32 per step: two independent chains of sixteen, one 32-byte store.
+    while i + 32 <= n {
+        let (w0, w1) = (sixteen(i), sixteen(i + 16));
+        let bytes = if flags & UNSIGNED != 0 {
+            _mm256_packus_epi16(w0, w1)
+        } else {
+            _mm256_packs_epi16(w0, w1)
+        };
+        // packs works per 128-bit lane: [w0 low, w1 low, w0 high, w1 high].
+        let bytes = _mm256_permute4x64_epi64(bytes, 0b11_01_10_00);
+        _mm256_storeu_si256(output.as_mut_ptr().add(i) as *mut __m256i, bytes);
+        i += 32;
+    }
+    while i + 16 <= n {
+        let w = sixteen(i);
         let bytes = if flags & UNSIGNED != 0 {
             _mm256_packus_epi16(w, w)
         } else {
