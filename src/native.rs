@@ -17,11 +17,13 @@
 //! | `dot_u8_i8_v1(x, y, n) -> i32` (and `_u8_u8_`, `_i8_u8_`, `_i8_i8_`) | wrapping `sum x[i] * y[i]` over bytes widened as named | yes |
 //! | `crc32_v1`, `crc32c_v1`, `adler32_v1` `(value, ptr, len) -> i32` | zlib-style checksum updates ([`checksum`]) | yes |
 //! | `quantize_f32_v1`, `dequantize_f32_v1` `(src, dst, n, scale, zp, flags)` | INT8 (de)quantization of arrays ([`quantize`]) | yes |
+//! | `conv3x3_f32_v1(image, kernel, out, h, w, bias, flags)` | valid 3x3 convolution, bias, ReLU by flag ([`conv`]) | yes |
 //! | `gemm_f32_v1(a, b, c, m, n, k, lda, ldb, ldc, flags)` | `C = A B` / `C += A B`, transposes by flag ([`gemm`]) | yes; flag 8: `--fast-math` |
 
 use wasmtime::{Caller, Linker, Memory, Trap};
 
 pub(crate) mod checksum;
+pub(crate) mod conv;
 pub(crate) mod gemm;
 pub(crate) mod quantize;
 
@@ -94,6 +96,7 @@ pub fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()>
     gemm::add_to_linker(linker)?;
     checksum::add_to_linker(linker)?;
     quantize::add_to_linker(linker)?;
+    conv::add_to_linker(linker)?;
     Ok(())
 }
 

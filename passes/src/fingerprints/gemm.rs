@@ -175,12 +175,12 @@ pub fn prefilter(module: &Module, func: &LocalFunction) -> Option<usize> {
 /// Bit sets of parameter positions that reach load addresses and store
 /// addresses as a base (through adds and subtracts of other values, local copies
 /// and selects; a multiplied or shifted parameter is a size, not a base).
-struct Bases {
-    loads: u32,
-    stores: u32,
+pub(crate) struct Bases {
+    pub(crate) loads: u32,
+    pub(crate) stores: u32,
 }
 
-fn bases(func: &LocalFunction) -> Bases {
+pub(crate) fn bases(func: &LocalFunction) -> Bases {
     let mut taint: HashMap<LocalId, u32> = func
         .args
         .iter()
@@ -310,7 +310,7 @@ pub const SCRATCH_BYTES: usize = 3 * REGION + 64;
 /// eighth of them `+0.0` or `-0.0` (so that `0.0 + x` and `x` differ), and a few
 /// infinities, NaNs and subnormals (so that code skipping zeros, or flushing
 /// subnormals, differs from the product).
-fn random_floats(rng: &mut Rng, bytes: usize) -> Vec<u8> {
+pub(crate) fn random_floats(rng: &mut Rng, bytes: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes);
     while out.len() < bytes {
         let r = rng.next_u64();
@@ -335,7 +335,7 @@ fn random_floats(rng: &mut Rng, bytes: usize) -> Vec<u8> {
     out
 }
 
-fn f32_at(bytes: &[u8], at: usize) -> f32 {
+pub(crate) fn f32_at(bytes: &[u8], at: usize) -> f32 {
     f32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }
 

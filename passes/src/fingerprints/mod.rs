@@ -3,6 +3,7 @@
 
 pub mod bytes;
 pub mod checksum;
+pub mod conv;
 pub mod elementwise;
 pub mod gemm;
 pub mod quantize;

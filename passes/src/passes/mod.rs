@@ -6,6 +6,7 @@ pub mod bulk_memory;
 pub mod load_combine;
 pub mod loop_census;
 pub mod native_checksum;
+pub mod native_conv;
 pub mod native_gemm;
 pub mod native_quantize;
 pub mod simd_elementwise;
@@ -62,6 +63,8 @@ pub fn all() -> Vec<Registered> {
         Registered::Rewrite(Box::new(native_checksum::NativeChecksum)),
         // INT8 quantization and dequantization of whole arrays, likewise.
         Registered::Rewrite(Box::new(native_quantize::NativeQuantize)),
+        // 3x3 f32 convolutions (+bias, ReLU), likewise.
+        Registered::Rewrite(Box::new(native_conv::NativeConv)),
         // Byte assemblies -> one wide load: exact, anywhere in a function. First,
         // so that loops reading words byte by byte reach the loop passes as
         // loops over words.
