@@ -18,6 +18,7 @@
 //! | `crc32_v1`, `crc32c_v1`, `adler32_v1` `(value, ptr, len) -> i32` | zlib-style checksum updates ([`checksum`]) | yes |
 //! | `quantize_f32_v1`, `dequantize_f32_v1` `(src, dst, n, scale, zp, flags)` | INT8 (de)quantization of arrays ([`quantize`]) | yes |
 //! | `conv3x3_f32_v1(image, kernel, out, h, w, bias, flags)` | valid 3x3 convolution, bias, ReLU by flag ([`conv`]) | yes |
+//! | `stencil3x3_u8_v1(image, out, h, w, w0..w8)` | 3x3 integer stencil on bytes, clamped ([`stencil`]) | yes |
 //! | `gemm_f32_v1(a, b, c, m, n, k, lda, ldb, ldc, flags)` | `C = A B` / `C += A B`, transposes by flag ([`gemm`]) | yes; flag 8: `--fast-math` |
 
 use wasmtime::{Caller, Linker, Memory, Trap};
@@ -26,6 +27,7 @@ pub(crate) mod checksum;
 pub(crate) mod conv;
 pub(crate) mod gemm;
 pub(crate) mod quantize;
+pub(crate) mod stencil;
 
 /// The import module name.
 pub const MODULE: &str = "barq";
@@ -97,6 +99,7 @@ pub fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()>
     checksum::add_to_linker(linker)?;
     quantize::add_to_linker(linker)?;
     conv::add_to_linker(linker)?;
+    stencil::add_to_linker(linker)?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ pub mod elementwise;
 pub mod gemm;
 pub mod quantize;
 pub mod reduction;
+pub mod stencil;
 pub mod types;
 
 /// Why a loop is not a match.

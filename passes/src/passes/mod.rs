@@ -9,6 +9,7 @@ pub mod native_checksum;
 pub mod native_conv;
 pub mod native_gemm;
 pub mod native_quantize;
+pub mod native_stencil;
 pub mod simd_elementwise;
 pub mod simd_nest;
 pub mod simd_reduce;
@@ -65,6 +66,8 @@ pub fn all() -> Vec<Registered> {
         Registered::Rewrite(Box::new(native_quantize::NativeQuantize)),
         // 3x3 f32 convolutions (+bias, ReLU), likewise.
         Registered::Rewrite(Box::new(native_conv::NativeConv)),
+        // 3x3 integer stencils on bytes (edge detection), likewise.
+        Registered::Rewrite(Box::new(native_stencil::NativeStencil)),
         // Byte assemblies -> one wide load: exact, anywhere in a function. First,
         // so that loops reading words byte by byte reach the loop passes as
         // loops over words.
