@@ -19,6 +19,7 @@
 //! | `quantize_f32_v1`, `dequantize_f32_v1` `(src, dst, n, scale, zp, flags)` | INT8 (de)quantization of arrays ([`quantize`]) | yes |
 //! | `conv3x3_f32_v1(image, kernel, out, h, w, bias, flags)` | valid 3x3 convolution, bias, ReLU by flag ([`conv`]) | yes |
 //! | `stencil3x3_u8_v1(image, out, h, w, w0..w8)` | 3x3 integer stencil on bytes, clamped ([`stencil`]) | yes |
+//! | `lz4_block_decompress_v1(src, src_len, dst, dst_cap) -> i32` | an LZ4 block decoded into `dst`, its size; -1 (nothing written) if malformed or too big ([`lz4`]) | yes |
 //! | `gemm_f32_v1(a, b, c, m, n, k, lda, ldb, ldc, flags)` | `C = A B` / `C += A B`, transposes by flag ([`gemm`]) | yes; flag 8: `--fast-math` |
 
 use wasmtime::{Caller, Linker, Memory, Trap};
@@ -26,6 +27,7 @@ use wasmtime::{Caller, Linker, Memory, Trap};
 pub(crate) mod checksum;
 pub(crate) mod conv;
 pub(crate) mod gemm;
+pub(crate) mod lz4;
 pub(crate) mod quantize;
 pub(crate) mod stencil;
 
@@ -100,6 +102,7 @@ pub fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()>
     quantize::add_to_linker(linker)?;
     conv::add_to_linker(linker)?;
     stencil::add_to_linker(linker)?;
+    lz4::add_to_linker(linker)?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 #include <math.h>
 #define EXPORT(name) __attribute__((export_name(name)))
 
-static float sum_squares(const float *v, int dim) {
+static float norm_squared(const float *v, int dim) {
     float s = 0.0f;
     for (int i = 0; i < dim; i++) s += v[i] * v[i];
     return s;
@@ -13,7 +13,7 @@ static float sum_squares(const float *v, int dim) {
 
 EXPORT("cosine_rows")
 void cosine_rows(const float *rows, int count, int dim, const float *q, float *out) {
-    float qq = sum_squares(q, dim);
+    float qq = norm_squared(q, dim);
     for (int r = 0; r < count; r++) {
         const float *v = rows + (long)r * dim;
         float d = 0.0f, vv = 0.0f;
@@ -27,13 +27,13 @@ void cosine_rows(const float *rows, int count, int dim, const float *q, float *o
 
 EXPORT("knn_cosine")
 int knn_cosine(const float *rows, int count, int dim, const float *q, int k, int *idx, float *sim) {
-    float qq = sum_squares(q, dim);
+    float qq = norm_squared(q, dim);
     int found = 0;
     for (int r = 0; r < count; r++) {
         const float *v = rows + (long)r * dim;
         float d = 0.0f;
         for (int i = 0; i < dim; i++) d += v[i] * q[i];
-        float s = d / sqrtf(qq * sum_squares(v, dim));
+        float s = d / sqrtf(qq * norm_squared(v, dim));
         if (found == k && !(s > sim[k - 1])) continue;
         int at = found < k ? found++ : k - 1;
         while (at > 0 && s > sim[at - 1]) {

@@ -6,6 +6,7 @@ pub mod checksum;
 pub mod conv;
 pub mod elementwise;
 pub mod gemm;
+pub mod lz4;
 pub mod quantize;
 pub mod reduction;
 pub mod stencil;
@@ -62,18 +63,41 @@ pub fn is_libc_pure(module: &walrus::Module, func: walrus::FunctionId) -> bool {
 }
 
 /// Whether `func` touches nothing a probe run cannot see or undo: no calls (except,
-/// when `libc_calls`, imports of [`LIBC_PURE`], which probes run for real), no global writes, memory growth, atomics, table or
-/// segment operations, exceptions; stores only when `stores`. Whole-function
-/// fingerprints that identify by probing start with it.
+/// when `calls`, imports of [`LIBC_PURE`], which probes run for real, and local
+/// functions without `unreachable` that are probe-safe themselves, a few calls
+/// deep, such as a compiler runtime's `memcpy`: never a panic path, whose
+/// conditions the probes do not model), no global writes, memory growth, atomics,
+/// table or segment operations, exceptions; stores only when `stores`.
+/// Whole-function fingerprints that identify by probing start with it.
 pub fn probe_safe(
     module: &walrus::Module,
     func: &walrus::LocalFunction,
     stores: bool,
-    libc_calls: bool,
+    calls: bool,
+) -> bool {
+    probe_safe_within(module, func, stores, calls.then_some(3))
+}
+
+/// [`probe_safe`], with calls allowed `depth` deep (none when `None`).
+fn probe_safe_within(
+    module: &walrus::Module,
+    func: &walrus::LocalFunction,
+    stores: bool,
+    depth: Option<u32>,
 ) -> bool {
     use walrus::ir::Instr;
+    let callee_safe = |callee: walrus::FunctionId| match (&module.funcs.get(callee).kind, depth) {
+        (_, None) => false,
+        (walrus::FunctionKind::Local(local), Some(d)) => {
+            d > 0
+                && !crate::passes::simd_elementwise::instructions(local)
+                    .any(|i| matches!(i, Instr::Unreachable(_)))
+                && probe_safe_within(module, local, stores, Some(d - 1))
+        }
+        _ => is_libc_pure(module, callee),
+    };
     crate::passes::simd_elementwise::instructions(func).all(|instr| match instr {
-        Instr::Call(c) => libc_calls && is_libc_pure(module, c.func),
+        Instr::Call(c) => callee_safe(c.func),
         Instr::Store(_) | Instr::MemoryCopy(_) | Instr::MemoryFill(_) => stores,
         Instr::CallIndirect(_)
         | Instr::ReturnCall(_)

@@ -8,6 +8,7 @@ pub mod loop_census;
 pub mod native_checksum;
 pub mod native_conv;
 pub mod native_gemm;
+pub mod native_lz4;
 pub mod native_quantize;
 pub mod native_stencil;
 pub mod simd_elementwise;
@@ -62,6 +63,9 @@ pub fn all() -> Vec<Registered> {
         // Whole functions computing CRC-32, CRC-32C or Adler-32 -> the runner's
         // kernels (--target native, identified by probing), for the same reasons.
         Registered::Rewrite(Box::new(native_checksum::NativeChecksum)),
+        // Whole functions decoding an LZ4 block -> the runner's decoder, likewise
+        // (the original body runs on malformed input).
+        Registered::Rewrite(Box::new(native_lz4::NativeLz4)),
         // INT8 quantization and dequantization of whole arrays, likewise.
         Registered::Rewrite(Box::new(native_quantize::NativeQuantize)),
         // 3x3 f32 convolutions (+bias, ReLU), likewise.
