@@ -47,4 +47,9 @@ for file in dot sum_squares cosine matmul quantize conv3x3 softmax lz4 checksums
   clang-19 -O3 -march=native -ffp-contract=off -shared -fPIC -w "corpus/c/$file.c" -lm -o "$out/lib$file.so"
   clang-19 -O3 -march=native -ffast-math -shared -fPIC -w "corpus/c/$file.c" -lm -o "$out/lib$file-ffast.so"
 done
+# The AssemblyScript BSON-style encoder (store combining): asc -O3 is the original.
+cp corpus/assemblyscript/bytes.O3.wasm "$out/bytes_as.O2.wasm"
+"$barq" "$out/bytes_as.O2.wasm" -o "$out/bytes_as.O2.barq.wasm"
+"${wasm_opt[@]}" "$out/bytes_as.O2.wasm" -o "$out/bytes_as.O2.wasmopt.wasm"
+"$barq" "$out/bytes_as.O2.wasm" -o "$out/bytes_as.O2.native.wasm" --target native
 echo "$out"

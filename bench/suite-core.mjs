@@ -243,6 +243,21 @@ export function plainJs(w) {
       }
       result = found;
     },
+    bson: () => {
+      const values = new DataView(x.buffer, x.byteOffset, x.byteLength);
+      const view = new DataView(out.buffer);
+      let p = 4;
+      for (let i = 0; i < n; i++) {
+        out[p] = 0x12;
+        out[p + 1] = 0x61 + (i % 26);
+        out[p + 2] = 0;
+        view.setBigUint64(p + 3, values.getBigUint64(8 * i, true), true);
+        p += 11;
+      }
+      out[p] = 0;
+      view.setUint32(0, p + 1, true);
+      result = p + 1;
+    },
     lz4: () => { result = lz4Js(x, out); },
     crc32: () => { result = crc32Js(x) | 0; },
   };

@@ -129,10 +129,14 @@ fn layout(dir: &Path, w: &Workload) -> Layout {
             a
         })
         .collect();
-    let out_bytes = w
-        .output
-        .as_ref()
-        .map_or(0, |o| o.len * if o.kind == "f32" || o.kind == "i32" { 4 } else { 1 });
+    let out_bytes = w.output.as_ref().map_or(0, |o| {
+        o.len
+            * if o.kind == "f32" || o.kind == "i32" {
+                4
+            } else {
+                1
+            }
+    });
     Layout {
         inputs,
         addrs,
@@ -372,11 +376,15 @@ fn native_impl(dir: &Path, w: &Workload, ffast: bool) -> Option<(Run, Read)> {
         match w.result.as_deref() {
             Some("f32") => {
                 let f = *lib.get::<CallF32>(name).ok()?;
-                Box::new(move || result.set(f(black_box(a), b, c, d, e, g, h, i, x, y).to_le_bytes()))
+                Box::new(move || {
+                    result.set(f(black_box(a), b, c, d, e, g, h, i, x, y).to_le_bytes())
+                })
             }
             Some(_) => {
                 let f = *lib.get::<CallI32>(name).ok()?;
-                Box::new(move || result.set(f(black_box(a), b, c, d, e, g, h, i, x, y).to_le_bytes()))
+                Box::new(move || {
+                    result.set(f(black_box(a), b, c, d, e, g, h, i, x, y).to_le_bytes())
+                })
             }
             None => {
                 let f = *lib.get::<CallVoid>(name).ok()?;
@@ -636,7 +644,9 @@ fn main() {
     };
     let v8 = node(&["--tfjs=simd"]);
     let v8_plain_tfjs = node(&["--tfjs=plain", "--others=off"]);
-    let stem = format!("{}-{}", shell("date -u +%F"), shell("hostname"));
+    // (A run of some workloads only does not overwrite the day's full results.)
+    let subset = if only.is_empty() { "" } else { "-subset" };
+    let stem = format!("{}-{}{subset}", shell("date -u +%F"), shell("hostname"));
     let results_dir = root.join("bench/results");
     std::fs::create_dir_all(&results_dir).unwrap();
     let screenshot = results_dir.join(format!("{stem}-chromium.png"));

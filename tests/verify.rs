@@ -231,6 +231,86 @@ fn combined_loads_keep_the_original_code_where_addresses_wrap() {
     }
 }
 
+/// Values written byte by byte (AssemblyScript) become one wide store behind a
+/// bounds check: at the end of memory, where the byte stores write the bytes that
+/// fit and then trap, the original stores run. Memory and traps must be the same
+/// at every edge.
+#[test]
+fn combined_stores_keep_partial_writes_at_the_end_of_memory() {
+    use wasmtime::{Engine, Instance, Module, Store, Val};
+    for level in ["O3", "Oz"] {
+        let path = common::root().join(format!("corpus/assemblyscript/bytes.{level}.wasm"));
+        let input = common::read(&path);
+        let out = barq_wasm::optimize(&input, &Options::default()).expect("optimize");
+        let combined: Vec<_> = out
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.pattern == "store_combine" && f.action == Action::Rewritten)
+            .map(|f| f.function.as_str())
+            .collect();
+        for name in ["write_u32_le", "write_u64_le", "bson_encode"] {
+            assert!(combined.contains(&name), "{level}: {combined:?}");
+        }
+        let engine = Engine::default();
+        let run = |wasm: &[u8], name: &str, args: &[Val]| -> (String, Vec<u8>) {
+            let module = Module::new(&engine, wasm).expect("compile");
+            let mut store = Store::new(&engine, ());
+            let instance = Instance::new(&mut store, &module, &[]).expect("instantiate");
+            let memory = instance.get_memory(&mut store, "memory").expect("memory");
+            memory.grow(&mut store, 1).expect("grow");
+            for (i, b) in memory.data_mut(&mut store).iter_mut().enumerate() {
+                *b = (i * 31 + 7) as u8;
+            }
+            let f = instance.get_func(&mut store, name).expect("export");
+            let mut results = vec![Val::I32(0); f.ty(&store).results().len()];
+            let outcome = match f.call(&mut store, args, &mut results) {
+                Ok(()) => format!("{:?}", results.first().and_then(|r| r.i32())),
+                Err(e) => format!("trap {:?}", e.downcast_ref::<wasmtime::Trap>()),
+            };
+            (outcome, memory.data(&store).to_vec())
+        };
+        let end = {
+            let module = Module::new(&engine, &input).unwrap();
+            let mut store = Store::new(&engine, ());
+            let instance = Instance::new(&mut store, &module, &[]).unwrap();
+            let memory = instance.get_memory(&mut store, "memory").unwrap();
+            (memory.data_size(&store) + 65536) as i32
+        };
+        let value = 0x0102_0304_0506_0708i64;
+        for p in [
+            0,
+            1,
+            4096,
+            end - 9,
+            end - 8,
+            end - 7,
+            end - 5,
+            end - 4,
+            end - 3,
+            end - 1,
+            end,
+            -4,
+            -1,
+        ] {
+            for (name, args) in [
+                ("write_u32_le", vec![Val::I32(p), Val::I32(value as i32)]),
+                ("write_u64_le", vec![Val::I32(p), Val::I64(value)]),
+                ("bson_encode", vec![Val::I32(p), Val::I32(64), Val::I32(3)]),
+                (
+                    "bson_encode",
+                    vec![Val::I32(4096), Val::I32(p), Val::I32(2)],
+                ),
+            ] {
+                let (a, ma) = run(&input, name, &args);
+                let (b, mb) = run(&out.wasm, name, &args);
+                assert_eq!(a, b, "{level} {name}({p})");
+                assert!(ma == mb, "{level} {name}({p}): memory differs");
+            }
+        }
+    }
+}
+
 /// The i64 forms of byte assemblies (4 bytes into an i64, both byte orders, and
 /// bytes extended from i32 loads) are combined and behave alike.
 #[test]

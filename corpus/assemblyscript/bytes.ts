@@ -66,3 +66,50 @@ export function read_u64_be(p: usize): u64 {
     (<u64>load<u8>(p, 3) << 32) | (<u64>load<u8>(p, 4) << 24) | (<u64>load<u8>(p, 5) << 16) |
     (<u64>load<u8>(p, 6) << 8) | <u64>load<u8>(p, 7);
 }
+
+// Values written byte by byte, little-endian (`store_combine`): a 32-bit and a
+// 64-bit one, and a BSON-style document encoder (int64 elements named "a".."z",
+// the document's length written last, in front).
+export function write_u32_le(p: usize, v: u32): void {
+  store<u8>(p, v);
+  store<u8>(p, v >> 8, 1);
+  store<u8>(p, v >> 16, 2);
+  store<u8>(p, v >> 24, 3);
+}
+
+export function write_u64_le(p: usize, v: u64): void {
+  store<u8>(p, <u8>v);
+  store<u8>(p, <u8>(v >> 8), 1);
+  store<u8>(p, <u8>(v >> 16), 2);
+  store<u8>(p, <u8>(v >> 24), 3);
+  store<u8>(p, <u8>(v >> 32), 4);
+  store<u8>(p, <u8>(v >> 40), 5);
+  store<u8>(p, <u8>(v >> 48), 6);
+  store<u8>(p, <u8>(v >> 56), 7);
+}
+
+export function bson_encode(out: usize, values: usize, n: i32): u32 {
+  let p = out + 4;
+  for (let i = 0; i < n; i++) {
+    const v = load<u64>(values + (<usize>i << 3));
+    store<u8>(p, 0x12);
+    store<u8>(p, 0x61 + i % 26, 1);
+    store<u8>(p, 0, 2);
+    store<u8>(p, <u8>v, 3);
+    store<u8>(p, <u8>(v >> 8), 4);
+    store<u8>(p, <u8>(v >> 16), 5);
+    store<u8>(p, <u8>(v >> 24), 6);
+    store<u8>(p, <u8>(v >> 32), 7);
+    store<u8>(p, <u8>(v >> 40), 8);
+    store<u8>(p, <u8>(v >> 48), 9);
+    store<u8>(p, <u8>(v >> 56), 10);
+    p += 11;
+  }
+  store<u8>(p, 0);
+  const len = <u32>(p + 1 - out);
+  store<u8>(out, len);
+  store<u8>(out, len >> 8, 1);
+  store<u8>(out, len >> 16, 2);
+  store<u8>(out, len >> 24, 3);
+  return len;
+}

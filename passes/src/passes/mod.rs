@@ -14,6 +14,7 @@ pub mod native_stencil;
 pub mod simd_elementwise;
 pub mod simd_nest;
 pub mod simd_reduce;
+pub mod store_combine;
 
 use crate::pass::{Audit, Pass};
 
@@ -76,6 +77,9 @@ pub fn all() -> Vec<Registered> {
         // so that loops reading words byte by byte reach the loop passes as
         // loops over words.
         Registered::Rewrite(Box::new(load_combine::LoadCombine)),
+        // Values written byte by byte -> one wide store behind a bounds check:
+        // exact, straight-line code, so anywhere; beside its mirror image.
+        Registered::Rewrite(Box::new(store_combine::StoreCombine)),
         // Copy and fill loops -> memory.copy / memory.fill: exact. Before the
         // elementwise pass, which would otherwise take the 4- and 8-byte ones as
         // SIMD maps (and skips loops guarded here).
