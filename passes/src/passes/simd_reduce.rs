@@ -141,6 +141,19 @@ impl Pass for SimdReduce {
             };
             if cx.allow_rewrite() {
                 let kernel = match &native {
+                    // Short reductions run the portable kernel (when SIMD128 is allowed):
+                    // the host call would cost more than it saves.
+                    Some(k) if cx.options.allow_simd => {
+                        let call = crate::rewrite::native::reduction_call(module, k, serial);
+                        let portable = build_kernel(module, &body, &p, r.pattern, serial);
+                        crate::rewrite::native::by_length(
+                            module,
+                            call,
+                            portable,
+                            crate::rewrite::native::NATIVE_MIN_ELEMENTS,
+                            serial,
+                        )
+                    }
                     Some(k) => crate::rewrite::native::reduction_call(module, k, serial),
                     None => build_kernel(module, &body, &p, r.pattern, serial),
                 };
@@ -184,7 +197,15 @@ impl Pass for SimdReduce {
                 });
                 if let Some(k) = &native {
                     let reason = finding.reason.take().unwrap_or_default();
-                    finding.reason = Some(format!("{reason}; calls barq::{}", k.name));
+                    finding.reason = Some(if cx.options.allow_simd {
+                        format!(
+                            "{reason}; calls barq::{} from {} elements on, SIMD128 below",
+                            k.name,
+                            crate::rewrite::native::NATIVE_MIN_ELEMENTS
+                        )
+                    } else {
+                        format!("{reason}; calls barq::{}", k.name)
+                    });
                 }
                 if !changed.functions.contains(&func) {
                     changed.functions.push(func);

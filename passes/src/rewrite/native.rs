@@ -244,6 +244,50 @@ pub fn reduction_call(module: &mut Module, k: &NativeReduction, serial: usize) -
     builder.finish(args, &mut module.funcs)
 }
 
+/// Below this many elements a reduction runs the portable SIMD kernel instead of
+/// the native one: a host call costs ~60-70 ns in Wasmtime 48 here (most of it
+/// finding the caller's `memory` export), what the SIMD128 kernel needs for about
+/// 700 f32 elements (measured 2026-11-24: 300-element dot products in a KNN
+/// search ran 1.7x slower through the host call).
+pub const NATIVE_MIN_ELEMENTS: i32 = 1024;
+
+/// A function with `portable`'s type whose last parameter is an element count: it
+/// calls `native` when the count is at least `min` (as unsigned), else `portable`.
+pub fn by_length(
+    module: &mut Module,
+    native: FunctionId,
+    portable: FunctionId,
+    min: i32,
+    serial: usize,
+) -> FunctionId {
+    let ty = module.types.get(module.funcs.get(portable).ty()).clone();
+    let (params, results) = (ty.params().to_vec(), ty.results().to_vec());
+    let mut builder = walrus::FunctionBuilder::new(&mut module.types, &params, &results);
+    builder.name(format!("barq_native_or_portable_{serial}"));
+    let args: Vec<_> = params.iter().map(|t| module.locals.add(*t)).collect();
+    let count = *args.last().expect("an element count");
+    let mut body = builder.func_body();
+    body.local_get(count)
+        .i32_const(min)
+        .binop(walrus::ir::BinaryOp::I32GeU)
+        .if_else(
+            walrus::ir::InstrSeqType::new(&mut module.types, &[], &results),
+            |then| {
+                for a in &args {
+                    then.local_get(*a);
+                }
+                then.call(native);
+            },
+            |otherwise| {
+                for a in &args {
+                    otherwise.local_get(*a);
+                }
+                otherwise.call(portable);
+            },
+        );
+    builder.finish(args, &mut module.funcs)
+}
+
 /// The function importing `barq::name`, added once per module.
 pub fn import(
     module: &mut Module,
