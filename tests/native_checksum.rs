@@ -10,18 +10,15 @@
 mod common;
 
 use barq_passes::probe::Rng;
-use barq_wasm::{optimize, Action, Options, Target, Tier};
-use wasmtime::{Linker, Module, Store, Val};
+use barq_wasm::{optimize, Action, Options, Tier};
+use wasmtime::{Module, Val};
 
 fn engine() -> &'static wasmtime::Engine {
     common::fuel_engine()
 }
 
 fn native() -> Options {
-    Options {
-        target: Target::Native,
-        ..Options::default()
-    }
+    common::native_options()
 }
 
 /// How many checksum functions each corpus source has.
@@ -31,23 +28,10 @@ const PER_FILE: &[(&str, usize)] = &[
     ("/assemblyscript/checksums.", 2),
 ];
 
-struct Side {
-    store: Store<()>,
-    instance: wasmtime::Instance,
-}
+use common::NativeSide as Side;
 
 fn side(module: &Module) -> Side {
-    let mut store = Store::new(engine(), ());
-    store.set_fuel(u64::MAX).expect("fuel");
-    let mut linker = Linker::new(engine());
-    barq_wasm::native::add_to_linker(&mut linker).expect("kernels");
-    linker
-        .define_unknown_imports_as_default_values(&mut store, module)
-        .expect("imports");
-    let instance = linker.instantiate(&mut store, module).expect("instantiate");
-    let memory = instance.get_memory(&mut store, "memory").expect("memory");
-    memory.grow(&mut store, 2).expect("grow");
-    Side { store, instance }
+    common::native_side(module, 2)
 }
 
 /// Writes `data` at `at` (a negative `at` counts from the end of memory), calls
@@ -166,24 +150,9 @@ fn identified_checksums_behave_exactly_like_the_originals() {
 /// signed bytes) are never identified, at any level.
 #[test]
 fn checksum_near_misses_are_not_identified() {
-    let files: Vec<_> = common::corpus_files()
-        .into_iter()
-        .filter(|p| {
-            let s = p.to_string_lossy();
-            s.contains("/checksums_like.") && s.ends_with(".wasm")
-        })
-        .collect();
-    assert_eq!(files.len(), 7);
-    for path in files {
-        let result = optimize(&common::read(&path), &native()).expect("optimize");
-        let found: Vec<_> = result
-            .report
-            .findings
-            .iter()
-            .filter(|f| f.pattern == "crc32" || f.pattern == "adler32")
-            .collect();
-        assert!(found.is_empty(), "{}: {found:?}", path.display());
-    }
+    common::assert_never_identified("/checksums_like.", 7, |f| {
+        f.pattern == "crc32" || f.pattern == "adler32"
+    });
 }
 
 /// The kernels on hostile arguments: past the end, wrapping, huge lengths trap

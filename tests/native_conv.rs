@@ -9,40 +9,17 @@
 mod common;
 
 use barq_passes::probe::Rng;
-use barq_wasm::{optimize, Action, Options, Target, Tier};
-use wasmtime::{Linker, Module, Store, Val};
+use barq_wasm::{optimize, Action, Options, Tier};
+use wasmtime::{Module, Val};
 
 fn native() -> Options {
-    Options {
-        target: Target::Native,
-        ..Options::default()
-    }
+    common::native_options()
 }
 
-struct Side {
-    store: Store<()>,
-    instance: wasmtime::Instance,
-    base: i64,
-}
+use common::NativeSide as Side;
 
 fn side(module: &Module) -> Side {
-    let engine = common::fuel_engine();
-    let mut store = Store::new(engine, ());
-    store.set_fuel(u64::MAX).expect("fuel");
-    let mut linker = Linker::new(engine);
-    barq_wasm::native::add_to_linker(&mut linker).expect("kernels");
-    linker
-        .define_unknown_imports_as_default_values(&mut store, module)
-        .expect("imports");
-    let instance = linker.instantiate(&mut store, module).expect("instantiate");
-    let memory = instance.get_memory(&mut store, "memory").expect("memory");
-    let base = memory.data_size(&store) as i64;
-    memory.grow(&mut store, 4).expect("grow");
-    Side {
-        store,
-        instance,
-        base,
-    }
+    common::native_side(module, 4)
 }
 
 fn value(rng: &mut Rng) -> f32 {
@@ -182,26 +159,5 @@ fn word(m: &[u8], i: usize) -> f32 {
 /// never identified, at any level.
 #[test]
 fn convolution_near_misses_are_not_identified() {
-    let files: Vec<_> = common::corpus_files()
-        .into_iter()
-        .filter(|p| {
-            let s = p.to_string_lossy();
-            s.contains("/conv_like.") && s.ends_with(".wasm")
-        })
-        .collect();
-    assert_eq!(files.len(), 7);
-    for path in files {
-        let result = optimize(&common::read(&path), &native()).expect("optimize");
-        let native_conv: Vec<_> = result
-            .report
-            .findings
-            .iter()
-            .filter(|f| f.tier == Some(Tier::Native))
-            .collect();
-        assert!(
-            native_conv.is_empty(),
-            "{}: {native_conv:?}",
-            path.display()
-        );
-    }
+    common::assert_never_identified("/conv_like.", 7, |f| f.tier == Some(Tier::Native));
 }

@@ -12,37 +12,21 @@
 mod common;
 
 use barq_passes::probe::Rng;
-use barq_wasm::{optimize, Action, Options, Target, Tier};
-use wasmtime::{Linker, Module, Store, Val};
+use barq_wasm::{optimize, Action, Options, Tier};
+use wasmtime::{Module, Val};
 
 fn engine() -> &'static wasmtime::Engine {
     common::fuel_engine()
 }
 
 fn native() -> Options {
-    Options {
-        target: Target::Native,
-        ..Options::default()
-    }
+    common::native_options()
 }
 
-struct Side {
-    store: Store<()>,
-    instance: wasmtime::Instance,
-}
+use common::NativeSide as Side;
 
 fn side(module: &Module) -> Side {
-    let mut store = Store::new(engine(), ());
-    store.set_fuel(u64::MAX).expect("fuel");
-    let mut linker = Linker::new(engine());
-    barq_wasm::native::add_to_linker(&mut linker).expect("kernels");
-    linker
-        .define_unknown_imports_as_default_values(&mut store, module)
-        .expect("imports");
-    let instance = linker.instantiate(&mut store, module).expect("instantiate");
-    let memory = instance.get_memory(&mut store, "memory").expect("memory");
-    memory.grow(&mut store, 4).expect("grow");
-    Side { store, instance }
+    common::native_side(module, 4)
 }
 
 /// One call: `block` written at `src` (offsets from the start of the last 4 pages;
@@ -282,24 +266,7 @@ fn identified_decoders_behave_exactly_like_the_originals() {
 /// length bytes) are never identified, at any level.
 #[test]
 fn lz4_near_misses_are_not_identified() {
-    let files: Vec<_> = common::corpus_files()
-        .into_iter()
-        .filter(|p| {
-            let s = p.to_string_lossy();
-            s.contains("/lz4_like.") && s.ends_with(".wasm")
-        })
-        .collect();
-    assert_eq!(files.len(), 7);
-    for path in files {
-        let result = optimize(&common::read(&path), &native()).expect("optimize");
-        let found: Vec<_> = result
-            .report
-            .findings
-            .iter()
-            .filter(|f| f.pattern == "lz4_decompress")
-            .collect();
-        assert!(found.is_empty(), "{}: {found:?}", path.display());
-    }
+    common::assert_never_identified("/lz4_like.", 7, |f| f.pattern == "lz4_decompress");
 }
 
 /// The kernel on hostile arguments: ranges past the end or wrapping trap;

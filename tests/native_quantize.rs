@@ -10,8 +10,8 @@
 mod common;
 
 use barq_passes::probe::Rng;
-use barq_wasm::{optimize, Action, Options, Target, Tier};
-use wasmtime::{Linker, Module, Store, Val};
+use barq_wasm::{optimize, Action, Options, Tier};
+use wasmtime::{Module, Val};
 
 /// (export, src, dst, n, scale, zero point, source and destination widths)
 struct Form {
@@ -73,37 +73,13 @@ const FORMS: &[Form] = &[
 ];
 
 fn native() -> Options {
-    Options {
-        target: Target::Native,
-        ..Options::default()
-    }
+    common::native_options()
 }
 
-struct Side {
-    store: Store<()>,
-    instance: wasmtime::Instance,
-    base: i64,
-}
+use common::NativeSide as Side;
 
 fn side(module: &Module) -> Side {
-    let engine = common::fuel_engine();
-    let mut store = Store::new(engine, ());
-    store.set_fuel(u64::MAX).expect("fuel");
-    let mut linker = Linker::new(engine);
-    barq_wasm::native::add_to_linker(&mut linker).expect("kernels");
-    barq_wasm::native::add_libc_memory_to_linker(&mut linker).expect("libc");
-    linker
-        .define_unknown_imports_as_default_values(&mut store, module)
-        .expect("imports");
-    let instance = linker.instantiate(&mut store, module).expect("instantiate");
-    let memory = instance.get_memory(&mut store, "memory").expect("memory");
-    let base = memory.data_size(&store) as i64;
-    memory.grow(&mut store, 2).expect("grow");
-    Side {
-        store,
-        instance,
-        base,
-    }
+    common::native_side(module, 2)
 }
 
 fn value(rng: &mut Rng) -> f32 {

@@ -203,3 +203,69 @@ pub fn assert_no_failures(failures: &[String]) {
 pub fn link_libc(linker: &mut wasmtime::Linker<()>) {
     barq_wasm::native::add_libc_memory_to_linker(linker).expect("libc memory functions");
 }
+
+/// `--target native` with everything else default.
+pub fn native_options() -> barq_wasm::Options {
+    barq_wasm::Options {
+        target: barq_wasm::Target::Native,
+        ..barq_wasm::Options::default()
+    }
+}
+
+/// An instance for the native target's tests: fuel metered (unlimited, to count
+/// what a call costs), the runner's `barq` kernels and libc memory functions,
+/// other imports as default values, memory grown by `pages`; `base` is where the
+/// grown pages start.
+pub struct NativeSide {
+    pub store: wasmtime::Store<()>,
+    pub instance: wasmtime::Instance,
+    pub base: i64,
+}
+
+pub fn native_side(module: &wasmtime::Module, pages: u64) -> NativeSide {
+    let engine = fuel_engine();
+    let mut store = wasmtime::Store::new(engine, ());
+    store.set_fuel(u64::MAX).expect("fuel");
+    let mut linker = wasmtime::Linker::new(engine);
+    barq_wasm::native::add_to_linker(&mut linker).expect("kernels");
+    barq_wasm::native::add_libc_memory_to_linker(&mut linker).expect("libc");
+    linker
+        .define_unknown_imports_as_default_values(&mut store, module)
+        .expect("imports");
+    let instance = linker.instantiate(&mut store, module).expect("instantiate");
+    let memory = instance.get_memory(&mut store, "memory").expect("memory");
+    let base = memory.data_size(&store) as i64;
+    memory.grow(&mut store, pages).expect("grow");
+    NativeSide {
+        store,
+        instance,
+        base,
+    }
+}
+
+/// Every corpus module whose path contains `fragment` (there must be `files`),
+/// optimized for the native target: no finding `unwanted` accepts.
+pub fn assert_never_identified(
+    fragment: &str,
+    files: usize,
+    unwanted: impl Fn(&barq_wasm::Finding) -> bool,
+) {
+    let paths: Vec<_> = corpus_files()
+        .into_iter()
+        .filter(|p| {
+            let s = p.to_string_lossy();
+            s.contains(fragment) && s.ends_with(".wasm")
+        })
+        .collect();
+    assert_eq!(paths.len(), files, "{fragment}: {paths:?}");
+    for path in paths {
+        let result = barq_wasm::optimize(&read(&path), &native_options()).expect("optimize");
+        let found: Vec<_> = result
+            .report
+            .findings
+            .iter()
+            .filter(|f| unwanted(f))
+            .collect();
+        assert!(found.is_empty(), "{}: {found:?}", path.display());
+    }
+}

@@ -15,7 +15,7 @@
 
 use super::simd_elementwise::{own_functions, sequences};
 use crate::pass::{Changed, Pass, PassCx, PassError};
-use crate::report::{Action, Elem, Finding, Tier};
+use crate::report::{Action, Elem, Tier};
 use walrus::ir::{BinaryOp, ExtendedLoad, Instr, InstrSeqId, LoadKind, MemArg, UnaryOp, Value};
 use walrus::{LocalId, MemoryId, Module};
 
@@ -354,7 +354,6 @@ impl Pass for LoadCombine {
         let mut changed = Changed::nothing();
         let ids = own_functions(module);
         for id in ids {
-            let dropped = cx.dropped(id);
             let seqs: Vec<InstrSeqId> = sequences(module.funcs.get(id).kind.unwrap_local());
             for seq in seqs {
                 let func = module.funcs.get_mut(id).kind.unwrap_local_mut();
@@ -364,23 +363,10 @@ impl Pass for LoadCombine {
                     let Some(c) = combine(&func.block(seq).instrs, root) else {
                         continue;
                     };
-                    let mut finding = Finding {
-                        function: cx.names.get(id).to_string(),
-                        func_index: cx.func_index(id).unwrap_or(u32::MAX),
-                        pattern: "load_combine".to_string(),
-                        elem: Some(c.elem),
-                        action: Action::Detected,
-                        tier: None,
-                        exact: true,
-                        reason: None,
-                        verified: None,
-                    };
-                    if let Some(reason) = dropped {
-                        finding.reason = Some(reason.to_string());
-                    } else if !cx.options.opt_level.rewrites() {
-                        finding.reason = Some("rewrites disabled at -O0".to_string());
-                    } else if !cx.allow_rewrite() {
-                        finding.reason = Some("bisect limit reached".to_string());
+                    let (mut finding, refusal) =
+                        super::scalar_candidate(cx, id, "load_combine", c.elem);
+                    if let Some(reason) = refusal {
+                        finding.reason = Some(reason);
                     } else {
                         let instrs = &mut func.block_mut(seq).instrs;
                         let load = Instr::Load(walrus::ir::Load {

@@ -242,6 +242,38 @@ pub(crate) struct Identified<M> {
     pub reason: String,
 }
 
+/// A plain-code rewrite's finding in `id` (detected, exact, no tier yet), and why
+/// the rewrite may not be made: `--verify` dropped the function, `-O0`, or the
+/// `--bisect` budget (consumed only when the rest allows the rewrite). `None`: go.
+pub(crate) fn scalar_candidate(
+    cx: &mut crate::pass::PassCx<'_>,
+    id: walrus::FunctionId,
+    pattern: &str,
+    elem: crate::report::Elem,
+) -> (crate::report::Finding, Option<String>) {
+    let finding = crate::report::Finding {
+        function: cx.names.get(id).to_string(),
+        func_index: cx.func_index(id).unwrap_or(u32::MAX),
+        pattern: pattern.to_string(),
+        elem: Some(elem),
+        action: crate::report::Action::Detected,
+        tier: None,
+        exact: true,
+        reason: None,
+        verified: None,
+    };
+    let refusal = if let Some(reason) = cx.dropped(id) {
+        Some(reason.to_string())
+    } else if !cx.options.opt_level.rewrites() {
+        Some("rewrites disabled at -O0".to_string())
+    } else if !cx.allow_rewrite() {
+        Some("bisect limit reached".to_string())
+    } else {
+        None
+    };
+    (finding, refusal)
+}
+
 /// The frame of a pass that replaces whole functions identified by probing with a
 /// native kernel call (`--target native` only, and only with a prober): for each
 /// function `prefilter` accepts, `identify` probes it (given its parameter types); an identified function is reported and, unless `--verify` dropped it or

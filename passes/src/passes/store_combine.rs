@@ -17,7 +17,7 @@
 
 use super::simd_elementwise::{own_functions, sequences};
 use crate::pass::{Changed, Pass, PassCx, PassError};
-use crate::report::{Action, Elem, Finding, Tier};
+use crate::report::{Action, Elem, Tier};
 use walrus::ir::{BinaryOp, Instr, InstrSeqId, MemArg, StoreKind, UnaryOp, Value};
 use walrus::{LocalId, MemoryId, Module};
 
@@ -185,7 +185,6 @@ impl Pass for StoreCombine {
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
         let mut changed = Changed::nothing();
         for id in own_functions(module) {
-            let dropped = cx.dropped(id);
             let seqs: Vec<InstrSeqId> = sequences(module.funcs.get(id).kind.unwrap_local());
             for seq in seqs {
                 let found = groups(&module.funcs.get(id).kind.unwrap_local().block(seq).instrs);
@@ -199,23 +198,11 @@ impl Pass for StoreCombine {
                     {
                         continue;
                     }
-                    let mut finding = Finding {
-                        function: cx.names.get(id).to_string(),
-                        func_index: cx.func_index(id).unwrap_or(u32::MAX),
-                        pattern: "store_combine".to_string(),
-                        elem: Some(if g.n == 8 { Elem::I64 } else { Elem::I32 }),
-                        action: Action::Detected,
-                        tier: None,
-                        exact: true,
-                        reason: None,
-                        verified: None,
-                    };
-                    if let Some(reason) = dropped {
-                        finding.reason = Some(reason.to_string());
-                    } else if !cx.options.opt_level.rewrites() {
-                        finding.reason = Some("rewrites disabled at -O0".to_string());
-                    } else if !cx.allow_rewrite() {
-                        finding.reason = Some("bisect limit reached".to_string());
+                    let elem = if g.n == 8 { Elem::I64 } else { Elem::I32 };
+                    let (mut finding, refusal) =
+                        super::scalar_candidate(cx, id, "store_combine", elem);
+                    if let Some(reason) = refusal {
+                        finding.reason = Some(reason);
                     } else {
                         rewrite(module, id, seq, &g);
                         finding.action = Action::Rewritten;
