@@ -268,8 +268,10 @@ struct Impl {
 fn wasm_impl(engine: &Engine, dir: &Path, w: &Workload, suffix: &str) -> Option<(Run, Read)> {
     let path = dir.join(format!("{}.{suffix}.wasm", w.file));
     let module = Module::from_file(engine, &path).ok()?;
-    let mut store = Store::new(engine, ());
-    let mut linker: Linker<()> = Linker::new(engine);
+    // The store knows its instance's memory, as barq-wasm's runtime does (the
+    // kernels then skip the export lookup).
+    let mut store: Store<Option<Memory>> = Store::new(engine, None);
+    let mut linker: Linker<Option<Memory>> = Linker::new(engine);
     barq_wasm::native::add_to_linker(&mut linker).expect("native kernels");
     barq_wasm::native::add_libc_memory_to_linker(&mut linker).expect("libc memory functions");
     linker
@@ -278,6 +280,7 @@ fn wasm_impl(engine: &Engine, dir: &Path, w: &Workload, suffix: &str) -> Option<
     let instance: Instance = linker
         .instantiate(&mut store, &module)
         .expect("instantiate");
+    *store.data_mut() = instance.get_memory(&mut store, "memory");
     if let Some(init) = instance.get_func(&mut store, "_initialize") {
         init.call(&mut store, &[], &mut []).expect("_initialize");
     }

@@ -111,11 +111,11 @@ fn run(bytes: &[u8], options: &Options, emit: bool) -> Result<Optimized, Error> 
         Err(e) => return Err(e.into()),
     };
     let manager = PassManager::from_options(options)?;
-    // Whole-function fingerprints identify by running the input (native target
-    // only, for now: the GEMM kernel is a `barq` import).
-    let mut prober = (options.target == barq_passes::Target::Native
-        && options.opt_level.rewrites())
-    .then(|| crate::probe::Prober::new(&binary));
+    // Whole-function fingerprints identify by running the input (the prober
+    // compiles it only when a fingerprint's prefilter accepts a function).
+    let mut prober = (options.opt_level.rewrites()
+        && (options.target == barq_passes::Target::Native || options.allow_simd))
+        .then(|| crate::probe::Prober::new(&binary));
     let outcome = manager.run_probed(
         &mut loaded,
         options,

@@ -19,6 +19,10 @@ use wasmtime::{Engine, Module, Val};
 /// Export name prefix of the probed functions in the instrumented copy.
 const PREFIX: &str = "__barq_probe_";
 
+/// Bytes below the stack pointer a probed function may write without that
+/// counting as a write outside the scratch region.
+const RED_ZONE: usize = 256;
+
 /// Runs functions of one input module.
 pub(crate) struct Prober {
     binary: Vec<u8>,
@@ -109,6 +113,13 @@ impl Probe for Prober {
                 ProbeArg::F32(v) => Val::F32(v.to_bits()),
             })
             .collect();
+        // Bytes below the stack pointer are free by the C ABI: a callee may spill
+        // there without moving it (Rust's libm does, in `force_eval!`).
+        let stack_pointer = side
+            .instance
+            .get_global(&mut side.store, &format!("{PREFIX}stack_pointer"))
+            .and_then(|g| g.get(&mut side.store).i32())
+            .map(|sp| sp as u32 as usize);
         let mut results = vec![Val::I32(0); func.ty(&side.store).results().len()];
         let returned = side.store.set_fuel(FUEL).is_ok()
             && func.call(&mut side.store, &args, &mut results).is_ok();
@@ -125,12 +136,21 @@ impl Probe for Prober {
         let after = memory[base..base + scratch.len()].to_vec();
         // (The scratch region past what this run was given stays zero, as grown.)
         let tail = base + scratch.len()..end;
-        let outside_changed =
-            memory[..base] != ready.below[..] || memory[tail.clone()].iter().any(|b| *b != 0);
+        let below_changed = memory[..base] != ready.below[..];
+        let outside_changed = memory[tail.clone()].iter().any(|b| *b != 0)
+            || (below_changed
+                && match stack_pointer {
+                    // Only the red zone changed?
+                    Some(sp) if sp <= base && sp >= RED_ZONE => {
+                        memory[..sp - RED_ZONE] != ready.below[..sp - RED_ZONE]
+                            || memory[sp..base] != ready.below[sp..]
+                    }
+                    _ => true,
+                });
         if let Some(memory) = ready.side.memory_bytes_mut() {
             // Back to the memory as instantiated: the scratch region zero again.
             memory[base..base + scratch.len()].fill(0);
-            if outside_changed {
+            if outside_changed || below_changed {
                 memory[..base].copy_from_slice(&ready.below);
                 memory[tail].fill(0);
             }

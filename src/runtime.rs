@@ -75,6 +75,15 @@ pub enum RunError {
 pub(crate) struct Host {
     wasi: WasiP1Ctx,
     pub(crate) io: crate::wasi_io::IoState,
+    /// The loaded instance's `memory` export, for the native kernels and the I/O
+    /// fast path (`None` while instantiating: they look the export up then).
+    memory: Option<wasmtime::Memory>,
+}
+
+impl crate::native::GuestMemory for Host {
+    fn guest_memory(&self) -> Option<wasmtime::Memory> {
+        self.memory
+    }
 }
 
 /// A Wasmtime engine and store with WASI preview 1, holding at most one
@@ -125,6 +134,7 @@ impl Runtime {
             Host {
                 wasi: wasi.build_p1(),
                 io: crate::wasi_io::IoState::new(config.io, &dirs, config.inherit_stdio),
+                memory: None,
             },
         );
         let mut linker = Linker::new(&engine);
@@ -199,8 +209,11 @@ impl Runtime {
                 )));
             }
         }
+        // An earlier module's memory must not serve this one's start function.
+        self.store.data_mut().memory = None;
         let instance = self.call_limited(|store, linker| linker.instantiate(store, &module))?;
         self.instance = Some(instance);
+        self.store.data_mut().memory = instance.get_memory(&mut self.store, "memory");
         if instance
             .get_typed_func::<(), ()>(&mut self.store, "_initialize")
             .is_ok()

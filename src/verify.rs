@@ -223,6 +223,20 @@ pub(crate) fn instrument(
             exported.push((*index, name.clone()));
         }
     }
+    // The stack pointer, by its name (clang and rustc keep it in the name section),
+    // for the prober: bytes just below it are dead by the C ABI.
+    let stack_pointer = loaded.module.globals.iter().find(|g| {
+        g.name.as_deref() == Some("__stack_pointer")
+            && g.mutable
+            && g.ty == walrus::ValType::I32
+            && matches!(g.kind, walrus::GlobalKind::Local(_))
+    });
+    if let Some(id) = stack_pointer.map(|g| g.id()) {
+        loaded
+            .module
+            .exports
+            .add(&format!("{prefix}stack_pointer"), id);
+    }
     Ok((module_io::emit(&mut loaded.module), exported))
 }
 

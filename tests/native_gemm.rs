@@ -219,7 +219,11 @@ fn same_bits(a: &[u8], b: &[u8], shift: usize) -> Option<usize> {
 fn cases(k: &Kernel) -> Vec<Case> {
     let square = matches!(k.sizes, Sizes::Square(_));
     let shapes: Vec<(i32, i32, i32)> = if square {
-        [0, 1, 3, 8, 9, 17, 33].iter().map(|&n| (n, n, n)).collect()
+        // 129: more than one panel of k in the portable kernel.
+        [0, 1, 3, 8, 9, 17, 33, 129]
+            .iter()
+            .map(|&n| (n, n, n))
+            .collect()
     } else {
         vec![
             (1, 1, 1),
@@ -230,6 +234,7 @@ fn cases(k: &Kernel) -> Vec<Case> {
             (16, 16, 16),
             (0, 5, 5),
             (5, 5, 0),
+            (9, 19, 300),
         ]
     };
     let big = BIG;
@@ -258,14 +263,9 @@ fn cases(k: &Kernel) -> Vec<Case> {
     out
 }
 
-/// Every corpus GEMM the probe identifies runs exactly like the original, and the
-/// kernel runs where the guard lets it.
-#[test]
-fn identified_gemms_behave_exactly_like_the_originals() {
-    let native = Options {
-        target: Target::Native,
-        ..Options::default()
-    };
+/// Runs every corpus GEMM that `options` rewrites at `tier` against the original on
+/// every case; returns how many were identified and how often the kernel ran.
+fn check_identified(options: &Options, tier: Tier) -> (usize, usize) {
     let mut identified = 0;
     let mut kernel_runs = 0;
     for path in common::corpus_files().iter().filter(|p| {
@@ -274,12 +274,12 @@ fn identified_gemms_behave_exactly_like_the_originals() {
             && (s.contains("/matmul.") || s.contains("/gemm.") || s.contains("/matrix."))
     }) {
         let input = common::read(path);
-        let result = optimize(&input, &native).expect("optimize");
+        let result = optimize(&input, options).expect("optimize");
         let engine = engine();
         let original = Module::new(engine, &input).expect("compile original");
         let rewritten = Module::new(engine, &result.wasm).expect("compile output");
         for finding in result.report.findings.iter().filter(|f| {
-            f.tier == Some(Tier::Native) && f.pattern == "gemm" && f.action == Action::Rewritten
+            f.tier == Some(tier) && f.pattern == "gemm" && f.action == Action::Rewritten
         }) {
             assert!(finding.exact, "{finding:?}");
             let k = KERNELS
@@ -295,7 +295,7 @@ fn identified_gemms_behave_exactly_like_the_originals() {
                     .collect();
                 let (ma, ta, fuel_a) = run(&mut a, k, &case, &fill);
                 let (mb, tb, fuel_b) = run(&mut b, k, &case, &fill);
-                let what = format!("{} {} {case:?}", path.display(), k.export);
+                let what = format!("{tier:?} {} {} {case:?}", path.display(), k.export);
                 assert_eq!(ta, tb, "{what}: traps differ");
                 let shift = (a.base as i64 + case.at[2]).rem_euclid(4) as usize;
                 if let Some(at) = same_bits(&ma, &mb, shift) {
@@ -308,6 +308,34 @@ fn identified_gemms_behave_exactly_like_the_originals() {
             }
         }
     }
+    (identified, kernel_runs)
+}
+
+/// Every corpus GEMM the probe identifies runs exactly like the original, and the
+/// kernel runs where the guard lets it.
+#[test]
+fn identified_gemms_behave_exactly_like_the_originals() {
+    let native = Options {
+        target: Target::Native,
+        ..Options::default()
+    };
+    let (identified, kernel_runs) = check_identified(&native, Tier::Native);
+    assert!(identified >= 25, "only {identified} GEMMs identified");
+    assert!(
+        kernel_runs >= 4 * identified,
+        "the kernel ran only {kernel_runs} times"
+    );
+}
+
+/// The portable target's SIMD128 GEMM kernel (the gemm pass alone, so that only the
+/// kernel can make the rewritten side cheaper): exact on every case, and it runs.
+#[test]
+fn portable_gemm_kernel_behaves_exactly_like_the_originals() {
+    let portable = Options {
+        passes: Some(vec!["native-gemm".to_string()]),
+        ..Options::default()
+    };
+    let (identified, kernel_runs) = check_identified(&portable, Tier::Simd128);
     assert!(identified >= 25, "only {identified} GEMMs identified");
     assert!(
         kernel_runs >= 4 * identified,

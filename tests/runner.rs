@@ -479,3 +479,72 @@ fn native_target_needs_a_plain_exported_memory() {
     };
     assert!(run(&wasm) == run(&native), "memory differs");
 }
+
+/// The runtime hands its instance's memory to the native kernels (no export lookup
+/// per call): a second module loaded into the same runtime must get its own
+/// memory, not the first one's.
+#[test]
+fn native_kernels_follow_the_loaded_module() {
+    let axpy = |pages: u32| {
+        format!(
+            r#"(module (memory (export "memory") {pages})
+            (func (export "axpy") (param $a f32) (param $x i32) (param $y i32) (param $n i32)
+              (local $i i32)
+              (block $done
+                (br_if $done (i32.le_s (local.get $n) (i32.const 0)))
+                (loop $l
+                  (f32.store (i32.add (local.get $y) (i32.shl (local.get $i) (i32.const 2)))
+                    (f32.add
+                      (f32.load (i32.add (local.get $y) (i32.shl (local.get $i) (i32.const 2))))
+                      (f32.mul (local.get $a)
+                        (f32.load (i32.add (local.get $x) (i32.shl (local.get $i) (i32.const 2)))))))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br_if $l (i32.lt_s (local.get $i) (local.get $n)))))))"#
+        )
+    };
+    let options = barq_wasm::Options {
+        target: barq_wasm::Target::Native,
+        ..barq_wasm::Options::default()
+    };
+    let native = |text: String| {
+        let result =
+            barq_wasm::optimize(&wat::parse_str(text).unwrap(), &options).expect("optimize");
+        assert_eq!(
+            result.report.findings[0].tier,
+            Some(barq_wasm::Tier::Native)
+        );
+        result.wasm
+    };
+    let n = 3000usize;
+    let f = |v: f32| Val::F32(v.to_bits());
+    let mut rt = Runtime::new(quiet(Config::default())).expect("runtime");
+    let mut results = Vec::new();
+    for (pages, scale, fill) in [(1u32, 2.0f32, 1.0f32), (3, 3.0, 5.0)] {
+        rt.load_module(&native(axpy(pages))).expect("load");
+        let xs: Vec<u8> = (0..n).flat_map(|_| fill.to_le_bytes()).collect();
+        rt.write_memory(0, &xs).expect("write");
+        rt.invoke(
+            "axpy",
+            &[
+                f(scale),
+                Val::I32(0),
+                Val::I32(4 * n as i32),
+                Val::I32(n as i32),
+            ],
+        )
+        .expect("axpy");
+        let y = rt.read_memory(4 * n, 4 * n).expect("read");
+        let at = |i: usize| f32::from_le_bytes([y[i], y[i + 1], y[i + 2], y[i + 3]]);
+        results.push(at(0));
+        results.push(at(4 * n - 4));
+        // Past the first module's single page: only the second module's memory has it.
+        if pages == 3 {
+            rt.invoke(
+                "axpy",
+                &[f(scale), Val::I32(0), Val::I32(100_000), Val::I32(n as i32)],
+            )
+            .expect("axpy past the first memory");
+        }
+    }
+    assert_eq!(results, [2.0, 2.0, 15.0, 15.0]);
+}

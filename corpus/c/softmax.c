@@ -27,3 +27,14 @@ EXPORT("softmax_div") void softmax_div(const float *x, float *y, int n) {
     for (int i = 0; i < n; i++) s += (y[i] = expf(x[i] - m));
     for (int i = 0; i < n; i++) y[i] = y[i] / s;
 }
+
+// In place, walking a pointer, a division by the sum folded into a reciprocal.
+EXPORT("softmax_inplace") void softmax_inplace(float *x, int n) {
+    if (n <= 0) return;
+    float m = -INFINITY;
+    for (float *p = x; p < x + n; p++) m = *p > m ? *p : m;
+    float s = 0.0f;
+    for (float *p = x; p < x + n; p++) { *p = expf(*p - m); s += *p; }
+    float inv = 1.0f / s;
+    for (float *p = x; p < x + n; p++) *p *= inv;
+}

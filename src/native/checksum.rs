@@ -16,7 +16,9 @@ use wasmtime::{Caller, Linker};
 type Kernel = fn(u32, &[u8]) -> u32;
 
 /// Registers the three kernels.
-pub(crate) fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
     let kernels: [(&str, Kernel); 3] = [
         ("crc32_v1", crc32),
         ("crc32c_v1", crc32c),

@@ -14,7 +14,9 @@ const RELU: i32 = 1;
 const BIAS_LAST: i32 = 2;
 
 /// Registers the kernel.
-pub(crate) fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "conv3x3_f32_v1",

@@ -119,7 +119,9 @@ pub(crate) fn check(len: usize, args: [i32; 9], flags: i32) -> wasmtime::Result<
 }
 
 /// Registers `gemm_f32_v1`.
-pub(crate) fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "gemm_f32_v1",

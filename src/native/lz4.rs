@@ -19,7 +19,9 @@ thread_local! {
 }
 
 /// Registers the kernel.
-pub(crate) fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "lz4_block_decompress_v1",

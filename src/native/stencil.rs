@@ -9,7 +9,9 @@ use super::{memory, MODULE};
 use wasmtime::{Caller, Linker, Trap};
 
 /// Registers the kernel.
-pub(crate) fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "stencil3x3_u8_v1",

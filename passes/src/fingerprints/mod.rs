@@ -9,6 +9,7 @@ pub mod gemm;
 pub mod lz4;
 pub mod quantize;
 pub mod reduction;
+pub mod softmax;
 pub mod stencil;
 pub mod types;
 

@@ -14,6 +14,7 @@ pub mod native_stencil;
 pub mod simd_elementwise;
 pub mod simd_nest;
 pub mod simd_reduce;
+pub mod softmax;
 pub mod store_combine;
 
 use crate::pass::{Audit, Pass};
@@ -73,6 +74,9 @@ pub fn all() -> Vec<Registered> {
         Registered::Rewrite(Box::new(native_conv::NativeConv)),
         // 3x3 integer stencils on bytes (edge detection), likewise.
         Registered::Rewrite(Box::new(native_stencil::NativeStencil)),
+        // Softmax over an array -> a vectorized exp and sum (--fast-math only; the
+        // runner's kernel or a SIMD128 function), likewise identified by probing.
+        Registered::Rewrite(Box::new(softmax::SoftmaxPass)),
         // Byte assemblies -> one wide load: exact, anywhere in a function. First,
         // so that loops reading words byte by byte reach the loop passes as
         // loops over words.
@@ -290,27 +294,92 @@ pub(crate) fn run_whole_function<M>(
     ) -> Option<Identified<M>>,
     mut rewrite: impl FnMut(&mut walrus::Module, walrus::FunctionId, walrus::MemoryId, &M),
 ) -> crate::pass::Changed {
+    run_whole_function_tiered(
+        module,
+        cx,
+        false,
+        prefilter,
+        |local, index, params, probe, _| identify(local, index, params, probe),
+        |module, func, memory, m, _| rewrite(module, func, memory, m),
+    )
+}
+
+/// Whether `func` calls one of barq's kernels (a function barq added, or a `barq`
+/// import): barq rewrote it already (a second run must not wrap it again).
+fn calls_barq_kernel(module: &walrus::Module, func: &walrus::LocalFunction) -> bool {
+    simd_elementwise::instructions(func).any(|i| match i {
+        walrus::ir::Instr::Call(c) => {
+            let callee = module.funcs.get(c.func);
+            let imported = match callee.kind {
+                walrus::FunctionKind::Import(walrus::ImportedFunction { import, .. }) => {
+                    module.imports.get(import).module == crate::rewrite::native::MODULE
+                }
+                _ => false,
+            };
+            imported
+                || callee
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(simd_elementwise::KERNEL_PREFIX))
+        }
+        _ => false,
+    })
+}
+
+/// [`run_whole_function`] for a pass that also has a portable rewrite (`portable`):
+/// under `--target portable` (SIMD128 allowed, a prober given, a 32-bit memory)
+/// `identify` and `rewrite` are told the tier is [`Tier::Simd128`](crate::report::Tier).
+pub(crate) fn run_whole_function_tiered<M>(
+    module: &mut walrus::Module,
+    cx: &mut crate::pass::PassCx<'_>,
+    portable: bool,
+    prefilter: impl Fn(&walrus::Module, &walrus::LocalFunction) -> Option<usize>,
+    mut identify: impl FnMut(
+        &walrus::LocalFunction,
+        u32,
+        &[walrus::ValType],
+        &mut dyn crate::probe::Probe,
+        crate::report::Tier,
+    ) -> Option<Identified<M>>,
+    mut rewrite: impl FnMut(
+        &mut walrus::Module,
+        walrus::FunctionId,
+        walrus::MemoryId,
+        &M,
+        crate::report::Tier,
+    ),
+) -> crate::pass::Changed {
+    use crate::options::Target;
     use crate::report::{Action, Finding, Tier};
     let mut changed = crate::pass::Changed::nothing();
-    if cx.options.target != crate::options::Target::Native || cx.probe.is_none() {
+    let tier = match cx.options.target {
+        Target::Native => Tier::Native,
+        Target::Portable if portable && cx.options.allow_simd => Tier::Simd128,
+        _ => return changed,
+    };
+    if cx.probe.is_none() {
         return changed;
     }
     let Some(memory) = module.memories.iter().next().map(|m| m.id()) else {
         return changed;
     };
-    if crate::rewrite::native::memory_refusal(module, memory).is_some() {
+    let refused = match tier {
+        Tier::Native => crate::rewrite::native::memory_refusal(module, memory).is_some(),
+        _ => module.memories.get(memory).memory64,
+    };
+    if refused {
         return changed;
     }
     for func in simd_elementwise::own_functions(module) {
         let local = module.funcs.get(func).kind.unwrap_local();
-        if prefilter(module, local).is_none() {
+        if calls_barq_kernel(module, local) || prefilter(module, local).is_none() {
             continue;
         }
         let params = module.types.get(local.ty()).params();
         let (Some(index), Some(probe)) = (cx.func_index(func), cx.probe.as_deref_mut()) else {
             continue;
         };
-        let Some(found) = identify(local, index, params, probe) else {
+        let Some(found) = identify(local, index, params, probe, tier) else {
             continue;
         };
         let mut finding = Finding {
@@ -319,7 +388,7 @@ pub(crate) fn run_whole_function<M>(
             pattern: found.pattern.to_string(),
             elem: found.elem,
             action: Action::Rewritten,
-            tier: Some(Tier::Native),
+            tier: Some(tier),
             exact: found.exact,
             reason: Some(found.reason),
             verified: None,
@@ -333,7 +402,7 @@ pub(crate) fn run_whole_function<M>(
             finding.tier = None;
             finding.reason = Some(why);
         } else {
-            rewrite(module, func, memory, &found.matched);
+            rewrite(module, func, memory, &found.matched, tier);
             changed.functions.push(func);
         }
         cx.findings.push(finding);

@@ -1,7 +1,10 @@
-//! `native-gemm`: under `--target native`, a function identified by probing as a
-//! matrix product (`fingerprints::gemm`) gets a guard at its entry that calls the
-//! runner's `barq::gemm_f32_v1` and returns; the original body follows as the
-//! fallback (and still gets the loop passes' rewrites).
+//! `native-gemm`: a function identified by probing as a matrix product
+//! (`fingerprints::gemm`) gets a guard at its entry that calls a GEMM kernel and
+//! returns; the original body follows as the fallback (and still gets the loop
+//! passes' rewrites). The kernel is the runner's `barq::gemm_f32_v1` under
+//! `--target native`, and under `--target portable` a register-blocked SIMD128
+//! function added to the module (`rewrite::gemm`; B not transposed). The name
+//! predates the portable kernel.
 //!
 //! Needs: a prober (the driver's Wasmtime engine); without one, nothing happens.
 //! Guarantees: exact by default (the kernel keeps every output's operation order:
@@ -14,7 +17,7 @@
 
 use crate::fingerprints::gemm::{self, Dims, Gemm, Identified};
 use crate::pass::{Changed, Pass, PassCx, PassError};
-use crate::report::Elem;
+use crate::report::{Elem, Tier};
 use crate::rewrite::map::emit_memory_bytes;
 use crate::rewrite::native;
 use walrus::ir::{BinaryOp, InstrSeqId, UnaryOp};
@@ -49,33 +52,42 @@ impl Pass for NativeGemm {
     }
 
     fn description(&self) -> &'static str {
-        "functions computing C = A B (f32, identified by probing) -> barq::gemm_f32_v1 behind a guard (--target native)"
+        "functions computing C = A B (f32, identified by probing) -> barq::gemm_f32_v1 (--target native) or a blocked SIMD128 kernel, behind a guard"
     }
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
         let fast = cx.options.fast_math;
-        Ok(super::run_whole_function(
+        Ok(super::run_whole_function_tiered(
             module,
             cx,
+            true,
             gemm::prefilter,
-            |local, index, params, probe| {
+            |local, index, params, probe, tier| {
                 let Identified { gemm: g, runs } =
                     gemm::identify(local, index, params.len(), probe)?;
+                let native = tier == Tier::Native;
+                // The portable kernel loads B's rows as vectors: a transposed B is
+                // left to the loop passes.
+                if !native && g.trans_b {
+                    return None;
+                }
                 Some(super::Identified {
                     matched: g,
                     pattern: "gemm",
                     elem: Some(Elem::F32),
-                    exact: !fast,
-                    reason: describe(&g, runs, fast),
+                    exact: !(fast && native),
+                    reason: describe(&g, runs, fast && native, native),
                 })
             },
-            |module, func, memory, g| insert_call(module, func, memory, g, fast),
+            |module, func, memory, g, tier| {
+                insert_call(module, func, memory, g, fast, tier == Tier::Native)
+            },
         ))
     }
 }
 
 /// The report's reason for a rewrite: what was identified, how, and the licence.
-fn describe(g: &Gemm, runs: usize, fast: bool) -> String {
+fn describe(g: &Gemm, runs: usize, fast: bool, native: bool) -> String {
     let form = match (g.trans_a, g.trans_b) {
         (false, false) => "A B",
         (true, false) => "A^T B",
@@ -88,23 +100,32 @@ fn describe(g: &Gemm, runs: usize, fast: bool) -> String {
         Dims::Packed { .. } => "m, n, k",
         Dims::Strided { .. } => "m, n, k, leading dimensions",
     };
-    let licence = if fast {
-        "--fast-math: blocked, FMA"
-    } else {
-        "exact: k order kept, no FMA"
+    let licence = match (fast, native) {
+        (true, _) => "--fast-math: blocked, FMA",
+        (false, true) => "exact: k order kept, no FMA",
+        (false, false) => {
+            "SIMD128 4x8 register blocks, k in panels of 128, exact: k order kept, no FMA"
+        }
     };
     format!("identified by probing ({runs} runs): C {op} {form}, sizes {sizes}; {licence}")
 }
 
-/// Puts `block { guard; call kernel; return }` in front of the function's body.
+/// Puts `block { guard; call kernel; return }` in front of the function's body:
+/// the runner's kernel (`native`) or the module's own SIMD128 one.
 fn insert_call(
     module: &mut Module,
     func: FunctionId,
     memory: walrus::MemoryId,
     g: &Gemm,
     fast: bool,
+    native: bool,
 ) {
-    let kernel = native::import(module, KERNEL, &[ValType::I32; 10], &[]);
+    let fast = fast && native;
+    let kernel = if native {
+        native::import(module, KERNEL, &[ValType::I32; 10], &[])
+    } else {
+        crate::rewrite::gemm::kernel(module, memory)
+    };
     let mem = module.locals.add(ValType::I64);
     let t = module.locals.add(ValType::I64);
     native::insert_entry_block(module, func, |guard, fail, args| {

@@ -245,11 +245,12 @@ pub fn reduction_call(module: &mut Module, k: &NativeReduction, serial: usize) -
 }
 
 /// Below this many elements a reduction runs the portable SIMD kernel instead of
-/// the native one: a host call costs ~60-70 ns in Wasmtime 48 here (most of it
-/// finding the caller's `memory` export), what the SIMD128 kernel needs for about
-/// 700 f32 elements (measured 2026-11-24: 300-element dot products in a KNN
-/// search ran 1.7x slower through the host call).
-pub const NATIVE_MIN_ELEMENTS: i32 = 1024;
+/// the native one: a host call costs ~19 ns in barq-wasm's runtime (Wasmtime 48;
+/// the store hands the kernels its memory), about what the SIMD128 kernel needs
+/// for 256 f32 elements (`cargo bench --bench threshold`, 2026-12-04: level at
+/// 256-300, the host kernel 1.4x faster at 512). Embedders whose store makes the
+/// kernels look up the `memory` export pay ~80 ns a call instead.
+pub const NATIVE_MIN_ELEMENTS: i32 = 256;
 
 /// A function with `portable`'s type whose last parameter is an element count: it
 /// calls `native` when the count is at least `min` (as unsigned), else `portable`.

@@ -1,0 +1,442 @@
+//! The portable GEMM kernel: a SIMD128 function with the signature of the runner's
+//! `barq::gemm_f32_v1` (`a, b, c, m, n, k, lda, ldb, ldc, flags`), added once per
+//! module, for functions identified by probing as matrix products.
+//!
+//! Register-blocked and exact: C is computed in blocks of 4 rows x 8 columns held
+//! in eight `f32x4` accumulators while `p` runs over the whole of `k` in order, so
+//! each output gets the same rounded multiply, then add, in the same order as the
+//! scalar loop (no FMA, no reassociation); A's element is broadcast, B's row
+//! segment loaded once for four rows. `k` is cut into panels of `K_PANEL`: between
+//! panels a block's partial sums go to C and come back unchanged (an f32 stored and
+//! reloaded is the same f32), and the panel of B stays in cache while every block
+//! of rows passes over it. Rows left over (m mod 4) go one at a time, columns left
+//! over (n mod 8) through a scalar loop with the same operation order.
+//!
+//! The caller's guard ensures what the kernel assumes: m, n, k >= 1, every matrix
+//! inside memory (no i32 address wraps), C apart from A and B, B not transposed.
+
+use walrus::ir::{BinaryOp, LoadKind, MemArg, StoreKind, UnaryOp, Value};
+use walrus::{FunctionBuilder, FunctionId, InstrSeqBuilder, LocalId, MemoryId, Module, ValType};
+
+/// The kernel's name in the output's name section.
+pub const NAME: &str = "barq_gemm_f32x4";
+
+/// Rows of a register block.
+const ROWS: usize = 4;
+/// `f32x4` vectors per block row (8 columns).
+const VECS: usize = 2;
+/// Steps of `k` per panel: a block's strip of B is then 128 rows of 32 bytes (4
+/// KiB, in L1 while the block's rows pass), a 128 x 512 panel of B 256 KiB (in L2).
+const K_PANEL: i32 = 128;
+
+/// Flag bits, as `native_gemm::flags`.
+const TRANS_A: i32 = 1;
+const ACCUMULATE: i32 = 4;
+
+const fn arg(offset: u64) -> MemArg {
+    MemArg { align: 1, offset }
+}
+
+/// The module's kernel function, built on first use.
+pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
+    if let Some(f) = module
+        .funcs
+        .iter()
+        .find(|f| f.name.as_deref() == Some(NAME))
+    {
+        return f.id();
+    }
+    let params = [ValType::I32; 10];
+    let mut builder = FunctionBuilder::new(&mut module.types, &params, &[]);
+    builder.name(NAME.to_string());
+    let l = &mut module.locals;
+    let args: Vec<LocalId> = params.iter().map(|t| l.add(*t)).collect();
+    let (a, b, c, m, n, k, lda, ldb, ldc, flags) = (
+        args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9],
+    );
+    let i32s = |l: &mut walrus::ModuleLocals, count: usize| -> Vec<LocalId> {
+        (0..count).map(|_| l.add(ValType::I32)).collect()
+    };
+    let v = Locals {
+        a,
+        b,
+        c,
+        m,
+        n,
+        k,
+        accumulate: l.add(ValType::I32),
+        row_a: l.add(ValType::I32),
+        step_a: l.add(ValType::I32),
+        row_b: l.add(ValType::I32),
+        row_c: l.add(ValType::I32),
+        p0: l.add(ValType::I32),
+        kp: l.add(ValType::I32),
+        i: l.add(ValType::I32),
+        j: l.add(ValType::I32),
+        p: l.add(ValType::I32),
+        pa: i32s(l, ROWS),
+        pb: l.add(ValType::I32),
+        pc: l.add(ValType::I32),
+        first: l.add(ValType::I32),
+        acc: (0..ROWS * VECS).map(|_| l.add(ValType::V128)).collect(),
+        va: l.add(ValType::V128),
+        vb: (0..VECS).map(|_| l.add(ValType::V128)).collect(),
+        s: l.add(ValType::F32),
+        memory,
+    };
+    let mut body = builder.func_body();
+    // Byte strides: A's next row and next p (by transposition), B's and C's rows.
+    body.local_get(flags)
+        .i32_const(ACCUMULATE)
+        .binop(BinaryOp::I32And)
+        .local_set(v.accumulate);
+    let lda4 = |s: &mut InstrSeqBuilder| {
+        s.local_get(lda).i32_const(2).binop(BinaryOp::I32Shl);
+    };
+    body.local_get(flags)
+        .i32_const(TRANS_A)
+        .binop(BinaryOp::I32And)
+        .if_else(
+            None,
+            |t| {
+                t.i32_const(4).local_set(v.row_a);
+                lda4(t);
+                t.local_set(v.step_a);
+            },
+            |e| {
+                lda4(e);
+                e.local_set(v.row_a);
+                e.i32_const(4).local_set(v.step_a);
+            },
+        );
+    body.local_get(ldb)
+        .i32_const(2)
+        .binop(BinaryOp::I32Shl)
+        .local_set(v.row_b);
+    body.local_get(ldc)
+        .i32_const(2)
+        .binop(BinaryOp::I32Shl)
+        .local_set(v.row_c);
+    // for p0 in (0..k).step_by(K_PANEL): kp = min(K_PANEL, k - p0)
+    body.i32_const(0).local_set(v.p0);
+    body.loop_(None, |panels| {
+        let next_panel = panels.id();
+        panels
+            .local_get(v.k)
+            .local_get(v.p0)
+            .binop(BinaryOp::I32Sub)
+            .local_tee(v.kp)
+            .i32_const(K_PANEL)
+            .local_get(v.kp)
+            .i32_const(K_PANEL)
+            .binop(BinaryOp::I32LtS)
+            .select(None)
+            .local_set(v.kp);
+        // The first panel starts from zero unless the product accumulates.
+        panels
+            .local_get(v.p0)
+            .unop(UnaryOp::I32Eqz)
+            .local_get(v.accumulate)
+            .unop(UnaryOp::I32Eqz)
+            .binop(BinaryOp::I32And)
+            .local_set(v.first);
+        panels.i32_const(0).local_set(v.i);
+        // Blocks of 4 rows, then single rows.
+        for rows in [ROWS, 1] {
+            panels.block(None, |done| {
+                let done_id = done.id();
+                done.loop_(None, |each| {
+                    let again = each.id();
+                    // while m - i >= rows
+                    each.local_get(v.m)
+                        .local_get(v.i)
+                        .binop(BinaryOp::I32Sub)
+                        .i32_const(rows as i32)
+                        .binop(BinaryOp::I32LtS)
+                        .br_if(done_id);
+                    v.row_block(each, rows);
+                    each.local_get(v.i)
+                        .i32_const(rows as i32)
+                        .binop(BinaryOp::I32Add)
+                        .local_set(v.i)
+                        .br(again);
+                });
+            });
+        }
+        panels
+            .local_get(v.p0)
+            .i32_const(K_PANEL)
+            .binop(BinaryOp::I32Add)
+            .local_tee(v.p0)
+            .local_get(v.k)
+            .binop(BinaryOp::I32LtS)
+            .br_if(next_panel);
+    });
+    builder.finish(args, &mut module.funcs)
+}
+
+/// The kernel's locals.
+struct Locals {
+    a: LocalId,
+    b: LocalId,
+    c: LocalId,
+    m: LocalId,
+    n: LocalId,
+    k: LocalId,
+    accumulate: LocalId,
+    /// Bytes from A(i, p) to A(i + 1, p), and to A(i, p + 1).
+    row_a: LocalId,
+    step_a: LocalId,
+    /// Bytes per row of B and of C.
+    row_b: LocalId,
+    row_c: LocalId,
+    /// The panel: `p` from `p0`, `kp` steps.
+    p0: LocalId,
+    kp: LocalId,
+    i: LocalId,
+    j: LocalId,
+    p: LocalId,
+    /// A(i + r, p) for each row of the block.
+    pa: Vec<LocalId>,
+    /// B(p, j).
+    pb: LocalId,
+    /// C(i + r, j).
+    pc: LocalId,
+    /// This panel starts the sums from zero.
+    first: LocalId,
+    acc: Vec<LocalId>,
+    /// A(i + r, p) in every lane; B(p, j..j + 8).
+    va: LocalId,
+    vb: Vec<LocalId>,
+    s: LocalId,
+    memory: MemoryId,
+}
+
+impl Locals {
+    /// `local = base + (index) * stride + extra` where index and stride are locals.
+    fn addr(&self, s: &mut InstrSeqBuilder, base: LocalId, index: LocalId, stride: LocalId) {
+        s.local_get(base)
+            .local_get(index)
+            .local_get(stride)
+            .binop(BinaryOp::I32Mul)
+            .binop(BinaryOp::I32Add);
+    }
+
+    /// Sets `pa[r]` to A(i + r, p0) for r < rows.
+    fn start_rows_of_a(&self, s: &mut InstrSeqBuilder, rows: usize) {
+        // A(i, p0) = a + i * row_a + p0 * step_a
+        self.addr(s, self.a, self.i, self.row_a);
+        s.local_get(self.p0)
+            .local_get(self.step_a)
+            .binop(BinaryOp::I32Mul)
+            .binop(BinaryOp::I32Add)
+            .local_set(self.pa[0]);
+        for r in 1..rows {
+            s.local_get(self.pa[r - 1])
+                .local_get(self.row_a)
+                .binop(BinaryOp::I32Add)
+                .local_set(self.pa[r]);
+        }
+    }
+
+    /// Sets `pb` to B(p0, j).
+    fn start_b(&self, s: &mut InstrSeqBuilder) {
+        self.addr(s, self.b, self.p0, self.row_b);
+        s.local_get(self.j)
+            .i32_const(2)
+            .binop(BinaryOp::I32Shl)
+            .binop(BinaryOp::I32Add)
+            .local_set(self.pb);
+    }
+
+    /// Sets `pc` to C(i, j).
+    fn start_c(&self, s: &mut InstrSeqBuilder) {
+        self.addr(s, self.c, self.i, self.row_c);
+        s.local_get(self.j)
+            .i32_const(2)
+            .binop(BinaryOp::I32Shl)
+            .binop(BinaryOp::I32Add)
+            .local_set(self.pc);
+    }
+
+    /// Rows i..i+rows of this panel: 8-column blocks, then the columns left over.
+    fn row_block(&self, s: &mut InstrSeqBuilder, rows: usize) {
+        s.i32_const(0).local_set(self.j);
+        s.block(None, |done| {
+            let done_id = done.id();
+            done.loop_(None, |each| {
+                let again = each.id();
+                each.local_get(self.n)
+                    .local_get(self.j)
+                    .binop(BinaryOp::I32Sub)
+                    .i32_const(4 * VECS as i32)
+                    .binop(BinaryOp::I32LtS)
+                    .br_if(done_id);
+                self.vector_block(each, rows);
+                each.local_get(self.j)
+                    .i32_const(4 * VECS as i32)
+                    .binop(BinaryOp::I32Add)
+                    .local_set(self.j)
+                    .br(again);
+            });
+        });
+        // Columns left over, one output at a time, row by row.
+        s.block(None, |done| {
+            let done_id = done.id();
+            done.loop_(None, |each| {
+                let again = each.id();
+                each.local_get(self.j)
+                    .local_get(self.n)
+                    .binop(BinaryOp::I32GeS)
+                    .br_if(done_id);
+                for r in 0..rows {
+                    self.scalar_output(each, r);
+                }
+                each.local_get(self.j)
+                    .i32_const(1)
+                    .binop(BinaryOp::I32Add)
+                    .local_set(self.j)
+                    .br(again);
+            });
+        });
+    }
+
+    /// Loads or zeroes the accumulators, runs the panel's steps, stores them.
+    fn vector_block(&self, s: &mut InstrSeqBuilder, rows: usize) {
+        let m = self.memory;
+        self.start_c(s);
+        // Accumulators: zero on a first panel, else C's partial sums.
+        s.local_get(self.first).if_else(
+            None,
+            |zero| {
+                for r in 0..rows {
+                    for q in 0..VECS {
+                        zero.const_(Value::V128(0))
+                            .local_set(self.acc[r * VECS + q]);
+                    }
+                }
+            },
+            |load| {
+                for r in 0..rows {
+                    for q in 0..VECS {
+                        load.local_get(self.pc);
+                        if r > 0 {
+                            load.local_get(self.row_c)
+                                .i32_const(r as i32)
+                                .binop(BinaryOp::I32Mul)
+                                .binop(BinaryOp::I32Add);
+                        }
+                        load.load(m, LoadKind::V128, arg(16 * q as u64))
+                            .local_set(self.acc[r * VECS + q]);
+                    }
+                }
+            },
+        );
+        self.start_rows_of_a(s, rows);
+        self.start_b(s);
+        s.local_get(self.kp).local_set(self.p);
+        s.loop_(None, |step| {
+            let again = step.id();
+            for q in 0..VECS {
+                step.local_get(self.pb)
+                    .load(m, LoadKind::V128, arg(16 * q as u64))
+                    .local_set(self.vb[q]);
+            }
+            for r in 0..rows {
+                step.local_get(self.pa[r])
+                    .load(m, LoadKind::F32, arg(0))
+                    .unop(UnaryOp::F32x4Splat)
+                    .local_set(self.va);
+                for q in 0..VECS {
+                    let acc = self.acc[r * VECS + q];
+                    step.local_get(self.va)
+                        .local_get(self.vb[q])
+                        .binop(BinaryOp::F32x4Mul)
+                        .local_get(acc)
+                        .binop(BinaryOp::F32x4Add)
+                        .local_set(acc);
+                }
+                step.local_get(self.pa[r])
+                    .local_get(self.step_a)
+                    .binop(BinaryOp::I32Add)
+                    .local_set(self.pa[r]);
+            }
+            step.local_get(self.pb)
+                .local_get(self.row_b)
+                .binop(BinaryOp::I32Add)
+                .local_set(self.pb);
+            step.local_get(self.p)
+                .i32_const(1)
+                .binop(BinaryOp::I32Sub)
+                .local_tee(self.p)
+                .br_if(again);
+        });
+        for r in 0..rows {
+            for q in 0..VECS {
+                s.local_get(self.pc);
+                if r > 0 {
+                    s.local_get(self.row_c)
+                        .i32_const(r as i32)
+                        .binop(BinaryOp::I32Mul)
+                        .binop(BinaryOp::I32Add);
+                }
+                s.local_get(self.acc[r * VECS + q])
+                    .store(m, StoreKind::V128, arg(16 * q as u64));
+            }
+        }
+    }
+
+    /// C(i + r, j) over this panel, one multiply then one add per step.
+    fn scalar_output(&self, s: &mut InstrSeqBuilder, r: usize) {
+        let m = self.memory;
+        self.start_c(s);
+        if r > 0 {
+            s.local_get(self.pc)
+                .local_get(self.row_c)
+                .i32_const(r as i32)
+                .binop(BinaryOp::I32Mul)
+                .binop(BinaryOp::I32Add)
+                .local_set(self.pc);
+        }
+        s.local_get(self.first).if_else(
+            ValType::F32,
+            |zero| {
+                zero.f32_const(0.0);
+            },
+            |load| {
+                load.local_get(self.pc).load(m, LoadKind::F32, arg(0));
+            },
+        );
+        s.local_set(self.s);
+        self.start_rows_of_a(s, r + 1);
+        self.start_b(s);
+        s.local_get(self.kp).local_set(self.p);
+        s.loop_(None, |step| {
+            let again = step.id();
+            step.local_get(self.s)
+                .local_get(self.pa[r])
+                .load(m, LoadKind::F32, arg(0))
+                .local_get(self.pb)
+                .load(m, LoadKind::F32, arg(0))
+                .binop(BinaryOp::F32Mul)
+                .binop(BinaryOp::F32Add)
+                .local_set(self.s);
+            step.local_get(self.pa[r])
+                .local_get(self.step_a)
+                .binop(BinaryOp::I32Add)
+                .local_set(self.pa[r]);
+            step.local_get(self.pb)
+                .local_get(self.row_b)
+                .binop(BinaryOp::I32Add)
+                .local_set(self.pb);
+            step.local_get(self.p)
+                .i32_const(1)
+                .binop(BinaryOp::I32Sub)
+                .local_tee(self.p)
+                .br_if(again);
+        });
+        s.local_get(self.pc)
+            .local_get(self.s)
+            .store(m, StoreKind::F32, arg(0));
+    }
+}
