@@ -581,6 +581,9 @@ fn shell(cmd: &str) -> String {
 
 /// Real English prose for the LZ4 rows: the license texts every Debian system ships,
 /// concatenated in name order and cut to `len` bytes; compressed with lz4_flex.
+/// The 10 MiB row continues past the texts (~0.5 MB) with a word-level chain over
+/// them: each next word one that follows the current word somewhere in the texts,
+/// picked by a seeded generator (prose-like, not a repetition LZ4 would take whole).
 fn prose_inputs(dir: &Path) {
     let mut files: Vec<PathBuf> = std::fs::read_dir("/usr/share/common-licenses")
         .expect("/usr/share/common-licenses (Debian's base-files)")
@@ -589,11 +592,35 @@ fn prose_inputs(dir: &Path) {
         .map(|e| e.path())
         .collect();
     files.sort();
-    let text: Vec<u8> = files
+    let mut text: Vec<u8> = files
         .iter()
         .flat_map(|f| std::fs::read(f).unwrap())
         .collect();
-    for (name, len) in [("prose-100k", 102_400), ("prose-180k", 184_320)] {
+    let words: Vec<&[u8]> = text
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut next: std::collections::HashMap<&[u8], Vec<&[u8]>> = Default::default();
+    for pair in words.windows(2) {
+        next.entry(pair[0]).or_default().push(pair[1]);
+    }
+    let mut chain = Vec::new();
+    let (mut word, mut state) = (words[0], 0x9e37_79b9_7f4a_7c15u64);
+    while text.len() + chain.len() < 10 << 20 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let choices = next.get(word).map_or(&words[..], |v| &v[..]);
+        word = choices[(state % choices.len() as u64) as usize];
+        chain.extend_from_slice(word);
+        chain.push(if state % 11 == 0 { b'\n' } else { b' ' });
+    }
+    text.extend_from_slice(&chain);
+    for (name, len) in [
+        ("prose-100k", 102_400),
+        ("prose-180k", 184_320),
+        ("prose-10m", 10 << 20),
+    ] {
         assert!(
             text.len() >= len,
             "only {} bytes of license texts",

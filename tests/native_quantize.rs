@@ -143,6 +143,23 @@ fn call(
 
 #[test]
 fn identified_quantizers_behave_exactly_like_the_originals() {
+    check_quantizers(&native(), Tier::Native, 10);
+}
+
+/// The portable target's SIMD128 kernels (the pass alone, so that only the kernel
+/// can make the rewritten side cheaper).
+#[test]
+fn portable_quantize_kernels_behave_exactly_like_the_originals() {
+    let portable = Options {
+        passes: Some(vec!["native-quantize".to_string()]),
+        ..Options::default()
+    };
+    check_quantizers(&portable, Tier::Simd128, 3);
+}
+
+/// Every corpus (de)quantizer `options` rewrites at `tier` against the original;
+/// the kernel counts as run when the rewritten side used `ratio` times less fuel.
+fn check_quantizers(options: &Options, tier: Tier, ratio: u64) {
     let mut identified = 0;
     let mut kernel_runs = 0;
     let mut rng = Rng(0x0b17);
@@ -151,14 +168,14 @@ fn identified_quantizers_behave_exactly_like_the_originals() {
         (s.contains("/c/quantize.") || s.contains("/c/quantize_forms.")) && s.ends_with(".wasm")
     }) {
         let input = common::read(path);
-        let result = optimize(&input, &native()).expect("optimize");
+        let result = optimize(&input, options).expect("optimize");
         let original = Module::new(common::fuel_engine(), &input).unwrap();
         let rewritten = Module::new(common::fuel_engine(), &result.wasm).unwrap();
         let found: Vec<_> = result
             .report
             .findings
             .iter()
-            .filter(|f| f.tier == Some(Tier::Native) && f.action == Action::Rewritten)
+            .filter(|f| f.tier == Some(tier) && f.action == Action::Rewritten)
             .collect();
         let expected = if path.to_string_lossy().contains("forms") {
             3
@@ -199,7 +216,7 @@ fn identified_quantizers_behave_exactly_like_the_originals() {
                         let (ma, ta, fa) = call(&mut a, f, &fill, src, dst, n, scale, zp);
                         let (mb, tb, fb) = call(&mut b, f, &fill, src, dst, n, scale, zp);
                         let what = format!(
-                            "{} {} n={n} src={src} dst={dst} scale={scale} zp={zp}",
+                            "{tier:?} {} {} n={n} src={src} dst={dst} scale={scale} zp={zp}",
                             path.display(),
                             f.export
                         );
@@ -215,7 +232,7 @@ fn identified_quantizers_behave_exactly_like_the_originals() {
                             differs.is_none(),
                             "{what}: memory differs at word {differs:?}"
                         );
-                        if ta.is_none() && n >= 1000 && fb * 10 < fa {
+                        if ta.is_none() && n >= 1000 && fb * ratio < fa {
                             kernel_runs += 1;
                         }
                     }

@@ -288,12 +288,17 @@ fn softmax_needs_fast_math() {
 /// missing one term, normalizing by the maximum, an epsilon: never identified.
 #[test]
 fn softmax_near_misses_are_not_identified() {
-    for target in [Target::Portable, Target::Native] {
-        for path in common::corpus_files().into_iter().filter(|p| {
+    let paths: Vec<_> = common::corpus_files()
+        .into_iter()
+        .filter(|p| {
             let s = p.to_string_lossy();
             s.contains("softmax_like") && s.ends_with(".wasm")
-        }) {
-            let result = optimize(&common::read(&path), &options(target)).expect("optimize");
+        })
+        .collect();
+    assert_eq!(paths.len(), 7, "{paths:?}");
+    for target in [Target::Portable, Target::Native] {
+        for path in &paths {
+            let result = optimize(&common::read(path), &options(target)).expect("optimize");
             let found: Vec<_> = result
                 .report
                 .findings

@@ -1,8 +1,10 @@
-//! `native-quantize`: under `--target native`, a function identified by probing
-//! as an INT8 quantization or dequantization of an array
-//! (`fingerprints::quantize`) gets a guard at its entry that calls the runner's
-//! `barq::quantize_f32_v1` or `dequantize_f32_v1` and returns; the original body
-//! follows as the fallback (and still gets the loop passes' rewrites).
+//! `native-quantize`: a function identified by probing as an INT8 quantization or
+//! dequantization of an array (`fingerprints::quantize`) gets a guard at its entry
+//! that calls a kernel and returns: the runner's `barq::quantize_f32_v1` or
+//! `dequantize_f32_v1` under `--target native`, a SIMD128 function added to the
+//! module under `--target portable` (`rewrite::quantize`); the original body
+//! follows as the fallback (and still gets the loop passes' rewrites). The name
+//! predates the portable kernels.
 //!
 //! Exact: every element gets the same operations (multiply or divide, round,
 //! add, clamp, convert; or subtract, convert, multiply), one at a time. The guard
@@ -12,7 +14,7 @@
 
 use crate::fingerprints::quantize::{self, Direction, Identified, Quant};
 use crate::pass::{Changed, Pass, PassCx, PassError};
-use crate::report::Elem;
+use crate::report::{Elem, Tier};
 use crate::rewrite::map::emit_memory_bytes;
 use crate::rewrite::native;
 use walrus::ir::{BinaryOp, UnaryOp};
@@ -30,15 +32,16 @@ impl Pass for NativeQuantize {
     }
 
     fn description(&self) -> &'static str {
-        "functions quantizing f32 to i8/u8 or back (identified by probing) -> barq kernels behind a guard (--target native)"
+        "functions quantizing f32 to i8/u8 or back (identified by probing) -> barq kernels or SIMD128 ones behind a guard"
     }
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
-        Ok(super::run_whole_function(
+        Ok(super::run_whole_function_tiered(
             module,
             cx,
+            true,
             quantize::prefilter,
-            |_, index, params, probe| {
+            |_, index, params, probe, _| {
                 let Identified { quant, runs } = quantize::identify(params, index, probe)?;
                 Some(super::Identified {
                     matched: quant,
@@ -56,14 +59,18 @@ impl Pass for NativeQuantize {
     }
 }
 
-/// Puts the guard and the kernel call in front of the function's body.
-fn insert_call(module: &mut Module, func: FunctionId, memory: MemoryId, q: &Quant) {
+/// Puts the guard and the kernel call in front of the function's body: the
+/// runner's kernel, or the module's own SIMD128 one (`rewrite::quantize`).
+fn insert_call(module: &mut Module, func: FunctionId, memory: MemoryId, q: &Quant, tier: Tier) {
     let name = match q.direction {
         Direction::Quantize => "quantize_f32_v1",
         Direction::Dequantize => "dequantize_f32_v1",
     };
     use ValType::{F32, I32};
-    let kernel = native::import(module, name, &[I32, I32, I32, F32, I32, I32], &[]);
+    let kernel = match tier {
+        Tier::Native => native::import(module, name, &[I32, I32, I32, F32, I32, I32], &[]),
+        _ => crate::rewrite::quantize::kernel(module, memory, q),
+    };
     let mem = module.locals.add(ValType::I64);
     let (ws, wd) = q.widths();
     native::insert_entry_block(module, func, |seq, fail, args| {

@@ -5,6 +5,7 @@ pub mod gemm;
 pub mod lanes;
 pub mod map;
 pub mod native;
+pub mod quantize;
 pub mod reduce;
 pub mod simd;
 pub mod softmax;

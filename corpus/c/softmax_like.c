@@ -1,4 +1,5 @@
-// barq corpus near misses for `softmax`: each differs from a softmax in one
+// barq corpus near misses for `softmax` (whole-function; their loops are fair
+// game for the loop passes, hence c/, not near-miss/): each differs from a softmax in one
 // detail and must never be identified as one.
 // barq-cflags: -lc /usr/lib/wasm32-wasi/crt1-reactor.o -Wl,--export=_initialize
 #include <math.h>
