@@ -10,10 +10,11 @@
 //! outside the scratch region is reported so and the memory restored; a run that
 //! traps or runs out of fuel makes the next run instantiate anew.
 
-use crate::verify::{engine_error, instrument, Side, FUEL};
+use crate::verify::{engine_error, export_numeric, export_stack_pointer, instrument, Side, FUEL};
 use crate::Error;
 use barq_passes::module_io;
 use barq_passes::{Probe, ProbeArg, ProbeRun};
+use std::collections::{BTreeSet, HashSet};
 use wasmtime::{Engine, Module, Val};
 
 /// Export name prefix of the probed functions in the instrumented copy.
@@ -23,10 +24,16 @@ const PREFIX: &str = "__barq_probe_";
 /// counting as a write outside the scratch region.
 const RED_ZONE: usize = 256;
 
+/// An engine and the module compiled in it.
+type Compiled = (Engine, Module);
+
 /// Runs functions of one input module.
 pub(crate) struct Prober {
     binary: Vec<u8>,
-    compiled: Option<Option<(Engine, Module)>>,
+    /// Functions (input indices) the passes want to probe.
+    wanted: BTreeSet<u32>,
+    /// The module compiled for `wanted` as it was then (`None`: it cannot be).
+    compiled: Option<(BTreeSet<u32>, Option<Compiled>)>,
     side: Option<Ready>,
 }
 
@@ -41,19 +48,81 @@ impl Prober {
     pub(crate) fn new(binary: &[u8]) -> Prober {
         Prober {
             binary: binary.to_vec(),
+            wanted: BTreeSet::new(),
             compiled: None,
             side: None,
         }
     }
 
-    fn compile(binary: &[u8]) -> Result<(Engine, Module), Error> {
-        let loaded = module_io::load(binary, false)?;
-        let all: Vec<(u32, String)> = loaded
-            .input_func_index
-            .values()
-            .map(|index| (*index, String::new()))
+    /// The input cut down to the `wanted` functions (exported for probing as
+    /// `PREFIX` + input index), what they and the start function call, the
+    /// memories, globals and data: every other export and all element segments
+    /// dropped, then walrus's garbage collection. A real module of thousands of
+    /// functions then compiles in a fraction of the time. Not cut when the start
+    /// function calls indirectly (what it reaches is then unknown): all functions
+    /// are exported then, as `--verify` does.
+    fn pruned(binary: &[u8], wanted: &BTreeSet<u32>) -> Result<Vec<u8>, Error> {
+        use walrus::ir::Instr;
+        let mut loaded = module_io::load(binary, false)?;
+        let module = &mut loaded.module;
+        let start_indirect = {
+            let mut seen = HashSet::new();
+            let mut work: Vec<walrus::FunctionId> = module.start.into_iter().collect();
+            let mut indirect = false;
+            while let Some(f) = work.pop() {
+                if !seen.insert(f) {
+                    continue;
+                }
+                if let walrus::FunctionKind::Local(local) = &module.funcs.get(f).kind {
+                    for instr in barq_passes::passes::simd_elementwise::instructions(local) {
+                        match instr {
+                            Instr::Call(c) => work.push(c.func),
+                            Instr::ReturnCall(c) => work.push(c.func),
+                            Instr::CallIndirect(_)
+                            | Instr::ReturnCallIndirect(_)
+                            | Instr::CallRef(_)
+                            | Instr::ReturnCallRef(_)
+                            | Instr::RefFunc(_) => indirect = true,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            indirect
+        };
+        if start_indirect {
+            let all: Vec<(u32, String)> = loaded
+                .input_func_index
+                .values()
+                .map(|index| (*index, String::new()))
+                .collect();
+            return Ok(instrument(binary, &all, PREFIX)?.0);
+        }
+        let dropped: Vec<walrus::ExportId> = module
+            .exports
+            .iter()
+            .filter(|e| !matches!(e.item, walrus::ExportItem::Memory(_)))
+            .map(|e| e.id())
             .collect();
-        let (instrumented, _) = instrument(binary, &all, PREFIX)?;
+        for id in dropped {
+            module.exports.delete(id);
+        }
+        let elements: Vec<walrus::ElementId> = module.elements.iter().map(|e| e.id()).collect();
+        for id in elements {
+            module.elements.delete(id);
+        }
+        for (id, index) in &loaded.input_func_index {
+            if wanted.contains(index) {
+                export_numeric(module, *id, &format!("{PREFIX}{index}"));
+            }
+        }
+        export_stack_pointer(module, PREFIX);
+        walrus::passes::gc::run(module);
+        Ok(module_io::emit(module))
+    }
+
+    fn compile(binary: &[u8], wanted: &BTreeSet<u32>) -> Result<(Engine, Module), Error> {
+        let instrumented = Self::pruned(binary, wanted)?;
         let mut config = wasmtime::Config::new();
         config.consume_fuel(true);
         config.shared_memory(true);
@@ -65,13 +134,19 @@ impl Prober {
         Ok((engine, module))
     }
 
-    /// The instance, made if need be; `None` when the module cannot be probed.
+    /// The instance, made if need be (compiled again when more functions are
+    /// wanted than it was compiled for); `None` when the module cannot be probed.
     fn ready(&mut self) -> Option<&mut Ready> {
-        let binary = &self.binary;
-        let (engine, module) = self
+        if self
             .compiled
-            .get_or_insert_with(|| Self::compile(binary).ok())
-            .as_ref()?;
+            .as_ref()
+            .is_none_or(|(set, _)| *set != self.wanted)
+        {
+            let compiled = Self::compile(&self.binary, &self.wanted).ok();
+            self.compiled = Some((self.wanted.clone(), compiled));
+            self.side = None;
+        }
+        let (engine, module) = self.compiled.as_ref()?.1.as_ref()?;
         if self.side.is_none() {
             let side = Side::new(engine, module).ok()??;
             if side.end <= side.base {
@@ -85,6 +160,10 @@ impl Prober {
 }
 
 impl Probe for Prober {
+    fn want(&mut self, func_index: u32) {
+        self.wanted.insert(func_index);
+    }
+
     fn scratch(&mut self) -> Option<(u32, u32)> {
         let ready = self.ready()?;
         let base = u32::try_from(ready.side.base).ok()?;
@@ -93,6 +172,7 @@ impl Probe for Prober {
     }
 
     fn run(&mut self, func_index: u32, args: &[ProbeArg], scratch: &[u8]) -> ProbeRun {
+        self.wanted.insert(func_index);
         let Some(ready) = self.ready() else {
             return ProbeRun::Failed;
         };
@@ -127,8 +207,24 @@ impl Probe for Prober {
         let returned = side.store.set_fuel(FUEL).is_ok()
             && func.call(&mut side.store, &args, &mut results).is_ok();
         if !returned {
-            // (A trap may have left globals or memory half-written.)
-            self.side = None;
+            // A trap may have left memory half-written: back to the memory as
+            // instantiated. (Globals and tables cannot have changed: the passes
+            // probe only functions `fingerprints::probe_safe` accepts, which write
+            // neither, nor grow memory; a memory of another size is instantiated
+            // anew.) Instantiating a large module again for every trapping reading
+            // cost seconds.
+            let below = &ready.below;
+            let restored = match ready.side.memory_bytes_mut() {
+                Some(memory) if memory.len() == end => {
+                    memory[..base].copy_from_slice(below);
+                    memory[base..].fill(0);
+                    true
+                }
+                _ => false,
+            };
+            if !restored {
+                self.side = None;
+            }
             return ProbeRun::Failed;
         }
         let memory = side.memory_bytes();

@@ -208,36 +208,51 @@ pub(crate) fn instrument(
         let Some(id) = by_index.get(index) else {
             continue;
         };
-        let ty = loaded.module.types.get(loaded.module.funcs.get(*id).ty());
-        let numeric = |t: &walrus::ValType| {
-            matches!(
-                t,
-                walrus::ValType::I32
-                    | walrus::ValType::I64
-                    | walrus::ValType::F32
-                    | walrus::ValType::F64
-            )
-        };
-        if ty.params().iter().chain(ty.results()).all(numeric) {
-            loaded.module.exports.add(&format!("{prefix}{index}"), *id);
+        if export_numeric(&mut loaded.module, *id, &format!("{prefix}{index}")) {
             exported.push((*index, name.clone()));
         }
     }
-    // The stack pointer, by its name (clang and rustc keep it in the name section),
-    // for the prober: bytes just below it are dead by the C ABI.
-    let stack_pointer = loaded.module.globals.iter().find(|g| {
+    export_stack_pointer(&mut loaded.module, prefix);
+    Ok((module_io::emit(&mut loaded.module), exported))
+}
+
+/// Exports function `id` as `name` when it takes and returns only numbers (what a
+/// host can call with generated values); says whether it did.
+pub(crate) fn export_numeric(
+    module: &mut walrus::Module,
+    id: walrus::FunctionId,
+    name: &str,
+) -> bool {
+    let ty = module.types.get(module.funcs.get(id).ty());
+    let numeric = |t: &walrus::ValType| {
+        matches!(
+            t,
+            walrus::ValType::I32
+                | walrus::ValType::I64
+                | walrus::ValType::F32
+                | walrus::ValType::F64
+        )
+    };
+    let all = ty.params().iter().chain(ty.results()).all(numeric);
+    if all {
+        module.exports.add(name, id);
+    }
+    all
+}
+
+/// Exports the stack pointer as `{prefix}stack_pointer`, found by its name (clang
+/// and rustc keep it in the name section), for the prober: bytes just below it
+/// are dead by the C ABI.
+pub(crate) fn export_stack_pointer(module: &mut walrus::Module, prefix: &str) {
+    let stack_pointer = module.globals.iter().find(|g| {
         g.name.as_deref() == Some("__stack_pointer")
             && g.mutable
             && g.ty == walrus::ValType::I32
             && matches!(g.kind, walrus::GlobalKind::Local(_))
     });
     if let Some(id) = stack_pointer.map(|g| g.id()) {
-        loaded
-            .module
-            .exports
-            .add(&format!("{prefix}stack_pointer"), id);
+        module.exports.add(&format!("{prefix}stack_pointer"), id);
     }
-    Ok((module_io::emit(&mut loaded.module), exported))
 }
 
 enum Check {

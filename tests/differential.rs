@@ -86,7 +86,7 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
 }
 
 const LENGTHS: &[i64] = &[
-    0, 1, 3, 4, 5, 7, 8, 15, 16, 17, 31, 33, 64, 100, 255, 256, 257, 1023, 1024, 2000, -1,
+    0, 1, 3, 4, 5, 7, 8, 15, 16, 17, 31, 33, 64, 100, 257, 511, 512, 1023, 1024, 2000, -1,
 ];
 const DIMS: &[i64] = &[0, 1, 3, 4, 5, 17, 33];
 /// Buffers live from 256 KiB on, 32 KiB apart; memory is grown to 8 pages + slack.

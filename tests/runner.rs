@@ -411,14 +411,10 @@ fn native_kernels_check_every_range() {
     assert!(close(yy, sum(&|k| ys[k] * ys[k])), "cosine y.y {yy}");
 }
 
-/// barq-opt --target native calls a host kernel for an axpy loop over an exported
-/// memory, and falls back to SIMD128 for a shared memory (host kernels take plain
-/// memories only) or with no exported memory.
-#[test]
-fn native_target_needs_a_plain_exported_memory() {
-    let axpy = |memory: &str| {
-        format!(
-            r#"(module {memory}
+/// `y[i] += a * x[i]` as an exported `axpy(a, x, y, n)`, with `memory` declared.
+fn axpy_module(memory: &str) -> String {
+    format!(
+        r#"(module {memory}
             (func (export "axpy") (param $a f32) (param $x i32) (param $y i32) (param $n i32)
               (local $i i32)
               (block $done
@@ -431,8 +427,15 @@ fn native_target_needs_a_plain_exported_memory() {
                         (f32.load (i32.add (local.get $x) (i32.shl (local.get $i) (i32.const 2)))))))
                   (local.set $i (i32.add (local.get $i) (i32.const 1)))
                   (br_if $l (i32.lt_s (local.get $i) (local.get $n)))))))"#
-        )
-    };
+    )
+}
+
+/// barq-opt --target native calls a host kernel for an axpy loop over an exported
+/// memory, and falls back to SIMD128 for a shared memory (host kernels take plain
+/// memories only) or with no exported memory.
+#[test]
+fn native_target_needs_a_plain_exported_memory() {
+    let axpy = axpy_module;
     let options = barq_wasm::Options {
         target: barq_wasm::Target::Native,
         ..barq_wasm::Options::default()
@@ -485,23 +488,7 @@ fn native_target_needs_a_plain_exported_memory() {
 /// memory, not the first one's.
 #[test]
 fn native_kernels_follow_the_loaded_module() {
-    let axpy = |pages: u32| {
-        format!(
-            r#"(module (memory (export "memory") {pages})
-            (func (export "axpy") (param $a f32) (param $x i32) (param $y i32) (param $n i32)
-              (local $i i32)
-              (block $done
-                (br_if $done (i32.le_s (local.get $n) (i32.const 0)))
-                (loop $l
-                  (f32.store (i32.add (local.get $y) (i32.shl (local.get $i) (i32.const 2)))
-                    (f32.add
-                      (f32.load (i32.add (local.get $y) (i32.shl (local.get $i) (i32.const 2))))
-                      (f32.mul (local.get $a)
-                        (f32.load (i32.add (local.get $x) (i32.shl (local.get $i) (i32.const 2)))))))
-                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                  (br_if $l (i32.lt_s (local.get $i) (local.get $n)))))))"#
-        )
-    };
+    let axpy = |pages: u32| axpy_module(&format!(r#"(memory (export "memory") {pages})"#));
     let options = barq_wasm::Options {
         target: barq_wasm::Target::Native,
         ..barq_wasm::Options::default()

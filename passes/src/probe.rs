@@ -34,6 +34,10 @@ pub enum ProbeRun {
 
 /// Runs functions of the input module.
 pub trait Probe {
+    /// Says that `func_index` will be probed: a prober may compile only what the
+    /// functions it was told of need, so a pass names all its candidates first.
+    fn want(&mut self, _func_index: u32) {}
+
     /// The address and length of a scratch region in the module's memory where
     /// probe inputs may be placed, or `None` when the module cannot be probed (no
     /// memory, instantiation fails, the memory cannot grow).

@@ -370,11 +370,21 @@ pub(crate) fn run_whole_function_tiered<M>(
     if refused {
         return changed;
     }
-    for func in simd_elementwise::own_functions(module) {
-        let local = module.funcs.get(func).kind.unwrap_local();
-        if calls_barq_kernel(module, local) || prefilter(module, local).is_none() {
-            continue;
+    let candidates: Vec<walrus::FunctionId> = simd_elementwise::own_functions(module)
+        .into_iter()
+        .filter(|f| {
+            let local = module.funcs.get(*f).kind.unwrap_local();
+            !calls_barq_kernel(module, local) && prefilter(module, local).is_some()
+        })
+        .collect();
+    // The prober compiles once for all of this pass's candidates.
+    for func in &candidates {
+        if let (Some(index), Some(probe)) = (cx.func_index(*func), cx.probe.as_deref_mut()) {
+            probe.want(index);
         }
+    }
+    for func in candidates {
+        let local = module.funcs.get(func).kind.unwrap_local();
         let params = module.types.get(local.ty()).params();
         let (Some(index), Some(probe)) = (cx.func_index(func), cx.probe.as_deref_mut()) else {
             continue;

@@ -259,6 +259,42 @@ impl Locals {
             .local_set(self.pc);
     }
 
+    /// Pushes the address of C(i + r, j): `pc + r * row_c`.
+    fn c_row(&self, s: &mut InstrSeqBuilder, r: usize) {
+        s.local_get(self.pc);
+        if r > 0 {
+            s.local_get(self.row_c)
+                .i32_const(r as i32)
+                .binop(BinaryOp::I32Mul)
+                .binop(BinaryOp::I32Add);
+        }
+    }
+
+    /// The end of a step of `p`: A's pointers `rows` on by one element of k, B's
+    /// by one row, `p` down by one and again while it is not zero.
+    fn next_step(
+        &self,
+        step: &mut InstrSeqBuilder,
+        rows: std::ops::Range<usize>,
+        again: walrus::ir::InstrSeqId,
+    ) {
+        for r in rows {
+            step.local_get(self.pa[r])
+                .local_get(self.step_a)
+                .binop(BinaryOp::I32Add)
+                .local_set(self.pa[r]);
+        }
+        step.local_get(self.pb)
+            .local_get(self.row_b)
+            .binop(BinaryOp::I32Add)
+            .local_set(self.pb);
+        step.local_get(self.p)
+            .i32_const(1)
+            .binop(BinaryOp::I32Sub)
+            .local_tee(self.p)
+            .br_if(again);
+    }
+
     /// Rows i..i+rows of this panel: 8-column blocks, then the columns left over.
     fn row_block(&self, s: &mut InstrSeqBuilder, rows: usize) {
         s.i32_const(0).local_set(self.j);
@@ -319,13 +355,7 @@ impl Locals {
             |load| {
                 for r in 0..rows {
                     for q in 0..VECS {
-                        load.local_get(self.pc);
-                        if r > 0 {
-                            load.local_get(self.row_c)
-                                .i32_const(r as i32)
-                                .binop(BinaryOp::I32Mul)
-                                .binop(BinaryOp::I32Add);
-                        }
+                        self.c_row(load, r);
                         load.load(m, LoadKind::V128, arg(16 * q as u64))
                             .local_set(self.acc[r * VECS + q]);
                     }
@@ -356,30 +386,12 @@ impl Locals {
                         .binop(BinaryOp::F32x4Add)
                         .local_set(acc);
                 }
-                step.local_get(self.pa[r])
-                    .local_get(self.step_a)
-                    .binop(BinaryOp::I32Add)
-                    .local_set(self.pa[r]);
             }
-            step.local_get(self.pb)
-                .local_get(self.row_b)
-                .binop(BinaryOp::I32Add)
-                .local_set(self.pb);
-            step.local_get(self.p)
-                .i32_const(1)
-                .binop(BinaryOp::I32Sub)
-                .local_tee(self.p)
-                .br_if(again);
+            self.next_step(step, 0..rows, again);
         });
         for r in 0..rows {
             for q in 0..VECS {
-                s.local_get(self.pc);
-                if r > 0 {
-                    s.local_get(self.row_c)
-                        .i32_const(r as i32)
-                        .binop(BinaryOp::I32Mul)
-                        .binop(BinaryOp::I32Add);
-                }
+                self.c_row(s, r);
                 s.local_get(self.acc[r * VECS + q])
                     .store(m, StoreKind::V128, arg(16 * q as u64));
             }
@@ -390,14 +402,8 @@ impl Locals {
     fn scalar_output(&self, s: &mut InstrSeqBuilder, r: usize) {
         let m = self.memory;
         self.start_c(s);
-        if r > 0 {
-            s.local_get(self.pc)
-                .local_get(self.row_c)
-                .i32_const(r as i32)
-                .binop(BinaryOp::I32Mul)
-                .binop(BinaryOp::I32Add)
-                .local_set(self.pc);
-        }
+        self.c_row(s, r);
+        s.local_set(self.pc);
         s.local_get(self.first).if_else(
             ValType::F32,
             |zero| {
@@ -421,19 +427,7 @@ impl Locals {
                 .binop(BinaryOp::F32Mul)
                 .binop(BinaryOp::F32Add)
                 .local_set(self.s);
-            step.local_get(self.pa[r])
-                .local_get(self.step_a)
-                .binop(BinaryOp::I32Add)
-                .local_set(self.pa[r]);
-            step.local_get(self.pb)
-                .local_get(self.row_b)
-                .binop(BinaryOp::I32Add)
-                .local_set(self.pb);
-            step.local_get(self.p)
-                .i32_const(1)
-                .binop(BinaryOp::I32Sub)
-                .local_tee(self.p)
-                .br_if(again);
+            self.next_step(step, r..r + 1, again);
         });
         s.local_get(self.pc)
             .local_get(self.s)

@@ -247,10 +247,12 @@ pub fn reduction_call(module: &mut Module, k: &NativeReduction, serial: usize) -
 /// Below this many elements a reduction runs the portable SIMD kernel instead of
 /// the native one: a host call costs ~19 ns in barq-wasm's runtime (Wasmtime 48;
 /// the store hands the kernels its memory), about what the SIMD128 kernel needs
-/// for 256 f32 elements (`cargo bench --bench threshold`, 2026-12-04: level at
-/// 256-300, the host kernel 1.4x faster at 512). Embedders whose store makes the
-/// kernels look up the `memory` export pay ~80 ns a call instead.
-pub const NATIVE_MIN_ELEMENTS: i32 = 256;
+/// for 256-300 f32 elements (`cargo bench --bench threshold`, 2026-12-04: a dot
+/// product level at 256-300, the host kernel 1.4x faster at 512); the three-sum
+/// cosine kernel still lost at 300 in the comparison's KNN row (1.08 ms native vs
+/// 0.79 ms portable), hence 512. Embedders whose store makes the kernels look up
+/// the `memory` export pay ~80 ns a call instead.
+pub const NATIVE_MIN_ELEMENTS: i32 = 512;
 
 /// A function with `portable`'s type whose last parameter is an element count: it
 /// calls `native` when the count is at least `min` (as unsigned), else `portable`.
