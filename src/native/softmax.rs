@@ -8,6 +8,7 @@
 //! range outside memory traps; `n = 0` does nothing.
 
 use super::{memory, MODULE};
+use barq_passes::rewrite::softmax::{FLUSH, LN2_HI, LN2_LO, LOG2E, TAYLOR};
 use wasmtime::{Caller, Linker};
 
 /// Registers the kernel.
@@ -43,21 +44,13 @@ pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
 
 /// `exp(v)` for `v <= 0` or NaN, as the portable kernel computes it.
 pub(crate) fn exp_scalar(v: f32) -> f32 {
-    if v < -87.0 {
+    if v < FLUSH {
         return 0.0;
     }
-    let k = (v * std::f32::consts::LOG2_E).round_ties_even();
-    let r = (v - k * 0.693_359_4) - k * -2.121_944_4e-4;
-    let mut p = 1.0f32 / 5040.0;
-    for c in [
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
+    let k = (v * LOG2E).round_ties_even();
+    let r = (v - k * LN2_HI) - k * LN2_LO;
+    let mut p = TAYLOR[0];
+    for c in &TAYLOR[1..] {
         p = p * r + c;
     }
     let scale = f32::from_bits(((k as i32 + 127) as u32) << 23);
@@ -126,22 +119,14 @@ unsafe fn softmax_avx2(x: *const u8, y: *mut u8, n: usize) {
     let vm = _mm256_set1_ps(m);
     let exp8 = |v: __m256| {
         let k = _mm256_round_ps(
-            _mm256_mul_ps(v, _mm256_set1_ps(std::f32::consts::LOG2_E)),
+            _mm256_mul_ps(v, _mm256_set1_ps(LOG2E)),
             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC,
         );
-        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693_359_4), v);
-        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.121_944_4e-4), r);
-        let mut p = _mm256_set1_ps(1.0 / 5040.0);
-        for c in [
-            1.0 / 720.0,
-            1.0 / 120.0,
-            1.0 / 24.0,
-            1.0 / 6.0,
-            0.5,
-            1.0,
-            1.0,
-        ] {
-            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(LN2_HI), v);
+        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(LN2_LO), r);
+        let mut p = _mm256_set1_ps(TAYLOR[0]);
+        for c in &TAYLOR[1..] {
+            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(*c));
         }
         // k is NaN for NaN v: cvtps gives i32::MIN, the scale is then 0 or junk,
         // but p is NaN already and NaN * anything is NaN.
@@ -151,7 +136,7 @@ unsafe fn softmax_avx2(x: *const u8, y: *mut u8, n: usize) {
             23,
         ));
         let e = _mm256_mul_ps(p, scale);
-        let flush = _mm256_cmp_ps(v, _mm256_set1_ps(-87.0), _CMP_LT_OQ);
+        let flush = _mm256_cmp_ps(v, _mm256_set1_ps(FLUSH), _CMP_LT_OQ);
         _mm256_andnot_ps(flush, e)
     };
     let mut vs = [_mm256_setzero_ps(); 2];

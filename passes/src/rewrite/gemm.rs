@@ -39,12 +39,8 @@ const fn arg(offset: u64) -> MemArg {
 
 /// The module's kernel function, built on first use.
 pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
-    if let Some(f) = module
-        .funcs
-        .iter()
-        .find(|f| f.name.as_deref() == Some(NAME))
-    {
-        return f.id();
+    if let Some(f) = super::named_function(module, NAME) {
+        return f;
     }
     let params = [ValType::I32; 10];
     let mut builder = FunctionBuilder::new(&mut module.types, &params, &[]);

@@ -39,12 +39,8 @@ pub fn kernel(module: &mut Module, memory: MemoryId, q: &Quant) -> FunctionId {
         },
         q.flags()
     );
-    if let Some(f) = module
-        .funcs
-        .iter()
-        .find(|f| f.name.as_deref() == Some(&name))
-    {
-        return f.id();
+    if let Some(f) = super::named_function(module, &name) {
+        return f;
     }
     use ValType::{F32, I32, V128};
     let params = [I32, I32, I32, F32, I32, I32];

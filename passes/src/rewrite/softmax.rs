@@ -26,12 +26,27 @@ const fn arg(offset: u64) -> MemArg {
     MemArg { align: 1, offset }
 }
 
-/// `log2(e)`, and `ln 2` split so that `k * LN2_HI` is exact for |k| < 2^9.
-const LOG2E: f32 = std::f32::consts::LOG2_E;
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
+/// The exp approximation, shared with the runner's native kernel: `log2(e)`, and
+/// `ln 2` split so that `k * LN2_HI` is exact for |k| < 2^9.
+pub const LOG2E: f32 = std::f32::consts::LOG2_E;
+/// The high part of `ln 2`.
+pub const LN2_HI: f32 = 0.693_359_4;
+/// The low part of `ln 2`.
+pub const LN2_LO: f32 = -2.121_944_4e-4;
 /// Below this the result is flushed to 0.
-const FLUSH: f32 = -87.0;
+pub const FLUSH: f32 = -87.0;
+/// `e^r`'s Taylor coefficients for Horner's scheme, highest degree first:
+/// 1/7!, 1/6!, ..., 1/2, 1, 1.
+pub const TAYLOR: [f32; 8] = [
+    1.0 / 5040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    0.5,
+    1.0,
+    1.0,
+];
 
 fn splat(s: &mut InstrSeqBuilder, v: f32) {
     let lane = v.to_bits() as u128;
@@ -58,20 +73,10 @@ fn emit_exp(s: &mut InstrSeqBuilder, v: LocalId, k: LocalId, p: LocalId) {
         .binop(BinaryOp::F32x4Sub)
         .local_set(p);
     // Horner: 1 + r (1 + r (1/2 + r (1/6 + ... r / 5040)))
-    let coefficients = [
-        1.0 / 5040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ];
-    splat(s, coefficients[0] as f32);
-    for c in &coefficients[1..] {
+    splat(s, TAYLOR[0]);
+    for c in &TAYLOR[1..] {
         s.local_get(p).binop(BinaryOp::F32x4Mul);
-        splat(s, *c as f32);
+        splat(s, *c);
         s.binop(BinaryOp::F32x4Add);
     }
     // times 2^k: (k + 127) << 23 as f32 bits (k in -126..=0 here)
@@ -92,12 +97,8 @@ fn emit_exp(s: &mut InstrSeqBuilder, v: LocalId, k: LocalId, p: LocalId) {
 
 /// The module's kernel function, built on first use.
 pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
-    if let Some(f) = module
-        .funcs
-        .iter()
-        .find(|f| f.name.as_deref() == Some(NAME))
-    {
-        return f.id();
+    if let Some(f) = super::named_function(module, NAME) {
+        return f;
     }
     let params = [ValType::I32; 3];
     let mut builder = FunctionBuilder::new(&mut module.types, &params, &[]);
