@@ -398,8 +398,10 @@ impl Locals {
     fn scalar_output(&self, s: &mut InstrSeqBuilder, r: usize) {
         let m = self.memory;
         self.start_c(s);
-        self.c_row(s, r);
-        s.local_set(self.pc);
+        if r > 0 {
+            self.c_row(s, r);
+            s.local_set(self.pc);
+        }
         s.local_get(self.first).if_else(
             ValType::F32,
             |zero| {
