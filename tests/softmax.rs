@@ -309,3 +309,61 @@ fn softmax_near_misses_are_not_identified() {
         }
     }
 }
+
+/// `barq::softmax_f32_v1` called directly with hostile arguments: ranges past the
+/// end of memory, wrapping past 2^32 or with a negative (huge unsigned) count
+/// trap before anything is written; a partly overlapping output is refused; zero
+/// elements and the output on the input are fine.
+#[test]
+fn softmax_kernel_refuses_bad_ranges() {
+    let wat = r#"(module
+        (import "barq" "softmax_f32_v1" (func $s (param i32 i32 i32)))
+        (memory (export "memory") 1)
+        (func (export "s") (param i32 i32 i32) local.get 0 local.get 1 local.get 2 call $s))"#;
+    let module = Module::new(common::fuel_engine(), wat::parse_str(wat).unwrap()).unwrap();
+    let mut side = common::native_side(&module, PAGES);
+    let end = (1 + PAGES as i32) * 65536;
+    let memory = side
+        .instance
+        .get_memory(&mut side.store, "memory")
+        .expect("memory");
+    for (i, chunk) in memory.data_mut(&mut side.store)[..4096]
+        .chunks_exact_mut(4)
+        .enumerate()
+    {
+        chunk.copy_from_slice(&((i % 7) as f32).to_le_bytes());
+    }
+    let f = side.instance.get_func(&mut side.store, "s").unwrap();
+    let mut run = |x: i32, y: i32, n: i32| {
+        let before = memory.data(&side.store).to_vec();
+        let err = f
+            .call(
+                &mut side.store,
+                &[Val::I32(x), Val::I32(y), Val::I32(n)],
+                &mut [],
+            )
+            .err()
+            .map(|e| format!("{}", e.root_cause()));
+        (err, before != memory.data(&side.store))
+    };
+    assert_eq!(run(0, 8192, 0), (None, false), "zero elements");
+    assert_eq!(run(0, 8192, 100), (None, true), "apart");
+    assert_eq!(run(0, 0, 100), (None, true), "in place");
+    for (x, y, n) in [
+        (end - 8, 0, 100),
+        (0, end - 8, 100),
+        (-4, 8192, 2),
+        (0, 8192, -1),
+    ] {
+        let (err, changed) = run(x, y, n);
+        let err = err.unwrap_or_else(|| panic!("{x} {y} {n} accepted"));
+        assert!(err.contains("out of bounds"), "{x} {y} {n}: {err}");
+        assert!(!changed, "{x} {y} {n}: memory written before the trap");
+    }
+    let (err, changed) = run(0, 8, 100);
+    assert!(
+        err.is_some_and(|e| e.contains("overlaps")),
+        "partial overlap accepted"
+    );
+    assert!(!changed, "partial overlap: memory written");
+}

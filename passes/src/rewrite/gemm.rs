@@ -15,6 +15,7 @@
 //! The caller's guard ensures what the kernel assumes: m, n, k >= 1, every matrix
 //! inside memory (no i32 address wraps), C apart from A and B, B not transposed.
 
+use super::emit_counted_loop;
 use walrus::ir::{BinaryOp, LoadKind, MemArg, StoreKind, UnaryOp, Value};
 use walrus::{FunctionBuilder, FunctionId, InstrSeqBuilder, LocalId, MemoryId, Module, ValType};
 
@@ -139,25 +140,20 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
         panels.i32_const(0).local_set(v.i);
         // Blocks of 4 rows, then single rows.
         for rows in [ROWS, 1] {
-            panels.block(None, |done| {
-                let done_id = done.id();
-                done.loop_(None, |each| {
-                    let again = each.id();
-                    // while m - i >= rows
+            // while m - i >= rows
+            emit_counted_loop(
+                panels,
+                v.i,
+                rows as i32,
+                |each| {
                     each.local_get(v.m)
                         .local_get(v.i)
                         .binop(BinaryOp::I32Sub)
                         .i32_const(rows as i32)
-                        .binop(BinaryOp::I32LtS)
-                        .br_if(done_id);
-                    v.row_block(each, rows);
-                    each.local_get(v.i)
-                        .i32_const(rows as i32)
-                        .binop(BinaryOp::I32Add)
-                        .local_set(v.i)
-                        .br(again);
-                });
-            });
+                        .binop(BinaryOp::I32LtS);
+                },
+                |each| v.row_block(each, rows),
+            );
         }
         panels
             .local_get(v.p0)
@@ -294,43 +290,36 @@ impl Locals {
     /// Rows i..i+rows of this panel: 8-column blocks, then the columns left over.
     fn row_block(&self, s: &mut InstrSeqBuilder, rows: usize) {
         s.i32_const(0).local_set(self.j);
-        s.block(None, |done| {
-            let done_id = done.id();
-            done.loop_(None, |each| {
-                let again = each.id();
+        let width = 4 * VECS as i32;
+        emit_counted_loop(
+            s,
+            self.j,
+            width,
+            |each| {
                 each.local_get(self.n)
                     .local_get(self.j)
                     .binop(BinaryOp::I32Sub)
-                    .i32_const(4 * VECS as i32)
-                    .binop(BinaryOp::I32LtS)
-                    .br_if(done_id);
-                self.vector_block(each, rows);
-                each.local_get(self.j)
-                    .i32_const(4 * VECS as i32)
-                    .binop(BinaryOp::I32Add)
-                    .local_set(self.j)
-                    .br(again);
-            });
-        });
+                    .i32_const(width)
+                    .binop(BinaryOp::I32LtS);
+            },
+            |each| self.vector_block(each, rows),
+        );
         // Columns left over, one output at a time, row by row.
-        s.block(None, |done| {
-            let done_id = done.id();
-            done.loop_(None, |each| {
-                let again = each.id();
+        emit_counted_loop(
+            s,
+            self.j,
+            1,
+            |each| {
                 each.local_get(self.j)
                     .local_get(self.n)
-                    .binop(BinaryOp::I32GeS)
-                    .br_if(done_id);
+                    .binop(BinaryOp::I32GeS);
+            },
+            |each| {
                 for r in 0..rows {
                     self.scalar_output(each, r);
                 }
-                each.local_get(self.j)
-                    .i32_const(1)
-                    .binop(BinaryOp::I32Add)
-                    .local_set(self.j)
-                    .br(again);
-            });
-        });
+            },
+        );
     }
 
     /// Loads or zeroes the accumulators, runs the panel's steps, stores them.

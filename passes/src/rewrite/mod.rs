@@ -19,3 +19,29 @@ pub fn named_function(module: &walrus::Module, name: &str) -> Option<walrus::Fun
         .find(|f| f.name.as_deref() == Some(name))
         .map(|f| f.id())
 }
+
+/// `block { loop { exit; br_if out; body; counter += step; br loop } }`: a loop
+/// over `counter` (i32) that leaves when `exit` pushes a nonzero i32, as the
+/// kernels added by the whole-function rewrites write their loops.
+pub fn emit_counted_loop(
+    seq: &mut walrus::InstrSeqBuilder,
+    counter: walrus::LocalId,
+    step: i32,
+    exit: impl FnOnce(&mut walrus::InstrSeqBuilder),
+    body: impl FnOnce(&mut walrus::InstrSeqBuilder),
+) {
+    seq.block(None, |done| {
+        let done_id = done.id();
+        done.loop_(None, |each| {
+            let again = each.id();
+            exit(each);
+            each.br_if(done_id);
+            body(each);
+            each.local_get(counter)
+                .i32_const(step)
+                .binop(walrus::ir::BinaryOp::I32Add)
+                .local_set(counter)
+                .br(again);
+        });
+    });
+}

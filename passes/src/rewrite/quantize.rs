@@ -16,6 +16,7 @@
 //! The caller's guard ensures what the kernels assume: n >= 16, |zp| <= 2^16,
 //! both arrays inside memory and apart.
 
+use super::emit_counted_loop;
 use crate::fingerprints::quantize::{Direction, Quant};
 use walrus::ir::{BinaryOp, ExtendedLoad, LoadKind, MemArg, StoreKind, UnaryOp, Value};
 use walrus::{FunctionBuilder, FunctionId, InstrSeqBuilder, LocalId, MemoryId, Module, ValType};
@@ -83,47 +84,35 @@ pub fn kernel(module: &mut Module, memory: MemoryId, q: &Quant) -> FunctionId {
     }
     body.i32_const(0).local_set(k.i);
     // Sixteen at a time.
-    body.block(None, |done| {
-        let done_id = done.id();
-        done.loop_(None, |l| {
-            let again = l.id();
+    emit_counted_loop(
+        &mut body,
+        k.i,
+        16,
+        |l| {
             l.local_get(k.i)
                 .i32_const(16)
                 .binop(BinaryOp::I32Add)
                 .local_get(k.n)
-                .binop(BinaryOp::I32GtS)
-                .br_if(done_id);
-            match q.direction {
-                Direction::Quantize => k.quantize16(l),
-                Direction::Dequantize => k.dequantize16(l),
-            }
-            l.local_get(k.i)
-                .i32_const(16)
-                .binop(BinaryOp::I32Add)
-                .local_set(k.i)
-                .br(again);
-        });
-    });
+                .binop(BinaryOp::I32GtS);
+        },
+        |l| match q.direction {
+            Direction::Quantize => k.quantize16(l),
+            Direction::Dequantize => k.dequantize16(l),
+        },
+    );
     // The rest one at a time.
-    body.block(None, |done| {
-        let done_id = done.id();
-        done.loop_(None, |l| {
-            let again = l.id();
-            l.local_get(k.i)
-                .local_get(k.n)
-                .binop(BinaryOp::I32GeS)
-                .br_if(done_id);
-            match q.direction {
-                Direction::Quantize => k.quantize1(l),
-                Direction::Dequantize => k.dequantize1(l),
-            }
-            l.local_get(k.i)
-                .i32_const(1)
-                .binop(BinaryOp::I32Add)
-                .local_set(k.i)
-                .br(again);
-        });
-    });
+    emit_counted_loop(
+        &mut body,
+        k.i,
+        1,
+        |l| {
+            l.local_get(k.i).local_get(k.n).binop(BinaryOp::I32GeS);
+        },
+        |l| match q.direction {
+            Direction::Quantize => k.quantize1(l),
+            Direction::Dequantize => k.dequantize1(l),
+        },
+    );
     builder.finish(args, &mut module.funcs)
 }
 

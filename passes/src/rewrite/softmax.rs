@@ -16,6 +16,7 @@
 //! The caller's guard ensures what the kernel assumes: n >= 4, both arrays inside
 //! memory, `y` equal to or apart from `x`.
 
+use super::emit_counted_loop;
 use walrus::ir::{BinaryOp, LoadKind, MemArg, StoreKind, UnaryOp, Value};
 use walrus::{FunctionBuilder, FunctionId, InstrSeqBuilder, LocalId, MemoryId, Module, ValType};
 
@@ -125,42 +126,30 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
     // while (i + 4 <= n) { each(i); i += 4 }, then while (i < n) { tail(i); i += 1 }
     let vector_loop = |s: &mut InstrSeqBuilder, from: i32, each: &dyn Fn(&mut InstrSeqBuilder)| {
         s.i32_const(from).local_set(i);
-        s.block(None, |done| {
-            let done_id = done.id();
-            done.loop_(None, |l| {
-                let again = l.id();
+        emit_counted_loop(
+            s,
+            i,
+            4,
+            |l| {
                 l.local_get(i)
                     .i32_const(4)
                     .binop(BinaryOp::I32Add)
                     .local_get(n)
-                    .binop(BinaryOp::I32GtS)
-                    .br_if(done_id);
-                each(l);
-                l.local_get(i)
-                    .i32_const(4)
-                    .binop(BinaryOp::I32Add)
-                    .local_set(i)
-                    .br(again);
-            });
-        });
+                    .binop(BinaryOp::I32GtS);
+            },
+            each,
+        );
     };
     let tail_loop = |s: &mut InstrSeqBuilder, each: &dyn Fn(&mut InstrSeqBuilder)| {
-        s.block(None, |done| {
-            let done_id = done.id();
-            done.loop_(None, |l| {
-                let again = l.id();
-                l.local_get(i)
-                    .local_get(n)
-                    .binop(BinaryOp::I32GeS)
-                    .br_if(done_id);
-                each(l);
-                l.local_get(i)
-                    .i32_const(1)
-                    .binop(BinaryOp::I32Add)
-                    .local_set(i)
-                    .br(again);
-            });
-        });
+        emit_counted_loop(
+            s,
+            i,
+            1,
+            |l| {
+                l.local_get(i).local_get(n).binop(BinaryOp::I32GeS);
+            },
+            each,
+        );
     };
     // Address of element i of `base`.
     let at = |s: &mut InstrSeqBuilder, base: LocalId| {
