@@ -20,6 +20,7 @@
 //! | `conv3x3_f32_v1(image, kernel, out, h, w, bias, flags)` | valid 3x3 convolution, bias, ReLU by flag ([`conv`]) | yes |
 //! | `stencil3x3_u8_v1(image, out, h, w, w0..w8)` | 3x3 integer stencil on bytes, clamped ([`stencil`]) | yes |
 //! | `lz4_block_decompress_v1(src, src_len, dst, dst_cap) -> i32` | an LZ4 block decoded into `dst`, its size; -1 (nothing written) if malformed or too big ([`lz4`]) | yes |
+//! | `zstd_decompress_v1(dst, dst_cap, src, src_size) -> i32` | Zstandard frames decoded into `dst` as `ZSTD_decompress` does, their size; -1 (nothing changed) if malformed, unsized or too big ([`zstd`]) | yes |
 //! | `softmax_f32_v1(x, y, n)` | `y = softmax(x)` (`y` may be `x`), exp by a polynomial, sum in any order ([`softmax`]) | no (`--fast-math`) |
 //! | `gemm_f32_v1(a, b, c, m, n, k, lda, ldb, ldc, flags)` | `C = A B` / `C += A B`, transposes by flag ([`gemm`]) | yes; flag 8: `--fast-math` |
 
@@ -32,6 +33,7 @@ pub(crate) mod lz4;
 pub(crate) mod quantize;
 pub(crate) mod softmax;
 pub(crate) mod stencil;
+pub(crate) mod zstd;
 
 /// The import module name.
 pub const MODULE: &str = "barq";
@@ -131,6 +133,7 @@ pub fn add_to_linker<T: GuestMemory + 'static>(linker: &mut Linker<T>) -> wasmti
     stencil::add_to_linker(linker)?;
     lz4::add_to_linker(linker)?;
     softmax::add_to_linker(linker)?;
+    zstd::add_to_linker(linker)?;
     Ok(())
 }
 

@@ -8,7 +8,9 @@
 //! `--verify` does), and a scratch region is grown onto its memory. Every run
 //! starts from the memory as instantiation left it: a run that changes anything
 //! outside the scratch region is reported so and the memory restored; a run that
-//! traps or runs out of fuel makes the next run instantiate anew.
+//! traps or runs out of fuel has its memory restored, and the next run starts
+//! from a fresh instance when the memory changed size or the fingerprint asks for
+//! one (`Probe::isolate`, for functions that may write globals).
 
 use crate::verify::{engine_error, export_numeric, export_stack_pointer, instrument, Side, FUEL};
 use crate::Error;
@@ -23,6 +25,10 @@ const PREFIX: &str = "__barq_probe_";
 /// Bytes below the stack pointer a probed function may write without that
 /// counting as a write outside the scratch region.
 const RED_ZONE: usize = 256;
+
+/// Bytes of scratch region grown onto the probed module's memory: room for a
+/// decoder's input and an output with a Zstandard block's literals past it.
+const SCRATCH: u64 = 16 * 65536;
 
 /// An engine and the module compiled in it.
 type Compiled = (Engine, Module);
@@ -56,40 +62,23 @@ impl Prober {
 
     /// The input cut down to the `wanted` functions (exported for probing as
     /// `PREFIX` + input index), what they and the start function call, the
-    /// memories, globals and data: every other export and all element segments
-    /// dropped, then walrus's garbage collection. A real module of thousands of
-    /// functions then compiles in a fraction of the time. Not cut when the start
-    /// function calls indirectly (what it reaches is then unknown): all functions
-    /// are exported then, as `--verify` does.
+    /// memories, globals and data: every other export and the element segments
+    /// dropped (kept when a wanted function may call indirectly), then walrus's
+    /// garbage collection. A real module of thousands of functions then compiles
+    /// in a fraction of the time. Not cut when the start function calls
+    /// indirectly (what it reaches is then unknown): all functions are exported
+    /// then, as `--verify` does.
     fn pruned(binary: &[u8], wanted: &BTreeSet<u32>) -> Result<Vec<u8>, Error> {
-        use walrus::ir::Instr;
         let mut loaded = module_io::load(binary, false)?;
         let module = &mut loaded.module;
-        let start_indirect = {
-            let mut seen = HashSet::new();
-            let mut work: Vec<walrus::FunctionId> = module.start.into_iter().collect();
-            let mut indirect = false;
-            while let Some(f) = work.pop() {
-                if !seen.insert(f) {
-                    continue;
-                }
-                if let walrus::FunctionKind::Local(local) = &module.funcs.get(f).kind {
-                    for instr in barq_passes::passes::simd_elementwise::instructions(local) {
-                        match instr {
-                            Instr::Call(c) => work.push(c.func),
-                            Instr::ReturnCall(c) => work.push(c.func),
-                            Instr::CallIndirect(_)
-                            | Instr::ReturnCallIndirect(_)
-                            | Instr::CallRef(_)
-                            | Instr::ReturnCallRef(_)
-                            | Instr::RefFunc(_) => indirect = true,
-                            _ => {}
-                        }
-                    }
-                }
-            }
-            indirect
-        };
+        let start_indirect = calls_indirectly(module, module.start.into_iter().collect());
+        let wanted_ids: Vec<walrus::FunctionId> = loaded
+            .input_func_index
+            .iter()
+            .filter(|(_, index)| wanted.contains(index))
+            .map(|(id, _)| *id)
+            .collect();
+        let wanted_indirect = calls_indirectly(module, wanted_ids);
         if start_indirect {
             let all: Vec<(u32, String)> = loaded
                 .input_func_index
@@ -107,9 +96,11 @@ impl Prober {
         for id in dropped {
             module.exports.delete(id);
         }
-        let elements: Vec<walrus::ElementId> = module.elements.iter().map(|e| e.id()).collect();
-        for id in elements {
-            module.elements.delete(id);
+        if !wanted_indirect {
+            let elements: Vec<walrus::ElementId> = module.elements.iter().map(|e| e.id()).collect();
+            for id in elements {
+                module.elements.delete(id);
+            }
         }
         for (id, index) in &loaded.input_func_index {
             if wanted.contains(index) {
@@ -148,7 +139,7 @@ impl Prober {
         }
         let (engine, module) = self.compiled.as_ref()?.1.as_ref()?;
         if self.side.is_none() {
-            let side = Side::new(engine, module).ok()??;
+            let side = Side::new(engine, module, SCRATCH).ok()??;
             if side.end <= side.base {
                 return None;
             }
@@ -157,6 +148,34 @@ impl Prober {
         }
         self.side.as_mut()
     }
+}
+
+/// Whether a function reachable from `roots` by direct calls calls indirectly (or
+/// takes a function reference).
+fn calls_indirectly(module: &walrus::Module, roots: Vec<walrus::FunctionId>) -> bool {
+    use walrus::ir::Instr;
+    let mut seen = HashSet::new();
+    let mut work = roots;
+    while let Some(f) = work.pop() {
+        if !seen.insert(f) {
+            continue;
+        }
+        if let walrus::FunctionKind::Local(local) = &module.funcs.get(f).kind {
+            for instr in barq_passes::passes::simd_elementwise::instructions(local) {
+                match instr {
+                    Instr::Call(c) => work.push(c.func),
+                    Instr::ReturnCall(c) => work.push(c.func),
+                    Instr::CallIndirect(_)
+                    | Instr::ReturnCallIndirect(_)
+                    | Instr::CallRef(_)
+                    | Instr::ReturnCallRef(_)
+                    | Instr::RefFunc(_) => return true,
+                    _ => {}
+                }
+            }
+        }
+    }
+    false
 }
 
 impl Probe for Prober {
@@ -169,6 +188,10 @@ impl Probe for Prober {
         let base = u32::try_from(ready.side.base).ok()?;
         let len = u32::try_from(ready.side.end - ready.side.base).ok()?;
         Some((base, len))
+    }
+
+    fn isolate(&mut self) {
+        self.side = None;
     }
 
     fn run(&mut self, func_index: u32, args: &[ProbeArg], scratch: &[u8]) -> ProbeRun {

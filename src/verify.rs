@@ -286,7 +286,10 @@ fn check_function(engine: &Engine, a: &Module, b: &Module, index: u32) -> Result
         let (side_a, side_b) = match &mut sides {
             Some(s) => s,
             None => {
-                let (Some(x), Some(y)) = (Side::new(engine, a)?, Side::new(engine, b)?) else {
+                let (Some(x), Some(y)) = (
+                    Side::new(engine, a, SCRATCH)?,
+                    Side::new(engine, b, SCRATCH)?,
+                ) else {
                     return Ok(Check::Same(conclusive));
                 };
                 sides.insert((x, y))
@@ -381,7 +384,11 @@ pub(crate) fn engine_error(e: wasmtime::Error) -> Error {
 impl Side {
     /// `None` when instantiation fails (a start function that traps or runs out of
     /// fuel): nothing to compare.
-    pub(crate) fn new(engine: &Engine, module: &Module) -> Result<Option<Side>, Error> {
+    pub(crate) fn new(
+        engine: &Engine,
+        module: &Module,
+        scratch: u64,
+    ) -> Result<Option<Side>, Error> {
         let mut store = Store::new(engine, ());
         store.set_fuel(FUEL).map_err(engine_error)?;
         let mut linker = Linker::new(engine);
@@ -441,7 +448,7 @@ impl Side {
             });
         let memory = exported.or(imported_shared.map(Mem::Shared));
         let (mut base, mut end) = (0, 0);
-        let pages = SCRATCH / 65536;
+        let pages = scratch / 65536;
         let grown = match &memory {
             Some(Mem::Plain(m)) => {
                 Some(m.data_size(&store) as u64).filter(|_| m.grow(&mut store, pages).is_ok())
@@ -450,7 +457,7 @@ impl Side {
             None => None,
         };
         if let Some(have) = grown {
-            (base, end) = (have, have + SCRATCH);
+            (base, end) = (have, have + scratch);
         }
         Ok(Some(Side {
             store,

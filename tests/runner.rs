@@ -430,11 +430,13 @@ fn axpy_module(memory: &str) -> String {
     )
 }
 
-/// barq-opt --target native calls a host kernel for an axpy loop over an exported
-/// memory, and falls back to SIMD128 for a shared memory (host kernels take plain
-/// memories only) or with no exported memory.
+/// barq-opt --target native calls a host kernel for an axpy loop over a plain
+/// memory, exported as `memory` or not (the output then exports it as `memory`,
+/// where the kernels find it: emscripten exports its memory as `f`), and falls
+/// back to SIMD128 for a shared memory (host kernels take plain memories only) or
+/// when the export `memory` is something else.
 #[test]
-fn native_target_needs_a_plain_exported_memory() {
+fn native_target_needs_a_plain_memory() {
     let axpy = axpy_module;
     let options = barq_wasm::Options {
         target: barq_wasm::Target::Native,
@@ -445,15 +447,24 @@ fn native_target_needs_a_plain_exported_memory() {
         let result = barq_wasm::optimize(&wasm, &options).expect("optimize");
         let finding = &result.report.findings[0];
         assert_eq!(finding.action, Action::Rewritten, "{finding:?}");
-        finding.tier
+        let module = wasmtime::Module::new(&wasmtime::Engine::default(), &result.wasm).unwrap();
+        let exported = module
+            .exports()
+            .any(|e| e.name() == "memory" && e.ty().memory().is_some());
+        (finding.tier, exported)
     };
     use barq_wasm::Tier;
-    assert_eq!(tier(r#"(memory (export "memory") 1)"#), Some(Tier::Native));
+    assert_eq!(tier(r#"(memory (export "memory") 1)"#), (Some(Tier::Native), true));
+    assert_eq!(tier(r#"(memory (export "f") 1)"#), (Some(Tier::Native), true));
+    assert_eq!(tier(r#"(memory 1)"#), (Some(Tier::Native), true));
     assert_eq!(
         tier(r#"(memory (export "memory") 1 1 shared)"#),
-        Some(Tier::Simd128)
+        (Some(Tier::Simd128), true)
     );
-    assert_eq!(tier(r#"(memory 1)"#), Some(Tier::Simd128));
+    assert_eq!(
+        tier(r#"(memory 1) (global (export "memory") i32 (i32.const 0))"#),
+        (Some(Tier::Simd128), false)
+    );
 
     // And the native output runs in the runner with the same results.
     let wasm = wat::parse_str(axpy(r#"(memory (export "memory") 1)"#)).unwrap();

@@ -48,6 +48,11 @@ pub trait Probe {
     /// returns what it left in memory. Every call starts from the same memory
     /// outside the scratch region.
     fn run(&mut self, func_index: u32, args: &[ProbeArg], scratch: &[u8]) -> ProbeRun;
+
+    /// Makes the next run start from a fresh instance: for fingerprints that let
+    /// the probed function write globals (a stack pointer it moves and, when it
+    /// traps, does not move back), whose runs the prober cannot otherwise undo.
+    fn isolate(&mut self) {}
 }
 
 /// A small seeded generator (xorshift64) for probe inputs and the tests and

@@ -12,6 +12,7 @@ pub mod reduction;
 pub mod softmax;
 pub mod stencil;
 pub mod types;
+pub mod zstd;
 
 /// Why a loop is not a match.
 #[derive(Clone, Debug, PartialEq, Eq)]

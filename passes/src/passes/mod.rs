@@ -11,6 +11,7 @@ pub mod native_gemm;
 pub mod native_lz4;
 pub mod native_quantize;
 pub mod native_stencil;
+pub mod native_zstd;
 pub mod simd_elementwise;
 pub mod simd_nest;
 pub mod simd_reduce;
@@ -68,6 +69,9 @@ pub fn all() -> Vec<Registered> {
         // Whole functions decoding an LZ4 block -> the runner's decoder, likewise
         // (the original body runs on malformed input).
         Registered::Rewrite(Box::new(native_lz4::NativeLz4)),
+        // Whole functions behaving as ZSTD_decompress -> the runner's decoder,
+        // likewise (these may allocate: the prober isolates their runs).
+        Registered::Rewrite(Box::new(native_zstd::NativeZstd)),
         // INT8 quantization and dequantization of whole arrays, likewise.
         Registered::Rewrite(Box::new(native_quantize::NativeQuantize)),
         // 3x3 f32 convolutions (+bias, ReLU), likewise.

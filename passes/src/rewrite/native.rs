@@ -14,13 +14,13 @@ use walrus::{ExportItem, FunctionId, MemoryId, Module, ValType};
 /// The import module of native kernels.
 pub const MODULE: &str = "barq";
 
-/// Why a native rewrite is impossible here, if it is.
+/// Why a native rewrite is impossible here, if it is. The kernels find guest
+/// memory as the export `memory`: a module that exports its memory under another
+/// name only (emscripten's minified exports) gets that export added by [`import`];
+/// one whose `memory` export is something else is refused.
 pub fn memory_refusal(module: &Module, memory: MemoryId) -> Option<&'static str> {
-    let exported = module
-        .exports
-        .iter()
-        .any(|e| e.name == "memory" && matches!(e.item, ExportItem::Memory(m) if m == memory));
-    if !exported {
+    let named = module.exports.iter().find(|e| e.name == "memory");
+    if named.is_some_and(|e| !matches!(e.item, ExportItem::Memory(m) if m == memory)) {
         return Some("native kernels need the memory exported as `memory`");
     }
     let memory = module.memories.get(memory);
@@ -291,13 +291,20 @@ pub fn by_length(
     builder.finish(args, &mut module.funcs)
 }
 
-/// The function importing `barq::name`, added once per module.
+/// The function importing `barq::name`, added once per module; the module's
+/// first memory (the one the passes rewrite for) is exported as `memory` too if
+/// nothing is (see [`memory_refusal`]).
 pub fn import(
     module: &mut Module,
     name: &str,
     params: &[ValType],
     results: &[ValType],
 ) -> FunctionId {
+    if !module.exports.iter().any(|e| e.name == "memory") {
+        if let Some(memory) = module.memories.iter().next().map(|m| m.id()) {
+            module.exports.add("memory", memory);
+        }
+    }
     let existing = module.imports.iter().find_map(|i| match i.kind {
         walrus::ImportKind::Function(f) if i.module == MODULE && i.name == name => Some(f),
         _ => None,
@@ -329,4 +336,77 @@ pub fn insert_entry_block(
             Default::default(),
         ),
     );
+}
+
+/// The entry guard of a whole-function decoder (`native-lz4`, `native-zstd`):
+/// `input` and `output` are the parameter positions of (address, length) of the
+/// compressed bytes and of the output buffer, `kernel_args` the parameter
+/// positions the kernel takes, in its order. The kernel runs when `min_input <=
+/// input length < 2^31` and `0 <= capacity < 2^31` (signed and unsigned
+/// readings agree), both buffers and 16 bytes past each lie inside memory (a
+/// decoder reading a little ahead would not have trapped), and the buffers do
+/// not overlap; it returns the decoded size, or a negative value to decline, and
+/// then (or when the guard fails) the original body runs.
+pub fn insert_decoder_call(
+    module: &mut Module,
+    func: FunctionId,
+    memory: walrus::MemoryId,
+    kernel: FunctionId,
+    (input, output): ([usize; 2], [usize; 2]),
+    kernel_args: [usize; 4],
+    min_input: i32,
+) {
+    use walrus::ir::{BinaryOp, UnaryOp};
+    let mem = module.locals.add(ValType::I64);
+    let result = module.locals.add(ValType::I32);
+    insert_entry_block(module, func, |seq, fail, args| {
+        let (src, len) = (args[input[0]], args[input[1]]);
+        let (dst, cap) = (args[output[0]], args[output[1]]);
+        seq.local_get(len)
+            .i32_const(min_input)
+            .binop(BinaryOp::I32LtS)
+            .local_get(cap)
+            .i32_const(0)
+            .binop(BinaryOp::I32LtS)
+            .binop(BinaryOp::I32Or)
+            .br_if(fail);
+        crate::rewrite::map::emit_memory_bytes(memory, mem, seq);
+        let end = |seq: &mut walrus::InstrSeqBuilder, base, size| {
+            seq.local_get(base)
+                .unop(UnaryOp::I64ExtendUI32)
+                .local_get(size)
+                .unop(UnaryOp::I64ExtendUI32)
+                .binop(BinaryOp::I64Add);
+        };
+        for (base, size) in [(src, len), (dst, cap)] {
+            end(seq, base, size);
+            seq.i64_const(16)
+                .binop(BinaryOp::I64Add)
+                .local_get(mem)
+                .binop(BinaryOp::I64GtU)
+                .br_if(fail);
+        }
+        // Apart: end(dst) <= src or end(src) <= dst.
+        end(seq, dst, cap);
+        seq.local_get(src)
+            .unop(UnaryOp::I64ExtendUI32)
+            .binop(BinaryOp::I64LeU);
+        end(seq, src, len);
+        seq.local_get(dst)
+            .unop(UnaryOp::I64ExtendUI32)
+            .binop(BinaryOp::I64LeU)
+            .binop(BinaryOp::I32Or)
+            .unop(UnaryOp::I32Eqz)
+            .br_if(fail);
+        for position in kernel_args {
+            seq.local_get(args[position]);
+        }
+        seq.call(kernel)
+            .local_tee(result)
+            .i32_const(0)
+            .binop(BinaryOp::I32LtS)
+            .br_if(fail)
+            .local_get(result)
+            .return_();
+    });
 }

@@ -1,0 +1,73 @@
+//! `native-zstd`: under `--target native`, a function identified by probing as
+//! the Zstandard library's `ZSTD_decompress` `(dst, dst_cap, src, src_size) ->
+//! size` (`fingerprints::zstd`) gets a guard at its entry that calls the runner's
+//! `barq::zstd_decompress_v1`; when the kernel decodes the frames it returns the
+//! size, and when it declines (malformed or truncated frames, a frame without its
+//! content size, an output that does not fit) the original body runs, so error
+//! codes and whatever a failing decoder leaves in the output stay the original's.
+//!
+//! Exact on every input the kernel decodes: the probes checked that the function
+//! returns [`decompress`]'s size and leaves exactly its bytes in the whole output
+//! buffer (the literals Zstandard 1.5 keeps past the decoded size included), and
+//! the kernel is [`decompress`]. The guard (`rewrite::native::insert_decoder_call`)
+//! calls the kernel only when `0 <=
+//! src_size < 2^31` and `0 <= dst_cap < 2^31` (so signed and unsigned readings
+//! agree), both buffers and 16 bytes past each lie inside memory, and the buffers
+//! do not overlap.
+//!
+//! [`decompress`]: crate::fingerprints::zstd::decompress
+
+use crate::fingerprints::zstd::{self, Identified, ZstdCall};
+use crate::pass::{Changed, Pass, PassCx, PassError};
+use crate::rewrite::native;
+use walrus::{FunctionId, MemoryId, Module, ValType};
+
+/// The native Zstandard pass.
+pub struct NativeZstd;
+
+impl Pass for NativeZstd {
+    fn name(&self) -> &'static str {
+        "native-zstd"
+    }
+
+    fn description(&self) -> &'static str {
+        "functions behaving as ZSTD_decompress (identified by probing) -> barq kernel behind a guard, the original on malformed input (--target native)"
+    }
+
+    fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
+        Ok(super::run_whole_function(
+            module,
+            cx,
+            zstd::prefilter,
+            |_, index, _, probe| {
+                let Identified { call, runs } = zstd::identify(index, probe)?;
+                Some(super::Identified {
+                    matched: call,
+                    pattern: "zstd_decompress",
+                    elem: None,
+                    exact: true,
+                    reason: format!(
+                        "identified by probing ({runs} runs): Zstandard decoder as ZSTD_decompress (dst = parameter {}, dst_cap = {}, src = {}, src_size = {})",
+                        call.dst, call.dst_cap, call.src, call.src_size
+                    ),
+                })
+            },
+            insert_call,
+        ))
+    }
+}
+
+/// Puts the guard and the kernel call in front of the function's body.
+fn insert_call(module: &mut Module, func: FunctionId, memory: MemoryId, c: &ZstdCall) {
+    use ValType::I32;
+    let kernel = native::import(module, "zstd_decompress_v1", &[I32; 4], &[I32]);
+    native::insert_decoder_call(
+        module,
+        func,
+        memory,
+        kernel,
+        ([c.src, c.src_size], [c.dst, c.dst_cap]),
+        [c.dst, c.dst_cap, c.src, c.src_size],
+        0,
+    );
+}

@@ -1,0 +1,103 @@
+//! `zstd_decompress_v1(dst, dst_cap, src, src_size) -> i32`: decodes the
+//! Zstandard frames at `src` into `dst` as the library's `ZSTD_decompress` does
+//! and returns the decoded size, for functions `barq-opt --target native`
+//! identified as that function (`native-zstd`). It runs
+//! `barq_passes::fingerprints::zstd::decompress`, the decoder those functions
+//! were checked against, in place on guest memory: it declines with -1, and guest
+//! memory as it was, on malformed or truncated frames, frames without their
+//! content size, or an output that does not fit (the caller's guard then runs the
+//! original decoder). Sizes count as unsigned; a range outside memory traps;
+//! overlapping buffers and outputs of 2^31 bytes or more return -1.
+
+use super::{memory, range, MODULE};
+use barq_passes::fingerprints::zstd::decompress;
+use std::cell::RefCell;
+use wasmtime::{Caller, Linker};
+
+thread_local! {
+    /// What the output window held, to put back when decoding fails.
+    static SAVED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Registers the kernel.
+pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        MODULE,
+        "zstd_decompress_v1",
+        |mut caller: Caller<'_, T>,
+         dst: i32,
+         dst_cap: i32,
+         src: i32,
+         src_size: i32|
+         -> wasmtime::Result<i32> {
+            let memory = memory(&mut caller)?;
+            let data = memory.data_mut(&mut caller);
+            let from = range(data.len(), src, src_size, 1)?;
+            let to = range(data.len(), dst, dst_cap, 1)?;
+            Ok(decode(data, from, to).map_or(-1, |n| n as i32))
+        },
+    )?;
+    Ok(())
+}
+
+/// Decodes `data[from]` into `data[to]`; `None` (and `data` untouched) when the
+/// ranges overlap or `decompress` declines, or the size is 2^31 or more.
+fn decode(
+    data: &mut [u8],
+    from: std::ops::Range<usize>,
+    to: std::ops::Range<usize>,
+) -> Option<usize> {
+    let (src, out) = if from.end <= to.start {
+        let (low, high) = data.split_at_mut(to.start);
+        (&low[from], &mut high[..to.len()])
+    } else if to.end <= from.start {
+        let (low, high) = data.split_at_mut(from.start);
+        (&high[..from.len()], &mut low[to])
+    } else {
+        return None;
+    };
+    let n = SAVED.with_borrow_mut(|saved| decompress(src, out, saved))?;
+    // (A size of 2^31 or more would read as an error code: decode it again in
+    // the original. Not reachable while the guard keeps capacities below 2^31.)
+    (n <= i32::MAX as usize).then_some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use barq_passes::fingerprints::zstd::{frame, words};
+    use barq_passes::probe::Rng;
+
+    /// Frames decode in place, in either order of the buffers; malformed ones and
+    /// overlapping buffers leave memory alone.
+    #[test]
+    fn decodes_in_place_and_declines_cleanly() {
+        let text = words(&mut Rng(5), 50_000);
+        let src = frame(&text, 3, true, 0, true);
+        let mut data = vec![7u8; 300_000];
+        data[..src.len()].copy_from_slice(&src);
+        let out = 100_000..100_000 + 60_000;
+        assert_eq!(
+            decode(&mut data, 0..src.len(), out.clone()),
+            Some(text.len())
+        );
+        assert_eq!(&data[100_000..150_000], &text[..]);
+        // The output below the frames.
+        let mut data2 = vec![7u8; 300_000];
+        data2[200_000..200_000 + src.len()].copy_from_slice(&src);
+        assert_eq!(
+            decode(&mut data2, 200_000..200_000 + src.len(), 10..60_010),
+            Some(text.len())
+        );
+        assert_eq!(&data2[10..50_010], &text[..]);
+        // Corrupted (a flipped byte in the middle: the checksum fails), overlapping.
+        let mut bad = data.clone();
+        bad[src.len() / 2] ^= 0x10;
+        let before = bad.clone();
+        assert_eq!(decode(&mut bad, 0..src.len(), out.clone()), None);
+        assert!(bad == before);
+        assert_eq!(decode(&mut data, 0..src.len(), 100..60_000), None);
+    }
+}
