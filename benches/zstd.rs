@@ -8,7 +8,8 @@
 //! Every variant's output is compared with the original's before it is timed.
 //! Prints a table of medians of interleaved rounds.
 //!
-//! `cargo bench --bench zstd` (needs corpus/realworld/fetch.sh's cache).
+//! `cargo bench --bench zstd` (needs corpus/realworld/fetch.sh's cache);
+//! `BARQ_ZSTD_PASSES=bulk-memory,load-combine` adds a row per pass run alone.
 
 use barq_passes::fingerprints::zstd::frame;
 use std::hint::black_box;
@@ -125,7 +126,12 @@ fn main() {
         std::fs::write(&input, &original).unwrap();
         let ok = std::process::Command::new("node")
             .arg(&wasm_opt)
-            .args(["-O3", "--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals"])
+            .args([
+                "-O3",
+                "--enable-bulk-memory",
+                "--enable-sign-ext",
+                "--enable-mutable-globals",
+            ])
             .arg(&input)
             .arg("-o")
             .arg(&out)
@@ -140,13 +146,40 @@ fn main() {
     println!("Wasmtime 48; @bokuweb/zstd-wasm 0.0.27 ZSTD_decompress; level 3; median of interleaved rounds");
     println!("| input | variant | median | speedup vs original | MB/s |");
     println!("|---|---|---:|---:|---:|");
-    for (name, len, rounds) in [("prose ~180 KB", 184_320, 31), ("prose 10 MiB", 10 << 20, 11)] {
+    for (name, len, rounds) in [
+        ("prose ~180 KB", 184_320, 31),
+        ("prose 10 MiB", 10 << 20, 11),
+    ] {
         let text = prose(len);
         let src = frame(&text, 3, true, 0, true);
         let mut runs: Vec<(String, Run)> = vec![
-            ("original (as shipped)".into(), wasm(&engine, &original, &src, len)),
-            ("barq (portable)".into(), wasm(&engine, &portable, &src, len)),
+            (
+                "original (as shipped)".into(),
+                wasm(&engine, &original, &src, len),
+            ),
+            (
+                "barq (portable)".into(),
+                wasm(&engine, &portable, &src, len),
+            ),
         ];
+        // BARQ_ZSTD_PASSES=a,b: a row per pass, the portable output of that pass alone.
+        for pass in std::env::var("BARQ_ZSTD_PASSES")
+            .unwrap_or_default()
+            .split(',')
+        {
+            if pass.is_empty() {
+                continue;
+            }
+            let options = barq_wasm::Options {
+                passes: Some(vec![pass.to_string()]),
+                ..barq_wasm::Options::default()
+            };
+            let bytes = barq_wasm::optimize(&original, &options).expect(pass).wasm;
+            runs.push((
+                format!("barq --pass {pass}"),
+                wasm(&engine, &bytes, &src, len),
+            ));
+        }
         if let Some(Some(bytes)) = &optimized {
             runs.push(("wasm-opt -O3".into(), wasm(&engine, bytes, &src, len)));
         }

@@ -454,8 +454,14 @@ fn native_target_needs_a_plain_memory() {
         (finding.tier, exported)
     };
     use barq_wasm::Tier;
-    assert_eq!(tier(r#"(memory (export "memory") 1)"#), (Some(Tier::Native), true));
-    assert_eq!(tier(r#"(memory (export "f") 1)"#), (Some(Tier::Native), true));
+    assert_eq!(
+        tier(r#"(memory (export "memory") 1)"#),
+        (Some(Tier::Native), true)
+    );
+    assert_eq!(
+        tier(r#"(memory (export "f") 1)"#),
+        (Some(Tier::Native), true)
+    );
     assert_eq!(tier(r#"(memory 1)"#), (Some(Tier::Native), true));
     assert_eq!(
         tier(r#"(memory (export "memory") 1 1 shared)"#),

@@ -100,23 +100,37 @@ pub fn prefilter(module: &Module, func: &LocalFunction) -> Option<usize> {
     reaches_magic(module, func, 4).then_some(4)
 }
 
+/// Functions the prefilter looks through for the magic, at most (breadth first:
+/// a decoder reaches its frame-header parser within a few of them).
+const REACH: usize = 256;
+
+/// Whether `func` or a function it calls (directly, `depth` calls deep, the first
+/// [`REACH`] functions found) has the frame magic as a constant.
 fn reaches_magic(module: &Module, func: &LocalFunction, depth: u32) -> bool {
-    let mut callees: Vec<FunctionId> = Vec::new();
-    for instr in crate::passes::simd_elementwise::instructions(func) {
-        match instr {
-            Instr::Const(c) if matches!(c.value, Value::I32(v) if v as u32 == MAGIC) => {
-                return true
+    let mut seen: std::collections::HashSet<FunctionId> = std::collections::HashSet::new();
+    let mut level: Vec<&LocalFunction> = vec![func];
+    for d in 0..=depth {
+        let mut next = Vec::new();
+        for local in level {
+            for instr in crate::passes::simd_elementwise::instructions(local) {
+                let callee = match instr {
+                    Instr::Const(c) if matches!(c.value, Value::I32(v) if v as u32 == MAGIC) => {
+                        return true
+                    }
+                    Instr::Call(c) => c.func,
+                    Instr::ReturnCall(c) => c.func,
+                    _ => continue,
+                };
+                if d < depth && seen.len() < REACH && seen.insert(callee) {
+                    if let walrus::FunctionKind::Local(l) = &module.funcs.get(callee).kind {
+                        next.push(l);
+                    }
+                }
             }
-            Instr::Call(c) => callees.push(c.func),
-            Instr::ReturnCall(c) => callees.push(c.func),
-            _ => {}
         }
+        level = next;
     }
-    depth > 0
-        && callees.iter().any(|f| match &module.funcs.get(*f).kind {
-            walrus::FunctionKind::Local(local) => reaches_magic(module, local, depth - 1),
-            _ => false,
-        })
+    false
 }
 
 /// Where the four parameters go.
