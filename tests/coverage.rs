@@ -34,7 +34,6 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("c/bytes", "copy_back_u8", "memcpy", false),
     ("c/bytes", "copy_u16", "memcpy", false),
     ("c/bytes", "copy_u32", "memcpy", false),
-    ("c/bytes", "copy_u64", "memcpy", false),
     ("c/bytes", "fill_u8", "memset", false),
     ("c/bytes", "zero_u8", "memset", false),
     ("c/bytes", "fill_u16", "memset", false),
@@ -86,6 +85,42 @@ fn copies_and_fills_use_bulk_memory_unless_forbidden() {
             "{level}: {:?}",
             result.report.findings
         );
+    }
+}
+
+/// A copy loop that moves 32 bytes or more per iteration (clang -O2 and -O3 unroll
+/// `copy_u64` four times) is left alone by both bulk memory and SIMD128, with the
+/// reason; the same function's one-element loops (-O1, -Os, -Oz) are rewritten.
+#[test]
+fn wide_copy_loops_are_left_alone() {
+    for level in SCALAR_LEVELS {
+        let path = common::root().join(format!("corpus/c/bytes.{level}.wasm"));
+        for allow_bulk_memory in [true, false] {
+            let options = Options {
+                allow_bulk_memory,
+                ..Options::default()
+            };
+            let result = optimize(&common::read(&path), &options).expect("optimize");
+            let findings: Vec<_> = result
+                .report
+                .findings
+                .iter()
+                .filter(|f| f.function == "copy_u64")
+                .collect();
+            let unrolled = ["O2", "O3"].contains(level);
+            let wide = findings.iter().any(|f| {
+                f.action == Action::Detected
+                    && f.reason
+                        .as_deref()
+                        .is_some_and(|r| r.contains("32 bytes or more"))
+            });
+            let rewritten = findings.iter().any(|f| f.action == Action::Rewritten);
+            assert_eq!(
+                (wide, rewritten),
+                (unrolled, !unrolled),
+                "{level} bulk {allow_bulk_memory}: {findings:?}"
+            );
+        }
     }
 }
 

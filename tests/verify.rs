@@ -119,7 +119,7 @@ fn verify_catches_a_broken_rewrite_and_drops_it() {
         "copy_back_u8",
         "copy_u16",
         "copy_u32",
-        "copy_u64",
+        // (copy_u64 at -O2 copies 32 bytes a step: left alone, `wide_copy`.)
     ] {
         assert!(
             differing.contains(&copy),

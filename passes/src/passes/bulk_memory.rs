@@ -30,6 +30,27 @@ use crate::rewrite::map::{insert_guard, GuardSpec};
 /// the guard's own cost, 24 elements is where barq's output stops losing in both.
 pub const MIN_ELEMENTS: i64 = 24;
 
+/// Copy loops that move this many bytes per iteration or more are left alone
+/// (see [`wide_copy`]).
+pub const WIDE_COPY_BYTES: u64 = 32;
+
+/// Why a copy loop moving `stride` bytes per iteration stays as it is, if it
+/// does: at [`WIDE_COPY_BYTES`] or more (four 8-byte moves a step) the loop is
+/// as wide as scalar code gets and `memory.copy` (or SIMD128) gains least even
+/// on long copies, while in hot code with short copies the guard and the kernel
+/// call (a call clobbers registers: values live across it spill) cost more than
+/// they save. Measured on zstd's "wildcopy" (32 bytes a step, inlined 30 times
+/// into its sequence decoder, mostly one or two steps long): rewriting those
+/// loops made @bokuweb/zstd-wasm's decompression 15% slower in Wasmtime (`cargo
+/// bench --bench zstd`), by either pass, and a cheaper guard did not help;
+/// leaving them made it even again. (16 bytes a step would also decline
+/// clang -O2's `copy_u32`, 3.8x faster as `memory.copy` on 64 KiB.)
+pub fn wide_copy(pattern: &str, stride: i64) -> Option<&'static str> {
+    (pattern == "memcpy" && stride.unsigned_abs() >= WIDE_COPY_BYTES).then_some(
+        "copies 32 bytes or more per iteration already: in hot code, short copies would pay for the guard and call",
+    )
+}
+
 /// The bulk-memory pass.
 pub struct BulkMemory;
 
@@ -96,6 +117,8 @@ impl Pass for BulkMemory {
                     "function already vectorized by the compiler (scalar remainder or fallback loop)"
                         .to_string(),
                 )
+            } else if let Some(reason) = wide_copy(m.pattern, m.stride) {
+                Some(reason.to_string())
             } else {
                 let min_elements = MIN_ELEMENTS;
                 super::too_short(

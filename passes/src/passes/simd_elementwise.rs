@@ -212,6 +212,7 @@ impl Pass for SimdElementwise {
             let refusal = cx
                 .dropped(site.func)
                 .or_else(|| super::simd_refusal(cx.options, site.already_vectorized))
+                .or_else(|| super::bulk_memory::wide_copy(site.m.pattern, site.m.stride))
                 .map(str::to_string)
                 .or_else(|| {
                     super::too_short(
