@@ -112,9 +112,11 @@ fn run(bytes: &[u8], options: &Options, emit: bool) -> Result<Optimized, Error> 
     };
     let manager = PassManager::from_options(options)?;
     // Whole-function fingerprints identify by running the input (the prober
-    // compiles it only when a fingerprint's prefilter accepts a function).
-    let mut prober = (options.opt_level.rewrites()
-        && (options.target == barq_passes::Target::Native || options.allow_simd))
+    // compiles it only when a fingerprint's prefilter accepts a function; the
+    // passes that rewrite with SIMD128 ask only when SIMD is allowed).
+    let mut prober = options
+        .opt_level
+        .rewrites()
         .then(|| crate::probe::Prober::new(&binary));
     let outcome = manager.run_probed(
         &mut loaded,

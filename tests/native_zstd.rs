@@ -12,7 +12,8 @@
 //! original allocates its context on every call, the kernel does not); the near
 //! misses (wrappers of the real decoder that differ in one detail, and C
 //! functions that parse the frame but do not decode it as the library does)
-//! never identified; the kernel's hostile arguments.
+//! never identified; the kernel's hostile arguments; under the portable target,
+//! reported only.
 
 mod common;
 
@@ -30,6 +31,18 @@ fn real_module() -> Vec<u8> {
         .find(|m| m.spec.starts_with("@bokuweb/zstd-wasm"))
         .expect("zstd-wasm in modules.txt");
     common::read(&module.path)
+}
+
+/// The report's one `zstd_decompress` finding, which must be for export `r`.
+fn decoder_finding(report: &barq_wasm::Report) -> &barq_wasm::Finding {
+    let found: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.pattern == "zstd_decompress")
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].function, "r");
+    found[0]
 }
 
 struct Side {
@@ -167,16 +180,10 @@ fn mutate(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
 fn zstd_wasm_decoder_behaves_exactly_like_the_original() {
     let input = real_module();
     let result = optimize(&input, &common::native_options()).expect("optimize");
-    let found: Vec<_> = result
-        .report
-        .findings
-        .iter()
-        .filter(|f| f.pattern == "zstd_decompress")
-        .collect();
-    assert_eq!(found.len(), 1, "{found:?}");
+    let found = decoder_finding(&result.report);
     assert_eq!(
-        (found[0].function.as_str(), found[0].action, found[0].tier),
-        ("r", Action::Rewritten, Some(Tier::Native))
+        (found.action, found.tier),
+        (Action::Rewritten, Some(Tier::Native))
     );
     let (mut a, mut b) = (side(&input), side(&result.wasm));
     let mut rng = Rng(0x2575);
@@ -290,6 +297,28 @@ fn zstd_wasm_decoder_behaves_exactly_like_the_original() {
     }
     assert!(calls > 500, "{calls} calls");
     assert!(kernel_runs >= 40, "the kernel ran {kernel_runs} times");
+}
+
+/// Under the portable target (SIMD128 or not) the decoder is identified and
+/// reported `detected`, and the output imports nothing from `barq`.
+#[test]
+fn portable_target_reports_the_decoder() {
+    let input = real_module();
+    for allow_simd in [true, false] {
+        let options = barq_wasm::Options {
+            allow_simd,
+            ..barq_wasm::Options::default()
+        };
+        let result = optimize(&input, &options).expect("optimize");
+        let found = decoder_finding(&result.report);
+        assert_eq!(found.action, Action::Detected);
+        assert!(found
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("no portable kernel")));
+        let module = Module::new(common::fuel_engine(), &result.wasm).unwrap();
+        assert!(module.imports().all(|i| i.module() != "barq"));
+    }
 }
 
 /// Wrappers of the real decoder that differ from it in one detail (a 0 written

@@ -282,6 +282,18 @@ pub(crate) fn scalar_candidate(
     (finding, refusal)
 }
 
+/// What a whole-function pass does under `--target portable`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnPortable {
+    /// Nothing: the pass is for the native target.
+    Skip,
+    /// Rewrites with its SIMD128 kernel (when SIMD is allowed).
+    Rewrite,
+    /// Identifies and reports the match as `detected`, with this reason, and
+    /// leaves the function to the loop passes.
+    Report(&'static str),
+}
+
 /// The frame of a pass that replaces whole functions identified by probing with a
 /// native kernel call (`--target native` only, and only with a prober): for each
 /// function `prefilter` accepts, `identify` probes it (given its parameter types); an identified function is reported and, unless `--verify` dropped it or
@@ -301,7 +313,7 @@ pub(crate) fn run_whole_function<M>(
     run_whole_function_tiered(
         module,
         cx,
-        false,
+        OnPortable::Skip,
         prefilter,
         |local, index, params, probe, _| identify(local, index, params, probe),
         |module, func, memory, m, _| rewrite(module, func, memory, m),
@@ -330,13 +342,16 @@ fn calls_barq_kernel(module: &walrus::Module, func: &walrus::LocalFunction) -> b
     })
 }
 
-/// [`run_whole_function`] for a pass that also has a portable rewrite (`portable`):
-/// under `--target portable` (SIMD128 allowed, a prober given, a 32-bit memory)
-/// `identify` and `rewrite` are told the tier is [`Tier::Simd128`](crate::report::Tier).
+/// [`run_whole_function`] for a pass that also does something under `--target
+/// portable` (`portable`): with [`OnPortable::Rewrite`] (SIMD128 allowed, a
+/// prober given, a 32-bit memory) `identify` and `rewrite` are told the tier is
+/// [`Tier::Simd128`](crate::report::Tier); with [`OnPortable::Report`] `identify`
+/// runs (told [`Tier::Scalar`](crate::report::Tier)) and a match is reported
+/// `detected` with the given reason, the function unchanged.
 pub(crate) fn run_whole_function_tiered<M>(
     module: &mut walrus::Module,
     cx: &mut crate::pass::PassCx<'_>,
-    portable: bool,
+    portable: OnPortable,
     prefilter: impl Fn(&walrus::Module, &walrus::LocalFunction) -> Option<usize>,
     mut identify: impl FnMut(
         &walrus::LocalFunction,
@@ -356,9 +371,10 @@ pub(crate) fn run_whole_function_tiered<M>(
     use crate::options::Target;
     use crate::report::{Action, Finding, Tier};
     let mut changed = crate::pass::Changed::nothing();
-    let tier = match cx.options.target {
-        Target::Native => Tier::Native,
-        Target::Portable if portable && cx.options.allow_simd => Tier::Simd128,
+    let (tier, report_only) = match (cx.options.target, portable) {
+        (Target::Native, _) => (Tier::Native, None),
+        (Target::Portable, OnPortable::Rewrite) if cx.options.allow_simd => (Tier::Simd128, None),
+        (Target::Portable, OnPortable::Report(why)) => (Tier::Scalar, Some(why)),
         _ => return changed,
     };
     if cx.probe.is_none() {
@@ -407,9 +423,10 @@ pub(crate) fn run_whole_function_tiered<M>(
             reason: Some(found.reason),
             verified: None,
         };
-        let refused = match cx.dropped(func) {
-            Some(why) => Some(why.to_string()),
-            None => (!cx.allow_rewrite()).then(|| "--bisect limit reached".to_string()),
+        let refused = match (report_only, cx.dropped(func)) {
+            (Some(why), _) => Some(why.to_string()),
+            (None, Some(why)) => Some(why.to_string()),
+            (None, None) => (!cx.allow_rewrite()).then(|| "--bisect limit reached".to_string()),
         };
         if let Some(why) = refused {
             finding.action = Action::Detected;

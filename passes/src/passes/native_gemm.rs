@@ -60,7 +60,7 @@ impl Pass for NativeGemm {
         Ok(super::run_whole_function_tiered(
             module,
             cx,
-            true,
+            super::OnPortable::Rewrite,
             gemm::prefilter,
             |local, index, params, probe, tier| {
                 let Identified { gemm: g, runs } =

@@ -39,7 +39,7 @@ impl Pass for NativeQuantize {
         Ok(super::run_whole_function_tiered(
             module,
             cx,
-            true,
+            super::OnPortable::Rewrite,
             quantize::prefilter,
             |_, index, params, probe, _| {
                 let Identified { quant, runs } = quantize::identify(params, index, probe)?;
@@ -102,18 +102,12 @@ fn insert_call(module: &mut Module, func: FunctionId, memory: MemoryId, q: &Quan
             end(seq, base, width);
             seq.local_get(mem).binop(BinaryOp::I64GtU).br_if(fail);
         }
-        // Apart: end(dst) <= src or end(src) <= dst.
-        end(seq, dst, wd);
-        seq.local_get(src)
-            .unop(UnaryOp::I64ExtendUI32)
-            .binop(BinaryOp::I64LeU);
-        end(seq, src, ws);
-        seq.local_get(dst)
-            .unop(UnaryOp::I64ExtendUI32)
-            .binop(BinaryOp::I64LeU)
-            .binop(BinaryOp::I32Or)
-            .unop(UnaryOp::I32Eqz)
-            .br_if(fail);
+        native::emit_apart(
+            seq,
+            fail,
+            (src, &|seq| end(seq, src, ws)),
+            (dst, &|seq| end(seq, dst, wd)),
+        );
         seq.local_get(src)
             .local_get(dst)
             .local_get(n)

@@ -5,6 +5,9 @@
 //! size, and when it declines (malformed or truncated frames, a frame without its
 //! content size, an output that does not fit) the original body runs, so error
 //! codes and whatever a failing decoder leaves in the output stay the original's.
+//! Under `--target portable` the function is identified the same way and
+//! reported `detected` (no SIMD128 formulation of a Zstandard decoder: its loops
+//! get the local rewrites).
 //!
 //! Exact on every input the kernel decodes: the probes checked that the function
 //! returns [`decompress`]'s size and leaves exactly its bytes in the whole output
@@ -22,6 +25,10 @@ use crate::pass::{Changed, Pass, PassCx, PassError};
 use crate::rewrite::native;
 use walrus::{FunctionId, MemoryId, Module, ValType};
 
+/// The report's reason under `--target portable`, where the function stays (its
+/// copy loops and byte assemblies are the loop passes' to rewrite).
+const PORTABLE: &str = "Zstandard decoder (identified by probing): no portable kernel, local rewrites only; --target native calls barq::zstd_decompress_v1";
+
 /// The native Zstandard pass.
 pub struct NativeZstd;
 
@@ -35,11 +42,12 @@ impl Pass for NativeZstd {
     }
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
-        Ok(super::run_whole_function(
+        Ok(super::run_whole_function_tiered(
             module,
             cx,
+            super::OnPortable::Report(PORTABLE),
             zstd::prefilter,
-            |_, index, _, probe| {
+            |_, index, _, probe, _| {
                 let Identified { call, runs } = zstd::identify(index, probe)?;
                 Some(super::Identified {
                     matched: call,
@@ -52,7 +60,7 @@ impl Pass for NativeZstd {
                     ),
                 })
             },
-            insert_call,
+            |module, func, memory, call, _| insert_call(module, func, memory, call),
         ))
     }
 }

@@ -45,7 +45,7 @@ impl Pass for SoftmaxPass {
         Ok(super::run_whole_function_tiered(
             module,
             cx,
-            true,
+            super::OnPortable::Rewrite,
             softmax::prefilter,
             |_, index, params, probe, _| {
                 let Identified { softmax: s, runs } =

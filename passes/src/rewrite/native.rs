@@ -386,18 +386,12 @@ pub fn insert_decoder_call(
                 .binop(BinaryOp::I64GtU)
                 .br_if(fail);
         }
-        // Apart: end(dst) <= src or end(src) <= dst.
-        end(seq, dst, cap);
-        seq.local_get(src)
-            .unop(UnaryOp::I64ExtendUI32)
-            .binop(BinaryOp::I64LeU);
-        end(seq, src, len);
-        seq.local_get(dst)
-            .unop(UnaryOp::I64ExtendUI32)
-            .binop(BinaryOp::I64LeU)
-            .binop(BinaryOp::I32Or)
-            .unop(UnaryOp::I32Eqz)
-            .br_if(fail);
+        emit_apart(
+            seq,
+            fail,
+            (src, &|seq| end(seq, src, len)),
+            (dst, &|seq| end(seq, dst, cap)),
+        );
         for position in kernel_args {
             seq.local_get(args[position]);
         }
@@ -409,4 +403,26 @@ pub fn insert_decoder_call(
             .local_get(result)
             .return_();
     });
+}
+
+/// Leaves `fail` unless two ranges are apart: `end(b) <= a` or `end(a) <= b`,
+/// each range given as its start and an emitter of its end (an i64).
+pub fn emit_apart(
+    seq: &mut walrus::InstrSeqBuilder,
+    fail: walrus::ir::InstrSeqId,
+    (a, end_a): (walrus::LocalId, &dyn Fn(&mut walrus::InstrSeqBuilder)),
+    (b, end_b): (walrus::LocalId, &dyn Fn(&mut walrus::InstrSeqBuilder)),
+) {
+    use walrus::ir::UnaryOp;
+    end_b(seq);
+    seq.local_get(a)
+        .unop(UnaryOp::I64ExtendUI32)
+        .binop(BinaryOp::I64LeU);
+    end_a(seq);
+    seq.local_get(b)
+        .unop(UnaryOp::I64ExtendUI32)
+        .binop(BinaryOp::I64LeU)
+        .binop(BinaryOp::I32Or)
+        .unop(UnaryOp::I32Eqz)
+        .br_if(fail);
 }
