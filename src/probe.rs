@@ -27,8 +27,9 @@ const PREFIX: &str = "__barq_probe_";
 const RED_ZONE: usize = 256;
 
 /// Bytes of scratch region grown onto the probed module's memory: room for a
-/// decoder's input and an output with a Zstandard block's literals past it.
-const SCRATCH: u64 = 16 * 65536;
+/// decoder's input and an output with a Zstandard block's literals past it; the
+/// smaller size where the memory's maximum does not allow that.
+const SCRATCH: [u64; 2] = [16 * 65536, 4 * 65536];
 
 /// An engine and the module compiled in it.
 type Compiled = (Engine, Module);
@@ -139,7 +140,10 @@ impl Prober {
         }
         let (engine, module) = self.compiled.as_ref()?.1.as_ref()?;
         if self.side.is_none() {
-            let side = Side::new(engine, module, SCRATCH).ok()??;
+            let mut side = Side::new(engine, module, SCRATCH[0]).ok()??;
+            if side.end <= side.base {
+                side = Side::new(engine, module, SCRATCH[1]).ok()??;
+            }
             if side.end <= side.base {
                 return None;
             }

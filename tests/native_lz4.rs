@@ -7,7 +7,8 @@
 //! before the output); unaligned, overlapping, at the end of memory and past it;
 //! negative lengths. Results (or traps) and the whole memory identical after every
 //! call, the kernel run where the guard allows it; the near misses never
-//! identified; the kernel's hostile arguments.
+//! identified; the kernel's hostile arguments; a tight memory maximum still
+//! leaves room to probe.
 
 mod common;
 
@@ -319,4 +320,26 @@ fn lz4_kernel_traps_on_bad_ranges_and_declines_the_rest() {
         let err = call(&mut s, a, b, c, d).expect_err("trap");
         assert!(err.contains("out of bounds"), "{a} {b} {c} {d}: {err}");
     }
+}
+
+/// A memory whose maximum leaves room for only a small scratch region (four
+/// pages past the initial size) is still probed: the prober falls back from its
+/// 1 MiB region to 256 KiB.
+#[test]
+fn a_tight_memory_maximum_still_allows_probing() {
+    let path = common::root().join("corpus/c/lz4.O2.wasm");
+    let mut module = walrus::Module::from_buffer(&common::read(&path)).unwrap();
+    let memory = module.memories.iter_mut().next().unwrap();
+    memory.maximum = Some(memory.initial + 4);
+    let tight = module.emit_wasm();
+    let result = optimize(&tight, &native()).expect("optimize");
+    assert!(
+        result
+            .report
+            .findings
+            .iter()
+            .any(|f| f.pattern == "lz4_decompress" && f.action == Action::Rewritten),
+        "{:?}",
+        result.report.findings
+    );
 }

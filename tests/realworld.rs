@@ -67,3 +67,75 @@ fn realworld_outputs_instantiate_in_wasmtime() {
 fn largest_realworld_outputs_instantiate_in_wasmtime() {
     round_trip(|check| check == "validate", true);
 }
+
+/// The native target on the real modules of a few MB or less: emscripten exports
+/// its memory under a minified name, so the output gets an export `memory` for
+/// the kernels; every rewritten function runs against the original (`--verify`,
+/// with the runner's kernels) without a difference, and the output imports from
+/// `barq` exactly where a finding says native. The one expected difference:
+/// zstd's `ZSTD_decompress` allocates its context on every call and the kernel
+/// does not, so the allocator's state differs, which `--verify` (comparing all
+/// of memory) reports; the rewrite is then dropped.
+#[test]
+fn native_outputs_verify_on_the_smaller_realworld_modules() {
+    let options = Options {
+        target: barq_wasm::Target::Native,
+        ..Options::default()
+    };
+    let mut failures = Vec::new();
+    let mut native_findings = 0;
+    for m in common::realworld_modules()
+        .iter()
+        .filter(|m| m.check == "wasmtime")
+    {
+        let input = common::read(&m.path);
+        if input.len() > 3 << 20 {
+            continue;
+        }
+        let name = format!("{} {}", m.spec, m.file);
+        let v = match barq_wasm::verify::optimize_verified(&input, &options, None, |_, _| {}) {
+            Ok(v) => v,
+            Err(e) => {
+                failures.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let allocating: Vec<&str> = v
+            .optimized
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.pattern == "zstd_decompress")
+            .map(|f| f.function.as_str())
+            .collect();
+        for d in &v.differences {
+            if !allocating.contains(&d.function.as_str()) {
+                failures.push(format!("{name}: {d:?}"));
+            }
+        }
+        for f in &v.optimized.report.findings {
+            if f.pattern == "zstd_decompress" && f.action == barq_wasm::Action::Rewritten {
+                failures.push(format!("{name}: {} kept after --verify", f.function));
+            }
+        }
+        let natives = v
+            .optimized
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.tier == Some(barq_wasm::Tier::Native))
+            .count();
+        native_findings += natives;
+        let module = walrus::Module::from_buffer(&v.optimized.wasm)
+            .map(|w| w.imports.iter().filter(|i| i.module == "barq").count())
+            .unwrap_or(0);
+        if (module > 0) != (natives > 0) {
+            failures.push(format!(
+                "{name}: {module} barq imports, {natives} native findings"
+            ));
+        }
+    }
+    common::assert_no_failures(&failures);
+    // (zstd's decoder, and tfjs's integer sums, at least.)
+    assert!(native_findings >= 10, "{native_findings} native rewrites");
+}
