@@ -275,28 +275,12 @@ fn lz4_near_misses_are_not_identified() {
 /// return -1 and leave memory alone.
 #[test]
 fn lz4_kernel_traps_on_bad_ranges_and_declines_the_rest() {
-    let wat = r#"(module
-        (import "barq" "lz4_block_decompress_v1" (func $d (param i32 i32 i32 i32) (result i32)))
-        (memory (export "memory") 1)
-        (func (export "d") (param i32 i32 i32 i32) (result i32)
-          local.get 0 local.get 1 local.get 2 local.get 3 call $d))"#;
-    let module = Module::new(engine(), wat::parse_str(wat).unwrap()).unwrap();
-    let mut s = side(&module);
+    let mut s = common::kernel_side("lz4_block_decompress_v1", 1, 4);
     let end = 5 * 65536;
     let memory = s.instance.get_memory(&mut s.store, "memory").unwrap();
     // "abc" and a match of 6 at offset 3.
     memory.data_mut(&mut s.store)[..7].copy_from_slice(&[0x32, b'a', b'b', b'c', 3, 0, 0x00]);
-    let f = s.instance.get_func(&mut s.store, "d").unwrap();
-    let call = |s: &mut Side, a: i32, b: i32, c: i32, d: i32| {
-        let mut out = [Val::I32(0)];
-        f.call(
-            &mut s.store,
-            &[Val::I32(a), Val::I32(b), Val::I32(c), Val::I32(d)],
-            &mut out,
-        )
-        .map(|()| out[0].unwrap_i32())
-        .map_err(|e| format!("{}", e.root_cause()))
-    };
+    let call = |s: &mut Side, a, b, c, d| common::call_kernel(s, [a, b, c, d]);
     assert_eq!(call(&mut s, 0, 7, 1000, 9), Ok(9));
     assert_eq!(&memory.data(&s.store)[1000..1009], b"abcabcabc");
     let before = memory.data(&s.store).to_vec();

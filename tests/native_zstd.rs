@@ -405,14 +405,7 @@ fn zstd_near_misses_are_not_identified() {
 /// return -1 and leave memory alone; no frames at all decode to nothing.
 #[test]
 fn zstd_kernel_traps_on_bad_ranges_and_declines_the_rest() {
-    let wat = r#"(module
-        (import "barq" "zstd_decompress_v1" (func $d (param i32 i32 i32 i32) (result i32)))
-        (memory (export "memory") 4)
-        (func (export "d") (param i32 i32 i32 i32) (result i32)
-          local.get 0 local.get 1 local.get 2 local.get 3 call $d))"#;
-    let engine = common::fuel_engine();
-    let module = Module::new(engine, wat::parse_str(wat).unwrap()).unwrap();
-    let mut s = common::native_side(&module, 0);
+    let mut s = common::kernel_side("zstd_decompress_v1", 4, 0);
     let end = 4 * 65536;
     let text = words(&mut Rng(9), 5000);
     let good = frame(&text, 3, true, 0, true);
@@ -420,17 +413,7 @@ fn zstd_kernel_traps_on_bad_ranges_and_declines_the_rest() {
     let memory = s.instance.get_memory(&mut s.store, "memory").unwrap();
     memory.data_mut(&mut s.store)[..good.len()].copy_from_slice(&good);
     memory.data_mut(&mut s.store)[100_000..100_000 + no_size.len()].copy_from_slice(&no_size);
-    let f = s.instance.get_func(&mut s.store, "d").unwrap();
-    let call = |s: &mut common::NativeSide, a: i32, b: i32, c: i32, d: i32| {
-        let mut out = [Val::I32(0)];
-        f.call(
-            &mut s.store,
-            &[Val::I32(a), Val::I32(b), Val::I32(c), Val::I32(d)],
-            &mut out,
-        )
-        .map(|()| out[0].unwrap_i32())
-        .map_err(|e| format!("{}", e.root_cause()))
-    };
+    let call = |s: &mut common::NativeSide, a, b, c, d| common::call_kernel(s, [a, b, c, d]);
     let g = good.len() as i32;
     assert_eq!(call(&mut s, 50_000, 5000, 0, g), Ok(5000));
     assert_eq!(&memory.data(&s.store)[50_000..55_000], &text[..]);

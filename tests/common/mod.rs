@@ -269,3 +269,29 @@ pub fn assert_never_identified(
         assert!(found.is_empty(), "{}: {found:?}", path.display());
     }
 }
+
+/// A module exporting `d(a, b, c, d) -> i32` that calls the kernel `barq::name`
+/// directly, with `pages` of memory exported as `memory`, instantiated as
+/// [`native_side`] does (memory grown by `grow` pages): for the kernels'
+/// hostile-argument tests.
+pub fn kernel_side(name: &str, pages: u32, grow: u64) -> NativeSide {
+    let wat = format!(
+        r#"(module
+        (import "barq" "{name}" (func $d (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") {pages})
+        (func (export "d") (param i32 i32 i32 i32) (result i32)
+          local.get 0 local.get 1 local.get 2 local.get 3 call $d))"#
+    );
+    let module = wasmtime::Module::new(fuel_engine(), wat::parse_str(wat).unwrap()).unwrap();
+    native_side(&module, grow)
+}
+
+/// Calls export `d` of a [`kernel_side`]: its result, or the trap's root cause.
+pub fn call_kernel(s: &mut NativeSide, args: [i32; 4]) -> Result<i32, String> {
+    let f = s.instance.get_func(&mut s.store, "d").expect("export d");
+    let mut out = [wasmtime::Val::I32(0)];
+    let args = args.map(wasmtime::Val::I32);
+    f.call(&mut s.store, &args, &mut out)
+        .map(|()| out[0].unwrap_i32())
+        .map_err(|e| format!("{}", e.root_cause()))
+}
