@@ -7,7 +7,7 @@ import { join } from "node:path";
 const dir = process.env.BARQ_BENCH_DIR ?? join(process.env.CARGO_TARGET_DIR ?? "target", "bench");
 const DST = 1 << 20;
 const SRC = 2 << 20;
-const SIZES = [16, 32, 48, 64, 96, 128, 256, 1024, 65536];
+const SIZES = [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024, 65536];
 const KERNELS = [["copy_u8", 1], ["fill_u8", 1], ["copy_u32", 4]];
 const VARIANTS = [
   ["loop (clang -O2)", "bytes.O2"],

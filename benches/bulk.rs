@@ -16,7 +16,7 @@ use wasmtime::{Engine, Instance, Module, Store, TypedFunc};
 const DST: i32 = 1 << 20;
 const SRC: i32 = 2 << 20;
 /// Bytes per call.
-const SIZES: &[i32] = &[16, 32, 48, 64, 96, 128, 256, 1024, 65536];
+const SIZES: &[i32] = &[16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024, 65536];
 /// (export, bytes per element)
 const KERNELS: &[(&str, i32)] = &[("copy_u8", 1), ("fill_u8", 1), ("copy_u32", 4)];
 const VARIANTS: &[(&str, &str)] = &[

@@ -88,6 +88,7 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
 const LENGTHS: &[i64] = &[
     0, 1, 3, 4, 5, 7, 8, 15, 16, 17, 31, 33, 64, 100, 257, 511, 512, 1023, 1024, 2000, -1,
 ];
+const SCALAR_LEVELS: &[&str] = &["O1", "O2", "O3", "Os", "Oz"];
 const DIMS: &[i64] = &[0, 1, 3, 4, 5, 17, 33];
 /// Buffers live from 256 KiB on, 32 KiB apart; memory is grown to 8 pages + slack.
 const REGION: u64 = 256 * 1024;
@@ -568,4 +569,102 @@ fn fast_math_within_bound(target: barq_wasm::Target) {
         }
     }
     assert!(checked >= 100, "only {checked} fast-math cases checked");
+}
+
+/// Copy and fill loops against barq's guarded `memory.copy` / `memory.fill`, on
+/// every distance between source and destination from -40 to 40 bytes and around
+/// 256 (overlaps that make the loop differ from `memmove`, and those that do
+/// not), and every run length up to 40 bytes and around the guard's threshold
+/// and multiples of 16: the same memory and results, whichever way the guard
+/// decides.
+#[test]
+fn copies_and_fills_match_at_every_distance() {
+    let engine = fuel_engine();
+    let mut distances: Vec<i64> = (-40..=40).collect();
+    distances.extend([-300, -257, -256, -255, -128, -100, -64, 64, 100, 128, 255, 256, 257, 300]);
+    let mut lengths: Vec<i64> = (0..=40).collect();
+    lengths.extend([47, 48, 49, 63, 64, 65, 100, 127, 128, 129, 255, 256, 257, 300]);
+    for level in SCALAR_LEVELS {
+        let path = common::root().join(format!("corpus/c/bytes.{level}.wasm"));
+        let input = common::read(&path);
+        let output = optimize(&input, &Options::default()).expect("optimize").wasm;
+        let mut original = Window::new(engine, &input);
+        let mut rewritten = Window::new(engine, &output);
+        let mut rng = Rng(0x5eed ^ input.len() as u64);
+        let mut image = vec![0u8; Window::BYTES];
+        let base = Window::BASE + Window::BYTES as i32 / 2;
+        let mut check = |name: &str, args: &[Val], what: &str| {
+            fill(&mut rng, &mut image);
+            let a = original.call(name, args, &image);
+            let b = rewritten.call(name, args, &image);
+            assert_eq!(a.0, b.0, "{level} {name} {what}: results");
+            assert!(
+                a.1 == b.1,
+                "{level} {name} {what}: memory differs at byte {:?} of the window",
+                barq_wasm::verify::first_difference(&a.1, &b.1)
+            );
+        };
+        for name in ["copy_u8", "copy_u8_ptr", "copy_back_u8", "copy_u16", "copy_u32"] {
+            for &d in &distances {
+                for &n in &lengths {
+                    let args = [Val::I32(base + d as i32), Val::I32(base), Val::I32(n as i32)];
+                    check(name, &args, &format!("d={d} n={n}"));
+                }
+            }
+        }
+        for name in ["fill_u8", "fill_u16", "zero_u8", "zero_u32", "smear_u8"] {
+            for &n in &lengths {
+                for value in [0, 0x5a, 0x7f7f, -1] {
+                    let mut args = vec![Val::I32(base + 3)];
+                    if name.starts_with("fill") {
+                        args.push(Val::I32(value));
+                    }
+                    args.push(Val::I32(n as i32));
+                    check(name, &args, &format!("v={value} n={n}"));
+                }
+            }
+        }
+    }
+}
+
+/// One instance whose memory window `[BASE, BASE + BYTES)` each call starts from
+/// a given image; a call returns its results and the window afterwards.
+struct Window {
+    store: Store<()>,
+    instance: Instance,
+    memory: Memory,
+}
+
+impl Window {
+    const BASE: i32 = 4 << 16;
+    const BYTES: usize = 4096;
+
+    fn new(engine: &Engine, wasm: &[u8]) -> Window {
+        let module = Module::new(engine, wasm).expect("compile");
+        let mut store = Store::new(engine, ());
+        store.set_fuel(u64::MAX / 2).expect("fuel");
+        let mut linker = Linker::new(engine);
+        common::link_libc(&mut linker);
+        let instance = linker.instantiate(&mut store, &module).expect("instantiate");
+        let memory = instance.get_memory(&mut store, "memory").expect("memory");
+        let pages = memory.size(&store);
+        if pages < 8 {
+            memory.grow(&mut store, 8 - pages).expect("grow");
+        }
+        Window {
+            store,
+            instance,
+            memory,
+        }
+    }
+
+    fn call(&mut self, name: &str, args: &[Val], image: &[u8]) -> (Vec<u128>, Vec<u8>) {
+        let range = Self::BASE as usize..Self::BASE as usize + Self::BYTES;
+        self.memory.data_mut(&mut self.store)[range.clone()].copy_from_slice(image);
+        let func = self.instance.get_func(&mut self.store, name).expect("export");
+        let mut results = vec![Val::I32(0); func.ty(&self.store).results().len()];
+        func.call(&mut self.store, args, &mut results).expect("call");
+        let window = self.memory.data(&self.store)[range].to_vec();
+        (results.iter().map(bits).collect(), window)
+    }
 }
