@@ -13,13 +13,14 @@
 #   digits-28.u8              scikit-learn's digits at 28x28 (bench/digits.py)
 #   words-300.f32, query-300.f32  real 300-d word vectors (bench/vectors.py)
 # and installs the JavaScript side into the tools cache (binaryen, TensorFlow.js with
-# its WASM backend, ONNX Runtime Web), pinned. Needs clang-19, npm, python3.
+# its WASM backend, ONNX Runtime Web, playwright-core for bench/browser.mjs; the same
+# pin as tests/browser.rs), pinned. Needs clang-19, npm, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${CARGO_TARGET_DIR:-target}/bench/suite
 tools=${BARQ_BENCH_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/barq/bench-tools}
 mkdir -p "$out/models" "$tools"
-js_packages="binaryen@132.0.0 @tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0 onnxruntime-web@1.30.0"
+js_packages="binaryen@132.0.0 @tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0 onnxruntime-web@1.30.0 playwright-core@1.65.1"
 if [ ! -f "$tools/suite-packages" ] || [ "$(cat "$tools/suite-packages")" != "$js_packages" ]; then
   [ -f "$tools/package.json" ] || echo '{"private": true}' > "$tools/package.json"
   # shellcheck disable=SC2086
