@@ -581,13 +581,19 @@ fn fast_math_within_bound(target: barq_wasm::Target) {
 fn copies_and_fills_match_at_every_distance() {
     let engine = fuel_engine();
     let mut distances: Vec<i64> = (-40..=40).collect();
-    distances.extend([-300, -257, -256, -255, -128, -100, -64, 64, 100, 128, 255, 256, 257, 300]);
+    distances.extend([
+        -300, -257, -256, -255, -128, -100, -64, 64, 100, 128, 255, 256, 257, 300,
+    ]);
     let mut lengths: Vec<i64> = (0..=40).collect();
-    lengths.extend([47, 48, 49, 63, 64, 65, 100, 127, 128, 129, 255, 256, 257, 300]);
+    lengths.extend([
+        47, 48, 49, 63, 64, 65, 100, 127, 128, 129, 255, 256, 257, 300,
+    ]);
     for level in SCALAR_LEVELS {
         let path = common::root().join(format!("corpus/c/bytes.{level}.wasm"));
         let input = common::read(&path);
-        let output = optimize(&input, &Options::default()).expect("optimize").wasm;
+        let output = optimize(&input, &Options::default())
+            .expect("optimize")
+            .wasm;
         let mut original = Window::new(engine, &input);
         let mut rewritten = Window::new(engine, &output);
         let mut rng = Rng(0x5eed ^ input.len() as u64);
@@ -604,10 +610,20 @@ fn copies_and_fills_match_at_every_distance() {
                 barq_wasm::verify::first_difference(&a.1, &b.1)
             );
         };
-        for name in ["copy_u8", "copy_u8_ptr", "copy_back_u8", "copy_u16", "copy_u32"] {
+        for name in [
+            "copy_u8",
+            "copy_u8_ptr",
+            "copy_back_u8",
+            "copy_u16",
+            "copy_u32",
+        ] {
             for &d in &distances {
                 for &n in &lengths {
-                    let args = [Val::I32(base + d as i32), Val::I32(base), Val::I32(n as i32)];
+                    let args = [
+                        Val::I32(base + d as i32),
+                        Val::I32(base),
+                        Val::I32(n as i32),
+                    ];
                     check(name, &args, &format!("d={d} n={n}"));
                 }
             }
@@ -645,7 +661,9 @@ impl Window {
         store.set_fuel(u64::MAX / 2).expect("fuel");
         let mut linker = Linker::new(engine);
         common::link_libc(&mut linker);
-        let instance = linker.instantiate(&mut store, &module).expect("instantiate");
+        let instance = linker
+            .instantiate(&mut store, &module)
+            .expect("instantiate");
         let memory = instance.get_memory(&mut store, "memory").expect("memory");
         let pages = memory.size(&store);
         if pages < 8 {
@@ -661,9 +679,13 @@ impl Window {
     fn call(&mut self, name: &str, args: &[Val], image: &[u8]) -> (Vec<u128>, Vec<u8>) {
         let range = Self::BASE as usize..Self::BASE as usize + Self::BYTES;
         self.memory.data_mut(&mut self.store)[range.clone()].copy_from_slice(image);
-        let func = self.instance.get_func(&mut self.store, name).expect("export");
+        let func = self
+            .instance
+            .get_func(&mut self.store, name)
+            .expect("export");
         let mut results = vec![Val::I32(0); func.ty(&self.store).results().len()];
-        func.call(&mut self.store, args, &mut results).expect("call");
+        func.call(&mut self.store, args, &mut results)
+            .expect("call");
         let window = self.memory.data(&self.store)[range].to_vec();
         (results.iter().map(bits).collect(), window)
     }
