@@ -571,7 +571,8 @@ fn fast_math_within_bound(target: barq_wasm::Target) {
     assert!(checked >= 100, "only {checked} fast-math cases checked");
 }
 
-/// Copy and fill loops against barq's guarded `memory.copy` / `memory.fill`, on
+/// Copy and fill loops against barq's guarded `memory.copy` / `memory.fill`, and
+/// a copy nested in a loop against its in-place `v128` moves, on
 /// every distance between source and destination from -40 to 40 bytes and around
 /// 256 (overlaps that make the loop differ from `memmove`, and those that do
 /// not), and every run length up to 40 bytes and around the guard's threshold
@@ -591,9 +592,20 @@ fn copies_and_fills_match_at_every_distance() {
     for level in SCALAR_LEVELS {
         let path = common::root().join(format!("corpus/c/bytes.{level}.wasm"));
         let input = common::read(&path);
-        let output = optimize(&input, &Options::default())
-            .expect("optimize")
-            .wasm;
+        let result = optimize(&input, &Options::default()).expect("optimize");
+        let nested = result
+            .report
+            .findings
+            .iter()
+            .any(|f| f.function == "copy_rows_u8" && f.tier == Some(barq_wasm::Tier::Simd128));
+        // (clang -Oz's loop has no exit test barq reads: declined there.)
+        assert_eq!(
+            nested,
+            *level != "Oz",
+            "{level}: {:?}",
+            result.report.findings
+        );
+        let output = result.wasm;
         let mut original = Window::new(engine, &input);
         let mut rewritten = Window::new(engine, &output);
         let mut rng = Rng(0x5eed ^ input.len() as u64);
@@ -625,6 +637,22 @@ fn copies_and_fills_match_at_every_distance() {
                         Val::I32(n as i32),
                     ];
                     check(name, &args, &format!("d={d} n={n}"));
+                }
+            }
+        }
+        // Three rows, `stride` bytes apart: the copy nested in a loop, moved in
+        // place with v128 (no call) where the rows are apart.
+        for &d in &distances {
+            for &n in &lengths {
+                for gap in [0, 7, 16] {
+                    let args = [
+                        Val::I32(base + d as i32),
+                        Val::I32(base),
+                        Val::I32(n as i32),
+                        Val::I32(3),
+                        Val::I32(n as i32 + gap),
+                    ];
+                    check("copy_rows_u8", &args, &format!("d={d} n={n} gap={gap}"));
                 }
             }
         }

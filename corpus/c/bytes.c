@@ -53,3 +53,11 @@ EXPORT("ones_u64") void ones_u64(uint64_t *dst, int n) {
 EXPORT("smear_u8") void smear_u8(uint8_t *buf, int n) {
     for (int i = 1; i < n; i++) buf[i] = buf[i - 1];
 }
+
+// A copy nested in another loop (the rows of a 2-D block, `stride` bytes apart):
+// many short copies in hot code, as in decoders.
+EXPORT("copy_rows_u8")
+void copy_rows_u8(uint8_t *dst, const uint8_t *src, int n, int rows, int stride) {
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++) dst[r * stride + i] = src[r * stride + i];
+}

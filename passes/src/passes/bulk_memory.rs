@@ -10,17 +10,25 @@
 //! time; otherwise the original loop runs unchanged. The original loop always runs
 //! the final iteration, so every local and exit path is as before.
 //!
+//! A copy loop nested inside another loop (a decoder's literal and match copies)
+//! is copied in place instead, with 16-byte `v128` moves when source and
+//! destination are apart, under SIMD128 (`map::Kernel::InlineCopy`): a call there,
+//! even one never taken, made Cranelift keep the outer loop's values out of the
+//! registers a call clobbers, and corpus/c/lz4.c ran 5-8% slower than the
+//! original with it (README, "Copy and fill loops").
+//!
 //! Runs before `simd-elementwise`, which skips loops this pass guarded. Wide fills
 //! whose value is not a repeated byte are left to it (SIMD128 stores any value).
 
 use super::simd_elementwise::{innermost_loops, uses_simd};
+use crate::analysis::LoopForest;
 use crate::fingerprints::bytes::{match_copy_fill, CopyMatch, Fill};
 use crate::fingerprints::types::node_type;
 use crate::fingerprints::NoMatch;
 use crate::pass::{Changed, Pass, PassCx, PassError};
 use crate::report::{Action, Finding, Tier};
 use crate::rewrite::bulk::build_kernel;
-use crate::rewrite::map::{insert_guard, GuardSpec};
+use crate::rewrite::map::{insert_guard, GuardSpec, Kernel};
 
 /// The fewest elements a loop must copy or fill before `memory.copy` /
 /// `memory.fill` replaces it. Measured (benches/bulk.rs, bench/bulk.mjs; README,
@@ -108,6 +116,10 @@ impl Pass for BulkMemory {
             }
             let local = module.funcs.get(func).kind.unwrap_local();
             let already = *vectorized.entry(func).or_insert_with(|| uses_simd(local));
+            let nested = LoopForest::build(local)
+                .graph
+                .node_weights()
+                .any(|l| l.parent_seq == parent_seq && l.position == position && l.depth > 0);
             let refusal = if let Some(reason) = cx.dropped(func) {
                 Some(reason.to_string())
             } else if !cx.options.opt_level.rewrites() {
@@ -144,12 +156,13 @@ impl Pass for BulkMemory {
                 cx.findings.push(bisected);
                 continue;
             }
-            sites.push((func, parent_seq, position, body, m));
+            sites.push((func, parent_seq, position, body, m, nested));
         }
         // Insert from the last position backwards so earlier positions stay valid.
-        sites.sort_by_key(|(func, _, position, _, _)| (*func, std::cmp::Reverse(*position)));
+        sites.sort_by_key(|(func, _, position, _, _, _)| (*func, std::cmp::Reverse(*position)));
         let mut changed = Changed::nothing();
-        for (serial, (func, parent_seq, position, body, m)) in sites.into_iter().enumerate() {
+        for (serial, (func, parent_seq, position, body, m, nested)) in sites.into_iter().enumerate()
+        {
             let (fill_node, repeated_byte) = match m.fill {
                 Fill::Value { node, check_bytes } => (Some(node), check_bytes.then_some(node)),
                 _ => (None, None),
@@ -160,7 +173,15 @@ impl Pass for BulkMemory {
                 // fill with a variable value stays a loop.)
                 continue;
             }
-            let kernel = build_kernel(module, &m, fill_type, serial);
+            // A copy inside another loop moves in place with SIMD128 (see
+            // `map::Kernel::InlineCopy`); other copies, and fills, call
+            // memory.copy / memory.fill, whose host loops are faster on long runs.
+            let inline = nested && cx.options.allow_simd && matches!(m.fill, Fill::Copy(_));
+            let kernel = if inline {
+                Kernel::InlineCopy { width: m.width }
+            } else {
+                Kernel::Call(build_kernel(module, &m, fill_type, serial))
+            };
             let reads: Vec<_> = match &m.fill {
                 Fill::Copy(source) | Fill::Smear(source) => vec![source],
                 Fill::Value { .. } => Vec::new(),
@@ -191,15 +212,28 @@ impl Pass for BulkMemory {
                 pattern: m.pattern.to_string(),
                 elem: Some(m.elem),
                 action: Action::Rewritten,
-                tier: Some(Tier::BulkMemory),
+                tier: Some(if inline {
+                    Tier::Simd128
+                } else {
+                    Tier::BulkMemory
+                }),
                 exact: true,
-                reason: Some(format!("shape {}", m.shape)),
+                reason: Some(if inline {
+                    format!(
+                        "shape {}; inside a loop nest: 16-byte moves in place, no call",
+                        m.shape
+                    )
+                } else {
+                    format!("shape {}", m.shape)
+                }),
                 verified: None,
             });
             if !changed.functions.contains(&func) {
                 changed.functions.push(func);
             }
-            changed.functions.push(kernel);
+            if let Kernel::Call(kernel) = kernel {
+                changed.functions.push(kernel);
+            }
         }
         Ok(changed)
     }

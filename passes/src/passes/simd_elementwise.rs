@@ -15,7 +15,7 @@ use crate::fingerprints::elementwise::{match_map, MapMatch};
 use crate::fingerprints::NoMatch;
 use crate::pass::{Changed, Pass, PassCx, PassError};
 use crate::report::{Action, Finding, Tier};
-use crate::rewrite::map::{build_kernel, insert_guard, GuardSpec};
+use crate::rewrite::map::{build_kernel, insert_guard, GuardSpec, Kernel};
 use walrus::ir::InstrSeqId;
 use walrus::{FunctionId, Module};
 
@@ -251,7 +251,7 @@ impl Pass for SimdElementwise {
                         site.position,
                         &site.body,
                         &GuardSpec::of_map(&site.m),
-                        kernel,
+                        Kernel::Call(kernel),
                     );
                     finding.action = Action::Rewritten;
                     finding.reason = Some(format!("shape {}", site.m.shape));

@@ -17,7 +17,7 @@ use crate::fingerprints::types::Lanes;
 use crate::fingerprints::NoMatch;
 use crate::pass::{Changed, Pass, PassCx, PassError};
 use crate::report::{Action, Finding, Tier};
-use crate::rewrite::map::{insert_guard, GuardSpec};
+use crate::rewrite::map::{insert_guard, GuardSpec, Kernel};
 use crate::rewrite::reduce::build_kernel;
 use walrus::{Module, ValType};
 
@@ -183,7 +183,15 @@ impl Pass for SimdReduce {
                     min_elements: crate::rewrite::map::MIN_ELEMENTS,
                     repeated_byte: None,
                 };
-                insert_guard(module, func, parent_seq, position, &body, &spec, kernel);
+                insert_guard(
+                    module,
+                    func,
+                    parent_seq,
+                    position,
+                    &body,
+                    &spec,
+                    Kernel::Call(kernel),
+                );
                 finding.action = Action::Rewritten;
                 finding.tier = Some(if native.is_some() {
                     Tier::Native
