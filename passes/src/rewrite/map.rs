@@ -860,9 +860,10 @@ impl InlineCopy {
             align: 1,
             offset: 0,
         };
-        seq.i32_const(self.width as i32)
-            .binop(BinaryOp::I32Mul)
-            .local_set(self.bytes)
+        if self.width > 1 {
+            seq.i32_const(self.width as i32).binop(BinaryOp::I32Mul);
+        }
+        seq.local_set(self.bytes)
             .local_set(self.src)
             .local_set(self.dst);
         // Apart: dst - src >= bytes and src - dst >= bytes, unsigned.
