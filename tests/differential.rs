@@ -73,6 +73,9 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "copy_u8" | "copy_u8_ptr" | "copy_back_u8" | "copy_u16" | "copy_u32" | "copy_u64"
         | "gather_u8" => &[Ptr, Ptr, Len],
         "fill_u8" | "fill_u16" => &[Ptr, Int, Len],
+        "copy_rows_u8" => &[Ptr, Ptr, Len, Int, Int],
+        "fill_rows_u8" => &[Ptr, Int, Len, Int, Int],
+        "zero_rows_u32" => &[Ptr, Len, Int, Int],
         "zero_u8" | "zero_u32" | "zero_u64" | "ones_u64" | "smear_u8" | "repeat2" | "iota_u8" => {
             &[Ptr, Len]
         }
@@ -572,7 +575,7 @@ fn fast_math_within_bound(target: barq_wasm::Target) {
 }
 
 /// Copy and fill loops against barq's guarded `memory.copy` / `memory.fill`, and
-/// a copy nested in a loop against its in-place `v128` moves, on
+/// copies and fills nested in a loop against their in-place `v128` moves, on
 /// every distance between source and destination from -40 to 40 bytes and around
 /// 256 (overlaps that make the loop differ from `memmove`, and those that do
 /// not), and every run length up to 40 bytes and around the guard's threshold
@@ -593,18 +596,20 @@ fn copies_and_fills_match_at_every_distance() {
         let path = common::root().join(format!("corpus/c/bytes.{level}.wasm"));
         let input = common::read(&path);
         let result = optimize(&input, &Options::default()).expect("optimize");
-        let nested = result
-            .report
-            .findings
-            .iter()
-            .any(|f| f.function == "copy_rows_u8" && f.tier == Some(barq_wasm::Tier::Simd128));
-        // (clang -Oz's loop has no exit test barq reads: declined there.)
-        assert_eq!(
-            nested,
-            *level != "Oz",
-            "{level}: {:?}",
-            result.report.findings
-        );
+        for name in ["copy_rows_u8", "fill_rows_u8", "zero_rows_u32"] {
+            let nested = result
+                .report
+                .findings
+                .iter()
+                .any(|f| f.function == name && f.tier == Some(barq_wasm::Tier::Simd128));
+            // (clang -Oz's loop has no exit test barq reads: declined there.)
+            assert_eq!(
+                nested,
+                *level != "Oz",
+                "{level} {name}: {:?}",
+                result.report.findings
+            );
+        }
         let output = result.wasm;
         let mut original = Window::new(engine, &input);
         let mut rewritten = Window::new(engine, &output);
@@ -653,6 +658,26 @@ fn copies_and_fills_match_at_every_distance() {
                         Val::I32(n as i32 + gap),
                     ];
                     check("copy_rows_u8", &args, &format!("d={d} n={n} gap={gap}"));
+                }
+            }
+        }
+        // Fills nested in a row loop, also done in place.
+        for &n in &lengths {
+            for gap in [0, 7, 16] {
+                for value in [0, 0x5a, -1] {
+                    let rows = |width: i32| {
+                        [
+                            Val::I32(n as i32),
+                            Val::I32(3),
+                            Val::I32(n as i32 + gap / width),
+                        ]
+                    };
+                    let mut args = vec![Val::I32(base + 3), Val::I32(value)];
+                    args.extend(rows(1));
+                    check("fill_rows_u8", &args, &format!("v={value} n={n} gap={gap}"));
+                    let mut args = vec![Val::I32(base + 3)];
+                    args.extend(rows(4));
+                    check("zero_rows_u32", &args, &format!("n={n} gap={gap}"));
                 }
             }
         }

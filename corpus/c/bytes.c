@@ -61,3 +61,15 @@ void copy_rows_u8(uint8_t *dst, const uint8_t *src, int n, int rows, int stride)
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < n; i++) dst[r * stride + i] = src[r * stride + i];
 }
+
+// Fills nested in another loop (rows of a 2-D block, `stride` elements apart).
+EXPORT("fill_rows_u8")
+void fill_rows_u8(uint8_t *dst, uint8_t v, int n, int rows, int stride) {
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++) dst[r * stride + i] = v;
+}
+
+EXPORT("zero_rows_u32") void zero_rows_u32(uint32_t *dst, int n, int rows, int stride) {
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++) dst[r * stride + i] = 0;
+}

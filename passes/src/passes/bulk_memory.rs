@@ -10,9 +10,10 @@
 //! time; otherwise the original loop runs unchanged. The original loop always runs
 //! the final iteration, so every local and exit path is as before.
 //!
-//! A copy loop nested inside another loop (a decoder's literal and match copies)
-//! is copied in place instead, with 16-byte `v128` moves when source and
-//! destination are apart, under SIMD128 (`map::Kernel::InlineCopy`): a call there,
+//! A copy or fill loop nested inside another loop (a decoder's literal and match
+//! copies) is done in place instead, under SIMD128, with 16-byte `v128` moves (a
+//! copy only when source and destination are apart; `map::Kernel::InlineCopy`,
+//! `InlineFill`): a call there,
 //! even one never taken, made Cranelift keep the outer loop's values out of the
 //! registers a call clobbers, and corpus/c/lz4.c ran 5-8% slower than the
 //! original with it (README, "Copy and fill loops").
@@ -173,14 +174,24 @@ impl Pass for BulkMemory {
                 // fill with a variable value stays a loop.)
                 continue;
             }
-            // A copy inside another loop moves in place with SIMD128 (see
-            // `map::Kernel::InlineCopy`); other copies, and fills, call
-            // memory.copy / memory.fill, whose host loops are faster on long runs.
-            let inline = nested && cx.options.allow_simd && matches!(m.fill, Fill::Copy(_));
-            let kernel = if inline {
-                Kernel::InlineCopy { width: m.width }
-            } else {
-                Kernel::Call(build_kernel(module, &m, fill_type, serial))
+            // A copy or fill inside another loop moves in place with SIMD128 (see
+            // `map::Kernel::InlineCopy`): a call there costs the outer loop its
+            // registers. Other loops call memory.copy / memory.fill, whose host
+            // loops are faster on long runs.
+            let inline = nested && cx.options.allow_simd;
+            let kernel = match (&m.fill, inline) {
+                (Fill::Copy(_), true) => Kernel::InlineCopy { width: m.width },
+                (Fill::Smear(_), true) => Kernel::InlineFill {
+                    width: m.width,
+                    value: walrus::ValType::I32,
+                    smear: true,
+                },
+                (Fill::Value { .. }, true) => Kernel::InlineFill {
+                    width: m.width,
+                    value: fill_type.unwrap_or(walrus::ValType::I32),
+                    smear: false,
+                },
+                (_, false) => Kernel::Call(build_kernel(module, &m, fill_type, serial)),
             };
             let reads: Vec<_> = match &m.fill {
                 Fill::Copy(source) | Fill::Smear(source) => vec![source],

@@ -53,7 +53,8 @@ pub fn own_functions(module: &Module) -> Vec<FunctionId> {
 }
 
 /// Whether the instruction before a loop is a guard barq inserted (a block that
-/// calls a barq kernel), so that running barq-opt twice does not guard it twice.
+/// calls a barq kernel, or copies or fills in place with `v128` stores), so that
+/// running barq-opt twice does not guard it twice.
 fn already_guarded(
     module: &Module,
     func: &walrus::LocalFunction,
@@ -77,6 +78,9 @@ fn already_guarded(
                 .name
                 .as_deref()
                 .is_some_and(|name| name.starts_with(KERNEL_PREFIX)),
+            // The last 16-byte move of an in-place copy or fill
+            // (`map::Kernel::InlineCopy`, `InlineFill`).
+            Instr::Store(store) => matches!(store.kind, walrus::ir::StoreKind::V128),
             _ => false,
         })
 }

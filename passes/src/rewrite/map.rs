@@ -839,22 +839,55 @@ pub enum Kernel {
         /// Bytes per element.
         width: u32,
     },
+    /// A fill of `width`-byte elements, emitted in place: 16-byte `v128` stores
+    /// of one byte, the low byte of the fill value (of type `value`; the guard
+    /// has checked that it repeats one byte) or, for a smear, the byte at the
+    /// address passed instead.
+    InlineFill {
+        /// Bytes per element.
+        width: u32,
+        /// The fill value's type (`I32` for a smear's address).
+        value: ValType,
+        /// A smear: the value is the address of the byte to repeat.
+        smear: bool,
+    },
 }
 
-/// The locals of an inline copy.
-struct InlineCopy {
+/// The locals of an inline copy or fill.
+struct InlineMove {
+    kernel: Kernel,
     width: u32,
     dst: LocalId,
-    src: LocalId,
+    /// The source address (copy, smear) or the fill value.
+    second: LocalId,
     bytes: LocalId,
     cursor: LocalId,
+    splat: LocalId,
 }
 
-impl InlineCopy {
-    /// Takes `dst, src, count` from the stack; copies `count * width` bytes (at
-    /// least 16: the guard's minimum) or branches to `skip` when the two ranges
-    /// overlap. Moves 16 bytes at a time from the start, then the 16 that end at
-    /// the last byte (rewriting some bytes with the values just written there).
+impl InlineMove {
+    fn new(locals: &mut walrus::ModuleLocals, kernel: Kernel) -> Option<InlineMove> {
+        let (width, second) = match kernel {
+            Kernel::Call(_) => return None,
+            Kernel::InlineCopy { width } => (width, ValType::I32),
+            Kernel::InlineFill { width, value, .. } => (width, value),
+        };
+        Some(InlineMove {
+            kernel,
+            width,
+            dst: locals.add(ValType::I32),
+            second: locals.add(second),
+            bytes: locals.add(ValType::I32),
+            cursor: locals.add(ValType::I32),
+            splat: locals.add(ValType::V128),
+        })
+    }
+
+    /// Takes `dst, src or value, count` from the stack and writes `count * width`
+    /// bytes (at least 16: the guard's minimum); a copy branches to `skip` when
+    /// the two ranges overlap. Moves 16 bytes at a time from the start, then the
+    /// 16 that end at the last byte (rewriting some bytes with the values just
+    /// written there).
     fn emit(&self, memory: walrus::MemoryId, skip: InstrSeqId, seq: &mut InstrSeqBuilder) {
         let chunk = MemArg {
             align: 1,
@@ -864,33 +897,70 @@ impl InlineCopy {
             seq.i32_const(self.width as i32).binop(BinaryOp::I32Mul);
         }
         seq.local_set(self.bytes)
-            .local_set(self.src)
+            .local_set(self.second)
             .local_set(self.dst);
-        // Apart: dst - src >= bytes and src - dst >= bytes, unsigned.
-        seq.local_get(self.dst)
-            .local_get(self.src)
-            .binop(BinaryOp::I32Sub)
-            .local_get(self.bytes)
-            .binop(BinaryOp::I32LtU)
-            .local_get(self.src)
-            .local_get(self.dst)
-            .binop(BinaryOp::I32Sub)
-            .local_get(self.bytes)
-            .binop(BinaryOp::I32LtU)
-            .binop(BinaryOp::I32Or)
-            .br_if(skip);
+        let copy = matches!(self.kernel, Kernel::InlineCopy { .. });
+        if copy {
+            // Apart: dst - src >= bytes and src - dst >= bytes, unsigned.
+            seq.local_get(self.dst)
+                .local_get(self.second)
+                .binop(BinaryOp::I32Sub)
+                .local_get(self.bytes)
+                .binop(BinaryOp::I32LtU)
+                .local_get(self.second)
+                .local_get(self.dst)
+                .binop(BinaryOp::I32Sub)
+                .local_get(self.bytes)
+                .binop(BinaryOp::I32LtU)
+                .binop(BinaryOp::I32Or)
+                .br_if(skip);
+        } else if let Kernel::InlineFill { value, smear, .. } = self.kernel {
+            seq.local_get(self.second);
+            if smear {
+                seq.load(
+                    memory,
+                    LoadKind::I32_8 {
+                        kind: walrus::ir::ExtendedLoad::ZeroExtend,
+                    },
+                    chunk,
+                );
+            } else {
+                match value {
+                    ValType::I64 => {
+                        seq.unop(UnaryOp::I32WrapI64);
+                    }
+                    ValType::F32 => {
+                        seq.unop(UnaryOp::I32ReinterpretF32);
+                    }
+                    ValType::F64 => {
+                        seq.unop(UnaryOp::I64ReinterpretF64)
+                            .unop(UnaryOp::I32WrapI64);
+                    }
+                    _ => {}
+                }
+            }
+            seq.unop(UnaryOp::I8x16Splat).local_set(self.splat);
+        }
+        // One 16-byte move at `dst + at` (from `src + at`).
+        let step = |seq: &mut InstrSeqBuilder, at: &dyn Fn(&mut InstrSeqBuilder, LocalId)| {
+            at(seq, self.dst);
+            if copy {
+                at(seq, self.second);
+                seq.load(memory, LoadKind::V128, chunk);
+            } else {
+                seq.local_get(self.splat);
+            }
+            seq.store(memory, walrus::ir::StoreKind::V128, chunk);
+        };
         seq.i32_const(0).local_set(self.cursor);
         seq.loop_(None, |moves| {
             let again = moves.id();
+            step(moves, &|seq, base| {
+                seq.local_get(base)
+                    .local_get(self.cursor)
+                    .binop(BinaryOp::I32Add);
+            });
             moves
-                .local_get(self.dst)
-                .local_get(self.cursor)
-                .binop(BinaryOp::I32Add)
-                .local_get(self.src)
-                .local_get(self.cursor)
-                .binop(BinaryOp::I32Add)
-                .load(memory, LoadKind::V128, chunk)
-                .store(memory, walrus::ir::StoreKind::V128, chunk)
                 .local_get(self.cursor)
                 .i32_const(16)
                 .binop(BinaryOp::I32Add)
@@ -901,18 +971,13 @@ impl InlineCopy {
                 .binop(BinaryOp::I32LeU)
                 .br_if(again);
         });
-        seq.local_get(self.dst)
-            .local_get(self.bytes)
-            .binop(BinaryOp::I32Add)
-            .i32_const(16)
-            .binop(BinaryOp::I32Sub)
-            .local_get(self.src)
-            .local_get(self.bytes)
-            .binop(BinaryOp::I32Add)
-            .i32_const(16)
-            .binop(BinaryOp::I32Sub)
-            .load(memory, LoadKind::V128, chunk)
-            .store(memory, walrus::ir::StoreKind::V128, chunk);
+        step(seq, &|seq, base| {
+            seq.local_get(base)
+                .local_get(self.bytes)
+                .binop(BinaryOp::I32Add)
+                .i32_const(16)
+                .binop(BinaryOp::I32Sub);
+        });
     }
 }
 
@@ -986,16 +1051,7 @@ pub fn insert_guard(
     kernel: Kernel,
 ) {
     let Module { funcs, locals, .. } = module;
-    let inline = match kernel {
-        Kernel::InlineCopy { width } => Some(InlineCopy {
-            width,
-            dst: locals.add(ValType::I32),
-            src: locals.add(ValType::I32),
-            bytes: locals.add(ValType::I32),
-            cursor: locals.add(ValType::I32),
-        }),
-        Kernel::Call(_) => None,
-    };
+    let inline = InlineMove::new(locals, kernel);
     let l = GuardLocals {
         x0: locals.add(ValType::I64),
         k: locals.add(ValType::I64),
@@ -1135,8 +1191,8 @@ pub fn insert_guard(
         (Kernel::Call(kernel), _) => {
             seq.call(kernel);
         }
-        (Kernel::InlineCopy { .. }, Some(copy)) => copy.emit(spec.memory, skip, &mut seq),
-        (Kernel::InlineCopy { .. }, None) => unreachable!(),
+        (_, Some(moves)) => moves.emit(spec.memory, skip, &mut seq),
+        (_, None) => unreachable!("InlineMove::new makes one for every inline kernel"),
     }
     // Results come back in order; fold each into its accumulator.
     if spec.seeded {
