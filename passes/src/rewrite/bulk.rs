@@ -9,7 +9,7 @@
 
 use crate::fingerprints::bytes::{CopyMatch, Fill};
 use walrus::ir::{BinaryOp, LoadKind, MemArg, UnaryOp};
-use walrus::{FunctionBuilder, FunctionId, Module, ValType};
+use walrus::{FunctionBuilder, FunctionId, InstrSeqBuilder, Module, ValType};
 
 /// Builds the kernel function for one match; returns it.
 pub fn build_kernel(
@@ -53,19 +53,7 @@ pub fn build_kernel(
         Fill::Value { .. } => {
             // memory.fill writes the low byte of an i32.
             body.local_get(value);
-            match second {
-                ValType::I64 => {
-                    body.unop(UnaryOp::I32WrapI64);
-                }
-                ValType::F32 => {
-                    body.unop(UnaryOp::I32ReinterpretF32);
-                }
-                ValType::F64 => {
-                    body.unop(UnaryOp::I64ReinterpretF64)
-                        .unop(UnaryOp::I32WrapI64);
-                }
-                _ => {}
-            }
+            low_bits_as_i32(&mut body, second);
         }
     }
     body.local_get(count);
@@ -77,4 +65,22 @@ pub fn build_kernel(
         Fill::Value { .. } | Fill::Smear(_) => body.memory_fill(m.memory),
     };
     builder.finish(args, &mut module.funcs)
+}
+
+/// Turns the value of type `ty` on the stack into an i32 holding its low 32 bits
+/// (what `memory.fill` and `i8x16.splat` take their byte from).
+pub(crate) fn low_bits_as_i32(seq: &mut InstrSeqBuilder, ty: ValType) {
+    match ty {
+        ValType::I64 => {
+            seq.unop(UnaryOp::I32WrapI64);
+        }
+        ValType::F32 => {
+            seq.unop(UnaryOp::I32ReinterpretF32);
+        }
+        ValType::F64 => {
+            seq.unop(UnaryOp::I64ReinterpretF64)
+                .unop(UnaryOp::I32WrapI64);
+        }
+        _ => {}
+    }
 }

@@ -925,19 +925,7 @@ impl InlineMove {
                     chunk,
                 );
             } else {
-                match value {
-                    ValType::I64 => {
-                        seq.unop(UnaryOp::I32WrapI64);
-                    }
-                    ValType::F32 => {
-                        seq.unop(UnaryOp::I32ReinterpretF32);
-                    }
-                    ValType::F64 => {
-                        seq.unop(UnaryOp::I64ReinterpretF64)
-                            .unop(UnaryOp::I32WrapI64);
-                    }
-                    _ => {}
-                }
+                super::bulk::low_bits_as_i32(seq, value);
             }
             seq.unop(UnaryOp::I8x16Splat).local_set(self.splat);
         }
