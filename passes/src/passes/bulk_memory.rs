@@ -13,10 +13,9 @@
 //! A copy or fill loop nested inside another loop (a decoder's literal and match
 //! copies) is done in place instead, under SIMD128, with 16-byte `v128` moves (a
 //! copy only when source and destination are apart; `map::Kernel::InlineCopy`,
-//! `InlineFill`): a call there,
-//! even one never taken, made Cranelift keep the outer loop's values out of the
-//! registers a call clobbers, and corpus/c/lz4.c ran 5-8% slower than the
-//! original with it (README, "Copy and fill loops").
+//! `InlineFill`): a call there, even one never taken, made Cranelift keep the
+//! outer loop's values out of the registers a call clobbers, and corpus/c/lz4.c
+//! ran 5-8% slower than the original with it (README, "Copy and fill loops").
 //!
 //! Runs before `simd-elementwise`, which skips loops this pass guarded. Wide fills
 //! whose value is not a repeated byte are left to it (SIMD128 stores any value).
@@ -178,20 +177,15 @@ impl Pass for BulkMemory {
             // `map::Kernel::InlineCopy`): a call there costs the outer loop its
             // registers. Other loops call memory.copy / memory.fill, whose host
             // loops are faster on long runs.
-            let inline = nested && cx.options.allow_simd;
+            let inline = nested && cx.options.allow_simd && !matches!(m.fill, Fill::Smear(_));
             let kernel = match (&m.fill, inline) {
                 (Fill::Copy(_), true) => Kernel::InlineCopy { width: m.width },
-                (Fill::Smear(_), true) => Kernel::InlineFill {
-                    width: m.width,
-                    value: walrus::ValType::I32,
-                    smear: true,
-                },
                 (Fill::Value { .. }, true) => Kernel::InlineFill {
                     width: m.width,
                     value: fill_type.unwrap_or(walrus::ValType::I32),
-                    smear: false,
                 },
-                (_, false) => Kernel::Call(build_kernel(module, &m, fill_type, serial)),
+                // (A smear nested in a loop keeps its call: none in the corpus.)
+                _ => Kernel::Call(build_kernel(module, &m, fill_type, serial)),
             };
             let reads: Vec<_> = match &m.fill {
                 Fill::Copy(source) | Fill::Smear(source) => vec![source],

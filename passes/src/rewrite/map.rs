@@ -841,15 +841,12 @@ pub enum Kernel {
     },
     /// A fill of `width`-byte elements, emitted in place: 16-byte `v128` stores
     /// of one byte, the low byte of the fill value (of type `value`; the guard
-    /// has checked that it repeats one byte) or, for a smear, the byte at the
-    /// address passed instead.
+    /// has checked that it repeats one byte), as `memory.fill` would write.
     InlineFill {
         /// Bytes per element.
         width: u32,
-        /// The fill value's type (`I32` for a smear's address).
+        /// The fill value's type.
         value: ValType,
-        /// A smear: the value is the address of the byte to repeat.
-        smear: bool,
     },
 }
 
@@ -858,7 +855,7 @@ struct InlineMove {
     kernel: Kernel,
     width: u32,
     dst: LocalId,
-    /// The source address (copy, smear) or the fill value.
+    /// The source address (copy) or the fill value.
     second: LocalId,
     bytes: LocalId,
     cursor: LocalId,
@@ -914,19 +911,9 @@ impl InlineMove {
                 .binop(BinaryOp::I32LtU)
                 .binop(BinaryOp::I32Or)
                 .br_if(skip);
-        } else if let Kernel::InlineFill { value, smear, .. } = self.kernel {
+        } else if let Kernel::InlineFill { value, .. } = self.kernel {
             seq.local_get(self.second);
-            if smear {
-                seq.load(
-                    memory,
-                    LoadKind::I32_8 {
-                        kind: walrus::ir::ExtendedLoad::ZeroExtend,
-                    },
-                    chunk,
-                );
-            } else {
-                super::bulk::low_bits_as_i32(seq, value);
-            }
+            super::bulk::low_bits_as_i32(seq, value);
             seq.unop(UnaryOp::I8x16Splat).local_set(self.splat);
         }
         // One 16-byte move at `dst + at` (from `src + at`).
