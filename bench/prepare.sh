@@ -67,6 +67,7 @@ done
 cp corpus/c/bytes.O2.wasm corpus/c/bytes.O3-simd.wasm "$out/"
 "$barq" "$out/bytes.O2.wasm" -o "$out/bytes.O2.barq.wasm"
 "$barq" "$out/bytes.O2.wasm" -o "$out/bytes.O2.nobulk.wasm" --no-bulk-memory
+"$barq" "$out/bytes.O2.wasm" -o "$out/bytes.O2.nosimd.wasm" --no-simd
 "$barq" bench/bulk_only.wat -o "$out/bulk_only.wasm"
 # Checksums (benches/checksum.rs): the clang -O2 originals, barq's native target,
 # wasm-opt -O3, clang -O3 -msimd128, and the C natively.

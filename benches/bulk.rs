@@ -4,7 +4,8 @@
 //! memory.copy/fill above the threshold), barq-opt --no-bulk-memory (SIMD128 maps
 //! for 4-byte elements, loops for bytes), clang's own -O3 -msimd128, and the bare
 //! instructions without a guard (bench/bulk_only.wat). Prints ns per call and the
-//! ratio against the loop after criterion's own report.
+//! ratio against the loop after criterion's own report; then the same for copies
+//! and fills nested in a row loop, which barq does in place (no call).
 //!
 //! `cargo bench --bench bulk` runs `bench/prepare.sh` first. The same modules run
 //! in V8 with `node bench/bulk.mjs`.
@@ -59,6 +60,41 @@ fn runner(engine: &Engine, path: &Path, export: &str, elements: i32) -> Runner {
     };
     Box::new(move || {
         f.call(&mut store, (DST, second, elements)).expect("call");
+    })
+}
+
+/// Copy and fill loops nested in a row loop (corpus/c/bytes.c `copy_rows_u8`,
+/// `fill_rows_u8`: 1,000 rows of `n` bytes, 3 bytes apart), where barq moves in
+/// place: the loop, barq, and barq `--no-simd` (the same guard calling
+/// `memory.copy` / `memory.fill`).
+const ROWS: i32 = 1000;
+const ROW_VARIANTS: &[(&str, &str)] = &[
+    ("loop (clang -O2)", "bytes.O2"),
+    ("barq (in place)", "bytes.O2.barq"),
+    ("barq --no-simd (host call)", "bytes.O2.nosimd"),
+];
+const ROW_BYTES: &[i32] = &[16, 24, 40, 100, 256];
+
+fn row_runner(engine: &Engine, path: &Path, export: &str, n: i32) -> Runner {
+    let module = Module::from_file(engine, path).expect("compile");
+    let mut store = Store::new(engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instantiate");
+    let memory = instance.get_memory(&mut store, "memory").expect("memory");
+    let need = (SRC as u64 + (ROWS as u64) * 300) / 65536 + 1;
+    let have = memory.size(&store);
+    if have < need {
+        memory.grow(&mut store, need - have).expect("grow");
+    }
+    let f: TypedFunc<(i32, i32, i32, i32, i32), ()> =
+        instance.get_typed_func(&mut store, export).expect(export);
+    let second = if export.starts_with("fill") {
+        0x5a
+    } else {
+        SRC
+    };
+    Box::new(move || {
+        f.call(&mut store, (DST, second, n, ROWS, n + 3))
+            .expect("call");
     })
 }
 
@@ -133,6 +169,30 @@ fn main() {
                 .map(|t| format!("{t:.0} ns ({:.2}x)", m[0] / t))
                 .collect();
             println!("| {export} | {bytes} | {} |", cells.join(" | "));
+        }
+    }
+    println!("\nNested in a row loop ({ROWS} rows); median µs per call of 21 interleaved rounds");
+    println!(
+        "| kernel | bytes a row | {} |",
+        ROW_VARIANTS
+            .iter()
+            .map(|v| v.0)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("|---|---:|{}", "---:|".repeat(ROW_VARIANTS.len()));
+    for export in ["copy_rows_u8", "fill_rows_u8"] {
+        for &n in ROW_BYTES {
+            let mut runners: Vec<Runner> = ROW_VARIANTS
+                .iter()
+                .map(|(_, file)| row_runner(&engine, &dir.join(format!("{file}.wasm")), export, n))
+                .collect();
+            let m = medians(&mut runners, 20);
+            let cells: Vec<String> = m
+                .iter()
+                .map(|t| format!("{:.1} µs ({:.2}x)", t / 1000.0, m[0] / t))
+                .collect();
+            println!("| {export} | {n} | {} |", cells.join(" | "));
         }
     }
 }

@@ -38,6 +38,10 @@ use crate::rewrite::map::{insert_guard, GuardSpec, Kernel};
 /// the guard's own cost, 24 elements is where barq's output stops losing in both.
 pub const MIN_ELEMENTS: i64 = 24;
 
+// The in-place moves (`map::Kernel::InlineCopy`, `InlineFill`) write one 16-byte
+// chunk ending at the last byte: they need at least 16 bytes.
+const _: () = assert!(MIN_ELEMENTS >= 16);
+
 /// Copy loops that move this many bytes per iteration or more are left alone
 /// (see [`wide_copy`]).
 pub const WIDE_COPY_BYTES: u64 = 32;
@@ -75,6 +79,11 @@ impl Pass for BulkMemory {
         let mut sites = Vec::new();
         let mut vectorized: std::collections::HashMap<walrus::FunctionId, bool> =
             Default::default();
+        // Per function: the loops nested in another loop, by position.
+        let mut nested_loops: std::collections::HashMap<
+            walrus::FunctionId,
+            std::collections::HashSet<(walrus::ir::InstrSeqId, usize)>,
+        > = Default::default();
         for (func, parent_seq, position, body) in innermost_loops(module) {
             let finding = |pattern: &str, elem, action, reason: String| Finding {
                 function: cx.names.get(func).to_string(),
@@ -116,10 +125,17 @@ impl Pass for BulkMemory {
             }
             let local = module.funcs.get(func).kind.unwrap_local();
             let already = *vectorized.entry(func).or_insert_with(|| uses_simd(local));
-            let nested = LoopForest::build(local)
-                .graph
-                .node_weights()
-                .any(|l| l.parent_seq == parent_seq && l.position == position && l.depth > 0);
+            let nested = nested_loops
+                .entry(func)
+                .or_insert_with(|| {
+                    LoopForest::build(local)
+                        .graph
+                        .node_weights()
+                        .filter(|l| l.depth > 0)
+                        .map(|l| (l.parent_seq, l.position))
+                        .collect()
+                })
+                .contains(&(parent_seq, position));
             let refusal = if let Some(reason) = cx.dropped(func) {
                 Some(reason.to_string())
             } else if !cx.options.opt_level.rewrites() {
