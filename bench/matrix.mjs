@@ -15,6 +15,8 @@ const WORK = [
   ["gemm64", "matmul", "gemm", 64],
   ["gemm128", "matmul", "gemm", 128],
   ["gemm512", "matmul", "gemm", 512],
+  ["gemm_bt128", "gemm", "gemm_bt", 128],
+  ["gemm_bt512", "gemm", "gemm_bt", 512],
   ["conv3x3_relu256", "conv3x3", "conv", 256],
   ["edges_u8_256", "conv3x3", "edges", 256],
   ["quantize500000", "quantize", "quantize", 500000],
@@ -83,6 +85,13 @@ function plainJs(kind, n) {
       c[i * n + j] = s;
     }
   }, () => new Uint8Array(c.buffer)];
+  if (kind === "gemm_bt") return [() => {
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < n; p++) s = Math.fround(s + Math.fround(a[i * n + p] * b[j * n + p]));
+      c[i * n + j] = s;
+    }
+  }, () => new Uint8Array(c.buffer)];
   if (kind === "conv") return [() => {
     for (let y = 0; y < n - 2; y++) for (let x = 0; x < n - 2; x++) {
       let s = 0.25;
@@ -121,6 +130,7 @@ for (const [name, file, kind, n] of WORK) {
     if (kind === "conv") for (let i = 0; i < 9; i++) f32[(B >> 2) + i] = input(i + 3) / 4;
     labels.push(label);
     fns.push(kind === "gemm" ? () => e.matmul_ijk(A, B, C, n, n, n)
+      : kind === "gemm_bt" ? () => e.gemm_bt(A, B, C, n, n, n)
       : kind === "conv" ? () => e.conv3x3_relu(A, B, 0.25, C, n, n)
       : kind === "quantize" ? () => e.quantize_i8(A, C, n, 40, 3)
       : kind === "dequantize" ? () => e.dequantize_i8(A, C, n, 0.05, 3)

@@ -48,7 +48,7 @@ for w in $workloads; do
 done
 # Matrix and convolution workloads (benches/matrix.rs, bench/matrix.mjs): exact
 # rewrites, no --fast-math.
-for src in matmul conv3x3 quantize; do
+for src in matmul conv3x3 quantize gemm; do
   cp "corpus/c/$src.O2.wasm" "corpus/c/$src.O3-simd.wasm" "corpus/c/$src.O3-simd-ffast.wasm" "$out/"
   "$barq" "$out/$src.O2.wasm" -o "$out/$src.O2.barq.wasm"
   node "$tools/node_modules/binaryen/bin/wasm-opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int \

@@ -1,5 +1,6 @@
 //! Matrix and convolution workloads in Wasmtime: GEMM (`matmul_ijk`, C = A B with a
-//! fresh sum per element) at 64, 128 and 512, 3x3 convolution + bias + ReLU and an
+//! fresh sum per element) at 64, 128 and 512, GEMM with B transposed (`gemm_bt`,
+//! C = A B^T, a linear layer's product) at 128 and 512, 3x3 convolution + bias + ReLU and an
 //! 8-bit 3x3 edge detector on 256x256 images. All exact (barq runs without
 //! --fast-math). Variants: the original (clang -O2), barq-opt's output, wasm-opt
 //! -O3, barq-opt after wasm-opt -O3, clang's own -O3 -msimd128 (and -ffast-math),
@@ -20,6 +21,8 @@ const A: usize = 1 << 20;
 #[derive(Clone, Copy)]
 enum Work {
     Gemm(usize),
+    /// C = A B^T.
+    GemmBt(usize),
     Conv(usize),
     Edges(usize),
     /// f32 -> i8 with scale, zero point, round to nearest even, clamp.
@@ -32,6 +35,7 @@ impl Work {
     fn name(self) -> String {
         match self {
             Work::Gemm(n) => format!("gemm{n}"),
+            Work::GemmBt(n) => format!("gemm_bt{n}"),
             Work::Conv(n) => format!("conv3x3_relu{n}"),
             Work::Edges(n) => format!("edges_u8_{n}"),
             Work::Quantize(n) => format!("quantize{n}"),
@@ -43,6 +47,7 @@ impl Work {
     fn file(self) -> &'static str {
         match self {
             Work::Gemm(_) => "matmul",
+            Work::GemmBt(_) => "gemm",
             Work::Conv(_) | Work::Edges(_) => "conv3x3",
             Work::Quantize(_) | Work::Dequantize(_) => "quantize",
         }
@@ -51,7 +56,7 @@ impl Work {
     /// Buffers: inputs at A, B = A + in_bytes, output at C = B + in_bytes.
     fn in_bytes(self) -> usize {
         match self {
-            Work::Gemm(n) => 4 * n * n,
+            Work::Gemm(n) | Work::GemmBt(n) => 4 * n * n,
             Work::Conv(n) => 4 * n * n,
             Work::Edges(n) => n * n,
             Work::Quantize(n) => 4 * n,
@@ -64,6 +69,8 @@ const WORK: &[Work] = &[
     Work::Gemm(64),
     Work::Gemm(128),
     Work::Gemm(512),
+    Work::GemmBt(128),
+    Work::GemmBt(512),
     Work::Conv(256),
     Work::Edges(256),
     Work::Quantize(500_000),
@@ -138,13 +145,17 @@ fn wasm_runner(engine: &Engine, path: &Path, w: Work) -> Runner {
     let s2 = store.clone();
     let (a32, b32, c32) = (A as i32, b as i32, c as i32);
     let run: Box<dyn FnMut()> = match w {
-        Work::Gemm(n) => {
+        Work::Gemm(n) | Work::GemmBt(n) => {
+            let name = match w {
+                Work::Gemm(_) => "matmul_ijk",
+                _ => "gemm_bt",
+            };
             let f = instance
                 .get_typed_func::<(i32, i32, i32, i32, i32, i32), ()>(
                     &mut *store.borrow_mut(),
-                    "matmul_ijk",
+                    name,
                 )
-                .expect("matmul_ijk");
+                .expect(name);
             let n = n as i32;
             Box::new(move || {
                 f.call(&mut *store.borrow_mut(), (a32, b32, c32, n, n, n))
@@ -227,10 +238,14 @@ fn clang_native_runner(dir: &Path, w: Work, ffast: bool) -> Runner {
     // SAFETY (each arm): the symbol has the C signature the corpus source gives it.
     let run: Box<dyn FnMut()> = unsafe {
         match w {
-            Work::Gemm(n) => {
+            Work::Gemm(n) | Work::GemmBt(n) => {
+                let name: &[u8] = match w {
+                    Work::Gemm(_) => b"matmul_ijk",
+                    _ => b"gemm_bt",
+                };
                 let f = *lib
                     .get::<unsafe extern "C" fn(*const u8, *const u8, *mut f32, i32, i32, i32)>(
-                        b"matmul_ijk",
+                        name,
                     )
                     .expect("symbol");
                 let n = n as i32;
@@ -429,15 +444,15 @@ fn main() {
             );
         }
         let calls = match w {
-            Work::Gemm(512) => 1,
-            Work::Gemm(128) | Work::Conv(_) | Work::Edges(_) => 10,
+            Work::Gemm(512) | Work::GemmBt(512) => 1,
+            Work::Gemm(128) | Work::GemmBt(128) | Work::Conv(_) | Work::Edges(_) => 10,
             Work::Quantize(_) | Work::Dequantize(_) => 5,
             _ => 50,
         };
         let medians = interleaved_medians(&mut runners, calls);
         for ((label, _), t) in runners.iter().zip(&medians) {
             let rate = match w {
-                Work::Gemm(n) => {
+                Work::Gemm(n) | Work::GemmBt(n) => {
                     let gflops = 2.0 * (n as f64).powi(3) / (t * 1e3);
                     format!("{gflops:.1} ({:.0}%)", 100.0 * gflops / peak)
                 }

@@ -55,14 +55,13 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "sum_scaled_i32" | "sum_div_i32" => &[Ptr, Len, Int],
         "dot_gather" => &[Ptr, Ptr, Ptr, Len],
         "shift_scale" => &[Ptr, Scalar, Len],
-        "matmul_ijk" => &[Ptr, Ptr, Ptr, Dim, Dim, Dim],
+        "matmul_ijk" | "gemm_bt" => &[Ptr, Ptr, Ptr, Dim, Dim, Dim],
         "matmul_ikj" | "matmul" => &[Ptr, Ptr, Ptr, Dim],
         "gemv" => &[Ptr, Ptr, Ptr, Dim, Dim],
         "gemm_ld" => &[Dim, Dim, Dim, Ptr, Dim, Ptr, Dim, Ptr, Dim],
         "gemm_alpha_beta" => &[Dim, Scalar, Ptr, Ptr, Scalar, Ptr],
-        "gemm_at" | "gemm_i32" | "gemm_jik" | "gemm_ptr" | "gemm_slices" | "gemm" => {
-            &[Ptr, Ptr, Ptr, Dim]
-        }
+        "gemm_at" | "gemm_i32" | "gemm_jik" | "gemm_ptr" | "gemm_slices" | "gemm"
+        | "gemm_bt_zip" | "gemm_bt_load" => &[Ptr, Ptr, Ptr, Dim],
         "vecmat" => &[Ptr, Ptr, Ptr, Dim, Dim],
         "conv_stride2" => &[Ptr, Ptr, Ptr, Len],
         "conv2d_k" => &[Ptr, Dim, Dim, Ptr, Kernel, Ptr],

@@ -56,6 +56,25 @@ const KERNELS: &[Kernel] = &[
         trans_a: true,
     },
     Kernel {
+        export: "gemm_bt",
+        abc: [0, 1, 2],
+        // gemm_bt(A, B, C, m, n, k): C = A B^T, B stored n x k.
+        sizes: Sizes::Mnk(3, 4, 5),
+        trans_a: false,
+    },
+    Kernel {
+        export: "gemm_bt_zip",
+        abc: [0, 1, 2],
+        sizes: Sizes::Square(3),
+        trans_a: false,
+    },
+    Kernel {
+        export: "gemm_bt_load",
+        abc: [0, 1, 2],
+        sizes: Sizes::Square(3),
+        trans_a: false,
+    },
+    Kernel {
         export: "gemm_jik",
         abc: [0, 1, 2],
         sizes: Sizes::Square(3),

@@ -224,6 +224,8 @@ fn gemm_variants_match_on_every_shape() {
                     "gemm_ptr",
                     "gemm",
                     "gemm_slices",
+                    "gemm_bt_zip",
+                    "gemm_bt_load",
                 ] {
                     if exports(&original, name) {
                         same(&original, &output, name, &square, &format!("{path} {what}"));
@@ -236,6 +238,18 @@ fn gemm_variants_match_on_every_shape() {
                             &original,
                             &output,
                             "gemm_alpha_beta",
+                            &args,
+                            &format!("{path} {what}"),
+                        );
+                    }
+                }
+                if exports(&original, "gemm_bt") {
+                    for (m, k) in [(n, n), (2, n + 1), (n + 3, 1)] {
+                        let args = [i(a), i(b), i(c), i(m), i(n), i(k)];
+                        same(
+                            &original,
+                            &output,
+                            "gemm_bt",
                             &args,
                             &format!("{path} {what}"),
                         );

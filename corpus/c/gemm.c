@@ -1,6 +1,6 @@
 // barq corpus: patterns `gemm`, `gemv` and `conv2d` in more styles than matmul.c and
 // conv3x3.c: leading dimensions as parameters, alpha/beta scaling that reads C,
-// A transposed, integer elements, a row vector times a matrix, a convolution with
+// A transposed, B transposed (a linear layer's weights), integer elements, a row vector times a matrix, a convolution with
 // a kernel size given at run time, and the j-i-k loop order. Exact when vectorized
 // across the columns of C (or the output pixels): each output keeps its own order.
 #define EXPORT(name) __attribute__((export_name(name)))
@@ -32,6 +32,17 @@ EXPORT("gemm_at") void gemm_at(const float *A, const float *B, float *C, int n) 
         for (int j = 0; j < n; j++) {
             float s = 0.0f;
             for (int p = 0; p < n; p++) s += A[p * n + i] * B[p * n + j];
+            C[i * n + j] = s;
+        }
+}
+
+// C = A B^T: each output a dot product of a row of A and a row of B (weights
+// stored one output per row, as a linear layer keeps them).
+EXPORT("gemm_bt") void gemm_bt(const float *A, const float *B, float *C, int m, int n, int k) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (int p = 0; p < k; p++) s += A[i * k + p] * B[j * k + p];
             C[i * n + j] = s;
         }
 }

@@ -1,7 +1,8 @@
 // barq corpus: pattern `gemm` (f32, i-j-k order, a fresh sum per element of C) as
 // rustc emits it: over raw pointers (as hand-tuned numeric code is written), and
 // over slices with iterators, where bounds checks on the column index make each
-// column's branches differ (detected, not rewritten).
+// column's branches differ (detected, not rewritten); and C = A B^T with each
+// output a zip of two rows (a linear layer's weights, one output per row).
 #![no_std]
 
 // A failed bounds check traps (the differential tests run it out of bounds).
@@ -35,6 +36,17 @@ pub unsafe extern "C" fn gemm_slices(a: *const f32, b: *const f32, c: *mut f32, 
                 .zip(b.chunks_exact(n))
                 .map(|(x, b_row)| x * b_row[j])
                 .sum();
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gemm_bt_zip(a: *const f32, b: *const f32, c: *mut f32, n: usize) {
+    for i in 0..n {
+        let a_row = core::slice::from_raw_parts(a.add(i * n), n);
+        for j in 0..n {
+            let b_row = core::slice::from_raw_parts(b.add(j * n), n);
+            *c.add(i * n + j) = a_row.iter().zip(b_row).map(|(x, y)| x * y).sum();
         }
     }
 }

@@ -3,8 +3,8 @@
 //! returns; the original body follows as the fallback (and still gets the loop
 //! passes' rewrites). The kernel is the runner's `barq::gemm_f32_v1` under
 //! `--target native`, and under `--target portable` a register-blocked SIMD128
-//! function added to the module (`rewrite::gemm`; B not transposed). The name
-//! predates the portable kernel.
+//! function added to the module (`rewrite::gemm`; a transposed B gathered by lane
+//! loads). The name predates the portable kernel.
 //!
 //! Needs: a prober (the driver's Wasmtime engine); without one, nothing happens.
 //! Guarantees: exact by default (the kernel keeps every output's operation order:
@@ -66,11 +66,6 @@ impl Pass for NativeGemm {
                 let Identified { gemm: g, runs } =
                     gemm::identify(local, index, params.len(), probe)?;
                 let native = tier == Tier::Native;
-                // The portable kernel loads B's rows as vectors: a transposed B is
-                // left to the loop passes.
-                if !native && g.trans_b {
-                    return None;
-                }
                 Some(super::Identified {
                     matched: g,
                     pattern: "gemm",
@@ -103,6 +98,9 @@ fn describe(g: &Gemm, runs: usize, fast: bool, native: bool) -> String {
     let licence = match (fast, native) {
         (true, _) => "--fast-math: blocked, FMA",
         (false, true) => "exact: k order kept, no FMA",
+        (false, false) if g.trans_b => {
+            "SIMD128 4x8 register blocks, B's columns gathered by lane loads, k in panels of 128, exact: k order kept, no FMA"
+        }
         (false, false) => {
             "SIMD128 4x8 register blocks, k in panels of 128, exact: k order kept, no FMA"
         }

@@ -12,11 +12,18 @@
 //! of rows passes over it. Rows left over (m mod 4) go one at a time, columns left
 //! over (n mod 8) through a scalar loop with the same operation order.
 //!
+//!
+//! A transposed B (`C = A B^T`, B stored one column of the product per row, as a
+//! linear layer's weights are) has no contiguous row segment: its eight values of a
+//! step are gathered into the two vectors by lane loads (one `v128.load32_zero`
+//! and three `v128.load32_lane` each), still once for the block's four rows; the
+//! arithmetic and its order are the same.
+//!
 //! The caller's guard ensures what the kernel assumes: m, n, k >= 1, every matrix
-//! inside memory (no i32 address wraps), C apart from A and B, B not transposed.
+//! inside memory (no i32 address wraps), C apart from A and B.
 
 use super::emit_counted_loop;
-use walrus::ir::{BinaryOp, LoadKind, MemArg, StoreKind, UnaryOp, Value};
+use walrus::ir::{BinaryOp, LoadKind, LoadSimdKind, MemArg, StoreKind, UnaryOp, Value};
 use walrus::{FunctionBuilder, FunctionId, InstrSeqBuilder, LocalId, MemoryId, Module, ValType};
 
 /// The kernel's name in the output's name section.
@@ -32,6 +39,7 @@ const K_PANEL: i32 = 128;
 
 /// Flag bits, as `native_gemm::flags`.
 const TRANS_A: i32 = 1;
+const TRANS_B: i32 = 2;
 const ACCUMULATE: i32 = 4;
 
 const fn arg(offset: u64) -> MemArg {
@@ -64,7 +72,10 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
         accumulate: l.add(ValType::I32),
         row_a: l.add(ValType::I32),
         step_a: l.add(ValType::I32),
-        row_b: l.add(ValType::I32),
+        step_b: l.add(ValType::I32),
+        trans_b: l.add(ValType::I32),
+        cols_b: i32s(l, ROWS * VECS - 1),
+        pairs: (0..2 * VECS).map(|_| l.add(ValType::V128)).collect(),
         row_c: l.add(ValType::I32),
         p0: l.add(ValType::I32),
         kp: l.add(ValType::I32),
@@ -106,10 +117,38 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
                 e.i32_const(4).local_set(v.step_a);
             },
         );
+    // B(p, j) -> B(p, j + c) is c * 4 bytes on, or c rows of B when transposed
+    // (`cols_b[c - 1]`); B(p, j) -> B(p + 1, j) is a row, or 4 bytes (`step_b`).
+    body.local_get(flags)
+        .i32_const(TRANS_B)
+        .binop(BinaryOp::I32And)
+        .local_set(v.trans_b);
     body.local_get(ldb)
         .i32_const(2)
         .binop(BinaryOp::I32Shl)
-        .local_set(v.row_b);
+        .local_set(v.step_b);
+    for (c, col) in (1..).zip(&v.cols_b) {
+        body.local_get(v.trans_b)
+            .if_else(
+                ValType::I32,
+                |t| {
+                    t.local_get(v.step_b)
+                        .i32_const(c)
+                        .binop(BinaryOp::I32Mul);
+                },
+                |e| {
+                    e.i32_const(4 * c);
+                },
+            )
+            .local_set(*col);
+    }
+    body.local_get(v.trans_b).if_else(
+        None,
+        |t| {
+            t.i32_const(4).local_set(v.step_b);
+        },
+        |_| {},
+    );
     body.local_get(ldc)
         .i32_const(2)
         .binop(BinaryOp::I32Shl)
@@ -179,8 +218,14 @@ struct Locals {
     /// Bytes from A(i, p) to A(i + 1, p), and to A(i, p + 1).
     row_a: LocalId,
     step_a: LocalId,
-    /// Bytes per row of B and of C.
-    row_b: LocalId,
+    /// Bytes from B(p, j) to B(p + 1, j); whether B is transposed; bytes from
+    /// B(p, j) to B(p, j + c) for each column c = 1..8 of a block.
+    step_b: LocalId,
+    trans_b: LocalId,
+    cols_b: Vec<LocalId>,
+    /// A transposed B's rows interleaved in pairs (two per group of four columns).
+    pairs: Vec<LocalId>,
+    /// Bytes per row of C.
     row_c: LocalId,
     /// The panel: `p` from `p0`, `kp` steps.
     p0: LocalId,
@@ -233,10 +278,10 @@ impl Locals {
 
     /// Sets `pb` to B(p0, j).
     fn start_b(&self, s: &mut InstrSeqBuilder) {
-        self.addr(s, self.b, self.p0, self.row_b);
+        self.addr(s, self.b, self.p0, self.step_b);
         s.local_get(self.j)
-            .i32_const(2)
-            .binop(BinaryOp::I32Shl)
+            .local_get(self.cols_b[0])
+            .binop(BinaryOp::I32Mul)
             .binop(BinaryOp::I32Add)
             .local_set(self.pb);
     }
@@ -270,14 +315,9 @@ impl Locals {
         rows: std::ops::Range<usize>,
         again: walrus::ir::InstrSeqId,
     ) {
-        for r in rows {
-            step.local_get(self.pa[r])
-                .local_get(self.step_a)
-                .binop(BinaryOp::I32Add)
-                .local_set(self.pa[r]);
-        }
+        self.advance_a(step, rows);
         step.local_get(self.pb)
-            .local_get(self.row_b)
+            .local_get(self.step_b)
             .binop(BinaryOp::I32Add)
             .local_set(self.pb);
         step.local_get(self.p)
@@ -350,36 +390,150 @@ impl Locals {
         self.start_rows_of_a(s, rows);
         self.start_b(s);
         s.local_get(self.kp).local_set(self.p);
-        s.loop_(None, |step| {
-            let again = step.id();
-            for q in 0..VECS {
-                step.local_get(self.pb)
-                    .load(m, LoadKind::V128, arg(16 * q as u64))
-                    .local_set(self.vb[q]);
-            }
-            for r in 0..rows {
-                step.local_get(self.pa[r])
-                    .load(m, LoadKind::F32, arg(0))
-                    .unop(UnaryOp::F32x4Splat)
-                    .local_set(self.va);
-                for q in 0..VECS {
-                    let acc = self.acc[r * VECS + q];
-                    step.local_get(self.va)
-                        .local_get(self.vb[q])
-                        .binop(BinaryOp::F32x4Mul)
-                        .local_get(acc)
-                        .binop(BinaryOp::F32x4Add)
-                        .local_set(acc);
-                }
-            }
-            self.next_step(step, 0..rows, again);
-        });
+        // Two copies of the steps: B's row segment loaded, or gathered.
+        s.local_get(self.trans_b).if_else(
+            None,
+            |gathered| self.vector_steps(gathered, rows, true),
+            |loaded| self.vector_steps(loaded, rows, false),
+        );
         for r in 0..rows {
             for q in 0..VECS {
                 self.c_row(s, r);
                 s.local_get(self.acc[r * VECS + q])
                     .store(m, StoreKind::V128, arg(16 * q as u64));
             }
+        }
+    }
+
+    /// The steps of `p` over this panel for a block: B(p, j..j + 8) into `vb`,
+    /// then one multiply and one add per output. When B is transposed, four
+    /// steps at a time read four consecutive elements of each of the block's
+    /// eight rows of B and transpose them in registers (interleaves that x86
+    /// and ARM do in one instruction each); the steps left over gather.
+    fn vector_steps(&self, s: &mut InstrSeqBuilder, rows: usize, gather: bool) {
+        if !gather {
+            s.loop_(None, |step| {
+                let again = step.id();
+                for q in 0..VECS {
+                    step.local_get(self.pb)
+                        .load(self.memory, LoadKind::V128, arg(16 * q as u64))
+                        .local_set(self.vb[q]);
+                }
+                self.multiply_add(step, rows);
+                self.next_step(step, 0..rows, again);
+            });
+            return;
+        }
+        // while p >= 4: four steps from 4x4 transposes
+        s.block(None, |done| {
+            let out = done.id();
+            done.loop_(None, |quad| {
+                let again = quad.id();
+                quad.local_get(self.p)
+                    .i32_const(4)
+                    .binop(BinaryOp::I32LtS)
+                    .br_if(out);
+                for half in [Half::Low, Half::High] {
+                    // pairs[2q] = rows 4q, 4q+1 of the group interleaved, pairs[2q+1]
+                    // rows 4q+2, 4q+3: (r0[s], r1[s], r0[s+1], r1[s+1]) for s = 0 or 2.
+                    for q in 0..VECS {
+                        for pair in 0..2 {
+                            let first = 4 * q + 2 * pair;
+                            self.row_of_b(quad, first);
+                            self.row_of_b(quad, first + 1);
+                            quad.i8x16_shuffle(half.interleave_32())
+                                .local_set(self.pairs[2 * q + pair]);
+                        }
+                    }
+                    for wide in [Half::Low, Half::High] {
+                        for q in 0..VECS {
+                            quad.local_get(self.pairs[2 * q])
+                                .local_get(self.pairs[2 * q + 1])
+                                .i8x16_shuffle(wide.interleave_64())
+                                .local_set(self.vb[q]);
+                        }
+                        self.multiply_add(quad, rows);
+                        self.advance_a(quad, 0..rows);
+                    }
+                }
+                quad.local_get(self.pb)
+                    .i32_const(16)
+                    .binop(BinaryOp::I32Add)
+                    .local_set(self.pb);
+                quad.local_get(self.p)
+                    .i32_const(4)
+                    .binop(BinaryOp::I32Sub)
+                    .local_set(self.p)
+                    .br(again);
+            });
+        });
+        // while p > 0: one step, B's columns gathered by lane loads
+        s.block(None, |done| {
+            let out = done.id();
+            done.loop_(None, |step| {
+                let again = step.id();
+                step.local_get(self.p).unop(UnaryOp::I32Eqz).br_if(out);
+                for q in 0..VECS {
+                    for lane in 0..4 {
+                        let c = 4 * q + lane;
+                        step.local_get(self.pb);
+                        if c > 0 {
+                            step.local_get(self.cols_b[c - 1]).binop(BinaryOp::I32Add);
+                        }
+                        if lane == 0 {
+                            step.load_simd(self.memory, LoadSimdKind::V128Load32Zero, arg(0));
+                        } else {
+                            step.local_get(self.vb[q]).load_simd(
+                                self.memory,
+                                LoadSimdKind::V128Load32Lane(lane as u8),
+                                arg(0),
+                            );
+                        }
+                        step.local_set(self.vb[q]);
+                    }
+                }
+                self.multiply_add(step, rows);
+                self.next_step(step, 0..rows, again);
+            });
+        });
+    }
+
+    /// Pushes the 16 bytes of row `c` of a transposed B from `pb`: B(p..p + 4, j + c).
+    fn row_of_b(&self, s: &mut InstrSeqBuilder, c: usize) {
+        s.local_get(self.pb);
+        if c > 0 {
+            s.local_get(self.cols_b[c - 1]).binop(BinaryOp::I32Add);
+        }
+        s.load(self.memory, LoadKind::V128, arg(0));
+    }
+
+    /// One step's arithmetic: each row's A(i + r, p) broadcast, times `vb`, added
+    /// to the accumulators (a multiply, then an add: no FMA).
+    fn multiply_add(&self, s: &mut InstrSeqBuilder, rows: usize) {
+        for r in 0..rows {
+            s.local_get(self.pa[r])
+                .load(self.memory, LoadKind::F32, arg(0))
+                .unop(UnaryOp::F32x4Splat)
+                .local_set(self.va);
+            for q in 0..VECS {
+                let acc = self.acc[r * VECS + q];
+                s.local_get(self.va)
+                    .local_get(self.vb[q])
+                    .binop(BinaryOp::F32x4Mul)
+                    .local_get(acc)
+                    .binop(BinaryOp::F32x4Add)
+                    .local_set(acc);
+            }
+        }
+    }
+
+    /// A's pointers for `rows` one element of k on.
+    fn advance_a(&self, s: &mut InstrSeqBuilder, rows: std::ops::Range<usize>) {
+        for r in rows {
+            s.local_get(self.pa[r])
+                .local_get(self.step_a)
+                .binop(BinaryOp::I32Add)
+                .local_set(self.pa[r]);
         }
     }
 
@@ -419,5 +573,45 @@ impl Locals {
         s.local_get(self.pc)
             .local_get(self.s)
             .store(m, StoreKind::F32, arg(0));
+    }
+}
+
+/// Which halves of two vectors an interleave takes.
+#[derive(Clone, Copy)]
+enum Half {
+    Low,
+    High,
+}
+
+impl Half {
+    /// `i8x16.shuffle` indices interleaving the 32-bit lanes of this half of `a`
+    /// and `b`: (a0, b0, a1, b1) or (a2, b2, a3, b3) (`punpckl/hdq`).
+    fn interleave_32(self) -> [u8; 16] {
+        let first = match self {
+            Half::Low => 0,
+            Half::High => 2,
+        };
+        let lanes = [first, 4 + first, first + 1, 5 + first];
+        Self::bytes(lanes)
+    }
+
+    /// The same for 64-bit halves: (a0, a1, b0, b1) or (a2, a3, b2, b3)
+    /// (`punpckl/hqdq`).
+    fn interleave_64(self) -> [u8; 16] {
+        let lanes = match self {
+            Half::Low => [0, 1, 4, 5],
+            Half::High => [2, 3, 6, 7],
+        };
+        Self::bytes(lanes)
+    }
+
+    fn bytes(lanes: [u8; 4]) -> [u8; 16] {
+        let mut out = [0; 16];
+        for (i, lane) in lanes.iter().enumerate() {
+            for b in 0..4 {
+                out[4 * i + b] = 4 * lane + b as u8;
+            }
+        }
+        out
     }
 }
