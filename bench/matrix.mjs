@@ -17,6 +17,8 @@ const WORK = [
   ["gemm512", "matmul", "gemm", 512],
   ["gemm_bt128", "gemm", "gemm_bt", 128],
   ["gemm_bt512", "gemm", "gemm_bt", 512],
+  ["gemm_f64_128", "gemm", "gemm_f64", 128],
+  ["gemm_f64_512", "gemm", "gemm_f64", 512],
   ["conv3x3_relu256", "conv3x3", "conv", 256],
   ["edges_u8_256", "conv3x3", "edges", 256],
   ["quantize500000", "quantize", "quantize", 500000],
@@ -33,7 +35,8 @@ const VARIANTS = [
 
 const input = (i) => ((i * 7919) % 1000) / 250 - 2;
 const inBytes = (kind, n) =>
-  kind === "edges" ? n * n : kind === "quantize" ? 4 * n : kind === "dequantize" ? n : 4 * n * n;
+  kind === "edges" ? n * n : kind === "quantize" ? 4 * n : kind === "dequantize" ? n
+    : kind === "gemm_f64" ? 8 * n * n : 4 * n * n;
 const outBytes = (kind, n) =>
   kind === "quantize" ? n : kind === "dequantize" ? 4 * n : inBytes(kind, n);
 
@@ -85,6 +88,18 @@ function plainJs(kind, n) {
       c[i * n + j] = s;
     }
   }, () => new Uint8Array(c.buffer)];
+  if (kind === "gemm_f64") {
+    const x = new Float64Array(n * n).map((_, i) => input(i) / 3);
+    const y = new Float64Array(n * n).map((_, i) => input(i + 11) / 3);
+    const z = new Float64Array(n * n);
+    return [() => {
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < n; p++) s += x[i * n + p] * y[p * n + j];
+        z[i * n + j] = s;
+      }
+    }, () => new Uint8Array(z.buffer)];
+  }
   if (kind === "gemm_bt") return [() => {
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
       let s = 0;
@@ -126,11 +141,16 @@ for (const [name, file, kind, n] of WORK) {
     const f32 = new Float32Array(memory.buffer), u8 = new Uint8Array(memory.buffer);
     if (kind === "edges" || kind === "dequantize") for (let i = 0; i < bytes; i++) u8[A + i] = (i * 7919) % 251;
     else if (kind === "quantize") for (let i = 0; i < n; i++) f32[(A >> 2) + i] = input(i);
+    else if (kind === "gemm_f64") {
+      const f64 = new Float64Array(memory.buffer);
+      for (let i = 0; i < n * n; i++) { f64[(A >> 3) + i] = input(i) / 3; f64[(B >> 3) + i] = input(i + 11) / 3; }
+    }
     else for (let i = 0; i < n * n; i++) { f32[(A >> 2) + i] = input(i); f32[(B >> 2) + i] = input(i + 11); }
     if (kind === "conv") for (let i = 0; i < 9; i++) f32[(B >> 2) + i] = input(i + 3) / 4;
     labels.push(label);
     fns.push(kind === "gemm" ? () => e.matmul_ijk(A, B, C, n, n, n)
       : kind === "gemm_bt" ? () => e.gemm_bt(A, B, C, n, n, n)
+      : kind === "gemm_f64" ? () => e.gemm_f64(A, B, C, n, n, n)
       : kind === "conv" ? () => e.conv3x3_relu(A, B, 0.25, C, n, n)
       : kind === "quantize" ? () => e.quantize_i8(A, C, n, 40, 3)
       : kind === "dequantize" ? () => e.dequantize_i8(A, C, n, 0.05, 3)

@@ -1,6 +1,7 @@
 //! Matrix and convolution workloads in Wasmtime: GEMM (`matmul_ijk`, C = A B with a
 //! fresh sum per element) at 64, 128 and 512, GEMM with B transposed (`gemm_bt`,
-//! C = A B^T, a linear layer's product) at 128 and 512, 3x3 convolution + bias + ReLU and an
+//! C = A B^T, a linear layer's product) at 128 and 512, f64 GEMM (`gemm_f64`) at
+//! 128 and 512, 3x3 convolution + bias + ReLU and an
 //! 8-bit 3x3 edge detector on 256x256 images. All exact (barq runs without
 //! --fast-math). Variants: the original (clang -O2), barq-opt's output, wasm-opt
 //! -O3, barq-opt after wasm-opt -O3, clang's own -O3 -msimd128 (and -ffast-math),
@@ -23,6 +24,8 @@ enum Work {
     Gemm(usize),
     /// C = A B^T.
     GemmBt(usize),
+    /// C = A B in f64.
+    GemmF64(usize),
     Conv(usize),
     Edges(usize),
     /// f32 -> i8 with scale, zero point, round to nearest even, clamp.
@@ -36,6 +39,7 @@ impl Work {
         match self {
             Work::Gemm(n) => format!("gemm{n}"),
             Work::GemmBt(n) => format!("gemm_bt{n}"),
+            Work::GemmF64(n) => format!("gemm_f64_{n}"),
             Work::Conv(n) => format!("conv3x3_relu{n}"),
             Work::Edges(n) => format!("edges_u8_{n}"),
             Work::Quantize(n) => format!("quantize{n}"),
@@ -47,7 +51,7 @@ impl Work {
     fn file(self) -> &'static str {
         match self {
             Work::Gemm(_) => "matmul",
-            Work::GemmBt(_) => "gemm",
+            Work::GemmBt(_) | Work::GemmF64(_) => "gemm",
             Work::Conv(_) | Work::Edges(_) => "conv3x3",
             Work::Quantize(_) | Work::Dequantize(_) => "quantize",
         }
@@ -57,6 +61,7 @@ impl Work {
     fn in_bytes(self) -> usize {
         match self {
             Work::Gemm(n) | Work::GemmBt(n) => 4 * n * n,
+            Work::GemmF64(n) => 8 * n * n,
             Work::Conv(n) => 4 * n * n,
             Work::Edges(n) => n * n,
             Work::Quantize(n) => 4 * n,
@@ -71,6 +76,8 @@ const WORK: &[Work] = &[
     Work::Gemm(512),
     Work::GemmBt(128),
     Work::GemmBt(512),
+    Work::GemmF64(128),
+    Work::GemmF64(512),
     Work::Conv(256),
     Work::Edges(256),
     Work::Quantize(500_000),
@@ -102,6 +109,9 @@ fn inputs(w: Work) -> (Vec<u8>, Vec<u8>) {
     let n = w.in_bytes();
     let a: Vec<u8> = match w {
         Work::Edges(_) | Work::Dequantize(_) => (0..n).map(|i| ((i * 7919) % 251) as u8).collect(),
+        Work::GemmF64(_) => (0..n / 8)
+            .flat_map(|i| (input(i) as f64 / 3.0).to_le_bytes())
+            .collect(),
         _ => (0..n / 4).flat_map(|i| input(i).to_le_bytes()).collect(),
     };
     let b: Vec<u8> = match w {
@@ -109,6 +119,9 @@ fn inputs(w: Work) -> (Vec<u8>, Vec<u8>) {
             .flat_map(|i| (input(i + 3) / 4.0).to_le_bytes())
             .collect(),
         Work::Edges(_) | Work::Quantize(_) | Work::Dequantize(_) => Vec::new(),
+        Work::GemmF64(_) => (0..n / 8)
+            .flat_map(|i| (input(i + 11) as f64 / 3.0).to_le_bytes())
+            .collect(),
         _ => (0..n / 4)
             .flat_map(|i| input(i + 11).to_le_bytes())
             .collect(),
@@ -145,9 +158,10 @@ fn wasm_runner(engine: &Engine, path: &Path, w: Work) -> Runner {
     let s2 = store.clone();
     let (a32, b32, c32) = (A as i32, b as i32, c as i32);
     let run: Box<dyn FnMut()> = match w {
-        Work::Gemm(n) | Work::GemmBt(n) => {
+        Work::Gemm(n) | Work::GemmBt(n) | Work::GemmF64(n) => {
             let name = match w {
                 Work::Gemm(_) => "matmul_ijk",
+                Work::GemmF64(_) => "gemm_f64",
                 _ => "gemm_bt",
             };
             let f = instance
@@ -238,9 +252,10 @@ fn clang_native_runner(dir: &Path, w: Work, ffast: bool) -> Runner {
     // SAFETY (each arm): the symbol has the C signature the corpus source gives it.
     let run: Box<dyn FnMut()> = unsafe {
         match w {
-            Work::Gemm(n) | Work::GemmBt(n) => {
+            Work::Gemm(n) | Work::GemmBt(n) | Work::GemmF64(n) => {
                 let name: &[u8] = match w {
                     Work::Gemm(_) => b"matmul_ijk",
+                    Work::GemmF64(_) => b"gemm_f64",
                     _ => b"gemm_bt",
                 };
                 let f = *lib
@@ -444,15 +459,19 @@ fn main() {
             );
         }
         let calls = match w {
-            Work::Gemm(512) | Work::GemmBt(512) => 1,
-            Work::Gemm(128) | Work::GemmBt(128) | Work::Conv(_) | Work::Edges(_) => 10,
+            Work::Gemm(512) | Work::GemmBt(512) | Work::GemmF64(512) => 1,
+            Work::Gemm(128)
+            | Work::GemmBt(128)
+            | Work::GemmF64(128)
+            | Work::Conv(_)
+            | Work::Edges(_) => 10,
             Work::Quantize(_) | Work::Dequantize(_) => 5,
             _ => 50,
         };
         let medians = interleaved_medians(&mut runners, calls);
         for ((label, _), t) in runners.iter().zip(&medians) {
             let rate = match w {
-                Work::Gemm(n) | Work::GemmBt(n) => {
+                Work::Gemm(n) | Work::GemmBt(n) | Work::GemmF64(n) => {
                     let gflops = 2.0 * (n as f64).powi(3) / (t * 1e3);
                     format!("{gflops:.1} ({:.0}%)", 100.0 * gflops / peak)
                 }

@@ -27,33 +27,67 @@ struct Kernel {
     abc: [usize; 3],
     sizes: Sizes,
     trans_a: bool,
+    /// f64 elements.
+    f64: bool,
 }
 
 const KERNELS: &[Kernel] = &[
+    Kernel {
+        export: "gemm_f64",
+        abc: [0, 1, 2],
+        sizes: Sizes::Mnk(3, 4, 5),
+        trans_a: false,
+        f64: true,
+    },
+    Kernel {
+        export: "gemm_f64_ptr",
+        abc: [0, 1, 2],
+        sizes: Sizes::Square(3),
+        trans_a: false,
+        f64: true,
+    },
+    Kernel {
+        export: "gemm_f64_ikj",
+        abc: [0, 1, 2],
+        sizes: Sizes::Square(3),
+        trans_a: false,
+        f64: true,
+    },
+    Kernel {
+        export: "gemm_f64_bt",
+        abc: [0, 1, 2],
+        sizes: Sizes::Mnk(3, 4, 5),
+        trans_a: false,
+        f64: true,
+    },
     Kernel {
         export: "matmul_ijk",
         abc: [0, 1, 2],
         // matmul_ijk(A, B, C, n, m, p): C is n x p, the sum runs over m.
         sizes: Sizes::Mnk(3, 5, 4),
         trans_a: false,
+        f64: false,
     },
     Kernel {
         export: "matmul_ikj",
         abc: [0, 1, 2],
         sizes: Sizes::Square(3),
         trans_a: false,
+        f64: false,
     },
     Kernel {
         export: "gemm_ld",
         abc: [3, 5, 7],
         sizes: Sizes::Ld([0, 1, 2, 4, 6, 8]),
         trans_a: false,
+        f64: false,
     },
     Kernel {
         export: "gemm_at",
         abc: [0, 1, 2],
         sizes: Sizes::Square(3),
         trans_a: true,
+        f64: false,
     },
     Kernel {
         export: "gemm_bt",
@@ -61,36 +95,42 @@ const KERNELS: &[Kernel] = &[
         // gemm_bt(A, B, C, m, n, k): C = A B^T, B stored n x k.
         sizes: Sizes::Mnk(3, 4, 5),
         trans_a: false,
+        f64: false,
     },
     Kernel {
         export: "gemm_bt_zip",
         abc: [0, 1, 2],
         sizes: Sizes::Square(3),
         trans_a: false,
+        f64: false,
     },
     Kernel {
         export: "gemm_bt_load",
         abc: [0, 1, 2],
         sizes: Sizes::Square(3),
         trans_a: false,
+        f64: false,
     },
     Kernel {
         export: "gemm_jik",
         abc: [0, 1, 2],
         sizes: Sizes::Square(3),
         trans_a: false,
+        f64: false,
     },
     Kernel {
         export: "gemm",
         abc: [0, 1, 2],
         sizes: Sizes::Square(3),
         trans_a: false,
+        f64: false,
     },
     Kernel {
         export: "gemm_ptr",
         abc: [0, 1, 2],
         sizes: Sizes::Square(3),
         trans_a: false,
+        f64: false,
     },
 ];
 
@@ -101,6 +141,29 @@ const FILL: usize = SCRATCH_PAGES as usize * 65536;
 
 /// Bytes between the matrices' regions (a 128x129 matrix fits).
 const BIG: i64 = 72 << 10;
+
+/// Bytes of random elements for `k`: f32s, or f64s with full mantissas, with
+/// edge values among them.
+fn fill_for(rng: &mut Rng, k: &Kernel) -> Vec<u8> {
+    if k.f64 {
+        (0..FILL / 8)
+            .flat_map(|_| {
+                let r = rng.next_u64();
+                let special = [0.0, -0.0, f64::INFINITY, f64::NAN, 1e-310, -f64::MAX];
+                let v = if r.is_multiple_of(29) {
+                    special[(r >> 8) as usize % special.len()]
+                } else {
+                    ((r >> 11) as f64 / (1u64 << 53) as f64) * 4.0 - 2.0
+                };
+                v.to_le_bytes()
+            })
+            .collect()
+    } else {
+        (0..FILL / 4)
+            .flat_map(|_| float(rng, false).to_le_bytes())
+            .collect()
+    }
+}
 
 /// Floats with edge values among them (unless `finite`).
 fn float(rng: &mut Rng, finite: bool) -> f32 {
@@ -215,22 +278,23 @@ fn run(
     (memory, trap, used)
 }
 
-/// The first byte where `a` and `b` differ, comparing f32s that start at `shift`
-/// mod 4 (where C's elements are) and letting NaNs differ in payload.
-fn same_bits(a: &[u8], b: &[u8], shift: usize) -> Option<usize> {
+/// The first byte where `a` and `b` differ, comparing elements of `size` bytes
+/// (f32 or f64) that start at `shift` mod `size` (where C's elements are) and
+/// letting NaNs differ in payload.
+fn same_bits(a: &[u8], b: &[u8], shift: usize, size: usize) -> Option<usize> {
     if a.len() != b.len() || a[..shift] != b[..shift] {
         return Some(0);
     }
+    let nan = |x: &[u8]| match size {
+        8 => f64::from_le_bytes(x.try_into().unwrap()).is_nan(),
+        _ => f32::from_le_bytes(x.try_into().unwrap()).is_nan(),
+    };
     let mut i = shift;
-    while i + 4 <= a.len() {
-        if a[i..i + 4] != b[i..i + 4] {
-            let x = f32::from_le_bytes(a[i..i + 4].try_into().unwrap());
-            let y = f32::from_le_bytes(b[i..i + 4].try_into().unwrap());
-            if !(x.is_nan() && y.is_nan()) {
-                return Some(i);
-            }
+    while i + size <= a.len() {
+        if a[i..i + size] != b[i..i + size] && !(nan(&a[i..i + size]) && nan(&b[i..i + size])) {
+            return Some(i);
         }
-        i += 4;
+        i += size;
     }
     (a[i..] != b[i..]).then_some(i)
 }
@@ -238,8 +302,9 @@ fn same_bits(a: &[u8], b: &[u8], shift: usize) -> Option<usize> {
 fn cases(k: &Kernel) -> Vec<Case> {
     let square = matches!(k.sizes, Sizes::Square(_));
     let shapes: Vec<(i32, i32, i32)> = if square {
-        // 129: more than one panel of k in the portable kernel.
-        [0, 1, 3, 8, 9, 17, 33, 129]
+        // 129: more than one panel of k in the portable kernel (f64 matrices of
+        // 129 do not fit the regions: their panels are crossed by 9x19x300).
+        [0, 1, 3, 8, 9, 17, 33, if k.f64 { 65 } else { 129 }]
             .iter()
             .map(|&n| (n, n, n))
             .collect()
@@ -309,15 +374,14 @@ fn check_identified(options: &Options, tier: Tier) -> (usize, usize) {
             let (mut a, mut b) = (instantiate(&original), instantiate(&rewritten));
             let mut rng = Rng(0x5eed ^ identified as u64);
             for case in cases(k) {
-                let fill: Vec<u8> = (0..FILL / 4)
-                    .flat_map(|_| float(&mut rng, false).to_le_bytes())
-                    .collect();
+                let fill = fill_for(&mut rng, k);
                 let (ma, ta, fuel_a) = run(&mut a, k, &case, &fill);
                 let (mb, tb, fuel_b) = run(&mut b, k, &case, &fill);
                 let what = format!("{tier:?} {} {} {case:?}", path.display(), k.export);
                 assert_eq!(ta, tb, "{what}: traps differ");
-                let shift = (a.base as i64 + case.at[2]).rem_euclid(4) as usize;
-                if let Some(at) = same_bits(&ma, &mb, shift) {
+                let size = if k.f64 { 8 } else { 4 };
+                let shift = (a.base as i64 + case.at[2]).rem_euclid(size) as usize;
+                if let Some(at) = same_bits(&ma, &mb, shift, size as usize) {
                     panic!("{what}: memory differs at byte {at}");
                 }
                 // The kernel ran: the rewritten side used a fraction of the fuel.
@@ -424,6 +488,63 @@ fn fast_math_gemm_stays_within_the_bound() {
     }
 }
 
+/// The same for f64 (`gemm_f64_v1`, matrixmultiply's dgemm under --fast-math):
+/// within k * 2^-52 * sum |a b| of the exact product.
+#[test]
+fn fast_math_f64_gemm_stays_within_the_bound() {
+    let input = common::read(&common::root().join("corpus/c/gemm.O2.wasm"));
+    let fast = Options {
+        target: Target::Native,
+        fast_math: true,
+        ..Options::default()
+    };
+    let result = optimize(&input, &fast).expect("optimize");
+    assert!(result
+        .report
+        .findings
+        .iter()
+        .any(|f| f.function == "gemm_f64" && f.tier == Some(Tier::Native) && !f.exact));
+    let module = Module::new(engine(), &result.wasm).expect("compile");
+    let k = KERNELS.iter().find(|k| k.export == "gemm_f64").unwrap();
+    let mut side = instantiate(&module);
+    let mut rng = Rng(78);
+    for (m, n, kk) in [(65, 33, 129), (7, 40, 50)] {
+        let fill: Vec<u8> = (0..FILL / 8)
+            .flat_map(|_| (float(&mut rng, true) as f64 * (1.0 + 1e-9)).to_le_bytes())
+            .collect();
+        let case = Case {
+            m,
+            n,
+            k: kk,
+            pad: 0,
+            at: [0, BIG, 2 * BIG],
+        };
+        let (mem, trap, _) = run(&mut side, k, &case, &fill);
+        assert!(trap.is_none());
+        let f = |off: usize, idx: usize| {
+            f64::from_le_bytes(fill[off + 8 * idx..off + 8 * idx + 8].try_into().unwrap())
+        };
+        let (m, n, kk) = (m as usize, n as usize, kk as usize);
+        for i in 0..m {
+            for j in 0..n {
+                let (mut exact, mut magnitude) = (0f64, 0f64);
+                for p in 0..kk {
+                    let t = f(0, i * kk + p) * f(BIG as usize, p * n + j);
+                    exact += t;
+                    magnitude += t.abs();
+                }
+                let at = side.base + 2 * BIG as usize + 8 * (i * n + j);
+                let got = f64::from_le_bytes(mem[at..at + 8].try_into().unwrap());
+                let bound = 2.0 * kk as f64 * f64::EPSILON * magnitude + 1e-300;
+                assert!(
+                    (got - exact).abs() <= bound,
+                    "{m}x{n}x{kk} C[{i}][{j}] = {got}, exact {exact}, bound {bound}"
+                );
+            }
+        }
+    }
+}
+
 /// Functions that look like matrix products but compute something else (another
 /// summation order, skipped zeros, a double accumulator, a sum from 1, B == C, an
 /// extra store, a triangle) are never identified, at any optimization level.
@@ -463,48 +584,57 @@ fn gemm_near_misses_are_not_identified() {
 
 const KERNEL: &str = "gemm_f32_v1";
 
-/// The host kernel on hostile arguments: ranges past the end or wrapping trap,
-/// zero sizes do nothing, C overlapping A or B and `ldc < n` are refused.
+/// The host kernels (f32 and f64) on hostile arguments: ranges past the end or
+/// wrapping trap, zero sizes do nothing, C overlapping A or B and `ldc < n` are
+/// refused.
 #[test]
 fn gemm_kernel_refuses_hostile_arguments() {
-    let wat = r#"(module
-        (import "barq" "gemm_f32_v1" (func $g (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
+    for (name, scale) in [("gemm_f32_v1", 1), ("gemm_f64_v1", 2)] {
+        let wat = format!(
+            r#"(module
+        (import "barq" "{name}" (func $g (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
         (memory (export "memory") 1)
         (func (export "g") (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)
           local.get 0 local.get 1 local.get 2 local.get 3 local.get 4
           local.get 5 local.get 6 local.get 7 local.get 8 local.get 9
-          call $g))"#;
-    let module = Module::new(engine(), wat::parse_str(wat).unwrap()).unwrap();
-    let mut side = instantiate(&module);
-    let g = side.instance.get_func(&mut side.store, "g").unwrap();
-    let mut call = |args: [i32; 10]| {
-        let args: Vec<Val> = args.iter().map(|v| Val::I32(*v)).collect();
-        g.call(&mut side.store, &args, &mut [])
-            .err()
-            .map(|e| format!("{e:?}"))
-    };
-    // Fine: 4x4 apart; zero sizes anywhere (even with wild pointers).
-    assert_eq!(call([0, 64, 128, 4, 4, 4, 4, 4, 4, 0]), None);
-    assert_eq!(call([-1, -1, 128, 0, 4, 4, 4, 4, 4, 0]), None);
-    assert_eq!(call([0, 64, 128, 4, 4, 4, 4, 4, 4, 8]), None);
-    // Past the end, at the end, wrapping, huge sizes, huge leading dimensions.
-    let end = (1 + SCRATCH_PAGES as i32) * 65536;
-    for args in [
-        [0, 64, end - 60, 4, 4, 4, 4, 4, 4, 0],
-        [end - 63, 64, 128, 4, 4, 4, 4, 4, 4, 0],
-        [-16, 64, 128, 4, 4, 4, 4, 4, 4, 0],
-        [0, 64, 128, -1, -1, -1, -1, -1, -1, 0],
-        [0, 64, 128, 2, 2, 2, i32::MAX, 2, 2, 8],
-    ] {
-        let err = call(args).unwrap_or_else(|| panic!("{args:?} did not trap"));
-        assert!(err.contains("out of bounds"), "{args:?}: {err}");
-    }
-    // C overlapping A or B; C's rows overlapping (ldc < n).
-    for args in [
-        [0, 256, 32, 4, 4, 4, 4, 4, 4, 0],
-        [0, 256, 300, 4, 4, 4, 4, 4, 4, 4],
-        [0, 256, 1024, 4, 4, 4, 4, 4, 3, 0],
-    ] {
-        assert!(call(args).is_some(), "{args:?} was accepted");
+          call $g))"#
+        );
+        let module = Module::new(engine(), wat::parse_str(&wat).unwrap()).unwrap();
+        let mut side = instantiate(&module);
+        let g = side.instance.get_func(&mut side.store, "g").unwrap();
+        // (Addresses scale with the element size.)
+        let mut call = |mut args: [i32; 10]| {
+            for a in &mut args[..3] {
+                *a = a.wrapping_mul(scale);
+            }
+            let args: Vec<Val> = args.iter().map(|v| Val::I32(*v)).collect();
+            g.call(&mut side.store, &args, &mut [])
+                .err()
+                .map(|e| format!("{e:?}"))
+        };
+        // Fine: 4x4 apart; zero sizes anywhere (even with wild pointers).
+        assert_eq!(call([0, 64, 128, 4, 4, 4, 4, 4, 4, 0]), None, "{name}");
+        assert_eq!(call([-1, -1, 128, 0, 4, 4, 4, 4, 4, 0]), None, "{name}");
+        assert_eq!(call([0, 64, 128, 4, 4, 4, 4, 4, 4, 8]), None, "{name}");
+        // Past the end, at the end, wrapping, huge sizes, huge leading dimensions.
+        let end = (1 + SCRATCH_PAGES as i32) * 65536 / scale;
+        for args in [
+            [0, 64, end - 60, 4, 4, 4, 4, 4, 4, 0],
+            [end - 63, 64, 128, 4, 4, 4, 4, 4, 4, 0],
+            [-16, 64, 128, 4, 4, 4, 4, 4, 4, 0],
+            [0, 64, 128, -1, -1, -1, -1, -1, -1, 0],
+            [0, 64, 128, 2, 2, 2, i32::MAX, 2, 2, 8],
+        ] {
+            let err = call(args).unwrap_or_else(|| panic!("{name} {args:?} did not trap"));
+            assert!(err.contains("out of bounds"), "{name} {args:?}: {err}");
+        }
+        // C overlapping A or B; C's rows overlapping (ldc < n).
+        for args in [
+            [0, 256, 32, 4, 4, 4, 4, 4, 4, 0],
+            [0, 256, 300, 4, 4, 4, 4, 4, 4, 4],
+            [0, 256, 1024, 4, 4, 4, 4, 4, 3, 0],
+        ] {
+            assert!(call(args).is_some(), "{name} {args:?} was accepted");
+        }
     }
 }

@@ -226,6 +226,8 @@ fn gemm_variants_match_on_every_shape() {
                     "gemm_slices",
                     "gemm_bt_zip",
                     "gemm_bt_load",
+                    "gemm_f64_ikj",
+                    "gemm_f64_ptr",
                 ] {
                     if exports(&original, name) {
                         same(&original, &output, name, &square, &format!("{path} {what}"));
@@ -243,16 +245,12 @@ fn gemm_variants_match_on_every_shape() {
                         );
                     }
                 }
-                if exports(&original, "gemm_bt") {
-                    for (m, k) in [(n, n), (2, n + 1), (n + 3, 1)] {
-                        let args = [i(a), i(b), i(c), i(m), i(n), i(k)];
-                        same(
-                            &original,
-                            &output,
-                            "gemm_bt",
-                            &args,
-                            &format!("{path} {what}"),
-                        );
+                for name in ["gemm_bt", "gemm_f64", "gemm_f64_bt"] {
+                    if exports(&original, name) {
+                        for (m, k) in [(n, n), (2, n + 1), (n + 3, 1)] {
+                            let args = [i(a), i(b), i(c), i(m), i(n), i(k)];
+                            same(&original, &output, name, &args, &format!("{path} {what}"));
+                        }
                     }
                 }
                 if exports(&original, "matmul_ijk") {

@@ -1,6 +1,6 @@
 // barq corpus: patterns `gemm`, `gemv` and `conv2d` in more styles than matmul.c and
 // conv3x3.c: leading dimensions as parameters, alpha/beta scaling that reads C,
-// A transposed, B transposed (a linear layer's weights), integer elements, a row vector times a matrix, a convolution with
+// A transposed, B transposed (a linear layer's weights), f64 and integer elements, a row vector times a matrix, a convolution with
 // a kernel size given at run time, and the j-i-k loop order. Exact when vectorized
 // across the columns of C (or the output pixels): each output keeps its own order.
 #define EXPORT(name) __attribute__((export_name(name)))
@@ -42,6 +42,35 @@ EXPORT("gemm_bt") void gemm_bt(const float *A, const float *B, float *C, int m, 
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             float s = 0.0f;
+            for (int p = 0; p < k; p++) s += A[i * k + p] * B[j * k + p];
+            C[i * n + j] = s;
+        }
+}
+
+// f64: a fresh sum (i-j-k), accumulating into C (i-k-j), and B transposed.
+EXPORT("gemm_f64")
+void gemm_f64(const double *A, const double *B, double *C, int m, int n, int k) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0.0;
+            for (int p = 0; p < k; p++) s += A[i * k + p] * B[p * n + j];
+            C[i * n + j] = s;
+        }
+}
+
+EXPORT("gemm_f64_ikj") void gemm_f64_ikj(const double *A, const double *B, double *C, int n) {
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < n; p++) {
+            double a = A[i * n + p];
+            for (int j = 0; j < n; j++) C[i * n + j] += a * B[p * n + j];
+        }
+}
+
+EXPORT("gemm_f64_bt")
+void gemm_f64_bt(const double *A, const double *B, double *C, int m, int n, int k) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0.0;
             for (int p = 0; p < k; p++) s += A[i * k + p] * B[j * k + p];
             C[i * n + j] = s;
         }

@@ -2,7 +2,8 @@
 // rustc emits it: over raw pointers (as hand-tuned numeric code is written), and
 // over slices with iterators, where bounds checks on the column index make each
 // column's branches differ (detected, not rewritten); and C = A B^T with each
-// output a zip of two rows (a linear layer's weights, one output per row).
+// output a zip of two rows (a linear layer's weights, one output per row); and
+// an f64 product over raw pointers.
 #![no_std]
 
 // A failed bounds check traps (the differential tests run it out of bounds).
@@ -47,6 +48,19 @@ pub unsafe extern "C" fn gemm_bt_zip(a: *const f32, b: *const f32, c: *mut f32, 
         for j in 0..n {
             let b_row = core::slice::from_raw_parts(b.add(j * n), n);
             *c.add(i * n + j) = a_row.iter().zip(b_row).map(|(x, y)| x * y).sum();
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gemm_f64_ptr(a: *const f64, b: *const f64, c: *mut f64, n: usize) {
+    for i in 0..n {
+        for j in 0..n {
+            let mut s = 0.0f64;
+            for k in 0..n {
+                s += *a.add(i * n + k) * *b.add(k * n + j);
+            }
+            *c.add(i * n + j) = s;
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `gemm_f32_v1(a, b, c, m, n, k, lda, ldb, ldc, flags)`: `C = A B` or `C += A B`
 //! in f32 on guest memory, for the functions `barq-opt --target native` identified
-//! as matrix products (`native-gemm`).
+//! as matrix products (`native-gemm`); `gemm_f64_v1`, the same in f64 (8-byte
+//! elements where the text below says 4).
 //!
 //! Element `(i, p)` of A is at `a + 4 * (i * lda + p)` (`p * lda + i` with flag
 //! 1, A transposed), element `(p, j)` of B at `b + 4 * (p * ldb + j)` (`j * ldb +
@@ -39,6 +40,8 @@ pub(crate) struct Spec {
     ldb: usize,
     ldc: usize,
     flags: u32,
+    /// f64 elements (else f32).
+    f64: bool,
 }
 
 impl Spec {
@@ -58,20 +61,31 @@ impl Spec {
             p * self.ldb + j
         }
     }
+
+    /// Bytes per element.
+    fn size(&self) -> usize {
+        if self.f64 {
+            8
+        } else {
+            4
+        }
+    }
 }
 
-/// The byte range `[base, base + 4 * ((rows - 1) * ld + cols))` of a matrix, or
-/// an empty range when it has no element (u128: 32-bit sizes cannot overflow it).
-fn extent(base: u32, rows: u64, cols: u64, ld: u64) -> std::ops::Range<u128> {
+/// The byte range `[base, base + size * ((rows - 1) * ld + cols))` of a matrix,
+/// or an empty range when it has no element (u128: 32-bit sizes cannot overflow
+/// it).
+fn extent(base: u32, rows: u64, cols: u64, ld: u64, size: u128) -> std::ops::Range<u128> {
     let base = base as u128;
     if rows == 0 || cols == 0 {
         return 0..0;
     }
-    base..base + 4 * ((rows as u128 - 1) * ld as u128 + cols as u128)
+    base..base + size * ((rows as u128 - 1) * ld as u128 + cols as u128)
 }
 
-/// Checks a call's arguments against a memory of `len` bytes.
-pub(crate) fn check(len: usize, args: [i32; 9], flags: i32) -> wasmtime::Result<Spec> {
+/// Checks a call's arguments against a memory of `len` bytes (f64 elements with
+/// `f64`).
+pub(crate) fn check(len: usize, args: [i32; 9], flags: i32, f64: bool) -> wasmtime::Result<Spec> {
     let [a, b, c, m, n, k, lda, ldb, ldc] = args.map(|v| v as u32);
     let flags = flags as u32;
     let (m64, n64, k64) = (m as u64, n as u64, k as u64);
@@ -87,22 +101,26 @@ pub(crate) fn check(len: usize, args: [i32; 9], flags: i32) -> wasmtime::Result<
     };
     // A and B are read only where C is written (m, n > 0).
     let some = m > 0 && n > 0;
-    let ea = extent(a, if some { a_rows } else { 0 }, a_cols, lda as u64);
-    let eb = extent(b, if some { b_rows } else { 0 }, b_cols, ldb as u64);
-    let ec = extent(c, m64, n64, ldc as u64);
+    let size = if f64 { 8 } else { 4 };
+    let name = if f64 { "gemm_f64_v1" } else { "gemm_f32_v1" };
+    let ea = extent(a, if some { a_rows } else { 0 }, a_cols, lda as u64, size);
+    let eb = extent(b, if some { b_rows } else { 0 }, b_cols, ldb as u64, size);
+    let ec = extent(c, m64, n64, ldc as u64, size);
     for e in [&ea, &eb, &ec] {
         if e.end > len as u128 {
             return Err(Trap::MemoryOutOfBounds.into());
         }
     }
     if some && (ldc as u64) < n64 {
-        return Err(wasmtime::Error::msg(
-            "barq gemm_f32_v1: ldc is smaller than n (C's rows overlap)",
-        ));
+        return Err(wasmtime::Error::msg(format!(
+            "barq {name}: ldc is smaller than n (C's rows overlap)"
+        )));
     }
     let overlaps = |x: &std::ops::Range<u128>| x.start < ec.end && ec.start < x.end;
     if some && k > 0 && (overlaps(&ea) || overlaps(&eb)) {
-        return Err(wasmtime::Error::msg("barq gemm_f32_v1: C overlaps A or B"));
+        return Err(wasmtime::Error::msg(format!(
+            "barq {name}: C overlaps A or B"
+        )));
     }
     Ok(Spec {
         a: a as usize,
@@ -115,35 +133,38 @@ pub(crate) fn check(len: usize, args: [i32; 9], flags: i32) -> wasmtime::Result<
         ldb: ldb as usize,
         ldc: ldc as usize,
         flags,
+        f64,
     })
 }
 
-/// Registers `gemm_f32_v1`.
+/// Registers `gemm_f32_v1` and `gemm_f64_v1`.
 pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
     linker: &mut Linker<T>,
 ) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        MODULE,
-        "gemm_f32_v1",
-        |mut caller: Caller<'_, T>,
-         a: i32,
-         b: i32,
-         c: i32,
-         m: i32,
-         n: i32,
-         k: i32,
-         lda: i32,
-         ldb: i32,
-         ldc: i32,
-         flags: i32|
-         -> wasmtime::Result<()> {
-            let memory = super::memory(&mut caller)?;
-            let data = memory.data_mut(&mut caller);
-            let spec = check(data.len(), [a, b, c, m, n, k, lda, ldb, ldc], flags)?;
-            gemm(data, &spec);
-            Ok(())
-        },
-    )?;
+    for (name, f64) in [("gemm_f32_v1", false), ("gemm_f64_v1", true)] {
+        linker.func_wrap(
+            MODULE,
+            name,
+            move |mut caller: Caller<'_, T>,
+                  a: i32,
+                  b: i32,
+                  c: i32,
+                  m: i32,
+                  n: i32,
+                  k: i32,
+                  lda: i32,
+                  ldb: i32,
+                  ldc: i32,
+                  flags: i32|
+                  -> wasmtime::Result<()> {
+                let memory = super::memory(&mut caller)?;
+                let data = memory.data_mut(&mut caller);
+                let spec = check(data.len(), [a, b, c, m, n, k, lda, ldb, ldc], flags, f64)?;
+                gemm(data, &spec);
+                Ok(())
+            },
+        )?;
+    }
     Ok(())
 }
 
@@ -159,41 +180,79 @@ pub(crate) fn gemm(data: &mut [u8], s: &Spec) {
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: `check` put every element of A, B and C inside `data` and C
         // apart from A and B; AVX2 is present.
-        unsafe { exact_avx2(data, s) };
+        unsafe {
+            if s.f64 {
+                exact_avx2_f64(data, s)
+            } else {
+                exact_avx2(data, s)
+            }
+        };
         return;
     }
-    exact_scalar(data, s);
+    if s.f64 {
+        exact_scalar::<f64>(data, s)
+    } else {
+        exact_scalar::<f32>(data, s)
+    }
 }
 
-fn load(data: &[u8], at: usize) -> f32 {
-    f32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes"))
+/// An element type of the kernels.
+trait Real: Copy + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self> {
+    const BYTES: usize;
+    const ZERO: Self;
+    fn at(data: &[u8], at: usize) -> Self;
+    fn put(self, data: &mut [u8], at: usize);
+}
+
+impl Real for f32 {
+    const BYTES: usize = 4;
+    const ZERO: Self = 0.0;
+    fn at(data: &[u8], at: usize) -> Self {
+        f32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes"))
+    }
+    fn put(self, data: &mut [u8], at: usize) {
+        data[at..at + 4].copy_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl Real for f64 {
+    const BYTES: usize = 8;
+    const ZERO: Self = 0.0;
+    fn at(data: &[u8], at: usize) -> Self {
+        f64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"))
+    }
+    fn put(self, data: &mut [u8], at: usize) {
+        data[at..at + 8].copy_from_slice(&self.to_le_bytes());
+    }
 }
 
 /// The definition, one output at a time.
-fn exact_scalar(data: &mut [u8], s: &Spec) {
+fn exact_scalar<T: Real>(data: &mut [u8], s: &Spec) {
+    let size = T::BYTES;
     for i in 0..s.m {
         for j in 0..s.n {
-            let at = s.c + 4 * (i * s.ldc + j);
+            let at = s.c + size * (i * s.ldc + j);
             let mut sum = if s.flags & ACCUMULATE != 0 {
-                load(data, at)
+                T::at(data, at)
             } else {
-                0.0
+                T::ZERO
             };
             for p in 0..s.k {
-                sum +=
-                    load(data, s.a + 4 * s.a_index(i, p)) * load(data, s.b + 4 * s.b_index(p, j));
+                sum = sum
+                    + T::at(data, s.a + size * s.a_index(i, p))
+                        * T::at(data, s.b + size * s.b_index(p, j));
             }
-            data[at..at + 4].copy_from_slice(&sum.to_le_bytes());
+            sum.put(data, at);
         }
     }
 }
 
-/// `--fast-math`: matrixmultiply's packed, blocked FMA kernel. Needs 4-byte
-/// aligned matrices (it reads `f32`s through references); `false` when they are
-/// not, and the exact kernel runs instead.
+/// `--fast-math`: matrixmultiply's packed, blocked FMA kernel (`sgemm`, `dgemm`).
+/// Needs element-aligned matrices (it reads them through references); `false`
+/// when they are not, and the exact kernel runs instead.
 fn fast(data: &mut [u8], s: &Spec) -> bool {
     let base = data.as_mut_ptr();
-    let aligned = |offset: usize| (base as usize + offset).is_multiple_of(4);
+    let aligned = |offset: usize| (base as usize + offset).is_multiple_of(s.size());
     if !(aligned(s.a) && aligned(s.b) && aligned(s.c)) {
         return false;
     }
@@ -207,7 +266,29 @@ fn fast(data: &mut [u8], s: &Spec) -> bool {
     } else {
         (s.ldb as isize, 1)
     };
-    let beta = if s.flags & ACCUMULATE != 0 { 1.0 } else { 0.0 };
+    let accumulate = s.flags & ACCUMULATE != 0;
+    if s.f64 {
+        // SAFETY: as below, for aligned f64s.
+        unsafe {
+            matrixmultiply::dgemm(
+                s.m,
+                s.k,
+                s.n,
+                1.0,
+                base.add(s.a) as *const f64,
+                rsa,
+                csa,
+                base.add(s.b) as *const f64,
+                rsb,
+                csb,
+                if accumulate { 1.0 } else { 0.0 },
+                base.add(s.c) as *mut f64,
+                s.ldc as isize,
+                1,
+            );
+        }
+        return true;
+    }
     // SAFETY: `check` put every element inside `data` and C apart from A and B;
     // all three are aligned f32s.
     unsafe {
@@ -222,7 +303,7 @@ fn fast(data: &mut [u8], s: &Spec) -> bool {
             base.add(s.b) as *const f32,
             rsb,
             csb,
-            beta,
+            if accumulate { 1.0 } else { 0.0 },
             base.add(s.c) as *mut f32,
             s.ldc as isize,
             1,
@@ -305,11 +386,77 @@ unsafe fn exact_avx2(data: &mut [u8], s: &Spec) {
     }
 }
 
+/// [`exact_avx2`] for f64: 4x8 blocks of C in eight `__m256d` registers, B's 8
+/// columns copied into a panel; a rounded multiply then a rounded add per step.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn exact_avx2_f64(data: &mut [u8], s: &Spec) {
+    use std::arch::x86_64::*;
+    const NR64: usize = 8;
+    let base = data.as_mut_ptr();
+    let a = base.add(s.a) as *const f64;
+    let b = base.add(s.b) as *const f64;
+    let c = base.add(s.c) as *mut f64;
+    let accumulate = s.flags & ACCUMULATE != 0;
+    let a_step = if s.flags & TRANS_A != 0 { s.lda } else { 1 };
+    let mut panel = vec![0f64; s.k * NR64];
+    let mut tile = [0f64; NR64];
+    for jb in (0..s.n).step_by(NR64) {
+        let nb = NR64.min(s.n - jb);
+        for p in 0..s.k {
+            for jj in 0..NR64 {
+                panel[p * NR64 + jj] = if jj < nb {
+                    b.add(s.b_index(p, jb + jj)).read_unaligned()
+                } else {
+                    0.0
+                };
+            }
+        }
+        let panel = panel.as_ptr();
+        for ib in (0..s.m).step_by(MR) {
+            let mb = MR.min(s.m - ib);
+            // Rows past the end repeat the last one (computed, never stored).
+            let rows: [*const f64; MR] =
+                std::array::from_fn(|r| a.add(s.a_index((ib + r).min(s.m - 1), 0)));
+            let mut acc = [[_mm256_setzero_pd(); 2]; MR];
+            if accumulate {
+                for (r, row) in acc.iter_mut().enumerate().take(mb) {
+                    let from = c.add((ib + r) * s.ldc + jb);
+                    tile.fill(0.0);
+                    // (Byte copies: C may be unaligned.)
+                    std::ptr::copy_nonoverlapping(
+                        from as *const u8,
+                        tile.as_mut_ptr() as *mut u8,
+                        8 * nb,
+                    );
+                    row[0] = _mm256_loadu_pd(tile.as_ptr());
+                    row[1] = _mm256_loadu_pd(tile.as_ptr().add(4));
+                }
+            }
+            for p in 0..s.k {
+                let b0 = _mm256_loadu_pd(panel.add(p * NR64));
+                let b1 = _mm256_loadu_pd(panel.add(p * NR64 + 4));
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let x = _mm256_set1_pd(rows[r].add(p * a_step).read_unaligned());
+                    row[0] = _mm256_add_pd(row[0], _mm256_mul_pd(x, b0));
+                    row[1] = _mm256_add_pd(row[1], _mm256_mul_pd(x, b1));
+                }
+            }
+            for (r, row) in acc.iter().enumerate().take(mb) {
+                _mm256_storeu_pd(tile.as_mut_ptr(), row[0]);
+                _mm256_storeu_pd(tile.as_mut_ptr().add(4), row[1]);
+                let to = c.add((ib + r) * s.ldc + jb);
+                std::ptr::copy_nonoverlapping(tile.as_ptr() as *const u8, to as *mut u8, 8 * nb);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn filled(len: usize, seed: u32) -> Vec<u8> {
+    fn filled(len: usize, seed: u32, f64: bool) -> Vec<u8> {
         let mut x = seed | 1;
         let mut out = Vec::with_capacity(len);
         while out.len() < len {
@@ -321,7 +468,13 @@ mod tests {
             } else {
                 (x >> 8) as f32 / (1 << 24) as f32 * 4.0 - 2.0
             };
-            out.extend_from_slice(&v.to_le_bytes());
+            if f64 {
+                // (Full f64 mantissas, so that another order would round differently.)
+                let w = v as f64 * (1.0 + (x as f64) * 2f64.powi(-40));
+                out.extend_from_slice(&w.to_le_bytes());
+            } else {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
         }
         out
     }
@@ -338,7 +491,7 @@ mod tests {
             (4, 15, 0),
             (13, 7, 31),
         ] {
-            for flags in 0..8u32 {
+            for (flags, f64) in (0..8u32).flat_map(|f| [(f, false), (f, true)]) {
                 for shift in [0usize, 1] {
                     let trans_a = flags & TRANS_A != 0;
                     let trans_b = flags & TRANS_B != 0;
@@ -356,12 +509,20 @@ mod tests {
                         ldb,
                         ldc,
                         flags,
+                        f64,
                     };
-                    let data = filled(32768, (m * 31 + n * 7 + k) as u32 + flags);
+                    let data = filled(32768, (m * 31 + n * 7 + k) as u32 + flags, f64);
                     let (mut want, mut got) = (data.clone(), data);
-                    exact_scalar(&mut want, &spec);
+                    if f64 {
+                        exact_scalar::<f64>(&mut want, &spec);
+                    } else {
+                        exact_scalar::<f32>(&mut want, &spec);
+                    }
                     gemm(&mut got, &spec);
-                    assert!(want == got, "{m}x{n}x{k} flags {flags} shift {shift}");
+                    assert!(
+                        want == got,
+                        "{m}x{n}x{k} flags {flags} shift {shift} f64 {f64}"
+                    );
                 }
             }
         }

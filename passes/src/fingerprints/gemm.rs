@@ -1,14 +1,14 @@
-//! Whole-function fingerprint `gemm` (f32), identified by probing: a function
-//! whose parameters are pointers and sizes and which computes, for every `i < m`,
-//! `j < n`, `C[i][j] = ((init + A[i][0]*B[0][j]) + A[i][1]*B[1][j]) + ...` in
-//! f32 (a multiply then an add per step, `k` in order; `init` is `+0.0`, or
+//! Whole-function fingerprint `gemm` (f32 or f64), identified by probing: a
+//! function whose parameters are pointers and sizes and which computes, for every
+//! `i < m`, `j < n`, `C[i][j] = ((init + A[i][0]*B[0][j]) + A[i][1]*B[1][j]) + ...`
+//! in f32 or in f64 (a multiply then an add per step, `k` in order; `init` is `+0.0`, or
 //! `C[i][j]` itself when the function accumulates into C), with A and/or B
 //! possibly transposed and leading dimensions given or implied.
 //!
 //! How the code spells it does not matter (loop order ijk/ikj, unrolling,
 //! remainders, pointer walks, the compiler's own SIMD across columns): a cheap
-//! structural prefilter (numeric parameters, a loop nest three deep, f32
-//! multiplies, no calls, no global writes, no memory growth) picks candidates; the
+//! structural prefilter (numeric parameters, a loop nest three deep, f32 or f64
+//! multiplies (the element types probed), no calls, no global writes, no memory growth) picks candidates; the
 //! parameters that reach load and store addresses as base pointers name the
 //! candidate A, B and C; then every assignment of the remaining parameters to
 //! `m, n, k` (and leading dimensions), with and without transposes and
@@ -79,6 +79,8 @@ pub struct Gemm {
     pub trans_b: bool,
     /// The sums start from `C[i][j]` (`C += A B`), not from `+0.0`.
     pub accumulate: bool,
+    /// The element type: f64, or else f32.
+    pub f64: bool,
 }
 
 /// Concrete sizes: `m, n, k, lda, ldb, ldc`.
@@ -140,6 +142,15 @@ impl Gemm {
         }
     }
 
+    /// Bytes per element.
+    pub fn elem_bytes(&self) -> i64 {
+        if self.f64 {
+            8
+        } else {
+            4
+        }
+    }
+
     /// `(rows, columns)` of A and B as stored (the extent each leading dimension
     /// strides over).
     pub fn stored(&self, s: &Shape) -> ((i64, i64), (i64, i64)) {
@@ -163,13 +174,29 @@ pub fn prefilter(module: &Module, func: &LocalFunction) -> Option<usize> {
     if !crate::fingerprints::probe_safe(module, func, true, true) {
         return None;
     }
-    let multiplies = instructions(func).any(
-        |i| matches!(i, Instr::Binop(b) if matches!(b.op, BinaryOp::F32Mul | BinaryOp::F32x4Mul)),
-    );
+    let multiplies = !element_types(func).is_empty();
     let stores = instructions(func).any(|i| matches!(i, Instr::Store(_)));
     let forest = LoopForest::build(func);
     let deep = forest.graph.node_weights().any(|l| l.depth >= 2);
     (multiplies && stores && deep && module.memories.len() == 1).then_some(params.len())
+}
+
+/// The element types to probe `func` with (`true`: f64): those it multiplies in.
+fn element_types(func: &LocalFunction) -> Vec<bool> {
+    let (mut f32s, mut f64s) = (false, false);
+    for i in instructions(func) {
+        if let Instr::Binop(b) = i {
+            match b.op {
+                BinaryOp::F32Mul | BinaryOp::F32x4Mul => f32s = true,
+                BinaryOp::F64Mul | BinaryOp::F64x2Mul => f64s = true,
+                _ => {}
+            }
+        }
+    }
+    [(f32s, false), (f64s, true)]
+        .into_iter()
+        .filter_map(|(present, f64)| present.then_some(f64))
+        .collect()
 }
 
 /// Bit sets of parameter positions that reach load addresses and store
@@ -339,17 +366,116 @@ pub(crate) fn f32_at(bytes: &[u8], at: usize) -> f32 {
     f32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }
 
+/// [`random_floats`] for f64 elements: the same mix (zeros of both signs,
+/// infinities, NaN, subnormals, full mantissas), eight bytes each.
+fn random_doubles(rng: &mut Rng, bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes);
+    while out.len() < bytes {
+        let r = rng.next_u64();
+        let special = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1e-310, -3e-308];
+        let v = if (r >> 40) % 48 < special.len() as u64 {
+            special[((r >> 40) % 48) as usize]
+        } else if r.is_multiple_of(8) {
+            if r & 8 == 0 {
+                0.0f64
+            } else {
+                -0.0
+            }
+        } else {
+            let sign = if r & 16 == 0 { 1.0 } else { -1.0 };
+            let exp = ((r >> 5) % 6) as i32 - 3;
+            let frac = (rng.next_u64() >> 12) as f64 / (1u64 << 52) as f64;
+            sign * (1.0 + frac) * 2f64.powi(exp)
+        };
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.truncate(bytes);
+    out
+}
+
+/// Random matrices' bytes for a match's element type.
+fn random_elements(rng: &mut Rng, bytes: usize, f64: bool) -> Vec<u8> {
+    if f64 {
+        random_doubles(rng, bytes)
+    } else {
+        random_floats(rng, bytes)
+    }
+}
+
+/// [`random_elements`] with every infinity and NaN replaced by a finite value:
+/// one of those in a sum hides its order (the result is the same NaN or infinity
+/// whatever the order), so runs that must tell a reordered sum apart use these.
+fn random_finite(rng: &mut Rng, bytes: usize, f64: bool) -> Vec<u8> {
+    let mut out = random_elements(rng, bytes, f64);
+    let size = if f64 { 8 } else { 4 };
+    for (i, e) in out.chunks_exact_mut(size).enumerate() {
+        let finite = if f64 {
+            f64::at(e, 0).is_finite()
+        } else {
+            f32_at(e, 0).is_finite()
+        };
+        if !finite {
+            let v = 1.0 + i as f64 / 1024.0 + 1.0 / 3.0;
+            if f64 {
+                v.put(e, 0);
+            } else {
+                (v as f32).put(e, 0);
+            }
+        }
+    }
+    out
+}
+
+/// An element type the reference computes in.
+trait Real: Copy + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self> {
+    const BYTES: usize;
+    const ZERO: Self;
+    fn at(bytes: &[u8], at: usize) -> Self;
+    fn put(self, bytes: &mut [u8], at: usize);
+}
+
+impl Real for f32 {
+    const BYTES: usize = 4;
+    const ZERO: Self = 0.0;
+    fn at(bytes: &[u8], at: usize) -> Self {
+        f32_at(bytes, at)
+    }
+    fn put(self, bytes: &mut [u8], at: usize) {
+        bytes[at..at + 4].copy_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl Real for f64 {
+    const BYTES: usize = 8;
+    const ZERO: Self = 0.0;
+    fn at(bytes: &[u8], at: usize) -> Self {
+        f64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+    }
+    fn put(self, bytes: &mut [u8], at: usize) {
+        bytes[at..at + 8].copy_from_slice(&self.to_le_bytes());
+    }
+}
+
 /// What the scratch area holds after the match computes with `shape` on
 /// `scratch`, or `None` when the shape does not fit the regions or C's rows
 /// overlap (then a run cannot tell this match apart).
 fn reference(g: &Gemm, shape: &Shape, scratch: &[u8]) -> Option<Vec<u8>> {
+    if g.f64 {
+        reference_in::<f64>(g, shape, scratch)
+    } else {
+        reference_in::<f32>(g, shape, scratch)
+    }
+}
+
+fn reference_in<T: Real>(g: &Gemm, shape: &Shape, scratch: &[u8]) -> Option<Vec<u8>> {
     let s = *shape;
     if s.m < 0 || s.n < 0 || s.k < 0 || s.lda < 0 || s.ldb < 0 || s.ldc < s.n {
         return None;
     }
     let ((ar, ac), (br, bc)) = g.stored(&s);
+    let size = T::BYTES as i64;
     let fits = |rows: i64, cols: i64, ld: i64| {
-        rows == 0 || cols == 0 || ((rows - 1) * ld + cols) * 4 <= (REGION - 16) as i64
+        rows == 0 || cols == 0 || ((rows - 1) * ld + cols) * size <= (REGION - 16) as i64
     };
     if !fits(ar, ac, s.lda) || !fits(br, bc, s.ldb) || !fits(s.m, s.n, s.ldc) {
         return None;
@@ -361,7 +487,7 @@ fn reference(g: &Gemm, shape: &Shape, scratch: &[u8]) -> Option<Vec<u8>> {
         } else {
             i * s.lda + p
         };
-        f32_at(scratch, OFFSETS[0] + 4 * idx as usize)
+        T::at(scratch, OFFSETS[0] + T::BYTES * idx as usize)
     };
     let b = |p: i64, j: i64| {
         let idx = if g.trans_b {
@@ -369,23 +495,27 @@ fn reference(g: &Gemm, shape: &Shape, scratch: &[u8]) -> Option<Vec<u8>> {
         } else {
             p * s.ldb + j
         };
-        f32_at(scratch, OFFSETS[1] + 4 * idx as usize)
+        T::at(scratch, OFFSETS[1] + T::BYTES * idx as usize)
     };
     for i in 0..s.m {
         for j in 0..s.n {
-            let at = OFFSETS[2] + 4 * (i * s.ldc + j) as usize;
-            let mut sum = if g.accumulate { f32_at(&out, at) } else { 0.0 };
+            let at = OFFSETS[2] + T::BYTES * (i * s.ldc + j) as usize;
+            let mut sum = if g.accumulate {
+                T::at(&out, at)
+            } else {
+                T::ZERO
+            };
             for p in 0..s.k {
-                sum += a(i, p) * b(p, j);
+                sum = sum + a(i, p) * b(p, j);
             }
-            out[at..at + 4].copy_from_slice(&sum.to_le_bytes());
+            sum.put(&mut out, at);
         }
     }
     Some(out)
 }
 
 /// Whether a run's memory is what the match predicts (NaN payloads aside).
-fn agrees(run: &ProbeRun, expected: &[u8]) -> bool {
+fn agrees(run: &ProbeRun, expected: &[u8], f64: bool) -> bool {
     let ProbeRun::Returned {
         scratch,
         outside_changed,
@@ -397,9 +527,29 @@ fn agrees(run: &ProbeRun, expected: &[u8]) -> bool {
     if *outside_changed || scratch.len() != expected.len() {
         return false;
     }
+    let size = if f64 { 8 } else { 4 };
+    let nan = |x: &[u8]| {
+        if f64 {
+            f64::at(x, 0).is_nan()
+        } else {
+            f32_at(x, 0).is_nan()
+        }
+    };
+    let len = scratch.len();
     scratch == expected
-        || scratch.chunks(4).zip(expected.chunks(4)).all(|(x, y)| {
-            x == y || (x.len() == 4 && f32_at(x, 0).is_nan() && f32_at(y, 0).is_nan())
+        || (0..len).step_by(4).all(|at| {
+            let end = (at + 4).min(len);
+            if scratch[at..end] == expected[at..end] {
+                return true;
+            }
+            // NaN payloads aside, in the element of C that holds this word.
+            if at < OFFSETS[2] {
+                return false;
+            }
+            let start = at - (at - OFFSETS[2]) % size;
+            start + size <= len
+                && nan(&scratch[start..start + size])
+                && nan(&expected[start..start + size])
         })
 }
 
@@ -489,7 +639,11 @@ pub fn identify(
     }
     let mut runs = 0;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ func_index as u64);
-    for (a, b, c) in triples {
+    let elements = element_types(func);
+    for (f64, (a, b, c)) in elements
+        .iter()
+        .flat_map(|f| triples.iter().map(move |t| (*f, *t)))
+    {
         let dims: Vec<usize> = (0..params).filter(|p| ![a, b, c].contains(p)).collect();
         let forms = dim_forms(&dims);
         if forms.is_empty() {
@@ -517,7 +671,7 @@ pub fn identify(
             for (p, off) in [a, b, c].into_iter().zip(OFFSETS) {
                 args[p] = base as i64 + off as i64;
             }
-            let scratch = random_floats(&mut rng, SCRATCH_BYTES);
+            let scratch = random_elements(&mut rng, SCRATCH_BYTES, f64);
             let run = call(probe, func_index, &args, &scratch);
             runs += 1;
             screens.push((args, scratch, run));
@@ -532,6 +686,7 @@ pub fn identify(
                     trans_a: variant & 1 != 0,
                     trans_b: variant & 2 != 0,
                     accumulate: variant & 4 != 0,
+                    f64,
                 };
                 let mut applicable = 0;
                 let consistent = screens.iter().all(|(args, scratch, run)| {
@@ -539,7 +694,7 @@ pub fn identify(
                         None => true,
                         Some(expected) => {
                             applicable += 1;
-                            agrees(run, &expected)
+                            agrees(run, &expected, f64)
                         }
                     }
                 });
@@ -572,6 +727,9 @@ fn confirm(
     probe: &mut dyn Probe,
     rng: &mut Rng,
 ) -> (bool, usize) {
+    // The last two runs of each list have finite elements only (a reordered sum
+    // shows only there; with infinities and NaNs among 2k terms, nearly every
+    // output is one whatever the order).
     let shapes: &[(i64, i64, i64)] = match g.dims {
         Dims::Square(_) => &[
             (1, 1, 1),
@@ -580,6 +738,8 @@ fn confirm(
             (8, 8, 8),
             (17, 17, 17),
             (20, 20, 20),
+            (16, 16, 16),
+            (21, 21, 21),
         ],
         _ => &[
             (1, 1, 1),
@@ -588,6 +748,8 @@ fn confirm(
             (17, 5, 33),
             (9, 33, 2),
             (16, 16, 16),
+            (5, 7, 64),
+            (3, 9, 37),
         ],
     };
     let mut runs = 0;
@@ -611,12 +773,16 @@ fn confirm(
         for (p, off) in [g.a, g.b, g.c].into_iter().zip(OFFSETS) {
             args[p] = base as i64 + off as i64;
         }
-        let scratch = random_floats(rng, SCRATCH_BYTES);
+        let scratch = if t + 2 >= shapes.len() {
+            random_finite(rng, SCRATCH_BYTES, g.f64)
+        } else {
+            random_elements(rng, SCRATCH_BYTES, g.f64)
+        };
         let Some(expected) = reference(g, &g.shape(&args), &scratch) else {
             return (false, runs);
         };
         runs += 1;
-        if !agrees(&call(probe, func_index, &args, &scratch), &expected) {
+        if !agrees(&call(probe, func_index, &args, &scratch), &expected, g.f64) {
             return (false, runs);
         }
     }

@@ -1,10 +1,11 @@
 //! `native-gemm`: a function identified by probing as a matrix product
 //! (`fingerprints::gemm`) gets a guard at its entry that calls a GEMM kernel and
 //! returns; the original body follows as the fallback (and still gets the loop
-//! passes' rewrites). The kernel is the runner's `barq::gemm_f32_v1` under
-//! `--target native`, and under `--target portable` a register-blocked SIMD128
-//! function added to the module (`rewrite::gemm`; a transposed B gathered by lane
-//! loads). The name predates the portable kernel.
+//! passes' rewrites). The kernel is the runner's `barq::gemm_f32_v1` (f64:
+//! `gemm_f64_v1`) under `--target native`, and under `--target portable` a
+//! register-blocked SIMD128 function added to the module (`rewrite::gemm`; a
+//! transposed B is transposed in registers). The name predates the portable
+//! kernel.
 //!
 //! Needs: a prober (the driver's Wasmtime engine); without one, nothing happens.
 //! Guarantees: exact by default (the kernel keeps every output's operation order:
@@ -45,6 +46,8 @@ pub mod flags {
 
 /// The kernel's import name.
 pub const KERNEL: &str = "gemm_f32_v1";
+/// The f64 kernel's import name (same arguments, f64 elements).
+pub const KERNEL_F64: &str = "gemm_f64_v1";
 
 impl Pass for NativeGemm {
     fn name(&self) -> &'static str {
@@ -52,7 +55,7 @@ impl Pass for NativeGemm {
     }
 
     fn description(&self) -> &'static str {
-        "functions computing C = A B (f32, identified by probing) -> barq::gemm_f32_v1 (--target native) or a blocked SIMD128 kernel, behind a guard"
+        "functions computing C = A B (f32 or f64, identified by probing) -> barq::gemm_f32_v1 / gemm_f64_v1 (--target native) or a blocked SIMD128 kernel, behind a guard"
     }
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
@@ -69,7 +72,7 @@ impl Pass for NativeGemm {
                 Some(super::Identified {
                     matched: g,
                     pattern: "gemm",
-                    elem: Some(Elem::F32),
+                    elem: Some(if g.f64 { Elem::F64 } else { Elem::F32 }),
                     exact: !(fast && native),
                     reason: describe(&g, runs, fast && native, native),
                 })
@@ -96,14 +99,17 @@ fn describe(g: &Gemm, runs: usize, fast: bool, native: bool) -> String {
         Dims::Strided { .. } => "m, n, k, leading dimensions",
     };
     let licence = match (fast, native) {
-        (true, _) => "--fast-math: blocked, FMA",
-        (false, true) => "exact: k order kept, no FMA",
-        (false, false) if g.trans_b => {
-            "SIMD128 4x8 register blocks, B's columns gathered by lane loads, k in panels of 128, exact: k order kept, no FMA"
-        }
-        (false, false) => {
-            "SIMD128 4x8 register blocks, k in panels of 128, exact: k order kept, no FMA"
-        }
+        (true, _) => "--fast-math: blocked, FMA".to_string(),
+        (false, true) => "exact: k order kept, no FMA".to_string(),
+        (false, false) => format!(
+            "SIMD128 4x{} register blocks{}, k in panels of 128, exact: k order kept, no FMA",
+            if g.f64 { 4 } else { 8 },
+            if g.trans_b {
+                ", B transposed in registers"
+            } else {
+                ""
+            }
+        ),
     };
     format!("identified by probing ({runs} runs): C {op} {form}, sizes {sizes}; {licence}")
 }
@@ -119,10 +125,10 @@ fn insert_call(
     native: bool,
 ) {
     let fast = fast && native;
-    let kernel = if native {
-        native::import(module, KERNEL, &[ValType::I32; 10], &[])
-    } else {
-        crate::rewrite::gemm::kernel(module, memory)
+    let kernel = match (native, g.f64) {
+        (true, false) => native::import(module, KERNEL, &[ValType::I32; 10], &[]),
+        (true, true) => native::import(module, KERNEL_F64, &[ValType::I32; 10], &[]),
+        (false, f64) => crate::rewrite::gemm::kernel(module, memory, f64),
     };
     let mem = module.locals.add(ValType::I64);
     let t = module.locals.add(ValType::I64);
@@ -250,7 +256,7 @@ fn emit_guard(
         .binop(BinaryOp::I32And)
         .br_if(fail);
     emit_memory_bytes(memory, mem, seq);
-    // Each matrix's end, `base + 4 * ((rows - 1) * ld + cols)`, inside memory.
+    // Each matrix's end, `base + size * ((rows - 1) * ld + cols)`, inside memory.
     let (a_rows, b_rows) = (
         if g.trans_a { o.k } else { o.m },
         if g.trans_b { o.n } else { o.k },
@@ -264,7 +270,7 @@ fn emit_guard(
             seq.binop(BinaryOp::I64Mul);
             get_i64(seq, cols);
             seq.binop(BinaryOp::I64Add)
-                .i64_const(4)
+                .i64_const(g.elem_bytes())
                 .binop(BinaryOp::I64Mul)
                 .binop(BinaryOp::I64Add);
         };

@@ -1,23 +1,25 @@
-//! The portable GEMM kernel: a SIMD128 function with the signature of the runner's
-//! `barq::gemm_f32_v1` (`a, b, c, m, n, k, lda, ldb, ldc, flags`), added once per
-//! module, for functions identified by probing as matrix products.
+//! The portable GEMM kernels: SIMD128 functions with the signature of the runner's
+//! `barq::gemm_f32_v1` / `gemm_f64_v1` (`a, b, c, m, n, k, lda, ldb, ldc,
+//! flags`), added once per module and element type, for functions identified by
+//! probing as matrix products.
 //!
-//! Register-blocked and exact: C is computed in blocks of 4 rows x 8 columns held
-//! in eight `f32x4` accumulators while `p` runs over the whole of `k` in order, so
-//! each output gets the same rounded multiply, then add, in the same order as the
-//! scalar loop (no FMA, no reassociation); A's element is broadcast, B's row
-//! segment loaded once for four rows. `k` is cut into panels of `K_PANEL`: between
-//! panels a block's partial sums go to C and come back unchanged (an f32 stored and
-//! reloaded is the same f32), and the panel of B stays in cache while every block
-//! of rows passes over it. Rows left over (m mod 4) go one at a time, columns left
-//! over (n mod 8) through a scalar loop with the same operation order.
-//!
+//! Register-blocked and exact: C is computed in blocks of 4 rows x 8 columns (f64:
+//! 4 columns) held in eight `f32x4` (`f64x2`) accumulators while `p` runs over the
+//! whole of `k` in order, so each output gets the same rounded multiply, then add,
+//! in the same order as the scalar loop (no FMA, no reassociation); A's element is
+//! broadcast, B's row segment loaded once for four rows. `k` is cut into panels of
+//! `K_PANEL`: between panels a block's partial sums go to C and come back
+//! unchanged (a float stored and reloaded is the same float), and the panel of B
+//! stays in cache while every block of rows passes over it. Rows left over (m mod
+//! 4) go one at a time, columns left over (n mod 8, or 4) through a scalar loop
+//! with the same operation order.
 //!
 //! A transposed B (`C = A B^T`, B stored one column of the product per row, as a
-//! linear layer's weights are) has no contiguous row segment: its eight values of a
-//! step are gathered into the two vectors by lane loads (one `v128.load32_zero`
-//! and three `v128.load32_lane` each), still once for the block's four rows; the
-//! arithmetic and its order are the same.
+//! linear layer's weights are) has no contiguous row segment: a vector's worth of
+//! steps at a time, the kernel loads that many consecutive elements of each of the
+//! block's rows of B and transposes them in registers (32- and 64-bit interleaves:
+//! `punpck` instructions), then runs those steps as usual; steps left over gather
+//! B's columns by lane loads. The arithmetic and its order are the same.
 //!
 //! The caller's guard ensures what the kernel assumes: m, n, k >= 1, every matrix
 //! inside memory (no i32 address wraps), C apart from A and B.
@@ -26,12 +28,15 @@ use super::emit_counted_loop;
 use walrus::ir::{BinaryOp, LoadKind, LoadSimdKind, MemArg, StoreKind, UnaryOp, Value};
 use walrus::{FunctionBuilder, FunctionId, InstrSeqBuilder, LocalId, MemoryId, Module, ValType};
 
-/// The kernel's name in the output's name section.
+/// The kernel's name in the output's name section (f32 elements).
 pub const NAME: &str = "barq_gemm_f32x4";
+/// The f64 kernel's name (`f64x2` vectors: blocks of 4 rows x 4 columns, B
+/// transposed in 2x2 steps).
+pub const NAME_F64: &str = "barq_gemm_f64x2";
 
 /// Rows of a register block.
 const ROWS: usize = 4;
-/// `f32x4` vectors per block row (8 columns).
+/// Vectors per block row (8 f32 columns, or 4 f64 ones).
 const VECS: usize = 2;
 /// Steps of `k` per panel: a block's strip of B is then 128 rows of 32 bytes (4
 /// KiB, in L1 while the block's rows pass), a 128 x 512 panel of B 256 KiB (in L2).
@@ -46,14 +51,113 @@ const fn arg(offset: u64) -> MemArg {
     MemArg { align: 1, offset }
 }
 
-/// The module's kernel function, built on first use.
-pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
-    if let Some(f) = super::named_function(module, NAME) {
+/// The element type a kernel computes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Ty {
+    f64: bool,
+}
+
+impl Ty {
+    /// Bytes per element.
+    fn bytes(self) -> i32 {
+        if self.f64 {
+            8
+        } else {
+            4
+        }
+    }
+
+    /// log2 of [`Ty::bytes`].
+    fn shift(self) -> i32 {
+        if self.f64 {
+            3
+        } else {
+            2
+        }
+    }
+
+    /// Elements per vector.
+    fn lanes(self) -> usize {
+        if self.f64 {
+            2
+        } else {
+            4
+        }
+    }
+
+    fn scalar(self) -> ValType {
+        if self.f64 {
+            ValType::F64
+        } else {
+            ValType::F32
+        }
+    }
+
+    fn load(self) -> LoadKind {
+        if self.f64 {
+            LoadKind::F64
+        } else {
+            LoadKind::F32
+        }
+    }
+
+    fn store(self) -> StoreKind {
+        if self.f64 {
+            StoreKind::F64
+        } else {
+            StoreKind::F32
+        }
+    }
+
+    fn splat(self) -> UnaryOp {
+        if self.f64 {
+            UnaryOp::F64x2Splat
+        } else {
+            UnaryOp::F32x4Splat
+        }
+    }
+
+    /// (vector multiply, vector add, scalar multiply, scalar add)
+    fn ops(self) -> [BinaryOp; 4] {
+        if self.f64 {
+            [
+                BinaryOp::F64x2Mul,
+                BinaryOp::F64x2Add,
+                BinaryOp::F64Mul,
+                BinaryOp::F64Add,
+            ]
+        } else {
+            [
+                BinaryOp::F32x4Mul,
+                BinaryOp::F32x4Add,
+                BinaryOp::F32Mul,
+                BinaryOp::F32Add,
+            ]
+        }
+    }
+
+    /// A lane load: the first lane with the rest zeroed, or lane `lane` into a vector.
+    fn lane_load(self, lane: usize) -> LoadSimdKind {
+        match (self.f64, lane) {
+            (false, 0) => LoadSimdKind::V128Load32Zero,
+            (false, l) => LoadSimdKind::V128Load32Lane(l as u8),
+            (true, 0) => LoadSimdKind::V128Load64Zero,
+            (true, l) => LoadSimdKind::V128Load64Lane(l as u8),
+        }
+    }
+}
+
+/// The module's kernel function for f32 (or, with `f64`, f64) elements, built on
+/// first use.
+pub fn kernel(module: &mut Module, memory: MemoryId, f64: bool) -> FunctionId {
+    let ty = Ty { f64 };
+    let name = if f64 { NAME_F64 } else { NAME };
+    if let Some(f) = super::named_function(module, name) {
         return f;
     }
     let params = [ValType::I32; 10];
     let mut builder = FunctionBuilder::new(&mut module.types, &params, &[]);
-    builder.name(NAME.to_string());
+    builder.name(name.to_string());
     let l = &mut module.locals;
     let args: Vec<LocalId> = params.iter().map(|t| l.add(*t)).collect();
     let (a, b, c, m, n, k, lda, ldb, ldc, flags) = (
@@ -74,7 +178,7 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
         step_a: l.add(ValType::I32),
         step_b: l.add(ValType::I32),
         trans_b: l.add(ValType::I32),
-        cols_b: i32s(l, ROWS * VECS - 1),
+        cols_b: i32s(l, ty.lanes() * VECS - 1),
         pairs: (0..2 * VECS).map(|_| l.add(ValType::V128)).collect(),
         row_c: l.add(ValType::I32),
         p0: l.add(ValType::I32),
@@ -89,8 +193,9 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
         acc: (0..ROWS * VECS).map(|_| l.add(ValType::V128)).collect(),
         va: l.add(ValType::V128),
         vb: (0..VECS).map(|_| l.add(ValType::V128)).collect(),
-        s: l.add(ValType::F32),
+        s: l.add(ty.scalar()),
         memory,
+        ty,
     };
     let mut body = builder.func_body();
     // Byte strides: A's next row and next p (by transposition), B's and C's rows.
@@ -99,7 +204,9 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
         .binop(BinaryOp::I32And)
         .local_set(v.accumulate);
     let lda4 = |s: &mut InstrSeqBuilder| {
-        s.local_get(lda).i32_const(2).binop(BinaryOp::I32Shl);
+        s.local_get(lda)
+            .i32_const(ty.shift())
+            .binop(BinaryOp::I32Shl);
     };
     body.local_get(flags)
         .i32_const(TRANS_A)
@@ -107,24 +214,24 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
         .if_else(
             None,
             |t| {
-                t.i32_const(4).local_set(v.row_a);
+                t.i32_const(ty.bytes()).local_set(v.row_a);
                 lda4(t);
                 t.local_set(v.step_a);
             },
             |e| {
                 lda4(e);
                 e.local_set(v.row_a);
-                e.i32_const(4).local_set(v.step_a);
+                e.i32_const(ty.bytes()).local_set(v.step_a);
             },
         );
-    // B(p, j) -> B(p, j + c) is c * 4 bytes on, or c rows of B when transposed
-    // (`cols_b[c - 1]`); B(p, j) -> B(p + 1, j) is a row, or 4 bytes (`step_b`).
+    // B(p, j) -> B(p, j + c) is c elements on, or c rows of B when transposed
+    // (`cols_b[c - 1]`); B(p, j) -> B(p + 1, j) is a row, or an element (`step_b`).
     body.local_get(flags)
         .i32_const(TRANS_B)
         .binop(BinaryOp::I32And)
         .local_set(v.trans_b);
     body.local_get(ldb)
-        .i32_const(2)
+        .i32_const(ty.shift())
         .binop(BinaryOp::I32Shl)
         .local_set(v.step_b);
     for (c, col) in (1..).zip(&v.cols_b) {
@@ -132,12 +239,10 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
             .if_else(
                 ValType::I32,
                 |t| {
-                    t.local_get(v.step_b)
-                        .i32_const(c)
-                        .binop(BinaryOp::I32Mul);
+                    t.local_get(v.step_b).i32_const(c).binop(BinaryOp::I32Mul);
                 },
                 |e| {
-                    e.i32_const(4 * c);
+                    e.i32_const(ty.bytes() * c);
                 },
             )
             .local_set(*col);
@@ -145,12 +250,12 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
     body.local_get(v.trans_b).if_else(
         None,
         |t| {
-            t.i32_const(4).local_set(v.step_b);
+            t.i32_const(ty.bytes()).local_set(v.step_b);
         },
         |_| {},
     );
     body.local_get(ldc)
-        .i32_const(2)
+        .i32_const(ty.shift())
         .binop(BinaryOp::I32Shl)
         .local_set(v.row_c);
     // for p0 in (0..k).step_by(K_PANEL): kp = min(K_PANEL, k - p0)
@@ -247,6 +352,7 @@ struct Locals {
     vb: Vec<LocalId>,
     s: LocalId,
     memory: MemoryId,
+    ty: Ty,
 }
 
 impl Locals {
@@ -290,7 +396,7 @@ impl Locals {
     fn start_c(&self, s: &mut InstrSeqBuilder) {
         self.addr(s, self.c, self.i, self.row_c);
         s.local_get(self.j)
-            .i32_const(2)
+            .i32_const(self.ty.shift())
             .binop(BinaryOp::I32Shl)
             .binop(BinaryOp::I32Add)
             .local_set(self.pc);
@@ -327,10 +433,11 @@ impl Locals {
             .br_if(again);
     }
 
-    /// Rows i..i+rows of this panel: 8-column blocks, then the columns left over.
+    /// Rows i..i+rows of this panel: 8-column blocks (4 for f64), then the columns
+    /// left over.
     fn row_block(&self, s: &mut InstrSeqBuilder, rows: usize) {
         s.i32_const(0).local_set(self.j);
-        let width = 4 * VECS as i32;
+        let width = (self.ty.lanes() * VECS) as i32;
         emit_counted_loop(
             s,
             self.j,
@@ -405,11 +512,12 @@ impl Locals {
         }
     }
 
-    /// The steps of `p` over this panel for a block: B(p, j..j + 8) into `vb`,
-    /// then one multiply and one add per output. When B is transposed, four
-    /// steps at a time read four consecutive elements of each of the block's
-    /// eight rows of B and transpose them in registers (interleaves that x86
-    /// and ARM do in one instruction each); the steps left over gather.
+    /// The steps of `p` over this panel for a block: B(p, j..j + 8) (f64: j..j + 4)
+    /// into `vb`, then one multiply and one add per output. When B is transposed,
+    /// a vector's worth of steps at a time (4 for f32, 2 for f64) reads that many
+    /// consecutive elements of each of the block's rows of B and transposes them
+    /// in registers (interleaves that x86 and ARM do in one instruction each); the
+    /// steps left over gather.
     fn vector_steps(&self, s: &mut InstrSeqBuilder, rows: usize, gather: bool) {
         if !gather {
             s.loop_(None, |step| {
@@ -424,36 +532,48 @@ impl Locals {
             });
             return;
         }
-        // while p >= 4: four steps from 4x4 transposes
+        let lanes = self.ty.lanes();
+        // while p >= lanes: `lanes` steps from in-register transposes
         s.block(None, |done| {
             let out = done.id();
             done.loop_(None, |quad| {
                 let again = quad.id();
                 quad.local_get(self.p)
-                    .i32_const(4)
+                    .i32_const(lanes as i32)
                     .binop(BinaryOp::I32LtS)
                     .br_if(out);
-                for half in [Half::Low, Half::High] {
-                    // pairs[2q] = rows 4q, 4q+1 of the group interleaved, pairs[2q+1]
-                    // rows 4q+2, 4q+3: (r0[s], r1[s], r0[s+1], r1[s+1]) for s = 0 or 2.
+                if self.ty.f64 {
+                    // pairs[2q + c] = row 2q + c of B: (B(p, j + 2q + c), B(p + 1, ..)).
                     for q in 0..VECS {
-                        for pair in 0..2 {
-                            let first = 4 * q + 2 * pair;
-                            self.row_of_b(quad, first);
-                            self.row_of_b(quad, first + 1);
-                            quad.i8x16_shuffle(half.interleave_32())
-                                .local_set(self.pairs[2 * q + pair]);
+                        for c in 0..2 {
+                            self.row_of_b(quad, 2 * q + c);
+                            quad.local_set(self.pairs[2 * q + c]);
                         }
                     }
                     for wide in [Half::Low, Half::High] {
-                        for q in 0..VECS {
-                            quad.local_get(self.pairs[2 * q])
-                                .local_get(self.pairs[2 * q + 1])
-                                .i8x16_shuffle(wide.interleave_64())
-                                .local_set(self.vb[q]);
-                        }
+                        self.interleave_pairs(quad, wide);
                         self.multiply_add(quad, rows);
                         self.advance_a(quad, 0..rows);
+                    }
+                } else {
+                    for half in [Half::Low, Half::High] {
+                        // pairs[2q] = rows 4q, 4q+1 of the group interleaved,
+                        // pairs[2q+1] rows 4q+2, 4q+3: (r0[s], r1[s], r0[s+1],
+                        // r1[s+1]) for s = 0 or 2.
+                        for q in 0..VECS {
+                            for pair in 0..2 {
+                                let first = 4 * q + 2 * pair;
+                                self.row_of_b(quad, first);
+                                self.row_of_b(quad, first + 1);
+                                quad.i8x16_shuffle(half.interleave_32())
+                                    .local_set(self.pairs[2 * q + pair]);
+                            }
+                        }
+                        for wide in [Half::Low, Half::High] {
+                            self.interleave_pairs(quad, wide);
+                            self.multiply_add(quad, rows);
+                            self.advance_a(quad, 0..rows);
+                        }
                     }
                 }
                 quad.local_get(self.pb)
@@ -461,7 +581,7 @@ impl Locals {
                     .binop(BinaryOp::I32Add)
                     .local_set(self.pb);
                 quad.local_get(self.p)
-                    .i32_const(4)
+                    .i32_const(lanes as i32)
                     .binop(BinaryOp::I32Sub)
                     .local_set(self.p)
                     .br(again);
@@ -474,22 +594,17 @@ impl Locals {
                 let again = step.id();
                 step.local_get(self.p).unop(UnaryOp::I32Eqz).br_if(out);
                 for q in 0..VECS {
-                    for lane in 0..4 {
-                        let c = 4 * q + lane;
+                    for lane in 0..lanes {
+                        let c = lanes * q + lane;
                         step.local_get(self.pb);
                         if c > 0 {
                             step.local_get(self.cols_b[c - 1]).binop(BinaryOp::I32Add);
                         }
-                        if lane == 0 {
-                            step.load_simd(self.memory, LoadSimdKind::V128Load32Zero, arg(0));
-                        } else {
-                            step.local_get(self.vb[q]).load_simd(
-                                self.memory,
-                                LoadSimdKind::V128Load32Lane(lane as u8),
-                                arg(0),
-                            );
+                        if lane > 0 {
+                            step.local_get(self.vb[q]);
                         }
-                        step.local_set(self.vb[q]);
+                        step.load_simd(self.memory, self.ty.lane_load(lane), arg(0))
+                            .local_set(self.vb[q]);
                     }
                 }
                 self.multiply_add(step, rows);
@@ -498,7 +613,18 @@ impl Locals {
         });
     }
 
-    /// Pushes the 16 bytes of row `c` of a transposed B from `pb`: B(p..p + 4, j + c).
+    /// `vb[q]` = the `wide` 64-bit halves of `pairs[2q]` and `pairs[2q + 1]`.
+    fn interleave_pairs(&self, s: &mut InstrSeqBuilder, wide: Half) {
+        for q in 0..VECS {
+            s.local_get(self.pairs[2 * q])
+                .local_get(self.pairs[2 * q + 1])
+                .i8x16_shuffle(wide.interleave_64())
+                .local_set(self.vb[q]);
+        }
+    }
+
+    /// Pushes the 16 bytes of row `c` of a transposed B from `pb`: B(p..p + 4, j + c)
+    /// (f64: p..p + 2).
     fn row_of_b(&self, s: &mut InstrSeqBuilder, c: usize) {
         s.local_get(self.pb);
         if c > 0 {
@@ -512,16 +638,17 @@ impl Locals {
     fn multiply_add(&self, s: &mut InstrSeqBuilder, rows: usize) {
         for r in 0..rows {
             s.local_get(self.pa[r])
-                .load(self.memory, LoadKind::F32, arg(0))
-                .unop(UnaryOp::F32x4Splat)
+                .load(self.memory, self.ty.load(), arg(0))
+                .unop(self.ty.splat())
                 .local_set(self.va);
+            let [mul, add, ..] = self.ty.ops();
             for q in 0..VECS {
                 let acc = self.acc[r * VECS + q];
                 s.local_get(self.va)
                     .local_get(self.vb[q])
-                    .binop(BinaryOp::F32x4Mul)
+                    .binop(mul)
                     .local_get(acc)
-                    .binop(BinaryOp::F32x4Add)
+                    .binop(add)
                     .local_set(acc);
             }
         }
@@ -540,18 +667,23 @@ impl Locals {
     /// C(i + r, j) over this panel, one multiply then one add per step.
     fn scalar_output(&self, s: &mut InstrSeqBuilder, r: usize) {
         let m = self.memory;
+        let [_, _, mul, add] = self.ty.ops();
         self.start_c(s);
         if r > 0 {
             self.c_row(s, r);
             s.local_set(self.pc);
         }
         s.local_get(self.first).if_else(
-            ValType::F32,
+            self.ty.scalar(),
             |zero| {
-                zero.f32_const(0.0);
+                if self.ty.f64 {
+                    zero.f64_const(0.0);
+                } else {
+                    zero.f32_const(0.0);
+                }
             },
             |load| {
-                load.local_get(self.pc).load(m, LoadKind::F32, arg(0));
+                load.local_get(self.pc).load(m, self.ty.load(), arg(0));
             },
         );
         s.local_set(self.s);
@@ -562,17 +694,17 @@ impl Locals {
             let again = step.id();
             step.local_get(self.s)
                 .local_get(self.pa[r])
-                .load(m, LoadKind::F32, arg(0))
+                .load(m, self.ty.load(), arg(0))
                 .local_get(self.pb)
-                .load(m, LoadKind::F32, arg(0))
-                .binop(BinaryOp::F32Mul)
-                .binop(BinaryOp::F32Add)
+                .load(m, self.ty.load(), arg(0))
+                .binop(mul)
+                .binop(add)
                 .local_set(self.s);
             self.next_step(step, r..r + 1, again);
         });
         s.local_get(self.pc)
             .local_get(self.s)
-            .store(m, StoreKind::F32, arg(0));
+            .store(m, self.ty.store(), arg(0));
     }
 }
 
