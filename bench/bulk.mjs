@@ -51,3 +51,42 @@ for (const [name, width] of KERNELS) {
     console.log(`| ${name} | ${bytes} | ${cells.join(" | ")} |`);
   }
 }
+
+// Copy and fill loops nested in a row loop (corpus/c/bytes.c copy_rows_u8,
+// fill_rows_u8: 1,000 rows of n bytes, 3 bytes apart), as benches/bulk.rs's last
+// table: the loop, barq (in place, no call), barq --no-simd (guarded
+// memory.copy/fill per row).
+const ROWS = 1000;
+const ROW_VARIANTS = [
+  ["loop (clang -O2)", "bytes.O2"],
+  ["barq (in place)", "bytes.O2.barq"],
+  ["barq --no-simd (host call)", "bytes.O2.nosimd"],
+];
+const rowModules = ROW_VARIANTS.map(([, file]) => {
+  const m = load(file);
+  const need = (SRC + ROWS * 300) / 65536 + 1;
+  if (m.memory.buffer.byteLength / 65536 < need) m.memory.grow(Math.ceil(need - m.memory.buffer.byteLength / 65536));
+  return m;
+});
+console.log(`\nNested in a row loop (${ROWS} rows); median µs per call of ${ROUNDS} interleaved rounds`);
+console.log(`| kernel | bytes a row | ${ROW_VARIANTS.map((v) => v[0]).join(" | ")} |`);
+console.log(`|---|---:|${"---:|".repeat(ROW_VARIANTS.length)}`);
+for (const name of ["copy_rows_u8", "fill_rows_u8"]) {
+  for (const n of [16, 24, 40, 100, 256]) {
+    const second = name.startsWith("fill") ? 0x5a : SRC;
+    const fns = rowModules.map((m) => () => m[name](DST, second, n, ROWS, n + 3));
+    const calls = 20;
+    const times = fns.map(() => []);
+    for (const f of fns) for (let c = 0; c < calls; c++) f();
+    for (let r = 0; r < ROUNDS; r++) {
+      fns.forEach((f, i) => {
+        const start = process.hrtime.bigint();
+        for (let c = 0; c < calls; c++) f();
+        times[i].push(Number(process.hrtime.bigint() - start) / calls);
+      });
+    }
+    const med = times.map((t) => t.sort((a, b) => a - b)[ROUNDS >> 1]);
+    const cells = med.map((t) => `${(t / 1000).toFixed(1)} µs (${(med[0] / t).toFixed(2)}x)`);
+    console.log(`| ${name} | ${n} | ${cells.join(" | ")} |`);
+  }
+}

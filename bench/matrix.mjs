@@ -19,6 +19,8 @@ const WORK = [
   ["gemm_bt512", "gemm", "gemm_bt", 512],
   ["gemm_f64_128", "gemm", "gemm_f64", 128],
   ["gemm_f64_512", "gemm", "gemm_f64", 512],
+  ["gemv1024", "matmul", "gemv", 1024],
+  ["gemv2048", "matmul", "gemv", 2048],
   ["conv3x3_relu256", "conv3x3", "conv", 256],
   ["edges_u8_256", "conv3x3", "edges", 256],
   ["quantize500000", "quantize", "quantize", 500000],
@@ -38,7 +40,7 @@ const inBytes = (kind, n) =>
   kind === "edges" ? n * n : kind === "quantize" ? 4 * n : kind === "dequantize" ? n
     : kind === "gemm_f64" ? 8 * n * n : 4 * n * n;
 const outBytes = (kind, n) =>
-  kind === "quantize" ? n : kind === "dequantize" ? 4 * n : inBytes(kind, n);
+  kind === "quantize" ? n : kind === "dequantize" ? 4 * n : kind === "gemv" ? 4 * n : inBytes(kind, n);
 
 function interleavedMedians(fns, calls) {
   for (const f of fns) for (let i = 0; i < 3; i++) f();
@@ -100,6 +102,16 @@ function plainJs(kind, n) {
       }
     }, () => new Uint8Array(z.buffer)];
   }
+  if (kind === "gemv") {
+    const y = new Float32Array(n);
+    return [() => {
+      for (let r = 0; r < n; r++) {
+        let s = 0;
+        for (let c = 0; c < n; c++) s = Math.fround(s + Math.fround(a[r * n + c] * b[c]));
+        y[r] = s;
+      }
+    }, () => new Uint8Array(y.buffer)];
+  }
   if (kind === "gemm_bt") return [() => {
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
       let s = 0;
@@ -151,6 +163,7 @@ for (const [name, file, kind, n] of WORK) {
     fns.push(kind === "gemm" ? () => e.matmul_ijk(A, B, C, n, n, n)
       : kind === "gemm_bt" ? () => e.gemm_bt(A, B, C, n, n, n)
       : kind === "gemm_f64" ? () => e.gemm_f64(A, B, C, n, n, n)
+      : kind === "gemv" ? () => e.gemv(A, B, C, n, n)
       : kind === "conv" ? () => e.conv3x3_relu(A, B, 0.25, C, n, n)
       : kind === "quantize" ? () => e.quantize_i8(A, C, n, 40, 3)
       : kind === "dequantize" ? () => e.dequantize_i8(A, C, n, 0.05, 3)

@@ -1,7 +1,8 @@
 //! Matrix and convolution workloads in Wasmtime: GEMM (`matmul_ijk`, C = A B with a
 //! fresh sum per element) at 64, 128 and 512, GEMM with B transposed (`gemm_bt`,
 //! C = A B^T, a linear layer's product) at 128 and 512, f64 GEMM (`gemm_f64`) at
-//! 128 and 512, 3x3 convolution + bias + ReLU and an
+//! 128 and 512, a matrix-vector product (`gemv`, y = A x, A row-major, as LLM
+//! inference code writes it) at 1024 and 2048, 3x3 convolution + bias + ReLU and an
 //! 8-bit 3x3 edge detector on 256x256 images. All exact (barq runs without
 //! --fast-math). Variants: the original (clang -O2), barq-opt's output, wasm-opt
 //! -O3, barq-opt after wasm-opt -O3, clang's own -O3 -msimd128 (and -ffast-math),
@@ -26,6 +27,8 @@ enum Work {
     GemmBt(usize),
     /// C = A B in f64.
     GemmF64(usize),
+    /// y = A x, A n x n.
+    Gemv(usize),
     Conv(usize),
     Edges(usize),
     /// f32 -> i8 with scale, zero point, round to nearest even, clamp.
@@ -40,6 +43,7 @@ impl Work {
             Work::Gemm(n) => format!("gemm{n}"),
             Work::GemmBt(n) => format!("gemm_bt{n}"),
             Work::GemmF64(n) => format!("gemm_f64_{n}"),
+            Work::Gemv(n) => format!("gemv{n}"),
             Work::Conv(n) => format!("conv3x3_relu{n}"),
             Work::Edges(n) => format!("edges_u8_{n}"),
             Work::Quantize(n) => format!("quantize{n}"),
@@ -50,7 +54,7 @@ impl Work {
     /// Corpus source (target/bench/<file>.<variant>.wasm, lib<file>.so).
     fn file(self) -> &'static str {
         match self {
-            Work::Gemm(_) => "matmul",
+            Work::Gemm(_) | Work::Gemv(_) => "matmul",
             Work::GemmBt(_) | Work::GemmF64(_) => "gemm",
             Work::Conv(_) | Work::Edges(_) => "conv3x3",
             Work::Quantize(_) | Work::Dequantize(_) => "quantize",
@@ -60,7 +64,7 @@ impl Work {
     /// Buffers: inputs at A, B = A + in_bytes, output at C = B + in_bytes.
     fn in_bytes(self) -> usize {
         match self {
-            Work::Gemm(n) | Work::GemmBt(n) => 4 * n * n,
+            Work::Gemm(n) | Work::GemmBt(n) | Work::Gemv(n) => 4 * n * n,
             Work::GemmF64(n) => 8 * n * n,
             Work::Conv(n) => 4 * n * n,
             Work::Edges(n) => n * n,
@@ -78,6 +82,8 @@ const WORK: &[Work] = &[
     Work::GemmBt(512),
     Work::GemmF64(128),
     Work::GemmF64(512),
+    Work::Gemv(1024),
+    Work::Gemv(2048),
     Work::Conv(256),
     Work::Edges(256),
     Work::Quantize(500_000),
@@ -122,6 +128,7 @@ fn inputs(w: Work) -> (Vec<u8>, Vec<u8>) {
         Work::GemmF64(_) => (0..n / 8)
             .flat_map(|i| (input(i + 11) as f64 / 3.0).to_le_bytes())
             .collect(),
+        Work::Gemv(m) => (0..m).flat_map(|i| input(i + 11).to_le_bytes()).collect(),
         _ => (0..n / 4)
             .flat_map(|i| input(i + 11).to_le_bytes())
             .collect(),
@@ -176,6 +183,16 @@ fn wasm_runner(engine: &Engine, path: &Path, w: Work) -> Runner {
                     .expect("call")
             })
         }
+        Work::Gemv(n) => {
+            let f = instance
+                .get_typed_func::<(i32, i32, i32, i32, i32), ()>(&mut *store.borrow_mut(), "gemv")
+                .expect("gemv");
+            let n = n as i32;
+            Box::new(move || {
+                f.call(&mut *store.borrow_mut(), (a32, b32, c32, n, n))
+                    .expect("call")
+            })
+        }
         Work::Conv(n) => {
             let f = instance
                 .get_typed_func::<(i32, i32, f32, i32, i32, i32), ()>(
@@ -222,6 +239,7 @@ fn wasm_runner(engine: &Engine, path: &Path, w: Work) -> Runner {
 /// Bytes the workload writes at C.
 fn out_bytes(w: Work) -> usize {
     match w {
+        Work::Gemv(n) => 4 * n,
         Work::Quantize(n) => n,
         Work::Dequantize(n) => 4 * n,
         _ => w.in_bytes(),
@@ -265,6 +283,13 @@ fn clang_native_runner(dir: &Path, w: Work, ffast: bool) -> Runner {
                     .expect("symbol");
                 let n = n as i32;
                 Box::new(move || f(black_box(a.as_ptr()), b.as_ptr(), c_ptr, n, n, n))
+            }
+            Work::Gemv(n) => {
+                let f = *lib
+                    .get::<unsafe extern "C" fn(*const u8, *const u8, *mut f32, i32, i32)>(b"gemv")
+                    .expect("symbol");
+                let n = n as i32;
+                Box::new(move || f(black_box(a.as_ptr()), b.as_ptr(), c_ptr, n, n))
             }
             Work::Conv(n) => {
                 let f = *lib
@@ -463,6 +488,7 @@ fn main() {
             Work::Gemm(128)
             | Work::GemmBt(128)
             | Work::GemmF64(128)
+            | Work::Gemv(_)
             | Work::Conv(_)
             | Work::Edges(_) => 10,
             Work::Quantize(_) | Work::Dequantize(_) => 5,
@@ -474,6 +500,10 @@ fn main() {
                 Work::Gemm(n) | Work::GemmBt(n) | Work::GemmF64(n) => {
                     let gflops = 2.0 * (n as f64).powi(3) / (t * 1e3);
                     format!("{gflops:.1} ({:.0}%)", 100.0 * gflops / peak)
+                }
+                Work::Gemv(n) => {
+                    let gbs = 4.0 * (n as f64).powi(2) / (t * 1e3);
+                    format!("{gbs:.1} GB/s of A")
                 }
                 _ => String::new(),
             };

@@ -18,6 +18,8 @@ use wasmtime::{Instance, Linker, Module, Store, Val};
 #[derive(Clone, Copy, Debug)]
 enum Sizes {
     Square(usize),
+    /// One row (m = 1): n and k.
+    Row(usize, usize),
     Mnk(usize, usize, usize),
     Ld([usize; 6]),
 }
@@ -32,6 +34,22 @@ struct Kernel {
 }
 
 const KERNELS: &[Kernel] = &[
+    // gemv(A, x, y, rows, cols): y = A x, a one-row product with B = A transposed.
+    Kernel {
+        export: "gemv",
+        abc: [1, 0, 2],
+        sizes: Sizes::Row(3, 4),
+        trans_a: false,
+        f64: false,
+    },
+    // vecmat(x, A, y, rows, cols): y = x^T A.
+    Kernel {
+        export: "vecmat",
+        abc: [0, 1, 2],
+        sizes: Sizes::Row(4, 3),
+        trans_a: false,
+        f64: false,
+    },
     Kernel {
         export: "gemm_f64",
         abc: [0, 1, 2],
@@ -254,6 +272,10 @@ fn run(
     }
     match k.sizes {
         Sizes::Square(p) => args[p] = Val::I32(case.n),
+        Sizes::Row(n, kk) => {
+            args[n] = Val::I32(case.n);
+            args[kk] = Val::I32(case.k);
+        }
         Sizes::Mnk(m, n, kk) => {
             args[m] = Val::I32(case.m);
             args[n] = Val::I32(case.n);
@@ -301,7 +323,18 @@ fn same_bits(a: &[u8], b: &[u8], shift: usize, size: usize) -> Option<usize> {
 
 fn cases(k: &Kernel) -> Vec<Case> {
     let square = matches!(k.sizes, Sizes::Square(_));
-    let shapes: Vec<(i32, i32, i32)> = if square {
+    let shapes: Vec<(i32, i32, i32)> = if matches!(k.sizes, Sizes::Row(..)) {
+        vec![
+            (1, 1, 1),
+            (1, 17, 33),
+            (1, 33, 3),
+            (1, 9, 10),
+            (1, 5, 0),
+            (1, 0, 5),
+            (1, 19, 300),
+            (1, 64, 64),
+        ]
+    } else if square {
         // 129: more than one panel of k in the portable kernel (f64 matrices of
         // 129 do not fit the regions: their panels are crossed by 9x19x300).
         [0, 1, 3, 8, 9, 17, 33, if k.f64 { 65 } else { 129 }]
@@ -363,7 +396,12 @@ fn check_identified(options: &Options, tier: Tier) -> (usize, usize) {
         let original = Module::new(engine, &input).expect("compile original");
         let rewritten = Module::new(engine, &result.wasm).expect("compile output");
         for finding in result.report.findings.iter().filter(|f| {
-            f.tier == Some(tier) && f.pattern == "gemm" && f.action == Action::Rewritten
+            f.tier == Some(tier)
+                && (f.pattern == "gemm" || f.pattern == "gemv")
+                && f.action == Action::Rewritten
+                && f.reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("by probing"))
         }) {
             assert!(finding.exact, "{finding:?}");
             let k = KERNELS
@@ -547,7 +585,8 @@ fn fast_math_f64_gemm_stays_within_the_bound() {
 
 /// Functions that look like matrix products but compute something else (another
 /// summation order, skipped zeros, a double accumulator, a sum from 1, B == C, an
-/// extra store, a triangle) are never identified, at any optimization level.
+/// extra store, a triangle; matrix-vector products summed backwards or in
+/// double) are never identified, at any optimization level.
 #[test]
 fn gemm_near_misses_are_not_identified() {
     let native = Options {
@@ -568,7 +607,9 @@ fn gemm_near_misses_are_not_identified() {
             .report
             .findings
             .iter()
-            .filter(|f| f.tier == Some(Tier::Native) && f.pattern == "gemm")
+            .filter(|f| {
+                f.tier == Some(Tier::Native) && (f.pattern == "gemm" || f.pattern == "gemv")
+            })
             .collect();
         assert!(
             native_gemm.is_empty(),

@@ -77,3 +77,23 @@ EXPORT("gemm_lower") void gemm_lower(const float *A, const float *B, float *C, i
             C[i * n + j] = s;
         }
 }
+
+// Matrix-vector products (one row) off by one detail: the sum runs backwards,
+// and a double accumulator rounds otherwise.
+EXPORT("gemv_reversed")
+void gemv_reversed(const float *A, const float *x, float *y, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        float acc = 0.0f;
+        for (int c = cols - 1; c >= 0; c--) acc += A[r * cols + c] * x[c];
+        y[r] = acc;
+    }
+}
+
+EXPORT("gemv_double_acc")
+void gemv_double_acc(const float *A, const float *x, float *y, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        double acc = 0.0;
+        for (int c = 0; c < cols; c++) acc += A[r * cols + c] * x[c];
+        y[r] = (float)acc;
+    }
+}

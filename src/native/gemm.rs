@@ -173,6 +173,15 @@ pub(crate) fn gemm(data: &mut [u8], s: &Spec) {
     if s.m == 0 || s.n == 0 {
         return;
     }
+    // One row (a matrix-vector product): the blocked kernels would pack all of B
+    // and compute three rows for nothing (and matrixmultiply is no better), so an
+    // exact row kernel runs, under --fast-math too.
+    #[cfg(target_arch = "x86_64")]
+    if s.m == 1 && !s.f64 && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: as below.
+        unsafe { exact_row_avx2(data, s) };
+        return;
+    }
     if s.flags & FAST != 0 && fast(data, s) {
         return;
     }
@@ -386,6 +395,108 @@ unsafe fn exact_avx2(data: &mut [u8], s: &Spec) {
     }
 }
 
+/// One row of C (m = 1), f32, exact: eight outputs at a time in one register,
+/// `p` in order. With B as stored (`C(0, j) = sum_p A(0, p) B(p, j)`) each step
+/// loads B's row segment; with B transposed (`y = W x`: each output a dot product
+/// of a row of B with A's row) eight steps at a time load eight of each of the
+/// eight rows of B and transpose them in registers, the steps left over gather.
+/// Outputs left over (n mod 8) go one at a time. Each output gets a rounded
+/// multiply then a rounded add per step, as the definition.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn exact_row_avx2(data: &mut [u8], s: &Spec) {
+    use std::arch::x86_64::*;
+    let base = data.as_mut_ptr();
+    let a = base.add(s.a) as *const f32;
+    let b = base.add(s.b) as *const f32;
+    let c = base.add(s.c) as *mut f32;
+    let accumulate = s.flags & ACCUMULATE != 0;
+    let trans_b = s.flags & TRANS_B != 0;
+    // A(0, p): consecutive, or a column when A is transposed.
+    let a_at = |p: usize| a.add(s.a_index(0, p)).read_unaligned();
+    let mut j = 0;
+    while j + 8 <= s.n {
+        let mut acc = if accumulate {
+            _mm256_loadu_ps(c.add(j))
+        } else {
+            _mm256_setzero_ps()
+        };
+        let mut p = 0;
+        if trans_b {
+            let rows: [*const f32; 8] = std::array::from_fn(|r| b.add((j + r) * s.ldb));
+            while p + 8 <= s.k {
+                let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(rows[i].add(p)));
+                let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+                let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+                let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+                let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+                let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+                let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+                let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+                let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+                let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                let u1 = _mm256_shuffle_ps::<0xee>(t0, t2);
+                let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                let u3 = _mm256_shuffle_ps::<0xee>(t1, t3);
+                let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                let u5 = _mm256_shuffle_ps::<0xee>(t4, t6);
+                let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                let u7 = _mm256_shuffle_ps::<0xee>(t5, t7);
+                // Column q of the 8x8 block: B(p + q, j..j + 8).
+                let columns = [
+                    _mm256_permute2f128_ps::<0x20>(u0, u4),
+                    _mm256_permute2f128_ps::<0x20>(u1, u5),
+                    _mm256_permute2f128_ps::<0x20>(u2, u6),
+                    _mm256_permute2f128_ps::<0x20>(u3, u7),
+                    _mm256_permute2f128_ps::<0x31>(u0, u4),
+                    _mm256_permute2f128_ps::<0x31>(u1, u5),
+                    _mm256_permute2f128_ps::<0x31>(u2, u6),
+                    _mm256_permute2f128_ps::<0x31>(u3, u7),
+                ];
+                for (q, column) in columns.iter().enumerate() {
+                    let x = _mm256_set1_ps(a_at(p + q));
+                    acc = _mm256_add_ps(acc, _mm256_mul_ps(x, *column));
+                }
+                p += 8;
+            }
+            while p < s.k {
+                let column = _mm256_setr_ps(
+                    rows[0].add(p).read_unaligned(),
+                    rows[1].add(p).read_unaligned(),
+                    rows[2].add(p).read_unaligned(),
+                    rows[3].add(p).read_unaligned(),
+                    rows[4].add(p).read_unaligned(),
+                    rows[5].add(p).read_unaligned(),
+                    rows[6].add(p).read_unaligned(),
+                    rows[7].add(p).read_unaligned(),
+                );
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(a_at(p)), column));
+                p += 1;
+            }
+        } else {
+            while p < s.k {
+                let row = _mm256_loadu_ps(b.add(p * s.ldb + j));
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(a_at(p)), row));
+                p += 1;
+            }
+        }
+        _mm256_storeu_ps(c.add(j), acc);
+        j += 8;
+    }
+    while j < s.n {
+        let mut sum = if accumulate {
+            c.add(j).read_unaligned()
+        } else {
+            0.0
+        };
+        for p in 0..s.k {
+            sum += a_at(p) * b.add(s.b_index(p, j)).read_unaligned();
+        }
+        c.add(j).write_unaligned(sum);
+        j += 1;
+    }
+}
+
 /// [`exact_avx2`] for f64: 4x8 blocks of C in eight `__m256d` registers, B's 8
 /// columns copied into a panel; a rounded multiply then a rounded add per step.
 #[cfg(target_arch = "x86_64")]
@@ -485,6 +596,10 @@ mod tests {
     fn blocked_kernel_is_the_definition() {
         for (m, n, k) in [
             (1, 1, 1),
+            (1, 37, 19),
+            (1, 8, 64),
+            (1, 3, 9),
+            (1, 16, 0),
             (3, 17, 5),
             (5, 16, 9),
             (9, 33, 2),

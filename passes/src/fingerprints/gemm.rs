@@ -7,7 +7,8 @@
 //!
 //! How the code spells it does not matter (loop order ijk/ikj, unrolling,
 //! remainders, pointer walks, the compiler's own SIMD across columns): a cheap
-//! structural prefilter (numeric parameters, a loop nest three deep, f32 or f64
+//! structural prefilter (numeric parameters, a loop nest two deep or more (three
+//! for a product, two for one row: a matrix-vector product), f32 or f64
 //! multiplies (the element types probed), no calls, no global writes, no memory growth) picks candidates; the
 //! parameters that reach load and store addresses as base pointers name the
 //! candidate A, B and C; then every assignment of the remaining parameters to
@@ -36,6 +37,14 @@ use walrus::{LocalFunction, LocalId, Module, ValType};
 pub enum Dims {
     /// Square: `m = n = k = ld* = p`.
     Square(usize),
+    /// One row: `m = 1`, `n` and `k` given (a matrix-vector product: `y = x^T B`,
+    /// or, with B transposed, `y = W x` for a row-major W as B).
+    Row {
+        /// Columns of B and C (outputs).
+        n: usize,
+        /// The summed dimension.
+        k: usize,
+    },
     /// `m, n, k` given; leading dimensions are the row widths (packed matrices).
     Packed {
         /// Rows of A and C.
@@ -105,6 +114,7 @@ impl Gemm {
     pub fn shape(&self, args: &[i64]) -> Shape {
         let (m, n, k) = match self.dims {
             Dims::Square(p) => (args[p], args[p], args[p]),
+            Dims::Row { n, k } => (1, args[n], args[k]),
             Dims::Packed { m, n, k } | Dims::Strided { m, n, k, .. } => (args[m], args[n], args[k]),
         };
         let packed = (
@@ -130,6 +140,7 @@ impl Gemm {
     pub fn dim_params(&self) -> Vec<usize> {
         match self.dims {
             Dims::Square(p) => vec![p],
+            Dims::Row { n, k } => vec![n, k],
             Dims::Packed { m, n, k } => vec![m, n, k],
             Dims::Strided {
                 m,
@@ -177,7 +188,8 @@ pub fn prefilter(module: &Module, func: &LocalFunction) -> Option<usize> {
     let multiplies = !element_types(func).is_empty();
     let stores = instructions(func).any(|i| matches!(i, Instr::Store(_)));
     let forest = LoopForest::build(func);
-    let deep = forest.graph.node_weights().any(|l| l.depth >= 2);
+    // A nest two deep at least (a matrix-vector product, `Dims::Row`).
+    let deep = forest.graph.node_weights().any(|l| l.depth >= 1);
     (multiplies && stores && deep && module.memories.len() == 1).then_some(params.len())
 }
 
@@ -327,9 +339,9 @@ fn push_results(func: &LocalFunction, seq: InstrSeqId, stack: &mut Vec<u32>) {
 
 /// Bytes of each matrix's region in the scratch area.
 const REGION: usize = 8192;
-/// Where A, B and C start in the scratch area (three regions, 4-byte aligned,
-/// not 16-byte aligned).
-const OFFSETS: [usize; 3] = [4, REGION + 8, 2 * REGION + 12];
+/// Where A, B and C start in the scratch area (three regions, 8-byte aligned, so
+/// that f64 elements line up with the generated ones, not 16-byte aligned).
+const OFFSETS: [usize; 3] = [8, REGION + 24, 2 * REGION + 40];
 /// The scratch bytes probing needs.
 pub const SCRATCH_BYTES: usize = 3 * REGION + 64;
 
@@ -557,6 +569,10 @@ fn agrees(run: &ProbeRun, expected: &[u8], f64: bool) -> bool {
 fn dim_forms(dims: &[usize]) -> Vec<Dims> {
     match dims.len() {
         1 => vec![Dims::Square(dims[0])],
+        2 => permutations(dims)
+            .into_iter()
+            .map(|p| Dims::Row { n: p[0], k: p[1] })
+            .collect(),
         3 => permutations(dims)
             .into_iter()
             .map(|p| Dims::Packed {
@@ -741,6 +757,16 @@ fn confirm(
             (16, 16, 16),
             (21, 21, 21),
         ],
+        Dims::Row { .. } => &[
+            (1, 1, 1),
+            (1, 3, 5),
+            (1, 17, 3),
+            (1, 5, 33),
+            (1, 33, 2),
+            (1, 16, 16),
+            (1, 7, 64),
+            (1, 9, 37),
+        ],
         _ => &[
             (1, 1, 1),
             (2, 3, 5),
@@ -765,9 +791,14 @@ fn confirm(
             ldb: if g.trans_b { k } else { n } + extra,
             ldc: n + extra,
         };
-        for (p, v) in g.dim_params().into_iter().zip([
-            wanted.m, wanted.n, wanted.k, wanted.lda, wanted.ldb, wanted.ldc,
-        ]) {
+        // (In the order `dim_params` gives: a one-row product has no `m`.)
+        let values = match g.dims {
+            Dims::Row { .. } => vec![wanted.n, wanted.k],
+            _ => vec![
+                wanted.m, wanted.n, wanted.k, wanted.lda, wanted.ldb, wanted.ldc,
+            ],
+        };
+        for (p, v) in g.dim_params().into_iter().zip(values) {
             args[p] = v;
         }
         for (p, off) in [g.a, g.b, g.c].into_iter().zip(OFFSETS) {

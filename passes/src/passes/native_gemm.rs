@@ -71,7 +71,12 @@ impl Pass for NativeGemm {
                 let native = tier == Tier::Native;
                 Some(super::Identified {
                     matched: g,
-                    pattern: "gemm",
+                    // (One row: a matrix-vector product.)
+                    pattern: if matches!(g.dims, Dims::Row { .. }) {
+                        "gemv"
+                    } else {
+                        "gemm"
+                    },
                     elem: Some(if g.f64 { Elem::F64 } else { Elem::F32 }),
                     exact: !(fast && native),
                     reason: describe(&g, runs, fast && native, native),
@@ -95,6 +100,7 @@ fn describe(g: &Gemm, runs: usize, fast: bool, native: bool) -> String {
     let op = if g.accumulate { "+=" } else { "=" };
     let sizes = match g.dims {
         Dims::Square(_) => "square",
+        Dims::Row { .. } => "one row (m = 1), n, k",
         Dims::Packed { .. } => "m, n, k",
         Dims::Strided { .. } => "m, n, k, leading dimensions",
     };
@@ -132,12 +138,17 @@ fn insert_call(
     };
     let mem = module.locals.add(ValType::I64);
     let t = module.locals.add(ValType::I64);
+    // A one-row product's `m` (and `lda` when A is transposed): a local holding 1
+    // (set only there; other products never read it).
+    let one = module.locals.add(ValType::I32);
     native::insert_entry_block(module, func, |guard, fail, args| {
-        emit_guard(guard, fail, args, g, memory, mem, t);
-        let shape = Operands::of(g, args);
+        if matches!(g.dims, Dims::Row { .. }) {
+            guard.i32_const(1).local_set(one);
+        }
+        let shape = Operands::of(g, args, one);
+        emit_guard(guard, fail, g, &shape, memory, mem, t);
         for v in [
-            args[g.a], args[g.b], args[g.c], shape.m, shape.n, shape.k, shape.lda, shape.ldb,
-            shape.ldc,
+            shape.a, shape.b, shape.c, shape.m, shape.n, shape.k, shape.lda, shape.ldb, shape.ldc,
         ] {
             guard.local_get(v);
         }
@@ -165,6 +176,9 @@ fn get_i64(seq: &mut InstrSeqBuilder, local: LocalId) {
 
 /// The parameters holding the kernel's sizes.
 struct Operands {
+    a: LocalId,
+    b: LocalId,
+    c: LocalId,
     m: LocalId,
     n: LocalId,
     k: LocalId,
@@ -174,10 +188,26 @@ struct Operands {
 }
 
 impl Operands {
-    fn of(g: &Gemm, args: &[LocalId]) -> Operands {
+    /// `one`: a local holding 1 (`m` of a one-row product).
+    fn of(g: &Gemm, args: &[LocalId], one: LocalId) -> Operands {
         let p = |i: usize| args[i];
+        let (a, b, c) = (p(g.a), p(g.b), p(g.c));
         match g.dims {
+            Dims::Row { n, k } => Operands {
+                a,
+                b,
+                c,
+                m: one,
+                n: p(n),
+                k: p(k),
+                lda: if g.trans_a { one } else { p(k) },
+                ldb: if g.trans_b { p(k) } else { p(n) },
+                ldc: p(n),
+            },
             Dims::Square(s) => Operands {
+                a,
+                b,
+                c,
                 m: p(s),
                 n: p(s),
                 k: p(s),
@@ -186,6 +216,9 @@ impl Operands {
                 ldc: p(s),
             },
             Dims::Packed { m, n, k } => Operands {
+                a,
+                b,
+                c,
                 m: p(m),
                 n: p(n),
                 k: p(k),
@@ -201,6 +234,9 @@ impl Operands {
                 ldb,
                 ldc,
             } => Operands {
+                a,
+                b,
+                c,
                 m: p(m),
                 n: p(n),
                 k: p(k),
@@ -216,13 +252,12 @@ impl Operands {
 fn emit_guard(
     seq: &mut InstrSeqBuilder,
     fail: InstrSeqId,
-    args: &[LocalId],
     g: &Gemm,
+    o: &Operands,
     memory: walrus::MemoryId,
     mem: LocalId,
     t: LocalId,
 ) {
-    let o = Operands::of(g, args);
     // Sizes at least 1.
     for v in [o.m, o.n, o.k] {
         seq.local_get(v)
@@ -274,7 +309,7 @@ fn emit_guard(
                 .binop(BinaryOp::I64Mul)
                 .binop(BinaryOp::I64Add);
         };
-    let (pa, pb, pc) = (args[g.a], args[g.b], args[g.c]);
+    let (pa, pb, pc) = (o.a, o.b, o.c);
     let matrices = [
         (pa, a_rows, o.lda, a_cols),
         (pb, b_rows, o.ldb, b_cols),
