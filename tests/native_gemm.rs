@@ -31,9 +31,28 @@ struct Kernel {
     trans_a: bool,
     /// f64 elements.
     f64: bool,
+    /// The bias vector's parameter (a linear layer), placed after C.
+    bias: Option<usize>,
 }
 
 const KERNELS: &[Kernel] = &[
+    // linear(x, W, bias, y, rows, in, out): y = x W^T + bias (bias first or last).
+    Kernel {
+        export: "linear",
+        abc: [0, 1, 3],
+        sizes: Sizes::Mnk(4, 6, 5),
+        trans_a: false,
+        f64: false,
+        bias: Some(2),
+    },
+    Kernel {
+        export: "linear_bias_last",
+        abc: [0, 1, 3],
+        sizes: Sizes::Mnk(4, 6, 5),
+        trans_a: false,
+        f64: false,
+        bias: Some(2),
+    },
     // gemv(A, x, y, rows, cols): y = A x, a one-row product with B = A transposed.
     Kernel {
         export: "gemv",
@@ -41,6 +60,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Row(3, 4),
         trans_a: false,
         f64: false,
+        bias: None,
     },
     // vecmat(x, A, y, rows, cols): y = x^T A.
     Kernel {
@@ -49,6 +69,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Row(4, 3),
         trans_a: false,
         f64: false,
+        bias: None,
     },
     Kernel {
         export: "gemm_f64",
@@ -56,6 +77,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Mnk(3, 4, 5),
         trans_a: false,
         f64: true,
+        bias: None,
     },
     Kernel {
         export: "gemm_f64_ptr",
@@ -63,6 +85,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Square(3),
         trans_a: false,
         f64: true,
+        bias: None,
     },
     Kernel {
         export: "gemm_f64_ikj",
@@ -70,6 +93,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Square(3),
         trans_a: false,
         f64: true,
+        bias: None,
     },
     Kernel {
         export: "gemm_f64_bt",
@@ -77,6 +101,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Mnk(3, 4, 5),
         trans_a: false,
         f64: true,
+        bias: None,
     },
     Kernel {
         export: "matmul_ijk",
@@ -85,6 +110,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Mnk(3, 5, 4),
         trans_a: false,
         f64: false,
+        bias: None,
     },
     Kernel {
         export: "matmul_ikj",
@@ -92,6 +118,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Square(3),
         trans_a: false,
         f64: false,
+        bias: None,
     },
     Kernel {
         export: "gemm_ld",
@@ -99,6 +126,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Ld([0, 1, 2, 4, 6, 8]),
         trans_a: false,
         f64: false,
+        bias: None,
     },
     Kernel {
         export: "gemm_at",
@@ -106,6 +134,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Square(3),
         trans_a: true,
         f64: false,
+        bias: None,
     },
     Kernel {
         export: "gemm_bt",
@@ -114,6 +143,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Mnk(3, 4, 5),
         trans_a: false,
         f64: false,
+        bias: None,
     },
     Kernel {
         export: "gemm_bt_zip",
@@ -121,6 +151,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Square(3),
         trans_a: false,
         f64: false,
+        bias: None,
     },
     Kernel {
         export: "gemm_bt_load",
@@ -128,6 +159,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Square(3),
         trans_a: false,
         f64: false,
+        bias: None,
     },
     Kernel {
         export: "gemm_jik",
@@ -135,6 +167,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Square(3),
         trans_a: false,
         f64: false,
+        bias: None,
     },
     Kernel {
         export: "gemm",
@@ -142,6 +175,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Square(3),
         trans_a: false,
         f64: false,
+        bias: None,
     },
     Kernel {
         export: "gemm_ptr",
@@ -149,6 +183,7 @@ const KERNELS: &[Kernel] = &[
         sizes: Sizes::Square(3),
         trans_a: false,
         f64: false,
+        bias: None,
     },
 ];
 
@@ -270,6 +305,9 @@ fn run(
     for (p, off) in k.abc.iter().zip(case.at) {
         args[*p] = Val::I32(ptr(off));
     }
+    if let Some(p) = k.bias {
+        args[p] = Val::I32(ptr(3 * BIG));
+    }
     match k.sizes {
         Sizes::Square(p) => args[p] = Val::I32(case.n),
         Sizes::Row(n, kk) => {
@@ -375,6 +413,10 @@ fn cases(k: &Kernel) -> Vec<Case> {
             // C past the end of memory; A wrapping past 2^32 (traps in both).
             out.push(case([0, big, -64]));
             out.push(case([-(1 << 40) - 8, big, 2 * big]));
+            // C running into the bias vector (placed at 3 * BIG).
+            if k.bias.is_some() {
+                out.push(case([0, big, 3 * big - 8]));
+            }
         }
     }
     out

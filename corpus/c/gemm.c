@@ -1,6 +1,7 @@
 // barq corpus: patterns `gemm`, `gemv` and `conv2d` in more styles than matmul.c and
 // conv3x3.c: leading dimensions as parameters, alpha/beta scaling that reads C,
-// A transposed, B transposed (a linear layer's weights), f64 and integer elements, a row vector times a matrix, a convolution with
+// A transposed, B transposed (a linear layer's weights, with a bias added first
+// or last), f64 and integer elements, a row vector times a matrix, a convolution with
 // a kernel size given at run time, and the j-i-k loop order. Exact when vectorized
 // across the columns of C (or the output pixels): each output keeps its own order.
 #define EXPORT(name) __attribute__((export_name(name)))
@@ -44,6 +45,30 @@ EXPORT("gemm_bt") void gemm_bt(const float *A, const float *B, float *C, int m, 
             float s = 0.0f;
             for (int p = 0; p < k; p++) s += A[i * k + p] * B[j * k + p];
             C[i * n + j] = s;
+        }
+}
+
+// Linear layers: y = x W^T + b over rows of x, the bias as the sum's start, or
+// added to the finished sum.
+EXPORT("linear")
+void linear(const float *x, const float *W, const float *bias, float *y, int rows, int in,
+            int out) {
+    for (int r = 0; r < rows; r++)
+        for (int o = 0; o < out; o++) {
+            float s = bias[o];
+            for (int p = 0; p < in; p++) s += x[r * in + p] * W[o * in + p];
+            y[r * out + o] = s;
+        }
+}
+
+EXPORT("linear_bias_last")
+void linear_bias_last(const float *x, const float *W, const float *bias, float *y, int rows,
+                      int in, int out) {
+    for (int r = 0; r < rows; r++)
+        for (int o = 0; o < out; o++) {
+            float s = 0.0f;
+            for (int p = 0; p < in; p++) s += x[r * in + p] * W[o * in + p];
+            y[r * out + o] = s + bias[o];
         }
 }
 

@@ -16,7 +16,7 @@
 //! the original's `i32` address computations wrapped), and C overlaps neither A
 //! nor B. Otherwise the original body runs: traps and partial writes are its own.
 
-use crate::fingerprints::gemm::{self, Dims, Gemm, Identified};
+use crate::fingerprints::gemm::{self, Bias, Dims, Gemm, Identified};
 use crate::pass::{Changed, Pass, PassCx, PassError};
 use crate::report::{Elem, Tier};
 use crate::rewrite::map::emit_memory_bytes;
@@ -117,6 +117,11 @@ fn describe(g: &Gemm, runs: usize, fast: bool, native: bool) -> String {
             }
         ),
     };
+    let form = match g.bias {
+        Some(Bias::First(_)) => format!("bias + {form} (a bias vector per row, first)"),
+        Some(Bias::Last(_)) => format!("{form} + bias (a bias vector per row, last)"),
+        None => form.to_string(),
+    };
     format!("identified by probing ({runs} runs): C {op} {form}, sizes {sizes}; {licence}")
 }
 
@@ -138,15 +143,25 @@ fn insert_call(
     };
     let mem = module.locals.add(ValType::I64);
     let t = module.locals.add(ValType::I64);
-    // A one-row product's `m` (and `lda` when A is transposed): a local holding 1
-    // (set only there; other products never read it).
+    // A one-row product's `m` (and `lda` when A is transposed), a bias vector's
+    // rows: a local holding 1 (set only there; other products never read it).
     let one = module.locals.add(ValType::I32);
+    // Row and column counters and an address, for a bias.
+    let (i, j, at) = (
+        module.locals.add(ValType::I32),
+        module.locals.add(ValType::I32),
+        module.locals.add(ValType::I32),
+    );
     native::insert_entry_block(module, func, |guard, fail, args| {
-        if matches!(g.dims, Dims::Row { .. }) {
+        if matches!(g.dims, Dims::Row { .. }) || g.bias.is_some() {
             guard.i32_const(1).local_set(one);
         }
         let shape = Operands::of(g, args, one);
         emit_guard(guard, fail, g, &shape, memory, mem, t);
+        // A bias first: C's rows start as copies of it, and the kernel accumulates.
+        if let Some(Bias::First(d)) = g.bias {
+            emit_bias_rows(guard, g, &shape, args[d], memory, [i, j, at], false);
+        }
         for v in [
             shape.a, shape.b, shape.c, shape.m, shape.n, shape.k, shape.lda, shape.ldb, shape.ldc,
         ] {
@@ -159,13 +174,88 @@ fn insert_call(
         if g.trans_b {
             bits |= flags::TRANS_B;
         }
-        if g.accumulate {
+        if g.accumulate || matches!(g.bias, Some(Bias::First(_))) {
             bits |= flags::ACCUMULATE;
         }
         if fast {
             bits |= flags::FAST;
         }
-        guard.i32_const(bits).call(kernel).return_();
+        guard.i32_const(bits).call(kernel);
+        // A bias last: added to each finished output.
+        if let Some(Bias::Last(d)) = g.bias {
+            emit_bias_rows(guard, g, &shape, args[d], memory, [i, j, at], true);
+        }
+        guard.return_();
+    });
+}
+
+/// For every `i < m`, `j < n` (both at least 1, as the guard ensures):
+/// `C[i][j] = bias[j]` or, with `add`, `C[i][j] = C[i][j] + bias[j]`: one
+/// rounded add, the original's last operation.
+fn emit_bias_rows(
+    seq: &mut InstrSeqBuilder,
+    g: &Gemm,
+    o: &Operands,
+    bias: LocalId,
+    memory: walrus::MemoryId,
+    [i, j, at]: [LocalId; 3],
+    add: bool,
+) {
+    use walrus::ir::{LoadKind, MemArg, StoreKind};
+    let arg = MemArg {
+        align: 1,
+        offset: 0,
+    };
+    let (load, store, plus, shift) = if g.f64 {
+        (LoadKind::F64, StoreKind::F64, BinaryOp::F64Add, 3)
+    } else {
+        (LoadKind::F32, StoreKind::F32, BinaryOp::F32Add, 2)
+    };
+    seq.i32_const(0).local_set(i);
+    seq.loop_(None, |rows| {
+        let next_row = rows.id();
+        rows.i32_const(0).local_set(j);
+        rows.loop_(None, |cols| {
+            let next_col = cols.id();
+            // at = c + (i * ldc + j) * size
+            cols.local_get(o.c)
+                .local_get(i)
+                .local_get(o.ldc)
+                .binop(BinaryOp::I32Mul)
+                .local_get(j)
+                .binop(BinaryOp::I32Add)
+                .i32_const(shift)
+                .binop(BinaryOp::I32Shl)
+                .binop(BinaryOp::I32Add)
+                .local_tee(at);
+            if add {
+                cols.local_get(at).load(memory, load, arg);
+            }
+            cols.local_get(bias)
+                .local_get(j)
+                .i32_const(shift)
+                .binop(BinaryOp::I32Shl)
+                .binop(BinaryOp::I32Add)
+                .load(memory, load, arg);
+            if add {
+                cols.binop(plus);
+            }
+            cols.store(memory, store, arg);
+            cols.local_get(j)
+                .i32_const(1)
+                .binop(BinaryOp::I32Add)
+                .local_tee(j)
+                .local_get(o.n)
+                .binop(BinaryOp::I32LtS)
+                .br_if(next_col);
+        });
+        rows.local_get(i)
+            .i32_const(1)
+            .binop(BinaryOp::I32Add)
+            .local_tee(i)
+            .local_get(o.m)
+            .binop(BinaryOp::I32LtS)
+            .br_if(next_row);
     });
 }
 
@@ -179,6 +269,9 @@ struct Operands {
     a: LocalId,
     b: LocalId,
     c: LocalId,
+    /// A bias vector, and a local holding 1 (its rows).
+    bias: Option<LocalId>,
+    one: LocalId,
     m: LocalId,
     n: LocalId,
     k: LocalId,
@@ -192,11 +285,14 @@ impl Operands {
     fn of(g: &Gemm, args: &[LocalId], one: LocalId) -> Operands {
         let p = |i: usize| args[i];
         let (a, b, c) = (p(g.a), p(g.b), p(g.c));
+        let bias = g.bias.map(|d| p(d.param()));
         match g.dims {
             Dims::Row { n, k } => Operands {
                 a,
                 b,
                 c,
+                bias,
+                one,
                 m: one,
                 n: p(n),
                 k: p(k),
@@ -208,6 +304,8 @@ impl Operands {
                 a,
                 b,
                 c,
+                bias,
+                one,
                 m: p(s),
                 n: p(s),
                 k: p(s),
@@ -219,6 +317,8 @@ impl Operands {
                 a,
                 b,
                 c,
+                bias,
+                one,
                 m: p(m),
                 n: p(n),
                 k: p(k),
@@ -237,6 +337,8 @@ impl Operands {
                 a,
                 b,
                 c,
+                bias,
+                one,
                 m: p(m),
                 n: p(n),
                 k: p(k),
@@ -310,18 +412,22 @@ fn emit_guard(
                 .binop(BinaryOp::I64Add);
         };
     let (pa, pb, pc) = (o.a, o.b, o.c);
-    let matrices = [
+    let mut matrices = vec![
+        (pc, o.m, o.ldc, o.n),
         (pa, a_rows, o.lda, a_cols),
         (pb, b_rows, o.ldb, b_cols),
-        (pc, o.m, o.ldc, o.n),
     ];
-    for (base, rows, ld, cols) in matrices {
+    // A bias vector: one row of n.
+    if let Some(bias) = o.bias {
+        matrices.push((bias, o.one, o.n, o.n));
+    }
+    for &(base, rows, ld, cols) in &matrices {
         end(seq, base, rows, ld, cols);
         seq.local_get(mem).binop(BinaryOp::I64GtU).br_if(fail);
     }
-    // C overlaps neither A nor B: end(C) <= start(X) or end(X) <= start(C).
+    // C overlaps none of the others: end(C) <= start(X) or end(X) <= start(C).
     let (c_rows, c_ld, c_cols) = (o.m, o.ldc, o.n);
-    for (base, rows, ld, cols) in [matrices[0], matrices[1]] {
+    for &(base, rows, ld, cols) in &matrices[1..] {
         end(seq, pc, c_rows, c_ld, c_cols);
         seq.local_get(base)
             .unop(UnaryOp::I64ExtendUI32)
