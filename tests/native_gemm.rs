@@ -628,7 +628,8 @@ fn fast_math_f64_gemm_stays_within_the_bound() {
 /// Functions that look like matrix products but compute something else (another
 /// summation order, skipped zeros, a double accumulator, a sum from 1, B == C, an
 /// extra store, a triangle; matrix-vector products summed backwards or in
-/// double) are never identified, at any optimization level.
+/// double; a linear layer's bias indexed by the row) are never identified, at any
+/// optimization level.
 #[test]
 fn gemm_near_misses_are_not_identified() {
     let native = Options {

@@ -97,3 +97,16 @@ void gemv_double_acc(const float *A, const float *x, float *y, int rows, int col
         y[r] = (float)acc;
     }
 }
+
+// A linear layer whose bias is indexed by the row, not the output column: not a
+// bias vector added to every row.
+EXPORT("linear_bias_by_row")
+void linear_bias_by_row(const float *x, const float *W, const float *bias, float *y, int rows,
+                        int in, int out) {
+    for (int r = 0; r < rows; r++)
+        for (int o = 0; o < out; o++) {
+            float s = bias[r];
+            for (int p = 0; p < in; p++) s += x[r * in + p] * W[o * in + p];
+            y[r * out + o] = s;
+        }
+}

@@ -19,6 +19,7 @@
 use crate::fingerprints::gemm::{self, Bias, Dims, Gemm, Identified};
 use crate::pass::{Changed, Pass, PassCx, PassError};
 use crate::report::{Elem, Tier};
+use crate::rewrite::emit_counted_loop;
 use crate::rewrite::map::emit_memory_bytes;
 use crate::rewrite::native;
 use walrus::ir::{BinaryOp, InstrSeqId, UnaryOp};
@@ -189,7 +190,7 @@ fn insert_call(
     });
 }
 
-/// For every `i < m`, `j < n` (both at least 1, as the guard ensures):
+/// For every `i < m`, `j < n`:
 /// `C[i][j] = bias[j]` or, with `add`, `C[i][j] = C[i][j] + bias[j]`: one
 /// rounded add, the original's last operation.
 fn emit_bias_rows(
@@ -211,52 +212,53 @@ fn emit_bias_rows(
     } else {
         (LoadKind::F32, StoreKind::F32, BinaryOp::F32Add, 2)
     };
+    let below = |s: &mut InstrSeqBuilder, counter: LocalId, bound: LocalId| {
+        s.local_get(counter)
+            .local_get(bound)
+            .binop(BinaryOp::I32GeS);
+    };
     seq.i32_const(0).local_set(i);
-    seq.loop_(None, |rows| {
-        let next_row = rows.id();
-        rows.i32_const(0).local_set(j);
-        rows.loop_(None, |cols| {
-            let next_col = cols.id();
-            // at = c + (i * ldc + j) * size
-            cols.local_get(o.c)
-                .local_get(i)
-                .local_get(o.ldc)
-                .binop(BinaryOp::I32Mul)
-                .local_get(j)
-                .binop(BinaryOp::I32Add)
-                .i32_const(shift)
-                .binop(BinaryOp::I32Shl)
-                .binop(BinaryOp::I32Add)
-                .local_tee(at);
-            if add {
-                cols.local_get(at).load(memory, load, arg);
-            }
-            cols.local_get(bias)
-                .local_get(j)
-                .i32_const(shift)
-                .binop(BinaryOp::I32Shl)
-                .binop(BinaryOp::I32Add)
-                .load(memory, load, arg);
-            if add {
-                cols.binop(plus);
-            }
-            cols.store(memory, store, arg);
-            cols.local_get(j)
-                .i32_const(1)
-                .binop(BinaryOp::I32Add)
-                .local_tee(j)
-                .local_get(o.n)
-                .binop(BinaryOp::I32LtS)
-                .br_if(next_col);
-        });
-        rows.local_get(i)
-            .i32_const(1)
-            .binop(BinaryOp::I32Add)
-            .local_tee(i)
-            .local_get(o.m)
-            .binop(BinaryOp::I32LtS)
-            .br_if(next_row);
-    });
+    emit_counted_loop(
+        seq,
+        i,
+        1,
+        |rows| below(rows, i, o.m),
+        |rows| {
+            rows.i32_const(0).local_set(j);
+            emit_counted_loop(
+                rows,
+                j,
+                1,
+                |cols| below(cols, j, o.n),
+                |cols| {
+                    // at = c + (i * ldc + j) * size
+                    cols.local_get(o.c)
+                        .local_get(i)
+                        .local_get(o.ldc)
+                        .binop(BinaryOp::I32Mul)
+                        .local_get(j)
+                        .binop(BinaryOp::I32Add)
+                        .i32_const(shift)
+                        .binop(BinaryOp::I32Shl)
+                        .binop(BinaryOp::I32Add)
+                        .local_tee(at);
+                    if add {
+                        cols.local_get(at).load(memory, load, arg);
+                    }
+                    cols.local_get(bias)
+                        .local_get(j)
+                        .i32_const(shift)
+                        .binop(BinaryOp::I32Shl)
+                        .binop(BinaryOp::I32Add)
+                        .load(memory, load, arg);
+                    if add {
+                        cols.binop(plus);
+                    }
+                    cols.store(memory, store, arg);
+                },
+            );
+        },
+    );
 }
 
 /// A size parameter as a signed i64.
