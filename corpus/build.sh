@@ -7,6 +7,7 @@
 #   AssemblyScript: asc (pinned in assemblyscript/package.json), -O3 and -Oz
 #   WASI:           wasi/hello.c, wasi/io.c (commands, with wasi-libc), wasi/io_rust.rs
 #                   (Rust std, wasm32-wasi) and wasi/kernels.c, -O2
+#   Brotli:         Google's decoder (fetched from PyPI, checked) + brotli/wrap.c, every -O
 #   WAT:            wat files are read as text directly by the tests; nothing to build
 # Needs: apt-get install -y clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 \
 #          rustc libstd-rust-dev-wasm32 lld-14 ; npm (for AssemblyScript)
@@ -35,6 +36,25 @@ build_c() { # dir
 
 build_c c
 build_c near-miss
+
+# Google's Brotli decoder, version 1.1.0, from the Python package's source
+# distribution on PyPI (checked against its SHA-256; unpacked into a cache, not
+# committed), with brotli/wrap.c (near misses) -> brotli/brotli.LEVEL.wasm.
+BROTLI_SHA256=81de08ac11bcb85841e440c13611c00b67d3bf82698314928d0b676362546724
+brotli_src=${BARQ_BROTLI_SRC:-${XDG_CACHE_HOME:-$HOME/.cache}/barq/brotli-1.1.0}
+if [ ! -f "$brotli_src/c/dec/decode.c" ]; then
+  tmp=$(mktemp -d)
+  pip download --quiet --no-binary :all: --no-deps brotli==1.1.0 -d "$tmp"
+  echo "$BROTLI_SHA256  $tmp/Brotli-1.1.0.tar.gz" | sha256sum -c --quiet -
+  mkdir -p "$brotli_src"
+  tar xzf "$tmp/Brotli-1.1.0.tar.gz" -C "$brotli_src" --strip-components=1
+  rm -rf "$tmp"
+fi
+for level in O1 O2 O3 Os Oz; do
+  "$CLANG" --target=wasm32-wasi -"$level" -mexec-model=reactor -Wl,--export-memory \
+    -Wl,--export=BrotliDecoderDecompress -Wl,--strip-debug -I"$brotli_src/c/include" \
+    "$brotli_src"/c/common/*.c "$brotli_src"/c/dec/*.c brotli/wrap.c -o "brotli/brotli.$level.wasm"
+done
 
 # WASI programs for the runner's tests (libc: no -nostdlib; kernels.c is a library).
 "$CLANG" --target=wasm32-wasi -O2 -Wl,--strip-debug wasi/hello.c -o wasi/hello.wasm

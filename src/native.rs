@@ -21,11 +21,13 @@
 //! | `stencil3x3_u8_v1(image, out, h, w, w0..w8)` | 3x3 integer stencil on bytes, clamped ([`stencil`]) | yes |
 //! | `lz4_block_decompress_v1(src, src_len, dst, dst_cap) -> i32` | an LZ4 block decoded into `dst`, its size; -1 (nothing written) if malformed or too big ([`lz4`]) | yes |
 //! | `zstd_decompress_v1(dst, dst_cap, src, src_size) -> i32` | Zstandard frames decoded into `dst` as `ZSTD_decompress` does, their size; -1 (nothing changed) if malformed, unsized or too big ([`zstd`]) | yes |
+//! | `brotli_decompress_v1(dst, dst_cap, src, src_size) -> i32` | a Brotli stream decoded into `dst` as `BrotliDecoderDecompress` does, its size; -1 (nothing changed) if malformed or too big ([`brotli`]) | yes |
 //! | `softmax_f32_v1(x, y, n)` | `y = softmax(x)` (`y` may be `x`), exp by a polynomial, sum in any order ([`softmax`]) | no (`--fast-math`) |
 //! | `gemm_f32_v1(a, b, c, m, n, k, lda, ldb, ldc, flags)` | `C = A B` / `C += A B`, transposes by flag ([`gemm`]) | yes; flag 8: `--fast-math` |
 
 use wasmtime::{Caller, Linker, Memory, Trap};
 
+pub(crate) mod brotli;
 pub(crate) mod checksum;
 pub(crate) mod conv;
 pub(crate) mod gemm;
@@ -134,6 +136,7 @@ pub fn add_to_linker<T: GuestMemory + 'static>(linker: &mut Linker<T>) -> wasmti
     lz4::add_to_linker(linker)?;
     softmax::add_to_linker(linker)?;
     zstd::add_to_linker(linker)?;
+    brotli::add_to_linker(linker)?;
     Ok(())
 }
 
@@ -505,4 +508,28 @@ pub fn add_libc_memory_to_linker<T: GuestMemory + 'static>(
         )?;
     }
     Ok(())
+}
+
+/// Runs a decoder `decode(src, out)` on `data[from]` into `data[to]`: `None`
+/// (and `data` untouched, if `decode` leaves its output so when it declines)
+/// when the ranges overlap or `decode` declines, or the size is 2^31 or more
+/// (it would read as an error: the original decodes it again; not reachable
+/// while the guards keep capacities below 2^31).
+pub(crate) fn decode_apart(
+    data: &mut [u8],
+    from: std::ops::Range<usize>,
+    to: std::ops::Range<usize>,
+    decode: impl FnOnce(&[u8], &mut [u8]) -> Option<usize>,
+) -> Option<usize> {
+    let (src, out) = if from.end <= to.start {
+        let (low, high) = data.split_at_mut(to.start);
+        (&low[from], &mut high[..to.len()])
+    } else if to.end <= from.start {
+        let (low, high) = data.split_at_mut(from.start);
+        (&high[..from.len()], &mut low[to])
+    } else {
+        return None;
+    };
+    let n = decode(src, out)?;
+    (n <= i32::MAX as usize).then_some(n)
 }

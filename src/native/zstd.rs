@@ -49,19 +49,9 @@ fn decode(
     from: std::ops::Range<usize>,
     to: std::ops::Range<usize>,
 ) -> Option<usize> {
-    let (src, out) = if from.end <= to.start {
-        let (low, high) = data.split_at_mut(to.start);
-        (&low[from], &mut high[..to.len()])
-    } else if to.end <= from.start {
-        let (low, high) = data.split_at_mut(from.start);
-        (&high[..from.len()], &mut low[to])
-    } else {
-        return None;
-    };
-    let n = SAVED.with_borrow_mut(|saved| decompress(src, out, saved))?;
-    // (A size of 2^31 or more would read as an error code: decode it again in
-    // the original. Not reachable while the guard keeps capacities below 2^31.)
-    (n <= i32::MAX as usize).then_some(n)
+    super::decode_apart(data, from, to, |src, out| {
+        SAVED.with_borrow_mut(|saved| decompress(src, out, saved))
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Fingerprints: pure functions from a loop's facts to a match, or to the reason it
 //! is not one. Each starts with a cheap reject before anything expensive.
 
+pub mod brotli;
 pub mod bytes;
 pub mod checksum;
 pub mod conv;

@@ -5,6 +5,7 @@
 pub mod bulk_memory;
 pub mod load_combine;
 pub mod loop_census;
+pub mod native_brotli;
 pub mod native_checksum;
 pub mod native_conv;
 pub mod native_gemm;
@@ -72,6 +73,9 @@ pub fn all() -> Vec<Registered> {
         // Whole functions behaving as ZSTD_decompress -> the runner's decoder,
         // likewise (these may allocate: the prober isolates their runs).
         Registered::Rewrite(Box::new(native_zstd::NativeZstd)),
+        // Whole functions behaving as BrotliDecoderDecompress -> the runner's
+        // decoder, likewise.
+        Registered::Rewrite(Box::new(native_brotli::NativeBrotli)),
         // INT8 quantization and dequantization of whole arrays, likewise.
         Registered::Rewrite(Box::new(native_quantize::NativeQuantize)),
         // 3x3 f32 convolutions (+bias, ReLU), likewise.

@@ -356,42 +356,13 @@ pub fn insert_decoder_call(
     kernel_args: [usize; 4],
     min_input: i32,
 ) {
-    use walrus::ir::{BinaryOp, UnaryOp};
+    use walrus::ir::BinaryOp;
     let mem = module.locals.add(ValType::I64);
     let result = module.locals.add(ValType::I32);
     insert_entry_block(module, func, |seq, fail, args| {
         let (src, len) = (args[input[0]], args[input[1]]);
         let (dst, cap) = (args[output[0]], args[output[1]]);
-        seq.local_get(len)
-            .i32_const(min_input)
-            .binop(BinaryOp::I32LtS)
-            .local_get(cap)
-            .i32_const(0)
-            .binop(BinaryOp::I32LtS)
-            .binop(BinaryOp::I32Or)
-            .br_if(fail);
-        crate::rewrite::map::emit_memory_bytes(memory, mem, seq);
-        let end = |seq: &mut walrus::InstrSeqBuilder, base, size| {
-            seq.local_get(base)
-                .unop(UnaryOp::I64ExtendUI32)
-                .local_get(size)
-                .unop(UnaryOp::I64ExtendUI32)
-                .binop(BinaryOp::I64Add);
-        };
-        for (base, size) in [(src, len), (dst, cap)] {
-            end(seq, base, size);
-            seq.i64_const(16)
-                .binop(BinaryOp::I64Add)
-                .local_get(mem)
-                .binop(BinaryOp::I64GtU)
-                .br_if(fail);
-        }
-        emit_apart(
-            seq,
-            fail,
-            (src, &|seq| end(seq, src, len)),
-            (dst, &|seq| end(seq, dst, cap)),
-        );
+        emit_decoder_checks(seq, fail, (memory, mem), (src, len), (dst, cap), min_input);
         for position in kernel_args {
             seq.local_get(args[position]);
         }
@@ -403,6 +374,51 @@ pub fn insert_decoder_call(
             .local_get(result)
             .return_();
     });
+}
+
+/// The checks of [`insert_decoder_call`]'s guard, leaving `fail` unless
+/// `min_input <= len < 2^31`, `0 <= cap < 2^31`, `src..src + len + 16` and
+/// `dst..dst + cap + 16` lie inside memory (its size in bytes kept in the i64
+/// local `mem`) and the two buffers do not overlap.
+pub fn emit_decoder_checks(
+    seq: &mut walrus::InstrSeqBuilder,
+    fail: walrus::ir::InstrSeqId,
+    (memory, mem): (walrus::MemoryId, walrus::LocalId),
+    (src, len): (walrus::LocalId, walrus::LocalId),
+    (dst, cap): (walrus::LocalId, walrus::LocalId),
+    min_input: i32,
+) {
+    use walrus::ir::{BinaryOp, UnaryOp};
+    seq.local_get(len)
+        .i32_const(min_input)
+        .binop(BinaryOp::I32LtS)
+        .local_get(cap)
+        .i32_const(0)
+        .binop(BinaryOp::I32LtS)
+        .binop(BinaryOp::I32Or)
+        .br_if(fail);
+    crate::rewrite::map::emit_memory_bytes(memory, mem, seq);
+    let end = |seq: &mut walrus::InstrSeqBuilder, base, size| {
+        seq.local_get(base)
+            .unop(UnaryOp::I64ExtendUI32)
+            .local_get(size)
+            .unop(UnaryOp::I64ExtendUI32)
+            .binop(BinaryOp::I64Add);
+    };
+    for (base, size) in [(src, len), (dst, cap)] {
+        end(seq, base, size);
+        seq.i64_const(16)
+            .binop(BinaryOp::I64Add)
+            .local_get(mem)
+            .binop(BinaryOp::I64GtU)
+            .br_if(fail);
+    }
+    emit_apart(
+        seq,
+        fail,
+        (src, &|seq| end(seq, src, len)),
+        (dst, &|seq| end(seq, dst, cap)),
+    );
 }
 
 /// Leaves `fail` unless two ranges are apart: `end(b) <= a` or `end(a) <= b`,

@@ -1,0 +1,80 @@
+//! `brotli_decompress_v1(dst, dst_cap, src, src_size) -> i32`: decodes the
+//! Brotli stream at `src` into `dst` as the library's one-shot
+//! `BrotliDecoderDecompress` does and returns the decoded size, for functions
+//! `barq-opt --target native` identified as that function (`native-brotli`; its
+//! guard reads the capacity from the function's `*decoded_size` and stores the
+//! size back). It runs `barq_passes::fingerprints::brotli::decompress`, the
+//! decoder those functions were checked against: it declines with -1, and guest
+//! memory as it was, on malformed or truncated streams or an output that does
+//! not fit (the caller's guard then runs the original decoder). Sizes count as
+//! unsigned; a range outside memory traps; overlapping buffers and outputs of
+//! 2^31 bytes or more return -1.
+
+use super::{memory, range, MODULE};
+use barq_passes::fingerprints::brotli::decompress;
+use wasmtime::{Caller, Linker};
+
+/// Registers the kernel.
+pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        MODULE,
+        "brotli_decompress_v1",
+        |mut caller: Caller<'_, T>,
+         dst: i32,
+         dst_cap: i32,
+         src: i32,
+         src_size: i32|
+         -> wasmtime::Result<i32> {
+            let memory = memory(&mut caller)?;
+            let data = memory.data_mut(&mut caller);
+            let from = range(data.len(), src, src_size, 1)?;
+            let to = range(data.len(), dst, dst_cap, 1)?;
+            Ok(super::decode_apart(data, from, to, decompress).map_or(-1, |n| n as i32))
+        },
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::decode_apart;
+    use super::*;
+    use barq_passes::fingerprints::brotli::{compress, words};
+    use barq_passes::probe::Rng;
+
+    /// Streams decode in place, in either order of the buffers; malformed ones,
+    /// too small outputs and overlapping buffers leave memory alone.
+    #[test]
+    fn decodes_in_place_and_declines_cleanly() {
+        let text = words(&mut Rng(5), 50_000);
+        let src = compress(&text, 9, 22, false);
+        let mut data = vec![7u8; 300_000];
+        data[..src.len()].copy_from_slice(&src);
+        let out = 100_000..100_000 + 60_000;
+        let decode = |data: &mut [u8], from, to| decode_apart(data, from, to, decompress);
+        assert_eq!(
+            decode(&mut data, 0..src.len(), out.clone()),
+            Some(text.len())
+        );
+        assert_eq!(&data[100_000..150_000], &text[..]);
+        assert!(data[150_000..160_000].iter().all(|b| *b == 7));
+        let mut below = vec![7u8; 300_000];
+        below[200_000..200_000 + src.len()].copy_from_slice(&src);
+        let from = 200_000..200_000 + src.len();
+        assert_eq!(decode(&mut below, from, 10..60_010), Some(text.len()));
+        assert_eq!(&below[10..50_010], &text[..]);
+        for (at, cap) in [(src.len() / 2, 60_000), (src.len() + 1, text.len() - 1)] {
+            let mut bad = data.clone();
+            bad[at.min(src.len() - 1)] ^= 0x10;
+            if cap < text.len() {
+                bad = data.clone();
+            }
+            let before = bad.clone();
+            assert_eq!(decode(&mut bad, 0..src.len(), 100_000..100_000 + cap), None);
+            assert!(bad == before);
+        }
+        assert_eq!(decode(&mut data, 0..src.len(), 100..60_000), None);
+    }
+}
