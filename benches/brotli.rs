@@ -11,13 +11,12 @@
 //!
 //! `cargo bench --bench brotli`.
 
+mod common;
+
 use barq_passes::fingerprints::brotli::{compress, decompress};
-use std::hint::black_box;
+use common::{prose, Run};
 use std::path::PathBuf;
 use wasmtime::{Engine, Linker, Memory, Module, Store};
-
-/// One decompression; the output when asked for (not timed).
-type Run = Box<dyn FnMut(bool) -> Vec<u8>>;
 
 fn wasm(engine: &Engine, bytes: &[u8], src: &[u8], n: usize) -> Run {
     let module = Module::new(engine, bytes).expect("compile");
@@ -70,37 +69,6 @@ fn wasm(engine: &Engine, bytes: &[u8], src: &[u8], n: usize) -> Run {
             Vec::new()
         }
     })
-}
-
-/// English prose: the license texts, then copies of them with their lines in a
-/// seeded order, to `len` bytes.
-fn prose(len: usize) -> Vec<u8> {
-    let mut paths: Vec<_> = std::fs::read_dir("/usr/share/common-licenses")
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    paths.sort();
-    let text: Vec<u8> = paths
-        .iter()
-        .filter_map(|p| std::fs::read(p).ok())
-        .flatten()
-        .collect();
-    assert!(text.len() > 100_000, "the license texts");
-    let mut lines: Vec<&[u8]> = text.split_inclusive(|b| *b == b'\n').collect();
-    let mut out = text.clone();
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    while out.len() < len {
-        for i in (1..lines.len()).rev() {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            lines.swap(i, (seed % (i as u64 + 1)) as usize);
-        }
-        for line in &lines {
-            out.extend_from_slice(line);
-        }
-    }
-    out.truncate(len);
-    out
 }
 
 fn main() {
@@ -182,30 +150,6 @@ fn main() {
                 out
             }),
         ));
-        for (label, run) in runs.iter_mut() {
-            assert!(run(true) == text, "{name}: {label} decodes something else");
-        }
-        let mut times = vec![Vec::new(); runs.len()];
-        for _ in 0..rounds {
-            for (i, (_, run)) in runs.iter_mut().enumerate() {
-                let start = std::time::Instant::now();
-                black_box(run(false));
-                times[i].push(start.elapsed().as_secs_f64() * 1e6);
-            }
-        }
-        let medians: Vec<f64> = times
-            .into_iter()
-            .map(|mut t| {
-                t.sort_by(f64::total_cmp);
-                t[rounds / 2]
-            })
-            .collect();
-        for ((label, _), t) in runs.iter().zip(&medians) {
-            println!(
-                "| {name} | {label} | {t:.0} µs | {:.2}x | {:.0} |",
-                medians[0] / t,
-                len as f64 / t
-            );
-        }
+        common::time_rows(name, &text, rounds, &mut runs);
     }
 }

@@ -74,3 +74,38 @@ impl Rng {
         from[(self.next_u64() % from.len() as u64) as usize]
     }
 }
+
+/// Six corrupted versions of `bytes` (not empty) for decoder probes: cut at a
+/// random point or with one bit flipped, alternately (two cuts, four flips).
+pub fn corrupted(rng: &mut Rng, bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for k in 0..6 {
+        let mut c = bytes.to_vec();
+        let at = (rng.next_u64() as usize) % c.len();
+        if k % 3 == 0 {
+            c.truncate(at);
+        } else {
+            c[at] ^= 1 << (rng.next_u64() % 8);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Every way to give four roles four distinct parameter positions (`order[role]
+/// = position`), `first` first, then the others in lexicographic order: the
+/// readings a probe of a four-parameter function tries.
+pub fn orders_of_four(first: [usize; 4]) -> Vec<[usize; 4]> {
+    let mut out = vec![first];
+    for a in 0..4 {
+        for b in (0..4).filter(|p| *p != a) {
+            for c in (0..4).filter(|p| *p != a && *p != b) {
+                let order = [a, b, c, 6 - a - b - c];
+                if order != first {
+                    out.push(order);
+                }
+            }
+        }
+    }
+    out
+}

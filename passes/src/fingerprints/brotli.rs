@@ -290,22 +290,6 @@ fn streams(rng: &mut Rng) -> Vec<Vec<u8>> {
     out
 }
 
-/// Corrupted and truncated versions of `stream`.
-fn corrupted(rng: &mut Rng, stream: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for k in 0..6 {
-        let mut c = stream.to_vec();
-        let at = (rng.next_u64() as usize) % c.len();
-        if k % 3 == 0 {
-            c.truncate(at);
-        } else {
-            c[at] ^= 1 << (rng.next_u64() % 8);
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// One probe: the stream and the output capacity.
 struct Case {
     src: Vec<u8>,
@@ -354,7 +338,7 @@ fn cases(func_index: u32) -> Vec<Case> {
     // Malformed: truncated, corrupted, too small an output.
     for src in [&streams[5], &streams[7], &streams[9]] {
         let size = size_of(src);
-        for c in corrupted(&mut rng, src) {
+        for c in crate::probe::corrupted(&mut rng, src) {
             out.push(Case {
                 src: c,
                 cap: size + 64,
@@ -375,27 +359,14 @@ pub fn identify(func_index: u32, probe: &mut dyn Probe) -> Option<Identified> {
     let cases = cases(func_index);
     let mut runs = 0;
     // The library's order first.
-    let mut readings = vec![BrotliCall {
-        encoded_size: 0,
-        encoded: 1,
-        decoded_size: 2,
-        decoded: 3,
-    }];
-    for encoded_size in 0..4 {
-        for encoded in (0..4).filter(|p| *p != encoded_size) {
-            for decoded_size in (0..4).filter(|p| *p != encoded_size && *p != encoded) {
-                let call = BrotliCall {
-                    encoded_size,
-                    encoded,
-                    decoded_size,
-                    decoded: 6 - encoded_size - encoded - decoded_size,
-                };
-                if call != readings[0] {
-                    readings.push(call);
-                }
-            }
-        }
-    }
+    let readings = crate::probe::orders_of_four([0, 1, 2, 3]).into_iter().map(
+        |[encoded_size, encoded, decoded_size, decoded]| BrotliCall {
+            encoded_size,
+            encoded,
+            decoded_size,
+            decoded,
+        },
+    );
     for call in readings {
         if agrees(
             func_index,

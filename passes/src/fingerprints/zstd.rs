@@ -235,22 +235,6 @@ fn frames(rng: &mut Rng) -> Vec<Vec<u8>> {
     out
 }
 
-/// Corrupted and truncated versions of `frame`.
-fn corrupted(rng: &mut Rng, frame: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for k in 0..6 {
-        let mut c = frame.to_vec();
-        let at = (rng.next_u64() as usize) % c.len();
-        if k % 3 == 0 {
-            c.truncate(at);
-        } else {
-            c[at] ^= 1 << (rng.next_u64() % 8);
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// One probe: the frames and the output capacity.
 struct Case {
     src: Vec<u8>,
@@ -290,7 +274,7 @@ fn cases(func_index: u32) -> Vec<Case> {
     // Malformed: truncated, corrupted, too small an output.
     for src in [&frames[5], &frames[7], &frames[10]] {
         let size = plan(src, usize::MAX).unwrap().0;
-        for c in corrupted(&mut rng, src) {
+        for c in crate::probe::corrupted(&mut rng, src) {
             out.push(Case {
                 src: c,
                 cap: size + 64,
@@ -311,27 +295,14 @@ pub fn identify(func_index: u32, probe: &mut dyn Probe) -> Option<Identified> {
     let cases = cases(func_index);
     let mut runs = 0;
     // The library's order first.
-    let mut readings = vec![ZstdCall {
-        dst: 0,
-        dst_cap: 1,
-        src: 2,
-        src_size: 3,
-    }];
-    for dst in 0..4 {
-        for dst_cap in (0..4).filter(|p| *p != dst) {
-            for src in (0..4).filter(|p| *p != dst && *p != dst_cap) {
-                let call = ZstdCall {
-                    dst,
-                    dst_cap,
-                    src,
-                    src_size: 6 - dst - dst_cap - src,
-                };
-                if call != readings[0] {
-                    readings.push(call);
-                }
-            }
-        }
-    }
+    let readings = crate::probe::orders_of_four([0, 1, 2, 3]).into_iter().map(
+        |[dst, dst_cap, src, src_size]| ZstdCall {
+            dst,
+            dst_cap,
+            src,
+            src_size,
+        },
+    );
     for call in readings {
         if agrees(
             func_index,
