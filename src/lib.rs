@@ -21,6 +21,7 @@ pub mod config;
 pub mod driver;
 pub mod native;
 mod probe;
+mod probe_guard;
 pub mod report;
 pub mod run_cli;
 pub mod runtime;

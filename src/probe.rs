@@ -48,6 +48,17 @@ struct Ready {
     side: Side,
     /// Memory below the scratch region, as instantiation left it.
     below: Vec<u8>,
+    /// The store guards' flag and windows (`probe_guard`), when the copy has them.
+    guards: Option<Guards>,
+}
+
+/// The exported globals of `probe_guard`.
+struct Guards {
+    outside: wasmtime::Global,
+    /// `lo`, `hi`, `zone_lo`, `zone_hi`.
+    windows: [wasmtime::Global; 4],
+    /// `dirty_lo`, `dirty_hi`.
+    dirty: [wasmtime::Global; 2],
 }
 
 impl Prober {
@@ -110,6 +121,8 @@ impl Prober {
         }
         export_stack_pointer(module, PREFIX);
         walrus::passes::gc::run(module);
+        // (Unguarded where it cannot be: then runs compare memory instead.)
+        crate::probe_guard::guard_stores(module, PREFIX);
         Ok(module_io::emit(module))
     }
 
@@ -148,7 +161,29 @@ impl Prober {
                 return None;
             }
             let below = side.memory_bytes()[..side.base as usize].to_vec();
-            self.side = Some(Ready { side, below });
+            let mut global = |name: &str| {
+                side.instance
+                    .get_global(&mut side.store, &format!("{PREFIX}{name}"))
+            };
+            let guards = match (
+                global(crate::probe_guard::OUTSIDE),
+                crate::probe_guard::WINDOWS.map(&mut global),
+                crate::probe_guard::DIRTY.map(&mut global),
+            ) {
+                (Some(outside), [Some(a), Some(b), Some(c), Some(d)], [Some(e), Some(f)]) => {
+                    Some(Guards {
+                        outside,
+                        windows: [a, b, c, d],
+                        dirty: [e, f],
+                    })
+                }
+                _ => None,
+            };
+            self.side = Some(Ready {
+                side,
+                below,
+                guards,
+            });
         }
         self.side.as_mut()
     }
@@ -231,8 +266,48 @@ impl Probe for Prober {
             .and_then(|g| g.get(&mut side.store).i32())
             .map(|sp| sp as u32 as usize);
         let mut results = vec![Val::I32(0); func.ty(&side.store).results().len()];
-        let returned = side.store.set_fuel(FUEL).is_ok()
+        // The store guards' windows: the scratch this run is given, and the red
+        // zone below the stack pointer.
+        let zone = match stack_pointer {
+            Some(sp) if sp <= base && sp >= RED_ZONE => sp - RED_ZONE..sp,
+            _ => 0..0,
+        };
+        if let Some(guards) = &ready.guards {
+            let bounds = [base, base + scratch.len(), zone.start, zone.end];
+            for (global, at) in guards.windows.iter().zip(bounds) {
+                if global.set(&mut side.store, Val::I64(at as i64)).is_err() {
+                    return ProbeRun::Failed;
+                }
+            }
+            let cleared = guards.outside.set(&mut side.store, Val::I32(0)).is_ok()
+                && guards.dirty[0].set(&mut side.store, Val::I64(-1)).is_ok()
+                && guards.dirty[1].set(&mut side.store, Val::I64(0)).is_ok();
+            if !cleared {
+                return ProbeRun::Failed;
+            }
+        }
+        // (A guard costs ~20 instructions a write: a loop that only stores, in
+        // five instructions an iteration, takes up to 5 times as much fuel.)
+        let fuel = if ready.guards.is_some() {
+            5 * FUEL
+        } else {
+            FUEL
+        };
+        let returned = side.store.set_fuel(fuel).is_ok()
             && func.call(&mut side.store, &args, &mut results).is_ok();
+        // Whether the guards saw a write outside both windows (`None`: no
+        // guards), and the range such writes touched.
+        let wrote_outside = ready
+            .guards
+            .as_ref()
+            .map(|g| g.outside.get(&mut side.store).i32() != Some(0));
+        let dirty = match &ready.guards {
+            Some(g) => {
+                let mut at = |i: usize| g.dirty[i].get(&mut side.store).i64().unwrap_or(0) as u64;
+                (at(0).min(end as u64) as usize)..(at(1).min(end as u64) as usize)
+            }
+            None => 0..end,
+        };
         if !returned {
             // A trap may have left memory half-written: back to the memory as
             // instantiated. (Globals and tables cannot have changed: the passes
@@ -242,9 +317,16 @@ impl Probe for Prober {
             // cost seconds.
             let below = &ready.below;
             let restored = match ready.side.memory_bytes_mut() {
+                // Guarded and nothing written outside: the scratch and the red zone.
+                Some(memory) if memory.len() == end && wrote_outside == Some(false) => {
+                    memory[base..base + scratch.len()].fill(0);
+                    memory[zone.clone()].copy_from_slice(&below[zone]);
+                    true
+                }
                 Some(memory) if memory.len() == end => {
-                    memory[..base].copy_from_slice(below);
-                    memory[base..].fill(0);
+                    restore(memory, below, dirty, base);
+                    memory[base..base + scratch.len()].fill(0);
+                    memory[zone.clone()].copy_from_slice(&below[zone]);
                     true
                 }
                 _ => false,
@@ -262,23 +344,27 @@ impl Probe for Prober {
         let after = memory[base..base + scratch.len()].to_vec();
         // (The scratch region past what this run was given stays zero, as grown.)
         let tail = base + scratch.len()..end;
-        let below_changed = memory[..base] != ready.below[..];
-        let outside_changed = memory[tail.clone()].iter().any(|b| *b != 0)
-            || (below_changed
-                && match stack_pointer {
-                    // Only the red zone changed?
-                    Some(sp) if sp <= base && sp >= RED_ZONE => {
-                        memory[..sp - RED_ZONE] != ready.below[..sp - RED_ZONE]
-                            || memory[sp..base] != ready.below[sp..]
-                    }
-                    _ => true,
-                });
+        let (outside_changed, below_changed) = match wrote_outside {
+            // The guards saw every write: only the red zone to put back.
+            Some(outside) => (outside, outside || !zone.is_empty()),
+            None => {
+                let below_changed = memory[..base] != ready.below[..];
+                let outside_changed = !all_zero(&memory[tail.clone()])
+                    || (below_changed
+                        && (zone.is_empty()
+                            || memory[..zone.start] != ready.below[..zone.start]
+                            || memory[zone.end..base] != ready.below[zone.end..]));
+                (outside_changed, below_changed)
+            }
+        };
         if let Some(memory) = ready.side.memory_bytes_mut() {
             // Back to the memory as instantiated: the scratch region zero again.
             memory[base..base + scratch.len()].fill(0);
-            if outside_changed || below_changed {
-                memory[..base].copy_from_slice(&ready.below);
-                memory[tail].fill(0);
+            if outside_changed {
+                restore(memory, &ready.below, dirty, base);
+            }
+            if below_changed && !zone.is_empty() {
+                memory[zone.clone()].copy_from_slice(&ready.below[zone]);
             }
         }
         let results = results
@@ -296,5 +382,116 @@ impl Probe for Prober {
             scratch: after,
             outside_changed,
         }
+    }
+}
+
+/// Whether `bytes` are all zero: 64 at a time, or-ed together without an early
+/// exit per byte (the probes check the unused scratch region, ~1 MiB, after
+/// every run; a byte-wise `any` took longer than the run).
+fn all_zero(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(64);
+    for chunk in &mut chunks {
+        if chunk.iter().fold(0u8, |acc, b| acc | b) != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|b| *b == 0)
+}
+
+/// Puts `dirty` back as instantiated: the part below the scratch region from
+/// `below`, the part in it zero (as grown).
+fn restore(memory: &mut [u8], below: &[u8], dirty: std::ops::Range<usize>, base: usize) {
+    let end = memory.len();
+    let (start, stop) = (dirty.start.min(end), dirty.end.min(end));
+    if start >= stop {
+        return;
+    }
+    if start < base {
+        let upto = stop.min(base);
+        memory[start..upto].copy_from_slice(&below[start..upto]);
+    }
+    if stop > base {
+        memory[start.max(base)..stop].fill(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use barq_passes::probe::{Probe, ProbeArg, ProbeRun};
+
+    /// Functions (by index) that write inside the scratch region, outside it, in
+    /// the red zone, zero bytes, then trap, and one that reads a byte of static
+    /// data; the data lies below the scratch region.
+    const WAT: &str = r#"(module
+      (memory (export "memory") 2)
+      (global $__stack_pointer (mut i32) (i32.const 65536))
+      (data (i32.const 100) "\2a")
+      (func $inside (param i32) (result i32)
+        (i32.store (local.get 0) (i32.const 7)) (i32.const 0))
+      (func $outside (param i32) (result i32)
+        (i32.store8 (i32.const 100) (i32.const 9)) (i32.const 0))
+      (func $fill_outside (param i32) (result i32)
+        (memory.fill (i32.const 200) (i32.const 1) (local.get 0)) (i32.const 0))
+      (func $red_zone (param i32) (result i32)
+        (i64.store (i32.sub (global.get $__stack_pointer) (i32.const 8)) (i64.const -1))
+        (i32.const 0))
+      (func $trap_after_outside (param i32) (result i32)
+        (i32.store8 (i32.const 100) (i32.const 5)) unreachable)
+      (func $read (param i32) (result i32) (i32.load8_u (i32.const 100)))
+      (func $rmw_outside (param i32) (result i32)
+        (drop (i32.atomic.rmw.add (i32.const 104) (i32.const 1))) (i32.const 0))
+      (func $lane_outside (param i32) (result i32)
+        (v128.store8_lane 0 (i32.const 108) (v128.const i64x2 3 3)) (i32.const 0))
+      (func $call (param i32) (result i32) (call $outside (local.get 0)))
+    )"#;
+
+    fn outside(run: &ProbeRun) -> Option<bool> {
+        match run {
+            ProbeRun::Returned {
+                outside_changed, ..
+            } => Some(*outside_changed),
+            ProbeRun::Failed => None,
+        }
+    }
+
+    /// The store guards tell writes inside the scratch region and the red zone
+    /// from writes outside them (stores, bulk, atomic and lane writes, in callees
+    /// too), and memory is back as instantiated after each run, a trapped one too.
+    #[test]
+    fn guards_see_writes_outside_the_scratch_region_and_memory_is_restored() {
+        let binary = wat::parse_str(WAT).unwrap();
+        let mut prober = Prober::new(&binary);
+        for f in 0..9 {
+            prober.want(f);
+        }
+        let (base, _) = prober.scratch().expect("scratch");
+        assert!(prober.ready().unwrap().guards.is_some(), "guarded");
+        let scratch = [0u8; 64];
+        let arg = |v: i32| [ProbeArg::I32(v)];
+        let run = |p: &mut Prober, f: u32, v: i32| p.run(f, &arg(v), &scratch);
+        let read = |p: &mut Prober| match p.run(5, &arg(0), &scratch) {
+            ProbeRun::Returned { results, .. } => results[0],
+            ProbeRun::Failed => panic!("read"),
+        };
+        assert_eq!(read(&mut prober), 42);
+        let inside = run(&mut prober, 0, base as i32 + 8);
+        assert_eq!(outside(&inside), Some(false));
+        if let ProbeRun::Returned { scratch: after, .. } = &inside {
+            assert_eq!(after[8], 7);
+        }
+        // Past the scratch it was given (but inside the region grown): outside.
+        assert_eq!(outside(&run(&mut prober, 0, base as i32 + 64)), Some(true));
+        assert_eq!(outside(&run(&mut prober, 1, 0)), Some(true));
+        assert_eq!(read(&mut prober), 42, "restored");
+        assert_eq!(outside(&run(&mut prober, 2, 10)), Some(true));
+        assert_eq!(outside(&run(&mut prober, 2, 0)), Some(false), "zero bytes");
+        assert_eq!(outside(&run(&mut prober, 3, 0)), Some(false), "red zone");
+        assert_eq!(outside(&run(&mut prober, 4, 0)), None);
+        assert_eq!(read(&mut prober), 42, "restored after the trap");
+        assert_eq!(outside(&run(&mut prober, 6, 0)), Some(true), "atomic");
+        assert_eq!(outside(&run(&mut prober, 7, 0)), Some(true), "lane");
+        assert_eq!(outside(&run(&mut prober, 8, 0)), Some(true), "in a callee");
+        assert_eq!(read(&mut prober), 42);
     }
 }

@@ -483,7 +483,8 @@ fn identified_gemms_behave_exactly_like_the_originals() {
         ..Options::default()
     };
     let (identified, kernel_runs) = check_identified(&native, Tier::Native);
-    assert!(identified >= 25, "only {identified} GEMMs identified");
+    // (92 on 2026-12-06, clang -O3's linear layers included.)
+    assert!(identified >= 92, "only {identified} GEMMs identified");
     assert!(
         kernel_runs >= 4 * identified,
         "the kernel ran only {kernel_runs} times"
@@ -499,7 +500,8 @@ fn portable_gemm_kernel_behaves_exactly_like_the_originals() {
         ..Options::default()
     };
     let (identified, kernel_runs) = check_identified(&portable, Tier::Simd128);
-    assert!(identified >= 25, "only {identified} GEMMs identified");
+    // (92 on 2026-12-06, clang -O3's linear layers included.)
+    assert!(identified >= 92, "only {identified} GEMMs identified");
     assert!(
         kernel_runs >= 4 * identified,
         "the kernel ran only {kernel_runs} times"
