@@ -91,29 +91,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| cache.join("barq/bench-tools"));
     let wasm_opt = tools.join("node_modules/binaryen/bin/wasm-opt");
-    let optimized = wasm_opt.exists().then(|| {
-        let out = std::env::temp_dir().join(format!("barq-brotli-{}.wasm", std::process::id()));
-        let input =
-            std::env::temp_dir().join(format!("barq-brotli-in-{}.wasm", std::process::id()));
-        std::fs::write(&input, &original).unwrap();
-        let ok = std::process::Command::new("node")
-            .arg(&wasm_opt)
-            .args([
-                "-O3",
-                "--enable-bulk-memory",
-                "--enable-sign-ext",
-                "--enable-mutable-globals",
-            ])
-            .arg(&input)
-            .arg("-o")
-            .arg(&out)
-            .status()
-            .is_ok_and(|s| s.success());
-        let bytes = ok.then(|| std::fs::read(&out).ok()).flatten();
-        let _ = std::fs::remove_file(&input);
-        let _ = std::fs::remove_file(&out);
-        bytes
-    });
+    let optimized = common::wasm_opt_o3(&wasm_opt, &original, "brotli");
     let engine = Engine::default();
     println!("Wasmtime 48; Google's Brotli 1.1.0 (clang -O2) BrotliDecoderDecompress; quality 9, window 2^22; median of interleaved rounds");
     println!("| input | variant | median | speedup vs original | MB/s |");
@@ -134,7 +112,7 @@ fn main() {
                 wasm(&engine, &portable, &src, len),
             ),
         ];
-        if let Some(Some(bytes)) = &optimized {
+        if let Some(bytes) = &optimized {
             runs.push(("wasm-opt -O3".into(), wasm(&engine, bytes, &src, len)));
         }
         runs.push((

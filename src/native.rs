@@ -510,6 +510,33 @@ pub fn add_libc_memory_to_linker<T: GuestMemory + 'static>(
     Ok(())
 }
 
+/// Registers a decoder kernel `name(dst, dst_cap, src, src_size) -> i32`: the
+/// two ranges checked against memory (a bad one traps), then [`decode_apart`]
+/// with `decode`; -1 where it declines.
+pub(crate) fn add_decoder<T: GuestMemory + 'static>(
+    linker: &mut Linker<T>,
+    name: &str,
+    decode: fn(&[u8], &mut [u8]) -> Option<usize>,
+) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        MODULE,
+        name,
+        move |mut caller: Caller<'_, T>,
+              dst: i32,
+              dst_cap: i32,
+              src: i32,
+              src_size: i32|
+              -> wasmtime::Result<i32> {
+            let memory = memory(&mut caller)?;
+            let data = memory.data_mut(&mut caller);
+            let from = range(data.len(), src, src_size, 1)?;
+            let to = range(data.len(), dst, dst_cap, 1)?;
+            Ok(decode_apart(data, from, to, decode).map_or(-1, |n| n as i32))
+        },
+    )?;
+    Ok(())
+}
+
 /// Runs a decoder `decode(src, out)` on `data[from]` into `data[to]`: `None`
 /// (and `data` untouched, if `decode` leaves its output so when it declines)
 /// when the ranges overlap or `decode` declines, or the size is 2^31 or more

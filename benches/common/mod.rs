@@ -1,6 +1,35 @@
 //! What the decoder benches (`zstd.rs`, `brotli.rs`) share: their input text
 //! and the timing table.
 
+/// `original` through binaryen's `wasm-opt -O3` (the script at `wasm_opt`, run
+/// by node), when it is there and succeeds; `tag` names the temporary files.
+pub fn wasm_opt_o3(wasm_opt: &std::path::Path, original: &[u8], tag: &str) -> Option<Vec<u8>> {
+    if !wasm_opt.exists() {
+        return None;
+    }
+    let dir = std::env::temp_dir();
+    let out = dir.join(format!("barq-{tag}-{}.wasm", std::process::id()));
+    let input = dir.join(format!("barq-{tag}-in-{}.wasm", std::process::id()));
+    std::fs::write(&input, original).ok()?;
+    let ok = std::process::Command::new("node")
+        .arg(wasm_opt)
+        .args([
+            "-O3",
+            "--enable-bulk-memory",
+            "--enable-sign-ext",
+            "--enable-mutable-globals",
+        ])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .is_ok_and(|s| s.success());
+    let bytes = ok.then(|| std::fs::read(&out).ok()).flatten();
+    let _ = std::fs::remove_file(&input);
+    let _ = std::fs::remove_file(&out);
+    bytes
+}
+
 /// One decompression; the output when asked for (not timed).
 pub type Run = Box<dyn FnMut(bool) -> Vec<u8>>;
 

@@ -10,31 +10,14 @@
 //! unsigned; a range outside memory traps; overlapping buffers and outputs of
 //! 2^31 bytes or more return -1.
 
-use super::{memory, range, MODULE};
 use barq_passes::fingerprints::brotli::decompress;
-use wasmtime::{Caller, Linker};
+use wasmtime::Linker;
 
 /// Registers the kernel.
 pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
     linker: &mut Linker<T>,
 ) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        MODULE,
-        "brotli_decompress_v1",
-        |mut caller: Caller<'_, T>,
-         dst: i32,
-         dst_cap: i32,
-         src: i32,
-         src_size: i32|
-         -> wasmtime::Result<i32> {
-            let memory = memory(&mut caller)?;
-            let data = memory.data_mut(&mut caller);
-            let from = range(data.len(), src, src_size, 1)?;
-            let to = range(data.len(), dst, dst_cap, 1)?;
-            Ok(super::decode_apart(data, from, to, decompress).map_or(-1, |n| n as i32))
-        },
-    )?;
-    Ok(())
+    super::add_decoder(linker, "brotli_decompress_v1", decompress)
 }
 
 #[cfg(test)]

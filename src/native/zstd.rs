@@ -9,10 +9,9 @@
 //! original decoder). Sizes count as unsigned; a range outside memory traps;
 //! overlapping buffers and outputs of 2^31 bytes or more return -1.
 
-use super::{memory, range, MODULE};
 use barq_passes::fingerprints::zstd::decompress;
 use std::cell::RefCell;
-use wasmtime::{Caller, Linker};
+use wasmtime::Linker;
 
 thread_local! {
     /// What the output window held, to put back when decoding fails.
@@ -23,35 +22,23 @@ thread_local! {
 pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
     linker: &mut Linker<T>,
 ) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        MODULE,
-        "zstd_decompress_v1",
-        |mut caller: Caller<'_, T>,
-         dst: i32,
-         dst_cap: i32,
-         src: i32,
-         src_size: i32|
-         -> wasmtime::Result<i32> {
-            let memory = memory(&mut caller)?;
-            let data = memory.data_mut(&mut caller);
-            let from = range(data.len(), src, src_size, 1)?;
-            let to = range(data.len(), dst, dst_cap, 1)?;
-            Ok(decode(data, from, to).map_or(-1, |n| n as i32))
-        },
-    )?;
-    Ok(())
+    super::add_decoder(linker, "zstd_decompress_v1", decode_frames)
+}
+
+/// [`decompress`] with the thread's window buffer.
+fn decode_frames(src: &[u8], out: &mut [u8]) -> Option<usize> {
+    SAVED.with_borrow_mut(|saved| decompress(src, out, saved))
 }
 
 /// Decodes `data[from]` into `data[to]`; `None` (and `data` untouched) when the
 /// ranges overlap or `decompress` declines, or the size is 2^31 or more.
+#[cfg(test)]
 fn decode(
     data: &mut [u8],
     from: std::ops::Range<usize>,
     to: std::ops::Range<usize>,
 ) -> Option<usize> {
-    super::decode_apart(data, from, to, |src, out| {
-        SAVED.with_borrow_mut(|saved| decompress(src, out, saved))
-    })
+    super::decode_apart(data, from, to, decode_frames)
 }
 
 #[cfg(test)]
