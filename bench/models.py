@@ -61,6 +61,17 @@ save("conv", [
      numpy_helper.from_array(np.array([0.25], dtype=np.float32), "bias")])
 save("softmax", [helper.make_node("Softmax", ["a"], ["y"], axis=-1)],
      [tensor("a", F, [1, 4096])], [tensor("y", F, [1, 4096])])
+# Scaled dot-product attention, 128 queries and keys of 64 (corpus attention):
+# softmax(Q K^T / 8) V.
+save("attention", [
+    helper.make_node("MatMul", ["q", "kt"], ["s"]),
+    helper.make_node("Mul", ["s", "scale"], ["ss"]),
+    helper.make_node("Softmax", ["ss"], ["p"], axis=-1),
+    helper.make_node("MatMul", ["p", "v"], ["y"]),
+    helper.make_node("Transpose", ["k"], ["kt"], perm=[1, 0]),
+], [tensor("q", F, [128, 64]), tensor("k", F, [128, 64]), tensor("v", F, [128, 64])],
+    [tensor("y", F, [128, 64])],
+    [numpy_helper.from_array(np.array(0.125, dtype=np.float32), "scale")])
 # 8-bit edge detection (corpus edges_u8): 8 * centre - the 8 neighbours, clamped.
 laplacian = -np.ones((1, 1, 3, 3), dtype=np.float32)
 laplacian[0, 0, 1, 1] = 8

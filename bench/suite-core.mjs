@@ -205,6 +205,26 @@ export function plainJs(w) {
       for (let i = 0; i < n; i++) { const e = Math.exp(a[i] - m); outF[i] = e; s += e; }
       for (let i = 0; i < n; i++) outF[i] /= s;
     },
+    attention: () => {
+      const [q, k, v] = lay.inputs.map(f32s), d = argValues(w, lay)[5];
+      const scale = 1 / Math.sqrt(d), s = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        let m = -Infinity;
+        for (let j = 0; j < n; j++) {
+          let dot = 0;
+          for (let c = 0; c < d; c++) dot += q[i * d + c] * k[j * d + c];
+          s[j] = dot * scale;
+          if (s[j] > m) m = s[j];
+        }
+        let sum = 0;
+        for (let j = 0; j < n; j++) { s[j] = Math.exp(s[j] - m); sum += s[j]; }
+        for (let c = 0; c < d; c++) {
+          let acc = 0;
+          for (let j = 0; j < n; j++) acc += s[j] * v[j * d + c];
+          outF[i * d + c] = acc / sum;
+        }
+      }
+    },
     edges: () => {
       const h = n, wd = argValues(w, lay)[3];
       for (let r = 1; r < h - 1; r++) for (let c = 1; c < wd - 1; c++) {

@@ -309,11 +309,23 @@ impl Probe for Prober {
             None => 0..end,
         };
         if !returned {
+            // A function with a stack frame that traps leaves the stack pointer
+            // moved: back to where it was.
+            if let Some(sp) = stack_pointer {
+                let put_back = side
+                    .instance
+                    .get_global(&mut side.store, &format!("{PREFIX}stack_pointer"))
+                    .is_some_and(|g| g.set(&mut side.store, Val::I32(sp as i32)).is_ok());
+                if !put_back {
+                    self.side = None;
+                    return ProbeRun::Failed;
+                }
+            }
             // A trap may have left memory half-written: back to the memory as
-            // instantiated. (Globals and tables cannot have changed: the passes
-            // probe only functions `fingerprints::probe_safe` accepts, which write
-            // neither, nor grow memory; a memory of another size is instantiated
-            // anew.) Instantiating a large module again for every trapping reading
+            // instantiated. (Other globals and tables cannot have changed: the
+            // passes probe only functions `fingerprints::probe_safe` accepts, which
+            // write neither, nor grow memory; a memory of another size is
+            // instantiated anew.) Instantiating a large module again for every trapping reading
             // cost seconds.
             let below = &ready.below;
             let restored = match ready.side.memory_bytes_mut() {

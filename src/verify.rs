@@ -244,13 +244,7 @@ pub(crate) fn export_numeric(
 /// and rustc keep it in the name section), for the prober: bytes just below it
 /// are dead by the C ABI.
 pub(crate) fn export_stack_pointer(module: &mut walrus::Module, prefix: &str) {
-    let stack_pointer = module.globals.iter().find(|g| {
-        g.name.as_deref() == Some("__stack_pointer")
-            && g.mutable
-            && g.ty == walrus::ValType::I32
-            && matches!(g.kind, walrus::GlobalKind::Local(_))
-    });
-    if let Some(id) = stack_pointer.map(|g| g.id()) {
+    if let Some(id) = barq_passes::fingerprints::stack_pointer(module) {
         module.exports.add(&format!("{prefix}stack_pointer"), id);
     }
 }

@@ -59,7 +59,7 @@ pub(crate) fn exp_scalar(v: f32) -> f32 {
 
 /// # Safety
 /// `x` and `y` point at `n` floats each (unaligned allowed), equal or disjoint.
-unsafe fn softmax(x: *const u8, y: *mut u8, n: usize) {
+pub(crate) unsafe fn softmax(x: *const u8, y: *mut u8, n: usize) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         return softmax_avx2(x, y, n);

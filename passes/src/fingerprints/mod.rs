@@ -1,6 +1,7 @@
 //! Fingerprints: pure functions from a loop's facts to a match, or to the reason it
 //! is not one. Each starts with a cheap reject before anything expensive.
 
+pub mod attention;
 pub mod brotli;
 pub mod bytes;
 pub mod checksum;
@@ -78,15 +79,39 @@ pub fn probe_safe(
     stores: bool,
     calls: bool,
 ) -> bool {
-    probe_safe_within(module, func, stores, calls.then_some(3))
+    probe_safe_within(module, func, stores, calls.then_some(3), None)
 }
 
-/// [`probe_safe`], with calls allowed `depth` deep (none when `None`).
+/// [`probe_safe`] with stores and calls, and writes to the C stack pointer
+/// (`__stack_pointer`, by name) allowed too: functions with a stack frame (a
+/// variable-length array, a local array). A run that returns has put it back; the
+/// prober puts it back after a run that traps.
+pub fn probe_safe_with_frame(module: &walrus::Module, func: &walrus::LocalFunction) -> bool {
+    probe_safe_within(module, func, true, Some(3), stack_pointer(module))
+}
+
+/// The C stack pointer: the mutable i32 global named `__stack_pointer`.
+pub fn stack_pointer(module: &walrus::Module) -> Option<walrus::GlobalId> {
+    module
+        .globals
+        .iter()
+        .find(|g| {
+            g.name.as_deref() == Some("__stack_pointer")
+                && g.mutable
+                && g.ty == walrus::ValType::I32
+                && matches!(g.kind, walrus::GlobalKind::Local(_))
+        })
+        .map(|g| g.id())
+}
+
+/// [`probe_safe`], with calls allowed `depth` deep (none when `None`) and writes
+/// to `stack` (the stack pointer) allowed when given.
 fn probe_safe_within(
     module: &walrus::Module,
     func: &walrus::LocalFunction,
     stores: bool,
     depth: Option<u32>,
+    stack: Option<walrus::GlobalId>,
 ) -> bool {
     use walrus::ir::Instr;
     let callee_safe = |callee: walrus::FunctionId| match (&module.funcs.get(callee).kind, depth) {
@@ -95,13 +120,14 @@ fn probe_safe_within(
             d > 0
                 && !crate::passes::simd_elementwise::instructions(local)
                     .any(|i| matches!(i, Instr::Unreachable(_)))
-                && probe_safe_within(module, local, stores, Some(d - 1))
+                && probe_safe_within(module, local, stores, Some(d - 1), stack)
         }
         _ => is_libc_pure(module, callee),
     };
     crate::passes::simd_elementwise::instructions(func).all(|instr| match instr {
         Instr::Call(c) => callee_safe(c.func),
         Instr::Store(_) | Instr::MemoryCopy(_) | Instr::MemoryFill(_) => stores,
+        Instr::GlobalSet(g) if Some(g.global) == stack => true,
         Instr::CallIndirect(_)
         | Instr::ReturnCall(_)
         | Instr::ReturnCallIndirect(_)

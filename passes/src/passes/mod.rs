@@ -2,6 +2,7 @@
 //! `--pass NAME`, `--list-passes` and the default pipeline; a pass's name is defined
 //! once, by its `name()`.
 
+pub mod attention;
 pub mod bulk_memory;
 pub mod load_combine;
 pub mod loop_census;
@@ -85,6 +86,9 @@ pub fn all() -> Vec<Registered> {
         // Softmax over an array -> a vectorized exp and sum (--fast-math only; the
         // runner's kernel or a SIMD128 function), likewise identified by probing.
         Registered::Rewrite(Box::new(softmax::SoftmaxPass)),
+        // Scaled dot-product attention -> the runner's kernel (--fast-math only),
+        // likewise; before the loop passes, which would rewrite its loops.
+        Registered::Rewrite(Box::new(attention::AttentionPass)),
         // Byte assemblies -> one wide load: exact, anywhere in a function. First,
         // so that loops reading words byte by byte reach the loop passes as
         // loops over words.

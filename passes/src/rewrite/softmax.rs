@@ -56,7 +56,7 @@ fn splat(s: &mut InstrSeqBuilder, v: f32) {
 
 /// Replaces the `f32x4` on top of the stack (lanes <= 0 or NaN) by its `exp`;
 /// `t`, `k` and `p` are v128 scratch locals.
-fn emit_exp(s: &mut InstrSeqBuilder, v: LocalId, k: LocalId, p: LocalId) {
+pub(crate) fn emit_exp(s: &mut InstrSeqBuilder, v: LocalId, k: LocalId, p: LocalId) {
     s.local_set(v);
     // k = nearest(v * log2 e)
     s.local_get(v);
