@@ -64,11 +64,11 @@ save("softmax", [helper.make_node("Softmax", ["a"], ["y"], axis=-1)],
 # Scaled dot-product attention, 128 queries and keys of 64 (corpus attention):
 # softmax(Q K^T / 8) V.
 save("attention", [
+    helper.make_node("Transpose", ["k"], ["kt"], perm=[1, 0]),
     helper.make_node("MatMul", ["q", "kt"], ["s"]),
     helper.make_node("Mul", ["s", "scale"], ["ss"]),
     helper.make_node("Softmax", ["ss"], ["p"], axis=-1),
     helper.make_node("MatMul", ["p", "v"], ["y"]),
-    helper.make_node("Transpose", ["k"], ["kt"], perm=[1, 0]),
 ], [tensor("q", F, [128, 64]), tensor("k", F, [128, 64]), tensor("v", F, [128, 64])],
     [tensor("y", F, [128, 64])],
     [numpy_helper.from_array(np.array(0.125, dtype=np.float32), "scale")])
