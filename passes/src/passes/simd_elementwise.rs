@@ -243,6 +243,21 @@ impl Pass for SimdElementwise {
                 }
                 None => {
                     let kernel = match &native {
+                        // Short loops run the portable kernel (when SIMD128 is
+                        // allowed): a host call per row of a loop nest cost more
+                        // than it saved (attention's 64-element rows: 2.06 ms
+                        // against the original's 1.91).
+                        Some((name, params)) if cx.options.allow_simd => {
+                            let call = crate::rewrite::native::import(module, name, params, &[]);
+                            let portable = build_kernel(module, &site.body, &site.m, serial);
+                            crate::rewrite::native::by_length(
+                                module,
+                                call,
+                                portable,
+                                crate::rewrite::native::NATIVE_MIN_ELEMENTS,
+                                serial,
+                            )
+                        }
                         Some((name, params)) => {
                             crate::rewrite::native::import(module, name, params, &[])
                         }
@@ -264,8 +279,16 @@ impl Pass for SimdElementwise {
                     }
                     if let Some((name, _)) = &native {
                         finding.tier = Some(Tier::Native);
-                        finding.reason =
-                            Some(format!("shape {}; calls barq::{name}", site.m.shape));
+                        finding.reason = Some(if cx.options.allow_simd {
+                            format!(
+                                "shape {}; calls barq::{name} from {} elements on, SIMD128 below",
+                                site.m.shape,
+                                crate::rewrite::native::NATIVE_MIN_ELEMENTS
+                            )
+                        } else {
+                            format!("shape {}; calls barq::{name}", site.m.shape)
+                        });
+                        changed.functions.push(kernel);
                     } else {
                         finding.tier = Some(Tier::Simd128);
                         changed.functions.push(kernel);
