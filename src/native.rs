@@ -23,7 +23,7 @@
 //! | `zstd_decompress_v1(dst, dst_cap, src, src_size) -> i32` | Zstandard frames decoded into `dst` as `ZSTD_decompress` does, their size; -1 (nothing changed) if malformed, unsized or too big ([`zstd`]) | yes |
 //! | `brotli_decompress_v1(dst, dst_cap, src, src_size) -> i32` | a Brotli stream decoded into `dst` as `BrotliDecoderDecompress` does, its size; -1 (nothing changed) if malformed or too big ([`brotli`]) | yes |
 //! | `softmax_f32_v1(x, y, n)` | `y = softmax(x)` (`y` may be `x`), exp by a polynomial, sum in any order ([`softmax`]) | no (`--fast-math`) |
-//! | `attention_f32_v1(q, k, v, out, n, m, d, scale)` | `out = softmax(Q K^T * scale) V` (`n x d` queries, `m x d` keys and values), exp by a polynomial, sums in any order, FMA ([`attention`]) | no (`--fast-math`) |
+//! | `attention_f32_v1(q, k, v, out, n, m, d, scale, flags)` | `out = softmax(Q K^T * scale) V` (`n x d` queries, `m x d` keys and values; flag 1: causal, key `j <= i + m - n`), exp by a polynomial, sums in any order, FMA ([`attention`]) | no (`--fast-math`) |
 //! | `gemm_f32_v1(a, b, c, m, n, k, lda, ldb, ldc, flags)` | `C = A B` / `C += A B`, transposes by flag ([`gemm`]) | yes; flag 8: `--fast-math` |
 
 use wasmtime::{Caller, Linker, Memory, Trap};

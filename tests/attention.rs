@@ -1,6 +1,6 @@
 //! Attention under `--fast-math`: functions identified by probing as single-head
 //! scaled dot-product attention (corpus/c/attention.c's three at every clang
-//! level, Rust's online softmax, AssemblyScript's) get the module's SIMD128
+//! level, a causal one among them, Rust's online softmax, AssemblyScript's) get the module's SIMD128
 //! kernel (portable) or `barq::attention_f32_v1` (native) behind a guard. Checked
 //! by running original and rewritten modules on shapes from 1x1x1 to 64 queries
 //! and 129 keys, widths 1 to 64, values small, large (scores past where `expf`
@@ -48,7 +48,7 @@ fn roles(name: &str, params: usize) -> [Option<usize>; 8] {
             None,
         ],
         ("attention", 8) => [0, 1, 2, 3, 4, 5, 6, 7].map(Some),
-        ("attention_online", 7) => [
+        ("attention_online" | "attention_causal", 7) => [
             Some(0),
             Some(1),
             Some(2),
@@ -169,17 +169,7 @@ fn call(
 /// section): the C stack, dead once a function returns, where the original keeps
 /// its scores (and libm spills); the kernel writes none of it.
 fn stack(wasm: &[u8]) -> std::ops::Range<usize> {
-    let text = wasmprinter::print_bytes(wasm).expect("print");
-    let sp = text
-        .lines()
-        .find(|l| l.contains("(global $__stack_pointer") && l.contains("(mut i32)"))
-        .and_then(|l| l.split("i32.const ").nth(1))
-        .and_then(|v| {
-            v.split(|c: char| !c.is_ascii_digit())
-                .next()
-                .and_then(|d| d.parse::<usize>().ok())
-        });
-    sp.map_or(0..0, |sp| sp.saturating_sub(65536)..sp)
+    common::initial_stack_pointer(wasm).map_or(0..0, |sp| sp.saturating_sub(65536)..sp)
 }
 
 /// The first byte where `a` and `b` differ outside the `skip` ranges.
@@ -234,7 +224,7 @@ fn check(target: Target) -> (usize, usize, usize) {
             .filter(|f| f.pattern == "attention" && f.action == Action::Rewritten)
             .collect();
         let expected = if path.to_string_lossy().contains("/c/") {
-            3
+            4
         } else {
             1
         };
@@ -269,6 +259,7 @@ fn check(target: Target) -> (usize, usize, usize) {
                 (64, 64, 32),
                 (5, 129, 8),
                 (40, 40, 64),
+                (9, 4, 5),
             ] {
                 let m = if has_m { m } else { n };
                 for t in 0..5 {
@@ -300,7 +291,8 @@ fn check(target: Target) -> (usize, usize, usize) {
                     } else {
                         1.0 / (d as f32).sqrt()
                     };
-                    let want = reference((n, m, d), &q, &k, &v, used);
+                    let causal = name == "attention_causal";
+                    let want = reference((n, m, d), &q, &k, &v, used, causal);
                     for (i, (value, bound)) in want.iter().enumerate() {
                         let at = out + 4 * i;
                         let f =
@@ -336,6 +328,7 @@ fn check(target: Target) -> (usize, usize, usize) {
                 let k = values(&mut rng, m * d, 0);
                 let v = values(&mut rng, m * d, 0);
                 let bytes = 4 * (n * d) as i64;
+                let v_bytes = 4 * (m * d) as i64;
                 let mut cases = vec![
                     (
                         (0, m as i32, d as i32),
@@ -359,7 +352,7 @@ fn check(target: Target) -> (usize, usize, usize) {
                     ),
                     (
                         (n as i32, m as i32, d as i32),
-                        [4, 4 + STRIDE, -bytes + 8, 4 + 3 * STRIDE],
+                        [4, 4 + STRIDE, -v_bytes + 8, 4 + 3 * STRIDE],
                     ),
                     (
                         (n as i32, m as i32, d as i32),
@@ -399,8 +392,8 @@ fn check(target: Target) -> (usize, usize, usize) {
 #[test]
 fn native_attention_stays_within_the_bound() {
     let (identified, eligible, kernel_runs) = check(Target::Native);
-    // C: 3 functions x 7 levels; Rust 2; AssemblyScript 2.
-    assert_eq!(identified, 25);
+    // C: 4 functions x 7 levels; Rust 2; AssemblyScript 2.
+    assert_eq!(identified, 32);
     assert_eq!(
         kernel_runs, eligible,
         "the kernel ran {kernel_runs} of {eligible} times"
@@ -410,7 +403,7 @@ fn native_attention_stays_within_the_bound() {
 #[test]
 fn portable_attention_stays_within_the_bound() {
     let (identified, eligible, kernel_runs) = check(Target::Portable);
-    assert_eq!(identified, 25);
+    assert_eq!(identified, 32);
     assert_eq!(
         kernel_runs, eligible,
         "the kernel ran {kernel_runs} of {eligible} times"
@@ -438,7 +431,7 @@ fn attention_needs_fast_math() {
     }
 }
 
-/// No maximum subtracted, a causal mask, the scale multiplied by sqrt(d), no
+/// No maximum subtracted, a causal mask letting a query see one key too many, the scale multiplied by sqrt(d), no
 /// normalization, V read transposed, scores left in a caller's buffer: never
 /// identified.
 #[test]
@@ -469,16 +462,16 @@ fn attention_near_misses_are_not_identified() {
 /// `barq::attention_f32_v1` called directly with hostile arguments: ranges past
 /// the end of memory, wrapping past 2^32 or with negative (huge unsigned) counts
 /// trap before anything is written; an output overlapping an input is refused;
-/// zero counts do nothing.
+/// zero counts do nothing; a causal mask with fewer keys than queries is refused.
 #[test]
 fn attention_kernel_refuses_bad_ranges() {
     let wat = r#"(module
         (import "barq" "attention_f32_v1"
-          (func $a (param i32 i32 i32 i32 i32 i32 i32 f32)))
+          (func $a (param i32 i32 i32 i32 i32 i32 i32 f32 i32)))
         (memory (export "memory") 1)
-        (func (export "a") (param i32 i32 i32 i32 i32 i32 i32)
+        (func (export "a") (param i32 i32 i32 i32 i32 i32 i32 i32)
           local.get 0 local.get 1 local.get 2 local.get 3
-          local.get 4 local.get 5 local.get 6 f32.const 0.5 call $a))"#;
+          local.get 4 local.get 5 local.get 6 f32.const 0.5 local.get 7 call $a))"#;
     let module = Module::new(common::fuel_engine(), wat::parse_str(wat).unwrap()).unwrap();
     let mut side = common::native_side(&module, 1);
     let end = 2 * 65536;
@@ -495,7 +488,12 @@ fn attention_kernel_refuses_bad_ranges() {
     let f = side.instance.get_func(&mut side.store, "a").unwrap();
     let mut run = |args: [i32; 7]| {
         let before = memory.data(&side.store).to_vec();
-        let args = args.map(Val::I32);
+        let (args, flags) = match args[4] {
+            // (n = 5 marks the causal cases below.)
+            5 => (args, 1),
+            _ => (args, 0),
+        };
+        let args: Vec<Val> = args.iter().chain([&flags]).map(|a| Val::I32(*a)).collect();
         let err = f
             .call(&mut side.store, &args, &mut [])
             .err()
@@ -507,6 +505,13 @@ fn attention_kernel_refuses_bad_ranges() {
     assert_eq!(run([0, 1024, 2048, 8192, 4, 4, 0]), (None, false), "d = 0");
     assert_eq!(run([0, 1024, 2048, 8192, 4, 5, 6]), (None, true), "apart");
     assert_eq!(run([0, 0, 0, 8192, 4, 4, 6]), (None, true), "inputs shared");
+    assert_eq!(run([0, 1024, 2048, 8192, 5, 7, 6]), (None, true), "causal");
+    let (err, changed) = run([0, 1024, 2048, 8192, 5, 4, 6]);
+    assert!(
+        err.is_some_and(|e| e.contains("causal")),
+        "causal with m < n accepted"
+    );
+    assert!(!changed, "causal with m < n: memory written");
     for args in [
         [end - 8, 1024, 2048, 8192, 4, 4, 4],
         [0, end - 8, 2048, 8192, 4, 4, 4],

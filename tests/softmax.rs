@@ -121,17 +121,7 @@ fn call(
 /// section): dead by the C ABI, where Rust's libm spills without moving it
 /// (`force_eval!`), which the kernels do not do (the prober allows the same).
 fn red_zone(wasm: &[u8]) -> std::ops::Range<usize> {
-    let text = wasmprinter::print_bytes(wasm).expect("print");
-    let sp = text
-        .lines()
-        .find(|l| l.contains("(global $__stack_pointer") && l.contains("(mut i32)"))
-        .and_then(|l| l.split("i32.const ").nth(1))
-        .and_then(|v| {
-            v.split(|c: char| !c.is_ascii_digit())
-                .next()
-                .and_then(|d| d.parse::<usize>().ok())
-        });
-    sp.map_or(0..0, |sp| sp.saturating_sub(256)..sp)
+    common::initial_stack_pointer(wasm).map_or(0..0, |sp| sp.saturating_sub(256)..sp)
 }
 
 /// Every corpus softmax, for `target`: (identified, kernel runs).

@@ -4,7 +4,8 @@
 // softmax and a weighted sum (attention), online softmax accumulating into the
 // output row with keys and queries counted apart (attention_online), and the
 // scale as a parameter with the weights normalized before the sum
-// (attention_scaled). expf/sqrtf are wasi-libc's (musl's) libm, linked in.
+// (attention_scaled), and a causal mask as a decoder with a KV cache applies it,
+// query i of the n newest seeing keys 0..=i + m - n (attention_causal). expf/sqrtf are wasi-libc's (musl's) libm, linked in.
 // barq-cflags: -lc /usr/lib/wasm32-wasi/crt1-reactor.o -Wl,--export=_initialize
 #include <float.h>
 #include <math.h>
@@ -82,5 +83,29 @@ void attention_scaled(float *out, const float *q, const float *k, const float *v
         for (int c = 0; c < d; c++) out[i * d + c] = 0.0f;
         for (int j = 0; j < n; j++)
             for (int c = 0; c < d; c++) out[i * d + c] += w[j] * v[j * d + c];
+    }
+}
+
+EXPORT("attention_causal")
+void attention_causal(const float *q, const float *k, const float *v, float *out, int n, int m,
+                      int d) {
+    const float scale = 1.0f / sqrtf((float)d);
+    float s[m > 0 ? m : 1];
+    for (int i = 0; i < n; i++) {
+        int seen = i + 1 + m - n;
+        float mx = -FLT_MAX;
+        for (int j = 0; j < seen; j++) {
+            float dot = 0.0f;
+            for (int c = 0; c < d; c++) dot += q[i * d + c] * k[j * d + c];
+            s[j] = dot * scale;
+            mx = s[j] > mx ? s[j] : mx;
+        }
+        float sum = 0.0f;
+        for (int j = 0; j < seen; j++) sum += s[j] = expf(s[j] - mx);
+        for (int c = 0; c < d; c++) {
+            float acc = 0.0f;
+            for (int j = 0; j < seen; j++) acc += s[j] * v[j * d + c];
+            out[i * d + c] = acc / sum;
+        }
     }
 }

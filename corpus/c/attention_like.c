@@ -1,8 +1,9 @@
 // barq corpus, near misses of `attention`: each differs from scaled dot-product
 // attention in one detail and must never be identified: no maximum subtracted
-// (expf overflows on large scores), a causal mask, the scale multiplied by
-// sqrt(d) instead of divided, no normalization by the sum, V read transposed, and
-// the scores left in a caller's buffer (memory the kernel would not write).
+// (expf overflows on large scores), a causal mask that lets each query see one
+// key too many, the scale multiplied by sqrt(d) instead of divided, no
+// normalization by the sum, V read transposed, and the scores left in a caller's
+// buffer (memory the kernel would not write).
 // barq-cflags: -lc /usr/lib/wasm32-wasi/crt1-reactor.o -Wl,--export=_initialize
 #include <float.h>
 #include <math.h>
@@ -35,10 +36,11 @@ void attention_no_max(const float *q, const float *k, const float *v, float *out
     BODY(1.0f / sqrtf((float)d), 0.0f, 1, j * d + c, n)
 }
 
-EXPORT("attention_causal")
-void attention_causal(const float *q, const float *k, const float *v, float *out, int n, int d) {
+EXPORT("attention_causal_plus_one")
+void attention_causal_plus_one(const float *q, const float *k, const float *v, float *out, int n,
+                               int d) {
     float s[n > 0 ? n : 1];
-    BODY(1.0f / sqrtf((float)d), mx, 1, j * d + c, i + 1)
+    BODY(1.0f / sqrtf((float)d), mx, 1, j * d + c, (i + 2 < n ? i + 2 : n))
 }
 
 EXPORT("attention_times_sqrt")

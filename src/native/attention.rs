@@ -1,7 +1,8 @@
-//! `attention_f32_v1(q, k, v, out, n, m, d, scale)`: single-head scaled
+//! `attention_f32_v1(q, k, v, out, n, m, d, scale, flags)`: single-head scaled
 //! dot-product attention, `out[i] = sum_j p[i][j] v[j]` with `p[i] =
 //! softmax_j(scale * q[i] . k[j])`, Q and the output `n x d`, K and V `m x d`,
-//! row-major, for functions `barq-opt --target native --fast-math` identified as
+//! row-major, over every key or, with flag 1 (causal), the keys `j <= i + m - n`
+//! (`m < n` is refused: a trap), for functions `barq-opt --target native --fast-math` identified as
 //! attention (pass `attention`). Not exact: dot products and sums in eight lanes
 //! with FMA, the softmax as [`super::softmax`] computes it (a polynomial `exp`);
 //! each output is within the bound `fingerprints::attention::bound` states of the
@@ -32,7 +33,8 @@ pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
          n: i32,
          m: i32,
          d: i32,
-         scale: f32|
+         scale: f32,
+         flags: i32|
          -> wasmtime::Result<()> {
             let memory = memory(&mut caller)?;
             let data = memory.data_mut(&mut caller);
@@ -54,6 +56,12 @@ pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
                     ));
                 }
             }
+            let causal = flags & 1 != 0;
+            if causal && m < n {
+                return Err(wasmtime::Error::msg(
+                    "barq attention_f32_v1: a causal mask needs at least as many keys as queries",
+                ));
+            }
             if n == 0 || m == 0 || d == 0 {
                 return Ok(());
             }
@@ -69,6 +77,7 @@ pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
                         base.add(os.start),
                         (n as usize, m as usize, d as usize),
                         scale,
+                        causal,
                         w,
                     )
                 };
@@ -81,12 +90,14 @@ pub(crate) fn add_to_linker<T: super::GuestMemory + 'static>(
 
 /// # Safety
 /// `q`, `k`, `v` and `out` point at `n x d`, `m x d`, `m x d` and `n x d` floats
-/// (unaligned allowed), the output apart from the others; `w.len() == m`.
+/// (unaligned allowed), the output apart from the others; `w.len() == m`, and
+/// `m >= n` when `causal`.
 unsafe fn attention(
     [q, k, v]: [*const u8; 3],
     out: *mut u8,
     (n, m, d): (usize, usize, usize),
     scale: f32,
+    causal: bool,
     w: &mut [f32],
 ) {
     let (q, k, v, out) = (
@@ -101,6 +112,9 @@ unsafe fn attention(
     for i in 0..n {
         let qi = q.add(i * d);
         let oi = out.add(i * d);
+        // The keys this row sees (m >= n when causal).
+        let w = &mut w[..if causal { i + 1 + m - n } else { m }];
+        let m = w.len();
         #[cfg(target_arch = "x86_64")]
         if avx2 {
             row_avx2(qi, k, v, oi, (m, d), scale, w);

@@ -295,3 +295,17 @@ pub fn call_kernel(s: &mut NativeSide, args: [i32; 4]) -> Result<i32, String> {
         .map(|()| out[0].unwrap_i32())
         .map_err(|e| format!("{}", e.root_cause()))
 }
+
+/// The initial value of `__stack_pointer` (by its name in the name section), if
+/// the module has one.
+pub fn initial_stack_pointer(wasm: &[u8]) -> Option<usize> {
+    let text = wasmprinter::print_bytes(wasm).expect("print");
+    text.lines()
+        .find(|l| l.contains("(global $__stack_pointer") && l.contains("(mut i32)"))
+        .and_then(|l| l.split("i32.const ").nth(1))
+        .and_then(|v| {
+            v.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|d| d.parse::<usize>().ok())
+        })
+}

@@ -4,7 +4,8 @@
 //! `out[i] = sum_j p[i][j] v[j]`, `p[i] = softmax_j(scale * q[i] . k[j])`,
 //!
 //! for `n` queries and `m` keys (`m = n` when the function has no separate count)
-//! of `d` floats each, every array row-major and dense (row `i` of Q at `q + 4 i
+//! of `d` floats each, query `i` seeing every key or (causal) the keys `j <= i + m
+//! - n` (the last query sees them all: a KV cache's convention), every array row-major and dense (row `i` of Q at `q + 4 i
 //! d`), `scale` an f32 parameter, `1 / sqrt(d)` or 1. However it spells it: the
 //! scores in a buffer on its stack then a softmax and a weighted sum, the weights
 //! normalized before or the sum divided after, or an online softmax rescaling the
@@ -19,7 +20,7 @@
 //! parameters are counts is run once with all counts 3 and each pointer at its
 //! own array (the output is the one array written, nothing else may be); the
 //! other three arrays' roles and the scale are read off that run's output against
-//! the references; then each order of the counts and the survivors run on shapes
+//! the references (with and without the causal mask); then each order of the counts and the survivors run on shapes
 //! with n, m and d apart, values small and large (scores up to a few hundred:
 //! `expf` overflows in a softmax that forgets its maximum), odd and one-element
 //! shapes. Exactly one reading must be left.
@@ -59,6 +60,8 @@ pub struct Attention {
     pub d: usize,
     /// The scale.
     pub scale: Scale,
+    /// Query `i` sees keys `j <= i + m - n` only (needs `m >= n`).
+    pub causal: bool,
 }
 
 /// A match and the probe runs it took.
@@ -127,10 +130,18 @@ pub fn reference(
     k: &[f32],
     v: &[f32],
     scale: f32,
+    causal: bool,
 ) -> Vec<(f64, f64)> {
     let mut out = Vec::with_capacity(n * d);
     let scale = scale as f64;
+    let all = m;
     for i in 0..n {
+        // The keys this query sees.
+        let m = if causal {
+            (i + 1 + all).saturating_sub(n).min(all)
+        } else {
+            all
+        };
         let qi = &q[i * d..i * d + d];
         let scores: Vec<f64> = (0..m)
             .map(|j| {
@@ -323,25 +334,29 @@ pub fn identify(params: &[ValType], func_index: u32, probe: &mut dyn Probe) -> O
         let others: Vec<usize> = (0..4).filter(|t| *t != o).collect();
         for [a, b, c] in permutations3([others[0], others[1], others[2]]) {
             for scale in scales(float) {
-                let want = reference(
-                    (3, 3, 3),
-                    &regions[a],
-                    &regions[b],
-                    &regions[c],
-                    scale_value(scale, 3, first.scale),
-                );
-                if agrees(&after, at, &want) {
-                    let attention = Attention {
-                        q: pointers[a],
-                        k: pointers[b],
-                        v: pointers[c],
-                        out: pointers[o],
-                        n: 0,
-                        m: None,
-                        d: 0,
-                        scale,
-                    };
-                    alive.push((attention, sizes.clone()));
+                for causal in [false, true] {
+                    let want = reference(
+                        (3, 3, 3),
+                        &regions[a],
+                        &regions[b],
+                        &regions[c],
+                        scale_value(scale, 3, first.scale),
+                        causal,
+                    );
+                    if agrees(&after, at, &want) {
+                        let attention = Attention {
+                            q: pointers[a],
+                            k: pointers[b],
+                            v: pointers[c],
+                            out: pointers[o],
+                            n: 0,
+                            m: None,
+                            d: 0,
+                            scale,
+                            causal,
+                        };
+                        alive.push((attention, sizes.clone()));
+                    }
                 }
             }
         }
@@ -383,8 +398,12 @@ pub fn identify(params: &[ValType], func_index: u32, probe: &mut dyn Probe) -> O
             return None;
         }
         readings.retain(|r| {
-            // Functions without a key count have m = n.
-            let m = if r.m.is_some() { m } else { n };
+            // Functions without a key count have m = n; causal ones need m >= n.
+            let m = match (r.m, r.causal) {
+                (None, _) => n,
+                (Some(_), true) => m.max(n),
+                (Some(_), false) => m,
+            };
             let problem = Problem {
                 q: shifted(values(&mut rng, n * d, range), center),
                 k: shifted(values(&mut rng, m * d, range), center),
@@ -430,6 +449,7 @@ pub fn identify(params: &[ValType], func_index: u32, probe: &mut dyn Probe) -> O
                 &problem.k,
                 &problem.v,
                 scale_value(r.scale, d, problem.scale),
+                r.causal,
             );
             untouched && agrees(&after, at, &want)
         });
@@ -503,8 +523,8 @@ mod tests {
             let k = values(&mut rng, m * d, range);
             let v = values(&mut rng, m * d, 2.0);
             let scale = 1.0 / (d as f32).sqrt();
-            let want = reference((n, m, d), &q, &k, &v, scale);
-            let wrong = reference((n, m, d), &q, &k, &v, 1.0);
+            let want = reference((n, m, d), &q, &k, &v, scale, false);
+            let wrong = reference((n, m, d), &q, &k, &v, 1.0, false);
             let mut out = vec![0f32; n * d];
             for i in 0..n {
                 let s: Vec<f32> = (0..m)

@@ -7,8 +7,8 @@
 //!
 //! Needs: a prober and `--fast-math` (the function's own `exp` and summation order
 //! are not kept); without them nothing happens. The guard calls the kernel only
-//! when `1 <= n, m, d <= 2^24`, the four arrays lie inside memory (computed in
-//! i64) and the output overlaps none of the inputs. Otherwise the original body
+//! when `1 <= n, m, d <= 2^24` (and `m >= n` for a causal mask), the four arrays
+//! lie inside memory (computed in i64) and the output overlaps none of the inputs. Otherwise the original body
 //! runs: traps and partial writes are its own.
 
 use crate::fingerprints::attention::{self, Attention, Identified, Scale};
@@ -24,6 +24,9 @@ pub struct AttentionPass;
 
 /// The native kernel's import name.
 pub const KERNEL: &str = "attention_f32_v1";
+
+/// The kernels' flag: query `i` sees keys `j <= i + m - n` only.
+pub const CAUSAL: i32 = 1;
 
 /// The largest count the guard lets through (so that every byte count fits).
 const MAX_COUNT: i32 = 1 << 24;
@@ -48,7 +51,12 @@ impl Pass for AttentionPass {
             attention::prefilter,
             |_, index, params, probe, _| {
                 let Identified { attention: a, runs } = attention::identify(params, index, probe)?;
-                let keys = if a.m.is_some() { "m keys" } else { "n keys" };
+                let keys = match (a.m.is_some(), a.causal) {
+                    (true, false) => "m keys",
+                    (false, false) => "n keys",
+                    (true, true) => "m keys, causal (key j <= i + m - n)",
+                    (false, true) => "n keys, causal (key j <= i)",
+                };
                 let scale = match a.scale {
                     Scale::Param(_) => "a parameter",
                     Scale::InvSqrtD => "1/sqrt(d)",
@@ -77,18 +85,8 @@ fn insert_call(
     a: &Attention,
     tier: Tier,
 ) {
-    let params = [
-        ValType::I32,
-        ValType::I32,
-        ValType::I32,
-        ValType::I32,
-        ValType::I32,
-        ValType::I32,
-        ValType::I32,
-        ValType::F32,
-    ];
     let kernel = match tier {
-        Tier::Native => native::import(module, KERNEL, &params, &[]),
+        Tier::Native => native::import(module, KERNEL, &crate::rewrite::attention::PARAMS, &[]),
         _ => crate::rewrite::attention::kernel(module, memory),
     };
     let mem = module.locals.add(ValType::I64);
@@ -97,6 +95,13 @@ fn insert_call(
         let (n, d) = (args[a.n], args[a.d]);
         let m = a.m.map_or(n, |m| args[m]);
         emit_guard(guard, fail, (memory, mem), [q, k, v, out], [n, m, d]);
+        if a.causal {
+            guard
+                .local_get(m)
+                .local_get(n)
+                .binop(BinaryOp::I32LtU)
+                .br_if(fail);
+        }
         guard
             .local_get(q)
             .local_get(k)
@@ -121,7 +126,10 @@ fn insert_call(
                 guard.f32_const(1.0);
             }
         }
-        guard.call(kernel).return_();
+        guard
+            .i32_const(if a.causal { CAUSAL } else { 0 })
+            .call(kernel)
+            .return_();
     });
 }
 

@@ -1,5 +1,6 @@
 //! The portable attention kernel (`--fast-math`): `barq_attention_f32x4(q, k, v,
-//! out, n, m, d, scale)`, a SIMD128 function added once per module.
+//! out, n, m, d, scale, flags)`, a SIMD128 function added once per module; flag
+//! `CAUSAL` (1): row `i` sees keys `j < i + 1 + m - n` only.
 //!
 //! Each output row is its own accumulator (an online softmax, no scores buffer):
 //! the row starts at 0 with a running maximum `M = -inf` and sum `L = 0`; keys
@@ -13,8 +14,9 @@
 //! output is within `fingerprints::attention::bound` of the exact one, which the
 //! tests check. A NaN score makes its row NaN, as in the scalar code.
 //!
-//! The caller's guard ensures what the kernel assumes: `1 <= n, m, d <= 2^24`,
-//! the arrays inside memory, the output apart from the inputs.
+//! The caller's guard ensures what the kernel assumes: `1 <= n, m, d <= 2^24`
+//! (`m >= n` when causal), the arrays inside memory, the output apart from the
+//! inputs.
 
 use super::emit_counted_loop;
 use super::softmax::emit_exp;
@@ -23,6 +25,19 @@ use walrus::{FunctionBuilder, FunctionId, InstrSeqBuilder, LocalId, MemoryId, Mo
 
 /// The kernel's name in the output's name section.
 pub const NAME: &str = "barq_attention_f32x4";
+
+/// The parameters of both targets' kernels: `q, k, v, out, n, m, d, scale, flags`.
+pub const PARAMS: [ValType; 9] = [
+    ValType::I32,
+    ValType::I32,
+    ValType::I32,
+    ValType::I32,
+    ValType::I32,
+    ValType::I32,
+    ValType::I32,
+    ValType::F32,
+    ValType::I32,
+];
 
 const fn arg(offset: u64) -> MemArg {
     MemArg { align: 1, offset }
@@ -38,6 +53,9 @@ struct Locals {
     m: LocalId,
     d: LocalId,
     scale: LocalId,
+    flags: LocalId,
+    /// The keys the current row sees.
+    keys: LocalId,
     /// Row and key counters, the column cursor.
     i: LocalId,
     j: LocalId,
@@ -69,22 +87,13 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
     if let Some(f) = super::named_function(module, NAME) {
         return f;
     }
-    let params = [
-        ValType::I32,
-        ValType::I32,
-        ValType::I32,
-        ValType::I32,
-        ValType::I32,
-        ValType::I32,
-        ValType::I32,
-        ValType::F32,
-    ];
-    let mut builder = FunctionBuilder::new(&mut module.types, &params, &[]);
+    let mut builder = FunctionBuilder::new(&mut module.types, &PARAMS, &[]);
     builder.name(NAME.to_string());
     let l = &mut module.locals;
     let mut i32_ = || l.add(ValType::I32);
     let (q, k, v, out, n, m, d) = (i32_(), i32_(), i32_(), i32_(), i32_(), i32_(), i32_());
     let (i, j, c, d4, row, qi, oi) = (i32_(), i32_(), i32_(), i32_(), i32_(), i32_(), i32_());
+    let (flags, keys) = (i32_(), i32_());
     let kj = [i32_(), i32_(), i32_(), i32_()];
     let vj = [i32_(), i32_(), i32_(), i32_()];
     let x = Locals {
@@ -96,6 +105,8 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
         m,
         d,
         scale: l.add(ValType::F32),
+        flags,
+        keys,
         i,
         j,
         c,
@@ -135,7 +146,10 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
         },
         |r| emit_row(r, &x, memory),
     );
-    builder.finish(vec![q, k, v, out, n, m, d, x.scale], &mut module.funcs)
+    builder.finish(
+        vec![q, k, v, out, n, m, d, x.scale, x.flags],
+        &mut module.funcs,
+    )
 }
 
 /// `base + index * row`.
@@ -187,8 +201,19 @@ fn emit_columns(
     );
 }
 
-/// Multiplies the output row by the f32 on top of the stack.
+/// Multiplies the output row by the f32 local `by`.
 fn emit_scale_row(s: &mut InstrSeqBuilder, x: &Locals, memory: MemoryId, by: LocalId) {
+    emit_row_op(s, x, memory, by, [BinaryOp::F32x4Mul, BinaryOp::F32Mul]);
+}
+
+/// `row[c] = row[c] op by` for every column (`ops`: the vector and scalar op).
+fn emit_row_op(
+    s: &mut InstrSeqBuilder,
+    x: &Locals,
+    memory: MemoryId,
+    by: LocalId,
+    [vector, scalar]: [BinaryOp; 2],
+) {
     s.local_get(by).unop(UnaryOp::F32x4Splat).local_set(x.t[0]);
     emit_columns(
         s,
@@ -198,7 +223,7 @@ fn emit_scale_row(s: &mut InstrSeqBuilder, x: &Locals, memory: MemoryId, by: Loc
             emit_column(l, x, x.oi);
             l.load(memory, LoadKind::V128, arg(0))
                 .local_get(x.t[0])
-                .binop(BinaryOp::F32x4Mul)
+                .binop(vector)
                 .store(memory, StoreKind::V128, arg(0));
         },
         &|l| {
@@ -206,7 +231,7 @@ fn emit_scale_row(s: &mut InstrSeqBuilder, x: &Locals, memory: MemoryId, by: Loc
             emit_column(l, x, x.oi);
             l.load(memory, LoadKind::F32, arg(0))
                 .local_get(by)
-                .binop(BinaryOp::F32Mul)
+                .binop(scalar)
                 .store(memory, StoreKind::F32, arg(0));
         },
     );
@@ -218,6 +243,20 @@ fn emit_row(r: &mut InstrSeqBuilder, x: &Locals, memory: MemoryId) {
     r.local_set(x.qi);
     emit_row_address(r, x, x.out, x.i, 0);
     r.local_set(x.oi);
+    // keys = causal ? i + 1 + m - n : m
+    r.local_get(x.i)
+        .i32_const(1)
+        .binop(BinaryOp::I32Add)
+        .local_get(x.m)
+        .binop(BinaryOp::I32Add)
+        .local_get(x.n)
+        .binop(BinaryOp::I32Sub)
+        .local_get(x.m)
+        .local_get(x.flags)
+        .i32_const(1)
+        .binop(BinaryOp::I32And)
+        .select(None)
+        .local_set(x.keys);
     // row = 0
     emit_columns(
         r,
@@ -246,7 +285,7 @@ fn emit_row(r: &mut InstrSeqBuilder, x: &Locals, memory: MemoryId) {
             e.local_get(x.j)
                 .i32_const(4)
                 .binop(BinaryOp::I32Add)
-                .local_get(x.m)
+                .local_get(x.keys)
                 .binop(BinaryOp::I32GtU);
         },
         |blk| emit_block(blk, x, memory, 4),
@@ -256,34 +295,12 @@ fn emit_row(r: &mut InstrSeqBuilder, x: &Locals, memory: MemoryId) {
         x.j,
         1,
         |e| {
-            e.local_get(x.j).local_get(x.m).binop(BinaryOp::I32GeU);
+            e.local_get(x.j).local_get(x.keys).binop(BinaryOp::I32GeU);
         },
         |blk| emit_block(blk, x, memory, 1),
     );
     // row / sum
-    r.local_get(x.sum)
-        .unop(UnaryOp::F32x4Splat)
-        .local_set(x.t[0]);
-    emit_columns(
-        r,
-        x,
-        &|l| {
-            emit_column(l, x, x.oi);
-            emit_column(l, x, x.oi);
-            l.load(memory, LoadKind::V128, arg(0))
-                .local_get(x.t[0])
-                .binop(BinaryOp::F32x4Div)
-                .store(memory, StoreKind::V128, arg(0));
-        },
-        &|l| {
-            emit_column(l, x, x.oi);
-            emit_column(l, x, x.oi);
-            l.load(memory, LoadKind::F32, arg(0))
-                .local_get(x.sum)
-                .binop(BinaryOp::F32Div)
-                .store(memory, StoreKind::F32, arg(0));
-        },
-    );
+    emit_row_op(r, x, memory, x.sum, [BinaryOp::F32x4Div, BinaryOp::F32Div]);
 }
 
 /// Keys `j .. j + keys` (`keys` is 4 or 1) of the current row.
