@@ -84,7 +84,9 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "xor_u8" => &[Ptr, Ptr, Len, Int],
         "read_u16_le" | "read_u32_le" | "read_u64_le" | "read_u32_be" | "read_u64_be" => &[Ptr],
         "sum_u32_le" => &[Ptr, Len],
-        "write_u32_le" | "write_u64_le" => &[Ptr, Int],
+        "write_u32_le" | "write_u64_le" | "write_u32_be" | "write_u64_be" | "write_u32_mixed" => {
+            &[Ptr, Int]
+        }
         "bson_encode" => &[Ptr, Ptr, Len],
         _ => return None,
     })

@@ -88,6 +88,34 @@ export function write_u64_le(p: usize, v: u64): void {
   store<u8>(p, <u8>(v >> 56), 7);
 }
 
+// Big-endian (network order) values written byte by byte: 8 bytes become a
+// shuffle and one lane store; 4 bytes, and bytes in neither order (a near
+// miss), are left alone.
+export function write_u32_be(p: usize, v: u32): void {
+  store<u8>(p, v >> 24);
+  store<u8>(p, v >> 16, 1);
+  store<u8>(p, v >> 8, 2);
+  store<u8>(p, v, 3);
+}
+
+export function write_u64_be(p: usize, v: u64): void {
+  store<u8>(p, <u8>(v >> 56));
+  store<u8>(p, <u8>(v >> 48), 1);
+  store<u8>(p, <u8>(v >> 40), 2);
+  store<u8>(p, <u8>(v >> 32), 3);
+  store<u8>(p, <u8>(v >> 24), 4);
+  store<u8>(p, <u8>(v >> 16), 5);
+  store<u8>(p, <u8>(v >> 8), 6);
+  store<u8>(p, <u8>v, 7);
+}
+
+export function write_u32_mixed(p: usize, v: u32): void {
+  store<u8>(p, v >> 8);
+  store<u8>(p, v, 1);
+  store<u8>(p, v >> 24, 2);
+  store<u8>(p, v >> 16, 3);
+}
+
 export function bson_encode(out: usize, values: usize, n: i32): u32 {
   let p = out + 4;
   for (let i = 0; i < n; i++) {

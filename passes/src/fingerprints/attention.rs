@@ -4,9 +4,10 @@
 //! `out[i] = sum_j p[i][j] v[j]`, `p[i] = softmax_j(scale * q[i] . k[j])`,
 //!
 //! for `n` queries and `m` keys (`m = n` when the function has no separate count)
-//! of `d` floats each, query `i` seeing every key or (causal) the keys `j <= i + m
-//! - n` (the last query sees them all: a KV cache's convention), every array row-major and dense (row `i` of Q at `q + 4 i
-//! d`), `scale` an f32 parameter, `1 / sqrt(d)` or 1. However it spells it: the
+//! of `d` floats each, query `i` seeing every key or (causal) the keys
+//! `j <= i + m - n` (the last query sees them all: a KV cache's convention),
+//! every array row-major and dense (row `i` of Q at `q + 4 i d`), `scale` an f32
+//! parameter, `1 / sqrt(d)` or 1. However it spells it: the
 //! scores in a buffer on its stack then a softmax and a weighted sum, the weights
 //! normalized before or the sum divided after, or an online softmax rescaling the
 //! output row as the maximum grows. Its `exp` is the module's own and its sums run

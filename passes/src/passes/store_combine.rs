@@ -1,7 +1,11 @@
 //! `store-combine`: a value written byte by byte in little-endian order,
 //! `p[o] = v; p[o+1] = v >> 8; ...; p[o+N-1] = v >> 8(N-1)` (4 or 8 bytes of an
 //! i32 or i64, the stores in any order, each right after the previous one), becomes
-//! one wide store. This is what byte-oriented writers (BSON-style serializers,
+//! one wide store; in big-endian order (network order, `p[o+k] = v >> 8(N-1-k)`)
+//! of 8 bytes, one lane store of the value byte-reversed by an `i8x16.shuffle`
+//! (with SIMD128: three instructions where the scalar swap takes fifteen). A
+//! 4-byte big-endian value is reported and left alone: the bounds check and the
+//! swap cost what the four stores do. This is what byte-oriented writers (BSON-style serializers,
 //! protocol headers, hash outputs) compile to where the compiler does not merge
 //! stores itself (Binaryen and so AssemblyScript; clang and rustc already do).
 //!
@@ -105,7 +109,8 @@ fn byte_store(instrs: &Instrs, end: usize) -> Option<ByteStore> {
     })
 }
 
-/// A run of `n` adjacent byte stores that writes `v` little-endian at `p + base`.
+/// A run of `n` adjacent byte stores that writes `v` little-endian (or
+/// big-endian) at `p + base`.
 struct Group {
     start: usize,
     end: usize,
@@ -115,6 +120,7 @@ struct Group {
     base: u64,
     n: usize,
     wide: bool,
+    big_endian: bool,
 }
 
 fn group(stores: &[ByteStore], n: usize) -> Option<Group> {
@@ -124,6 +130,7 @@ fn group(stores: &[ByteStore], n: usize) -> Option<Group> {
     }
     let base = stores.iter().map(|s| s.offset).min()?;
     let mut seen = [false; 8];
+    let (mut little, mut big) = (true, true);
     for (i, s) in stores.iter().enumerate() {
         if (i > 0 && s.start != stores[i - 1].end + 1)
             || s.address != first.address
@@ -134,10 +141,15 @@ fn group(stores: &[ByteStore], n: usize) -> Option<Group> {
             return None;
         }
         let k = (s.offset - base) as usize;
-        if k >= n || seen[k] || s.shift != 8 * k as i64 {
+        if k >= n || seen[k] {
             return None;
         }
         seen[k] = true;
+        little &= s.shift == 8 * k as i64;
+        big &= s.shift == 8 * (n - 1 - k) as i64;
+    }
+    if !little && !big {
+        return None;
     }
     Some(Group {
         start: first.start,
@@ -148,6 +160,7 @@ fn group(stores: &[ByteStore], n: usize) -> Option<Group> {
         base,
         n,
         wide: first.wide,
+        big_endian: !little,
     })
 }
 
@@ -179,7 +192,7 @@ impl Pass for StoreCombine {
     }
 
     fn description(&self) -> &'static str {
-        "values written byte by byte in little-endian order (4, 8 bytes) -> one wide store behind a bounds check (exact)"
+        "values written byte by byte in little-endian (4, 8 bytes) or big-endian order (8 bytes) -> one wide store (big-endian: of the bytes reversed by a shuffle) behind a bounds check (exact)"
     }
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
@@ -201,16 +214,34 @@ impl Pass for StoreCombine {
                     let elem = if g.n == 8 { Elem::I64 } else { Elem::I32 };
                     let (mut finding, refusal) =
                         super::scalar_candidate(cx, id, "store_combine", elem);
+                    let refusal = refusal.or_else(|| match (g.big_endian, g.n) {
+                        (true, 4) => Some(
+                            "big-endian 4 bytes: a byte swap and the bounds check cost what the byte stores do"
+                                .to_string(),
+                        ),
+                        (true, _) if !cx.options.allow_simd => Some(
+                            "big-endian 8 bytes: the byte swap pays with SIMD128 only (--no-simd)"
+                                .to_string(),
+                        ),
+                        _ => None,
+                    });
                     if let Some(reason) = refusal {
                         finding.reason = Some(reason);
                     } else {
                         rewrite(module, id, seq, &g);
                         finding.action = Action::Rewritten;
                         finding.tier = Some(Tier::Scalar);
-                        finding.reason = Some(format!(
-                            "little-endian {} bytes at offset {} -> one store behind a bounds check",
-                            g.n, g.base
-                        ));
+                        finding.reason = Some(if g.big_endian {
+                            format!(
+                                "big-endian {} bytes at offset {} -> one i8x16.shuffle and a lane store behind a bounds check",
+                                g.n, g.base
+                            )
+                        } else {
+                            format!(
+                                "little-endian {} bytes at offset {} -> one store behind a bounds check",
+                                g.n, g.base
+                            )
+                        });
                         if !changed.functions.contains(&id) {
                             changed.functions.push(id);
                         }
@@ -246,20 +277,29 @@ fn rewrite(module: &mut Module, id: walrus::FunctionId, seq: InstrSeqId, g: &Gro
             .br_if(slow)
             .local_get(g.address)
             .local_get(g.value);
-        let kind = match (g.n, g.wide) {
-            (8, _) => StoreKind::I64 { atomic: false },
-            (_, true) => StoreKind::I64_32 { atomic: false },
-            _ => StoreKind::I32 { atomic: false },
+        let arg = MemArg {
+            align: 1,
+            offset: g.base,
         };
-        s.store(
-            g.memory,
-            kind,
-            MemArg {
-                align: 1,
-                offset: g.base,
-            },
-        )
-        .br(done);
+        if g.big_endian {
+            // (8 bytes of an i64: the lane's bytes reversed, stored as lane 0.)
+            let mut indices = [0u8; 16];
+            for (k, index) in indices.iter_mut().take(8).enumerate() {
+                *index = 7 - k as u8;
+            }
+            s.unop(UnaryOp::I64x2Splat)
+                .const_(Value::V128(0))
+                .instr(walrus::ir::I8x16Shuffle { indices })
+                .load_simd(g.memory, walrus::ir::LoadSimdKind::V128Store64Lane(0), arg);
+        } else {
+            let kind = match (g.n, g.wide) {
+                (8, _) => StoreKind::I64 { atomic: false },
+                (_, true) => StoreKind::I64_32 { atomic: false },
+                _ => StoreKind::I32 { atomic: false },
+            };
+            s.store(g.memory, kind, arg);
+        }
+        s.br(done);
     }
     let mut done_instrs = vec![(Instr::Block(walrus::ir::Block { seq: slow }), loc)];
     done_instrs.extend(original);
