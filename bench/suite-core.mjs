@@ -263,6 +263,11 @@ export function plainJs(w) {
       }
       result = found;
     },
+    be64: () => {
+      const values = new DataView(x.buffer, x.byteOffset, x.byteLength);
+      const view = new DataView(out.buffer);
+      for (let i = 0; i < n; i++) view.setBigUint64(8 * i, values.getBigUint64(8 * i, true), false);
+    },
     bson: () => {
       const values = new DataView(x.buffer, x.byteOffset, x.byteLength);
       const view = new DataView(out.buffer);

@@ -87,7 +87,7 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "write_u32_le" | "write_u64_le" | "write_u32_be" | "write_u64_be" | "write_u32_mixed" => {
             &[Ptr, Int]
         }
-        "bson_encode" => &[Ptr, Ptr, Len],
+        "bson_encode" | "encode_u64_be" => &[Ptr, Ptr, Len],
         _ => return None,
     })
 }

@@ -254,6 +254,7 @@ fn combined_stores_keep_partial_writes_at_the_end_of_memory() {
             "write_u32_le",
             "write_u64_le",
             "write_u64_be",
+            "encode_u64_be",
             "bson_encode",
         ] {
             assert!(combined.contains(&name), "{level}: {combined:?}");
@@ -310,6 +311,10 @@ fn combined_stores_keep_partial_writes_at_the_end_of_memory() {
                 ("write_u64_be", vec![Val::I32(p), Val::I64(value)]),
                 ("write_u32_mixed", vec![Val::I32(p), Val::I32(value as i32)]),
                 ("bson_encode", vec![Val::I32(p), Val::I32(64), Val::I32(3)]),
+                (
+                    "encode_u64_be",
+                    vec![Val::I32(p), Val::I32(64), Val::I32(2)],
+                ),
                 (
                     "bson_encode",
                     vec![Val::I32(4096), Val::I32(p), Val::I32(2)],

@@ -109,6 +109,22 @@ export function write_u64_be(p: usize, v: u64): void {
   store<u8>(p, <u8>v, 7);
 }
 
+// An array of u64 written out big-endian (a network encoder's inner loop).
+export function encode_u64_be(out: usize, values: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const v = load<u64>(values + (<usize>i << 3));
+    const p = out + (<usize>i << 3);
+    store<u8>(p, <u8>(v >> 56));
+    store<u8>(p, <u8>(v >> 48), 1);
+    store<u8>(p, <u8>(v >> 40), 2);
+    store<u8>(p, <u8>(v >> 32), 3);
+    store<u8>(p, <u8>(v >> 24), 4);
+    store<u8>(p, <u8>(v >> 16), 5);
+    store<u8>(p, <u8>(v >> 8), 6);
+    store<u8>(p, <u8>v, 7);
+  }
+}
+
 export function write_u32_mixed(p: usize, v: u32): void {
   store<u8>(p, v >> 8);
   store<u8>(p, v, 1);

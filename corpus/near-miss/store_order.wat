@@ -49,4 +49,12 @@
     (i32.store8 offset=1 (local.get $p) (i32.load8_u (local.get $p)))
     (i32.store8 offset=2 (local.get $p) (i32.load8_u offset=1 (local.get $p)))
     (i32.store8 offset=3 (local.get $p) (i32.load8_u offset=2 (local.get $p)))
-    (i32.store8 offset=4 (local.get $p) (i32.load8_u offset=3 (local.get $p)))))
+    (i32.store8 offset=4 (local.get $p) (i32.load8_u offset=3 (local.get $p))))
+  ;; the second store moves p (a tee): offsets 0, 0, 1, 2 from two bases
+  (func (export "write_tee_second") (param $p i32) (param $v i32)
+    (i32.store8 (local.get $p) (local.get $v))
+    (i32.store8 (local.tee $p (i32.add (local.get $p) (i32.const 1)))
+      (i32.shr_u (local.get $v) (i32.const 8)))
+    (i32.store8 offset=1 (local.get $p) (i32.shr_u (local.get $v) (i32.const 16)))
+    (i32.store8 offset=2 (local.get $p) (i32.shr_u (local.get $v) (i32.const 24))))
+)

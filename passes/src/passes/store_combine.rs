@@ -12,7 +12,9 @@
 //! Needs: nothing but the instruction sequences. Guarantees: exact. Each byte
 //! store's operands are `local.get p` (the address, its offset in the memarg) and a
 //! pure value of `local.get v` (shifted right by a constant, perhaps wrapped from
-//! i64), so nothing between the stores reads memory or changes `p` or `v`, and the
+//! i64; the first store's address may be `local.tee p` of an address computed
+//! before it, which becomes a `local.set p` in front), so nothing between the
+//! stores reads memory or changes `p` or `v`, and the
 //! wide store writes the same bytes. A wide store that runs past the end of memory
 //! traps without writing anything, where the byte stores would have written the
 //! bytes before the end first: so the wide store sits behind a bounds check
@@ -42,6 +44,8 @@ struct ByteStore {
     /// `v` is an i64.
     wide: bool,
     shift: i64,
+    /// The address is `local.tee p` of a value computed before (else `local.get p`).
+    tee: bool,
 }
 
 /// The byte store ending at `end`, if it has the shape above.
@@ -94,13 +98,16 @@ fn byte_store(instrs: &Instrs, end: usize) -> Option<ByteStore> {
     let Instr::LocalGet(v) = next else {
         return None;
     };
-    let Instr::LocalGet(p) = step()? else {
-        return None;
+    let (address, tee) = match step()? {
+        Instr::LocalGet(p) => (p.local, false),
+        Instr::LocalTee(p) if p.local != v.local => (p.local, true),
+        _ => return None,
     };
     Some(ByteStore {
         start: at,
         end,
-        address: p.local,
+        address,
+        tee,
         memory: s.memory,
         offset: s.arg.offset,
         value: v.local,
@@ -121,6 +128,8 @@ struct Group {
     n: usize,
     wide: bool,
     big_endian: bool,
+    /// The first store's address is a `local.tee`.
+    tee: bool,
 }
 
 fn group(stores: &[ByteStore], n: usize) -> Option<Group> {
@@ -132,7 +141,7 @@ fn group(stores: &[ByteStore], n: usize) -> Option<Group> {
     let mut seen = [false; 8];
     let (mut little, mut big) = (true, true);
     for (i, s) in stores.iter().enumerate() {
-        if (i > 0 && s.start != stores[i - 1].end + 1)
+        if (i > 0 && (s.start != stores[i - 1].end + 1 || s.tee))
             || s.address != first.address
             || s.value != first.value
             || s.memory != first.memory
@@ -161,6 +170,7 @@ fn group(stores: &[ByteStore], n: usize) -> Option<Group> {
         n,
         wide: first.wide,
         big_endian: !little,
+        tee: first.tee,
     })
 }
 
@@ -259,7 +269,12 @@ impl Pass for StoreCombine {
 fn rewrite(module: &mut Module, id: walrus::FunctionId, seq: InstrSeqId, g: &Group) {
     let func = module.funcs.get_mut(id).kind.unwrap_local_mut();
     let loc = func.block(seq).instrs[g.end].1;
-    let original: Vec<_> = func.block(seq).instrs[g.start..=g.end].to_vec();
+    let mut original: Vec<_> = func.block(seq).instrs[g.start..=g.end].to_vec();
+    // A first address `local.tee p`: `local.set p` in front, `local.get p` in the
+    // stores kept.
+    if g.tee {
+        original[0].0 = Instr::LocalGet(walrus::ir::LocalGet { local: g.address });
+    }
     let builder = func.builder_mut();
     let done = builder.dangling_instr_seq(None).id();
     let slow = builder.dangling_instr_seq(None).id();
@@ -304,8 +319,12 @@ fn rewrite(module: &mut Module, id: walrus::FunctionId, seq: InstrSeqId, g: &Gro
     let mut done_instrs = vec![(Instr::Block(walrus::ir::Block { seq: slow }), loc)];
     done_instrs.extend(original);
     func.block_mut(done).instrs = done_instrs;
-    func.block_mut(seq).instrs.splice(
-        g.start..=g.end,
-        [(Instr::Block(walrus::ir::Block { seq: done }), loc)],
-    );
+    let mut replacement = vec![(Instr::Block(walrus::ir::Block { seq: done }), loc)];
+    if g.tee {
+        let set = Instr::LocalSet(walrus::ir::LocalSet { local: g.address });
+        replacement.insert(0, (set, loc));
+    }
+    func.block_mut(seq)
+        .instrs
+        .splice(g.start..=g.end, replacement);
 }
