@@ -413,50 +413,20 @@ fn portable_attention_stays_within_the_bound() {
 /// Without --fast-math nothing is identified (no exact rewrite exists).
 #[test]
 fn attention_needs_fast_math() {
-    let input = common::read(&common::root().join("corpus/c/attention.O2.wasm"));
-    for target in [Target::Portable, Target::Native] {
-        let plain = Options {
-            target,
-            ..Options::default()
-        };
-        let result = optimize(&input, &plain).expect("optimize");
-        assert!(
-            result
-                .report
-                .findings
-                .iter()
-                .all(|f| f.pattern != "attention"),
-            "{target:?}"
-        );
-    }
+    common::assert_needs_fast_math("c/attention.O2.wasm", "attention");
 }
 
-/// No maximum subtracted, a causal mask letting a query see one key too many, the scale multiplied by sqrt(d), no
-/// normalization, V read transposed, scores left in a caller's buffer: never
-/// identified.
+/// No maximum subtracted, a causal mask letting a query see one key too many, the
+/// scale multiplied by sqrt(d), no normalization, V read transposed, scores left
+/// in a caller's buffer: never identified, on either target.
 #[test]
 fn attention_near_misses_are_not_identified() {
-    let paths: Vec<_> = common::corpus_files()
-        .into_iter()
-        .filter(|p| {
-            let s = p.to_string_lossy();
-            s.contains("attention_like") && s.ends_with(".wasm")
-        })
-        .collect();
-    assert_eq!(paths.len(), 7, "{paths:?}");
-    for (path, target) in paths
-        .iter()
-        .flat_map(|p| [(p, Target::Native), (p, Target::Portable)])
-    {
-        let result = optimize(&common::read(path), &options(target)).expect("optimize");
-        let found: Vec<_> = result
-            .report
-            .findings
-            .iter()
-            .filter(|f| f.pattern == "attention")
-            .collect();
-        assert!(found.is_empty(), "{}: {found:?}", path.display());
-    }
+    common::assert_never_identified_with(
+        "attention_like",
+        7,
+        &[options(Target::Native), options(Target::Portable)],
+        |f| f.pattern == "attention",
+    );
 }
 
 /// `barq::attention_f32_v1` called directly with hostile arguments: ranges past

@@ -253,51 +253,19 @@ fn native_softmax_stays_within_the_bound() {
 /// Without --fast-math nothing is identified (the rewrite is not exact).
 #[test]
 fn softmax_needs_fast_math() {
-    let input = common::read(&common::root().join("corpus/c/softmax.O2.wasm"));
-    for target in [Target::Portable, Target::Native] {
-        let result = optimize(
-            &input,
-            &Options {
-                target,
-                ..Options::default()
-            },
-        )
-        .expect("optimize");
-        assert!(
-            result
-                .report
-                .findings
-                .iter()
-                .all(|f| f.pattern != "softmax"),
-            "{target:?}"
-        );
-    }
+    common::assert_needs_fast_math("c/softmax.O2.wasm", "softmax");
 }
 
 /// A softmax without the maximum subtracted, log-softmax, a temperature, a sum
 /// missing one term, normalizing by the maximum, an epsilon: never identified.
 #[test]
 fn softmax_near_misses_are_not_identified() {
-    let paths: Vec<_> = common::corpus_files()
-        .into_iter()
-        .filter(|p| {
-            let s = p.to_string_lossy();
-            s.contains("softmax_like") && s.ends_with(".wasm")
-        })
-        .collect();
-    assert_eq!(paths.len(), 7, "{paths:?}");
-    for target in [Target::Portable, Target::Native] {
-        for path in &paths {
-            let result = optimize(&common::read(path), &options(target)).expect("optimize");
-            let found: Vec<_> = result
-                .report
-                .findings
-                .iter()
-                .filter(|f| f.pattern == "softmax")
-                .collect();
-            assert!(found.is_empty(), "{}: {found:?}", path.display());
-        }
-    }
+    common::assert_never_identified_with(
+        "softmax_like",
+        7,
+        &[options(Target::Native), options(Target::Portable)],
+        |f| f.pattern == "softmax",
+    );
 }
 
 /// `barq::softmax_f32_v1` called directly with hostile arguments: ranges past the

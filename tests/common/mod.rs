@@ -250,6 +250,16 @@ pub fn assert_never_identified(
     files: usize,
     unwanted: impl Fn(&barq_wasm::Finding) -> bool,
 ) {
+    assert_never_identified_with(fragment, files, &[native_options()], unwanted);
+}
+
+/// [`assert_never_identified`], optimized with each of `options`.
+pub fn assert_never_identified_with(
+    fragment: &str,
+    files: usize,
+    options: &[barq_wasm::Options],
+    unwanted: impl Fn(&barq_wasm::Finding) -> bool,
+) {
     let paths: Vec<_> = corpus_files()
         .into_iter()
         .filter(|p| {
@@ -259,14 +269,39 @@ pub fn assert_never_identified(
         .collect();
     assert_eq!(paths.len(), files, "{fragment}: {paths:?}");
     for path in paths {
-        let result = barq_wasm::optimize(&read(&path), &native_options()).expect("optimize");
-        let found: Vec<_> = result
-            .report
-            .findings
-            .iter()
-            .filter(|f| unwanted(f))
-            .collect();
-        assert!(found.is_empty(), "{}: {found:?}", path.display());
+        let input = read(&path);
+        for options in options {
+            let result = barq_wasm::optimize(&input, options).expect("optimize");
+            let found: Vec<_> = result
+                .report
+                .findings
+                .iter()
+                .filter(|f| unwanted(f))
+                .collect();
+            assert!(
+                found.is_empty(),
+                "{} {:?}: {found:?}",
+                path.display(),
+                options.target
+            );
+        }
+    }
+}
+
+/// Without `--fast-math`, `corpus/<file>` gets no `pattern` finding on either
+/// target (the rewrite has no exact form, so nothing is probed).
+pub fn assert_needs_fast_math(file: &str, pattern: &str) {
+    let input = read(&root().join("corpus").join(file));
+    for target in [barq_wasm::Target::Portable, barq_wasm::Target::Native] {
+        let plain = barq_wasm::Options {
+            target,
+            ..barq_wasm::Options::default()
+        };
+        let result = barq_wasm::optimize(&input, &plain).expect("optimize");
+        assert!(
+            result.report.findings.iter().all(|f| f.pattern != pattern),
+            "{file} {target:?}"
+        );
     }
 }
 

@@ -306,13 +306,7 @@ pub fn identify(params: &[ValType], func_index: u32, probe: &mut dyn Probe) -> O
         if let Some(f) = float {
             args[f] = ProbeArg::F32(first.scale);
         }
-        runs += 1;
-        let ProbeRun::Returned {
-            scratch: after,
-            outside_changed: false,
-            ..
-        } = probe.run(func_index, &args, &scratch)
-        else {
+        let Some(after) = run(probe, func_index, &args, &scratch, &mut runs) else {
             continue;
         };
         // Exactly one region changed, and only its first 9 floats.
@@ -324,12 +318,7 @@ pub fn identify(params: &[ValType], func_index: u32, probe: &mut dyn Probe) -> O
             .collect();
         let [o] = changed[..] else { continue };
         let at = 4 + o * REGION;
-        let untouched = after
-            .iter()
-            .zip(&scratch)
-            .enumerate()
-            .all(|(i, (a, b))| (at..at + 36).contains(&i) || a == b);
-        if !untouched {
+        if !only_within(&after, &scratch, at..at + 36) {
             continue;
         }
         let others: Vec<usize> = (0..4).filter(|t| *t != o).collect();
@@ -428,22 +417,11 @@ pub fn identify(params: &[ValType], func_index: u32, probe: &mut dyn Probe) -> O
             if let Scale::Param(f) = r.scale {
                 args[f] = ProbeArg::F32(problem.scale);
             }
-            runs += 1;
-            let ProbeRun::Returned {
-                scratch: after,
-                outside_changed: false,
-                ..
-            } = probe.run(func_index, &args, &scratch)
-            else {
+            let Some(after) = run(probe, func_index, &args, &scratch, &mut runs) else {
                 return false;
             };
             let at = 4 + 3 * REGION;
-            let outputs = at..at + 4 * n * d;
-            let untouched = after
-                .iter()
-                .zip(&scratch)
-                .enumerate()
-                .all(|(i, (a, b))| outputs.contains(&i) || a == b);
+            let untouched = only_within(&after, &scratch, at..at + 4 * n * d);
             let want = reference(
                 (n, m, d),
                 &problem.q,
@@ -462,6 +440,35 @@ pub fn identify(params: &[ValType], func_index: u32, probe: &mut dyn Probe) -> O
         }),
         _ => None,
     }
+}
+
+/// One probe run: the scratch region after it, when the function returned and
+/// wrote nothing outside the region (counted in `runs`).
+fn run(
+    probe: &mut dyn Probe,
+    func_index: u32,
+    args: &[ProbeArg],
+    scratch: &[u8],
+    runs: &mut usize,
+) -> Option<Vec<u8>> {
+    *runs += 1;
+    match probe.run(func_index, args, scratch) {
+        ProbeRun::Returned {
+            scratch,
+            outside_changed: false,
+            ..
+        } => Some(scratch),
+        _ => None,
+    }
+}
+
+/// Whether `after` differs from `before` only inside `range`.
+fn only_within(after: &[u8], before: &[u8], range: std::ops::Range<usize>) -> bool {
+    after
+        .iter()
+        .zip(before)
+        .enumerate()
+        .all(|(i, (a, b))| range.contains(&i) || a == b)
 }
 
 /// The `k`-element subsets of `items`, in order.
