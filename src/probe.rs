@@ -23,7 +23,13 @@ use wasmtime::{Engine, Module, Val};
 const PREFIX: &str = "__barq_probe_";
 
 /// Bytes below the stack pointer a probed function may write without that
-/// counting as a write outside the scratch region.
+/// counting as a write outside the scratch region: the C stack (its frames, a
+/// variable-length or local array, what a callee spills), dead once the function
+/// returns. Never below the end of a data segment under the stack pointer (see
+/// [`stack_floor`]); 256 bytes where that is not known.
+const STACK_ZONE: usize = 16 * 1024;
+
+/// [`STACK_ZONE`] where the data segments' places are not all known.
 const RED_ZONE: usize = 256;
 
 /// Bytes of scratch region grown onto the probed module's memory: room for a
@@ -31,8 +37,8 @@ const RED_ZONE: usize = 256;
 /// smaller size where the memory's maximum does not allow that.
 const SCRATCH: [u64; 2] = [16 * 65536, 4 * 65536];
 
-/// An engine and the module compiled in it.
-type Compiled = (Engine, Module);
+/// An engine, the module compiled in it, and its [`stack_floor`].
+type Compiled = (Engine, Module, usize);
 
 /// Runs functions of one input module.
 pub(crate) struct Prober {
@@ -50,6 +56,8 @@ struct Ready {
     below: Vec<u8>,
     /// The store guards' flag and windows (`probe_guard`), when the copy has them.
     guards: Option<Guards>,
+    /// The lowest address of the stack zone ([`stack_floor`]).
+    floor: usize,
 }
 
 /// The exported globals of `probe_guard`.
@@ -80,9 +88,10 @@ impl Prober {
     /// in a fraction of the time. Not cut when the start function calls
     /// indirectly (what it reaches is then unknown): all functions are exported
     /// then, as `--verify` does.
-    fn pruned(binary: &[u8], wanted: &BTreeSet<u32>) -> Result<Vec<u8>, Error> {
+    fn pruned(binary: &[u8], wanted: &BTreeSet<u32>) -> Result<(Vec<u8>, usize), Error> {
         let mut loaded = module_io::load(binary, false)?;
         let module = &mut loaded.module;
+        let floor = stack_floor(module);
         let start_indirect = calls_indirectly(module, module.start.into_iter().collect());
         let wanted_ids: Vec<walrus::FunctionId> = loaded
             .input_func_index
@@ -97,7 +106,7 @@ impl Prober {
                 .values()
                 .map(|index| (*index, String::new()))
                 .collect();
-            return Ok(instrument(binary, &all, PREFIX)?.0);
+            return Ok((instrument(binary, &all, PREFIX)?.0, floor));
         }
         let dropped: Vec<walrus::ExportId> = module
             .exports
@@ -123,11 +132,11 @@ impl Prober {
         walrus::passes::gc::run(module);
         // (Unguarded where it cannot be: then runs compare memory instead.)
         crate::probe_guard::guard_stores(module, PREFIX);
-        Ok(module_io::emit(module))
+        Ok((module_io::emit(module), floor))
     }
 
-    fn compile(binary: &[u8], wanted: &BTreeSet<u32>) -> Result<(Engine, Module), Error> {
-        let instrumented = Self::pruned(binary, wanted)?;
+    fn compile(binary: &[u8], wanted: &BTreeSet<u32>) -> Result<Compiled, Error> {
+        let (instrumented, floor) = Self::pruned(binary, wanted)?;
         let mut config = wasmtime::Config::new();
         config.consume_fuel(true);
         config.shared_memory(true);
@@ -136,7 +145,7 @@ impl Prober {
         config.cranelift_opt_level(wasmtime::OptLevel::None);
         let engine = Engine::new(&config).map_err(engine_error)?;
         let module = Module::new(&engine, &instrumented).map_err(engine_error)?;
-        Ok((engine, module))
+        Ok((engine, module, floor))
     }
 
     /// The instance, made if need be (compiled again when more functions are
@@ -151,7 +160,8 @@ impl Prober {
             self.compiled = Some((self.wanted.clone(), compiled));
             self.side = None;
         }
-        let (engine, module) = self.compiled.as_ref()?.1.as_ref()?;
+        let (engine, module, floor) = self.compiled.as_ref()?.1.as_ref()?;
+        let floor = *floor;
         if self.side.is_none() {
             let mut side = Side::new(engine, module, SCRATCH[0]).ok()??;
             if side.end <= side.base {
@@ -183,10 +193,49 @@ impl Prober {
                 side,
                 below,
                 guards,
+                floor,
             });
         }
         self.side.as_mut()
     }
+}
+
+/// Where the stack zone below the stack pointer must stop: the end of the last
+/// active data segment below the stack pointer's initial value (0 when there is
+/// none: the stack comes first, as rustc lays it out), or 256 bytes below the
+/// stack pointer when a segment's offset is not a constant (then the zone is the
+/// red zone only). Static data past the last segment (zero-initialized, without a
+/// segment) could lie under the zone only in a module whose stack is smaller than
+/// [`STACK_ZONE`]; wasm-ld's default is 64 KiB.
+fn stack_floor(module: &walrus::Module) -> usize {
+    use walrus::{ConstExpr, DataKind, GlobalKind};
+    let Some(sp) = barq_passes::fingerprints::stack_pointer(module).and_then(|g| {
+        match module.globals.get(g).kind {
+            GlobalKind::Local(ConstExpr::Value(walrus::ir::Value::I32(v))) => {
+                Some(v as u32 as usize)
+            }
+            _ => None,
+        }
+    }) else {
+        return 0;
+    };
+    let mut floor = 0;
+    for data in module.data.iter() {
+        match &data.kind {
+            DataKind::Active {
+                offset: ConstExpr::Value(walrus::ir::Value::I32(at)),
+                ..
+            } => {
+                let end = *at as u32 as usize + data.value.len();
+                if end <= sp {
+                    floor = floor.max(end);
+                }
+            }
+            DataKind::Active { .. } => return sp.saturating_sub(RED_ZONE),
+            DataKind::Passive => {}
+        }
+    }
+    floor
 }
 
 /// Whether a function reachable from `roots` by direct calls calls indirectly (or
@@ -269,7 +318,9 @@ impl Probe for Prober {
         // The store guards' windows: the scratch this run is given, and the red
         // zone below the stack pointer.
         let zone = match stack_pointer {
-            Some(sp) if sp <= base && sp >= RED_ZONE => sp - RED_ZONE..sp,
+            Some(sp) if sp <= base && sp > ready.floor => {
+                sp.saturating_sub(STACK_ZONE).max(ready.floor)..sp
+            }
             _ => 0..0,
         };
         if let Some(guards) = &ready.guards {
@@ -505,5 +556,41 @@ mod tests {
         assert_eq!(outside(&run(&mut prober, 7, 0)), Some(true), "lane");
         assert_eq!(outside(&run(&mut prober, 8, 0)), Some(true), "in a callee");
         assert_eq!(read(&mut prober), 42);
+    }
+
+    /// The stack zone runs from the stack pointer down 16 KiB, never into a data
+    /// segment below it; a function that moves the stack pointer and traps has
+    /// it put back.
+    #[test]
+    fn the_stack_zone_stops_at_static_data_and_the_stack_pointer_is_put_back() {
+        let wat = r#"(module
+          (memory (export "memory") 2)
+          (global $__stack_pointer (mut i32) (i32.const 65536))
+          (data (i32.const 60000) "\2a")
+          (func $below (param i32) (result i32)
+            (i32.store8 (i32.sub (global.get $__stack_pointer) (local.get 0)) (i32.const 1))
+            (i32.const 0))
+          (func $frame_then_trap (param i32) (result i32)
+            (global.set $__stack_pointer (i32.sub (global.get $__stack_pointer) (i32.const 1024)))
+            unreachable)
+          (func $sp (param i32) (result i32) (global.get $__stack_pointer)))"#;
+        let binary = wat::parse_str(wat).unwrap();
+        let mut prober = Prober::new(&binary);
+        for f in 0..3 {
+            prober.want(f);
+        }
+        let scratch = [0u8; 16];
+        let mut below =
+            |p: &mut Prober, by: i32| outside(&p.run(0, &[ProbeArg::I32(by)], &scratch));
+        assert_eq!(below(&mut prober, 8), Some(false), "red zone");
+        assert_eq!(below(&mut prober, 4096), Some(false), "a frame's array");
+        assert_eq!(below(&mut prober, 5535), Some(false), "just above the data");
+        assert_eq!(below(&mut prober, 5536), Some(true), "the data segment");
+        assert_eq!(below(&mut prober, 20000), Some(true), "past 16 KiB");
+        assert_eq!(outside(&prober.run(1, &[ProbeArg::I32(0)], &scratch)), None);
+        match prober.run(2, &[ProbeArg::I32(0)], &scratch) {
+            ProbeRun::Returned { results, .. } => assert_eq!(results[0], 65536, "put back"),
+            ProbeRun::Failed => panic!("sp"),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Attention under `--fast-math`: functions identified by probing as single-head
 //! scaled dot-product attention (corpus/c/attention.c's three at every clang
-//! level, a causal one among them, Rust's online softmax, AssemblyScript's) get the module's SIMD128
+//! level, a causal one and one with a fixed 512-float score array among them,
+//! Rust's online softmax, AssemblyScript's) get the module's SIMD128
 //! kernel (portable) or `barq::attention_f32_v1` (native) behind a guard. Checked
 //! by running original and rewritten modules on shapes from 1x1x1 to 64 queries
 //! and 129 keys, widths 1 to 64, values small, large (scores past where `expf`
@@ -37,7 +38,7 @@ fn options(target: Target) -> Options {
 /// (q, k, v, out, n, m, d, scale).
 fn roles(name: &str, params: usize) -> [Option<usize>; 8] {
     match (name, params) {
-        ("attention", 6) => [
+        ("attention" | "attention_fixed", 6) => [
             Some(0),
             Some(1),
             Some(2),
@@ -224,7 +225,7 @@ fn check(target: Target) -> (usize, usize, usize) {
             .filter(|f| f.pattern == "attention" && f.action == Action::Rewritten)
             .collect();
         let expected = if path.to_string_lossy().contains("/c/") {
-            4
+            5
         } else {
             1
         };
@@ -392,8 +393,8 @@ fn check(target: Target) -> (usize, usize, usize) {
 #[test]
 fn native_attention_stays_within_the_bound() {
     let (identified, eligible, kernel_runs) = check(Target::Native);
-    // C: 4 functions x 7 levels; Rust 2; AssemblyScript 2.
-    assert_eq!(identified, 32);
+    // C: 5 functions x 7 levels; Rust 2; AssemblyScript 2.
+    assert_eq!(identified, 39);
     assert_eq!(
         kernel_runs, eligible,
         "the kernel ran {kernel_runs} of {eligible} times"
@@ -403,7 +404,7 @@ fn native_attention_stays_within_the_bound() {
 #[test]
 fn portable_attention_stays_within_the_bound() {
     let (identified, eligible, kernel_runs) = check(Target::Portable);
-    assert_eq!(identified, 32);
+    assert_eq!(identified, 39);
     assert_eq!(
         kernel_runs, eligible,
         "the kernel ran {kernel_runs} of {eligible} times"

@@ -4,8 +4,9 @@
 // softmax and a weighted sum (attention), online softmax accumulating into the
 // output row with keys and queries counted apart (attention_online), and the
 // scale as a parameter with the weights normalized before the sum
-// (attention_scaled), and a causal mask as a decoder with a KV cache applies it,
-// query i of the n newest seeing keys 0..=i + m - n (attention_causal). expf/sqrtf are wasi-libc's (musl's) libm, linked in.
+// (attention_scaled), a causal mask as a decoder with a KV cache applies it,
+// query i of the n newest seeing keys 0..=i + m - n (attention_causal), and the
+// scores in a fixed local array of 512 (attention_fixed: at most 512 keys). expf/sqrtf are wasi-libc's (musl's) libm, linked in.
 // barq-cflags: -lc /usr/lib/wasm32-wasi/crt1-reactor.o -Wl,--export=_initialize
 #include <float.h>
 #include <math.h>
@@ -105,6 +106,29 @@ void attention_causal(const float *q, const float *k, const float *v, float *out
         for (int c = 0; c < d; c++) {
             float acc = 0.0f;
             for (int j = 0; j < seen; j++) acc += s[j] * v[j * d + c];
+            out[i * d + c] = acc / sum;
+        }
+    }
+}
+
+#define MAX_KEYS 512
+
+EXPORT("attention_fixed")
+void attention_fixed(const float *q, const float *k, const float *v, float *out, int n, int d) {
+    float s[MAX_KEYS];
+    const float scale = 1.0f / sqrtf((float)d);
+    for (int i = 0; i < n; i++) {
+        float mx = -FLT_MAX, sum = 0.0f;
+        for (int j = 0; j < n && j < MAX_KEYS; j++) {
+            float dot = 0.0f;
+            for (int c = 0; c < d; c++) dot += q[i * d + c] * k[j * d + c];
+            s[j] = dot * scale;
+            if (s[j] > mx) mx = s[j];
+        }
+        for (int j = 0; j < n && j < MAX_KEYS; j++) sum += s[j] = expf(s[j] - mx);
+        for (int c = 0; c < d; c++) {
+            float acc = 0.0f;
+            for (int j = 0; j < n && j < MAX_KEYS; j++) acc += s[j] * v[j * d + c];
             out[i * d + c] = acc / sum;
         }
     }
