@@ -580,8 +580,7 @@ mod tests {
             prober.want(f);
         }
         let scratch = [0u8; 16];
-        let mut below =
-            |p: &mut Prober, by: i32| outside(&p.run(0, &[ProbeArg::I32(by)], &scratch));
+        let below = |p: &mut Prober, by: i32| outside(&p.run(0, &[ProbeArg::I32(by)], &scratch));
         assert_eq!(below(&mut prober, 8), Some(false), "red zone");
         assert_eq!(below(&mut prober, 4096), Some(false), "a frame's array");
         assert_eq!(below(&mut prober, 5535), Some(false), "just above the data");
