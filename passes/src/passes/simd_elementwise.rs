@@ -280,6 +280,8 @@ impl Pass for SimdElementwise {
                     if let Some((name, _)) = &native {
                         finding.tier = Some(Tier::Native);
                         finding.reason = Some(if cx.options.allow_simd {
+                            // (The wrapper choosing by length is a new function.)
+                            changed.functions.push(kernel);
                             format!(
                                 "shape {}; calls barq::{name} from {} elements on, SIMD128 below",
                                 site.m.shape,
@@ -288,7 +290,6 @@ impl Pass for SimdElementwise {
                         } else {
                             format!("shape {}; calls barq::{name}", site.m.shape)
                         });
-                        changed.functions.push(kernel);
                     } else {
                         finding.tier = Some(Tier::Simd128);
                         changed.functions.push(kernel);
