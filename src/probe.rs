@@ -203,8 +203,8 @@ impl Prober {
 /// Where the stack zone below the stack pointer must stop: the end of the last
 /// active data segment below the stack pointer's initial value (0 when there is
 /// none: the stack comes first, as rustc lays it out), or 256 bytes below the
-/// stack pointer when a segment's offset is not a constant (then the zone is the
-/// red zone only). Static data past the last segment (zero-initialized, without a
+/// stack pointer when a segment's offset is not a constant or a segment is
+/// passive (then the zone is the red zone only). Static data past the last segment (zero-initialized, without a
 /// segment) could lie under the zone only in a module whose stack is smaller than
 /// [`STACK_ZONE`]; wasm-ld's default is 64 KiB.
 fn stack_floor(module: &walrus::Module) -> usize {
@@ -231,8 +231,9 @@ fn stack_floor(module: &walrus::Module) -> usize {
                     floor = floor.max(end);
                 }
             }
-            DataKind::Active { .. } => return sp.saturating_sub(RED_ZONE),
-            DataKind::Passive => {}
+            // (Segments placed at run time, by `memory.init` or at an offset
+            // read from a global: where they land is not known here.)
+            DataKind::Active { .. } | DataKind::Passive => return sp.saturating_sub(RED_ZONE),
         }
     }
     floor
