@@ -5,7 +5,7 @@
 //! kernel (portable) or `barq::attention_f32_v1` (native) behind a guard. Checked
 //! by running original and rewritten modules on shapes from 1x1x1 to 64 queries
 //! and 129 keys, widths 1 to 64, values small, large (scores past where `expf`
-//! overflows without the maximum subtracted), tiny, with a NaN: every output
+//! overflows without the maximum subtracted), tiny, with a NaN or an infinity: every output
 //! within `fingerprints::attention::bound` of an f64 reference (NaN where the
 //! original gives NaN), every other byte identical but the stack below the stack
 //! pointer (the original's score buffer, dead after it returns); zero or negative
@@ -84,6 +84,8 @@ fn values(rng: &mut Rng, count: usize, t: usize) -> Vec<f32> {
                 1 => 4.0 + 4.0 * unit,
                 2 => (unit - 0.5) * 1e-3,
                 3 if i == count / 2 => f32::NAN,
+                5 if i == count / 3 => f32::INFINITY,
+                6 if i == count / 3 => f32::NEG_INFINITY,
                 _ => unit * 6.0 - 3.0,
             }
         })
@@ -263,7 +265,7 @@ fn check(target: Target) -> (usize, usize, usize) {
                 (9, 4, 5),
             ] {
                 let m = if has_m { m } else { n };
-                for t in 0..5 {
+                for t in 0..7 {
                     let q = values(&mut rng, n * d, t);
                     let k = values(&mut rng, m * d, t);
                     let v = values(&mut rng, m * d, 0);

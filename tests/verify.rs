@@ -429,3 +429,30 @@ fn verify_runs_modules_with_an_imported_shared_memory() {
         ["copy_u8"]
     );
 }
+
+/// Eight big-endian bytes are combined with a shuffle only where SIMD128 is
+/// allowed: with `--no-simd` they are reported and the stores stay.
+#[test]
+fn big_endian_stores_need_simd() {
+    let input = common::read(&common::root().join("corpus/assemblyscript/bytes.O3.wasm"));
+    let no_simd = Options {
+        allow_simd: false,
+        ..Options::default()
+    };
+    let out = barq_wasm::optimize(&input, &no_simd).expect("optimize");
+    let found: Vec<_> = out
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.pattern == "store_combine" && f.function == "write_u64_be")
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].action, Action::Detected, "{found:?}");
+    assert!(
+        found[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("SIMD128")),
+        "{found:?}"
+    );
+}

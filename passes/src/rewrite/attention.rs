@@ -3,7 +3,7 @@
 //! `CAUSAL` (1): row `i` sees keys `j < i + 1 + m - n` only.
 //!
 //! Each output row is its own accumulator (an online softmax, no scores buffer):
-//! the row starts at 0 with a running maximum `M = -inf` and sum `L = 0`; keys
+//! the row starts at 0 with a running maximum `M = -FLT_MAX` and sum `L = 0`; keys
 //! come four at a time (then one at a time), their scores `scale * q . k` as
 //! four-lane dot products; when the block's largest score `b` exceeds `M`, the
 //! row and `L` are multiplied by `exp(M - b)` and `M = b`; then `p = exp(s - M)`
@@ -271,7 +271,10 @@ fn emit_row(r: &mut InstrSeqBuilder, x: &Locals, memory: MemoryId) {
             l.f32_const(0.0).store(memory, StoreKind::F32, arg(0));
         },
     );
-    r.f32_const(f32::NEG_INFINITY)
+    // The running maximum starts at -FLT_MAX, not -inf: a score of -inf then
+    // weighs exp(-inf) = 0 instead of exp(-inf - -inf) = NaN (the scalar code's
+    // maximum over all keys is finite when one score is).
+    r.f32_const(f32::MIN)
         .local_set(x.max)
         .f32_const(0.0)
         .local_set(x.sum)
