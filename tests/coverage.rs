@@ -40,6 +40,19 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("c/bytes", "zero_u32", "memset", false),
     ("c/bytes", "ones_u64", "memset", false),
     ("c/bytes", "smear_u8", "memset", false),
+    ("c/cond_store", "relu_if", "relu", false),
+    ("c/cond_store", "leaky_if", "map", false),
+    ("c/cond_store", "masked_copy", "map", false),
+    ("c/cond_store", "replace_nan", "map", false),
+    ("c/cond_store", "cap_i64", "map", false),
+    ("c/cond_store", "keep_positive", "map", false),
+    ("c/extremes", "max_f32", "reduce_max", false),
+    ("c/extremes", "max_ge_f32", "reduce_max", false),
+    ("c/extremes", "min_f64", "reduce_min", false),
+    ("c/extremes", "max_abs_f32", "reduce_max", false),
+    ("c/extremes", "max_i32", "reduce_max", false),
+    ("c/extremes", "min_u32", "reduce_min", false),
+    ("c/extremes", "max_i64", "reduce_max", false),
 ];
 
 /// Copy and fill loops become bulk memory at every level, and SIMD128 maps (4- and

@@ -45,6 +45,18 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "add_f32" => &[Ptr, Ptr, Ptr, Len],
         "relu" => &[Ptr, Len],
         "relu_out" => &[Ptr, Ptr, Len],
+        "relu_if" | "relu_count" | "zero_after_negative" => &[Ptr, Len],
+        "leaky_if" | "replace_nan" => &[Ptr, Len, Scalar],
+        "masked_copy" => &[Ptr, Ptr, Ptr, Len],
+        "keep_positive" => &[Ptr, Ptr, Len],
+        "invert_u8" | "brighten_u8" | "halve_i16" => &[Ptr, Len],
+        "add_wrap_u8" | "add_sat_u8" => &[Ptr, Ptr, Len],
+        "threshold_u8" => &[Ptr, Ptr, Len, Int],
+        "blend_u8" => &[Ptr, Ptr, Ptr, Len, Int],
+        "max_f32" | "max_ge_f32" | "min_f64" | "max_abs_f32" | "max_i32" | "min_u32"
+        | "max_i64" | "max_num_f32" | "min_i32" | "max_nan_taking" | "argmax_f32"
+        | "max_plus_one" | "max_backwards_f32" => &[Ptr, Len],
+        "cap_i64" => &[Ptr, Len, Int],
         "clamp_i32" => &[Ptr, Len, Int, Int],
         "dot_f32" | "dot_f64" | "dot_i32" | "dot_i8" => &[Ptr, Ptr, Len],
         "sum_squares" | "l2_norm" | "sum_i32" | "prefix_sum" | "sum_until_negative" => &[Ptr, Len],
@@ -745,5 +757,70 @@ impl Window {
             .expect("call");
         let window = self.memory.data(&self.store)[range].to_vec();
         (results.iter().map(bits).collect(), window)
+    }
+}
+
+/// Float extremes over arrays of zeros of both signs, negative values and NaNs:
+/// which zero the scalar loop keeps depends on the order of the elements (the first
+/// of equal values under `>`, the last under `>=`), and the rewrite must keep the
+/// same one (its kernel redoes the fold in order when the extreme is zero). NaNs
+/// are never taken, and a NaN start value stays.
+#[test]
+fn float_extremes_keep_the_scalar_loops_zero() {
+    let engine = fuel_engine();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for level in ["O1", "O2", "O3", "Os", "Oz", "O3-simd"] {
+        let path = common::root().join(format!("corpus/c/extremes.{level}.wasm"));
+        let input = common::read(&path);
+        let result = optimize(&input, &Options::default()).expect("optimize");
+        let original = Module::new(engine, &input).expect("compile original");
+        let output = Module::new(engine, &result.wasm).expect("compile output");
+        for (name, bytes) in [("max_f32", 4), ("max_ge_f32", 4), ("min_f64", 8)] {
+            assert!(
+                result
+                    .report
+                    .findings
+                    .iter()
+                    .any(|f| f.function == name && f.action == Action::Rewritten),
+                "{level}: {name} not rewritten"
+            );
+            let mut fast_path_seen = false;
+            for len in [1i64, 2, 7, 8, 9, 16, 17, 33, 64, 100, 1000] {
+                for round in 0..12 {
+                    let pages = (REGION + 8 * REGION_SIZE) / 65536;
+                    let mut image = vec![0u8; (pages * 65536) as usize];
+                    let base = (REGION + REGION_SIZE) as usize;
+                    // min_f64 looks for the smallest: mirror the values.
+                    let sign = if name == "min_f64" { -1.0 } else { 1.0 };
+                    for i in 0..len as usize {
+                        let r = rng.next();
+                        let v: f64 = match r % 8 {
+                            0 | 1 => 0.0,
+                            2 | 3 => -0.0,
+                            4 if round % 3 == 0 => f64::NAN,
+                            5 if round % 4 == 0 => 1.0,
+                            _ => -(((r >> 8) % 100) as f64) - 1.0,
+                        } * sign;
+                        if bytes == 4 {
+                            let b = (v as f32).to_le_bytes();
+                            image[base + 4 * i..base + 4 * i + 4].copy_from_slice(&b);
+                        } else {
+                            image[base + 8 * i..base + 8 * i + 8].copy_from_slice(&v.to_le_bytes());
+                        }
+                    }
+                    let args = [Val::I32(base as i32), Val::I32(len as i32)];
+                    let a = run(&original, name, &args, &image);
+                    let b = run(&output, name, &args, &image);
+                    assert_eq!(
+                        a.result, b.result,
+                        "{level} {name} len {len} round {round}: result differs"
+                    );
+                    if len >= 100 && b.fuel < a.fuel {
+                        fast_path_seen = true;
+                    }
+                }
+            }
+            assert!(fast_path_seen, "{level}: {name} never took the fast path");
+        }
     }
 }

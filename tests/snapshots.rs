@@ -94,6 +94,7 @@ report_snapshot!(
 );
 report_snapshot!(c_axpy_o1, "corpus/c/axpy.O1.wasm");
 report_snapshot!(c_relu_oz, "corpus/c/relu.Oz.wasm");
+report_snapshot!(c_cond_store_o2, "corpus/c/cond_store.O2.wasm");
 report_snapshot!(c_widening_o2, "corpus/c/widening.O2.wasm");
 report_snapshot!(c_partial_sums_o3, "corpus/c/partial_sums.O3.wasm");
 report_snapshot!(

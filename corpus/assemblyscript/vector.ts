@@ -52,3 +52,22 @@ export function l2_norm(x: usize, n: i32): f32 {
   }
   return Mathf.sqrt(acc);
 }
+
+export function relu_if(x: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const p = x + (<usize>i << 2);
+    if (load<f32>(p) < 0) store<f32>(p, 0);
+  }
+}
+
+export function max_f32(x: usize, n: i32): f32 {
+  let m: f32 = -Infinity;
+  for (let i = 0; i < n; i++) m = Mathf.max(m, load<f32>(x + (<usize>i << 2)));
+  return m;
+}
+
+export function min_i32(x: usize, n: i32): i32 {
+  let m = i32.MAX_VALUE;
+  for (let i = 0; i < n; i++) m = min(m, load<i32>(x + (<usize>i << 2)));
+  return m;
+}

@@ -38,3 +38,35 @@ pub unsafe extern "C" fn sum_i32(x: *const i32, n: usize) -> i32 {
     }
     acc
 }
+
+#[no_mangle]
+pub unsafe extern "C" fn relu_if(x: *mut f32, n: usize) {
+    for v in core::slice::from_raw_parts_mut(x, n) {
+        if *v < 0.0 {
+            *v = 0.0;
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn max_f32(x: *const f32, n: usize) -> f32 {
+    core::slice::from_raw_parts(x, n)
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn max_i32(x: *const i32, n: usize) -> i32 {
+    core::slice::from_raw_parts(x, n)
+        .iter()
+        .copied()
+        .fold(i32::MIN, i32::max)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn max_num_f32(x: *const f32, n: usize) -> f32 {
+    core::slice::from_raw_parts(x, n)
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max)
+}

@@ -191,6 +191,8 @@ struct Builder<'m> {
     /// Model nested blocks, loops and ifs as opaque statements (see
     /// [`build_outer`]) instead of giving up on them.
     summarize: Option<&'m LocalFunction>,
+    /// The function the loop is in.
+    func: &'m LocalFunction,
 }
 
 impl Builder<'_> {
@@ -345,6 +347,7 @@ impl Builder<'_> {
             Instr::Block(_) | Instr::Loop(_) | Instr::IfElse(_) if self.summarize.is_some() => {
                 self.nested_statement(instr)
             }
+            Instr::Block(_) | Instr::IfElse(_) if self.guarded_store(instr) => {}
             other => {
                 let reason = match other {
                     Instr::CallRef(_) => "call inside loop",
@@ -369,6 +372,185 @@ impl Builder<'_> {
                 self.stack.clear();
             }
         }
+    }
+}
+
+impl Builder<'_> {
+    /// A store that runs only when a condition holds, as compilers write
+    /// `if (c) p[i] = v`: `block { <cond>; br_if 0; <addr>; <value>; store }` (the
+    /// store skipped when `cond != 0`) or `<cond>; if { <addr>; <value>; store }`.
+    /// Modelled as the unconditional store `p[i] = c ? v : p[i]`: a load of the
+    /// stored location (same width) and a `select`. That stores the same bytes, so
+    /// only when the store would not have run does anything differ: the location is
+    /// read and written back unchanged. A rewrite of the loop is guarded by bounds
+    /// on every location it touches (the fallback is this loop), so the extra access
+    /// cannot trap; what it rules out is a shared memory, where writing back an
+    /// unchanged value can overwrite another thread's store.
+    ///
+    /// The code before the test may be any straight-line code; the code after it
+    /// computes the address and value only (no local writes, no other store).
+    /// Returns false, having done nothing, for anything else.
+    fn guarded_store(&mut self, instr: &Instr) -> bool {
+        let func = self.func;
+        let (cond_instrs, store_instrs, store_when_nonzero) = match instr {
+            Instr::Block(block) => {
+                let seq = func.block(block.seq);
+                if !matches!(seq.ty, InstrSeqType::Simple(None)) {
+                    return false;
+                }
+                let Some(test) = seq
+                    .instrs
+                    .iter()
+                    .position(|(i, _)| matches!(i, Instr::BrIf(b) if b.block == block.seq))
+                else {
+                    return false;
+                };
+                (&seq.instrs[..test], &seq.instrs[test + 1..], false)
+            }
+            Instr::IfElse(branch) => {
+                let then = func.block(branch.consequent);
+                if !func.block(branch.alternative).instrs.is_empty()
+                    || !matches!(then.ty, InstrSeqType::Simple(None))
+                {
+                    return false;
+                }
+                (&[][..], &then.instrs[..], true)
+            }
+            _ => return false,
+        };
+        let Some(((Instr::Store(store), _), operands)) = store_instrs.split_last() else {
+            return false;
+        };
+        if store.kind.atomic() || self.module.memories.get(store.memory).shared {
+            return false;
+        }
+        let straight = |i: &Instr, writes: bool| match i {
+            Instr::LocalGet(_)
+            | Instr::Const(_)
+            | Instr::GlobalGet(_)
+            | Instr::Unop(_)
+            | Instr::Binop(_)
+            | Instr::Select(_) => true,
+            Instr::LocalSet(_) | Instr::LocalTee(_) | Instr::Drop(_) => writes,
+            Instr::Load(l) => !l.kind.atomic(),
+            _ => false,
+        };
+        if !cond_instrs.iter().all(|(i, _)| straight(i, true))
+            || !operands.iter().all(|(i, _)| straight(i, false))
+        {
+            return false;
+        }
+        // The `if` form's condition is already on the stack.
+        let cond = if matches!(instr, Instr::IfElse(_)) {
+            let Some(cond) = self.stack.pop() else {
+                return false;
+            };
+            Some(cond)
+        } else {
+            None
+        };
+        let outer = std::mem::take(&mut self.stack);
+        let cond = match cond {
+            Some(cond) => cond,
+            None => {
+                for (i, _) in cond_instrs {
+                    self.step(i);
+                }
+                self.pop()
+            }
+        };
+        let stack_clean = self.stack.is_empty();
+        for (i, _) in operands {
+            self.step(i);
+        }
+        let ops = self.pop_n(2);
+        if !stack_clean || !self.stack.is_empty() {
+            self.block("unbalanced guarded store");
+        }
+        self.stack = outer;
+        let order = self.memory_ops;
+        self.memory_ops += 2;
+        self.effects_seen = true;
+        // The condition usually reads the location already (`if (x[i] < 0)`): that
+        // load, when no store came after it, is the old value (its extension does
+        // not matter, the store keeps the low bytes).
+        let last_store = self.body.stores.last().map(|s| s.order);
+        let earlier = self.body.graph.node_indices().find(|n| {
+            let Node::Load {
+                memory,
+                kind,
+                arg,
+                order,
+            } = &self.body.graph[*n]
+            else {
+                return false;
+            };
+            *memory == store.memory
+                && arg.offset == store.arg.offset
+                && reads_back(*kind, store.kind)
+                && last_store.is_none_or(|s| s < *order)
+                && self.body.operands(*n) == [ops[0]]
+        });
+        let old = match earlier {
+            Some(load) => load,
+            None => self.add(
+                Node::Load {
+                    memory: store.memory,
+                    kind: load_kind_of(store.kind),
+                    arg: store.arg,
+                    order,
+                },
+                &[ops[0]],
+            ),
+        };
+        let value = if store_when_nonzero {
+            self.add(Node::Select, &[ops[1], old, cond])
+        } else {
+            self.add(Node::Select, &[old, ops[1], cond])
+        };
+        self.body.stores.push(Store {
+            memory: store.memory,
+            kind: store.kind,
+            arg: store.arg,
+            addr: ops[0],
+            value,
+            order: order + 1,
+        });
+        true
+    }
+}
+
+/// Whether a load of `kind` reads, as the same type, the bytes a store of `store`
+/// writes (narrow loads of either extension: the store keeps the low bytes).
+fn reads_back(kind: LoadKind, store: StoreKind) -> bool {
+    use walrus::ir::ExtendedLoad::ZeroExtend;
+    let unsigned = match kind {
+        LoadKind::I32_8 { .. } => LoadKind::I32_8 { kind: ZeroExtend },
+        LoadKind::I32_16 { .. } => LoadKind::I32_16 { kind: ZeroExtend },
+        LoadKind::I64_8 { .. } => LoadKind::I64_8 { kind: ZeroExtend },
+        LoadKind::I64_16 { .. } => LoadKind::I64_16 { kind: ZeroExtend },
+        LoadKind::I64_32 { .. } => LoadKind::I64_32 { kind: ZeroExtend },
+        other => other,
+    };
+    // (walrus's kinds have no `PartialEq`.)
+    format!("{unsigned:?}") == format!("{:?}", load_kind_of(store))
+}
+
+/// The load reading back what a store of `kind` writes (zero-extended when narrow:
+/// the store keeps the low bits, which are the bytes read).
+fn load_kind_of(kind: StoreKind) -> LoadKind {
+    use walrus::ir::ExtendedLoad::ZeroExtend;
+    match kind {
+        StoreKind::I32 { .. } => LoadKind::I32 { atomic: false },
+        StoreKind::I64 { .. } => LoadKind::I64 { atomic: false },
+        StoreKind::F32 => LoadKind::F32,
+        StoreKind::F64 => LoadKind::F64,
+        StoreKind::V128 => LoadKind::V128,
+        StoreKind::I32_8 { .. } => LoadKind::I32_8 { kind: ZeroExtend },
+        StoreKind::I32_16 { .. } => LoadKind::I32_16 { kind: ZeroExtend },
+        StoreKind::I64_8 { .. } => LoadKind::I64_8 { kind: ZeroExtend },
+        StoreKind::I64_16 { .. } => LoadKind::I64_16 { kind: ZeroExtend },
+        StoreKind::I64_32 { .. } => LoadKind::I64_32 { kind: ZeroExtend },
     }
 }
 
@@ -537,6 +719,7 @@ fn build_with<'m>(
         memory_ops: 0,
         effects_seen: false,
         summarize,
+        func,
     };
     let seq = func.block(loop_seq);
     // A loop ending in `br loop` never falls through, so a result type (clang -Oz

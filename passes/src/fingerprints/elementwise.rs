@@ -212,7 +212,13 @@ fn classify(body: &LoopBody, value: NodeIndex, loads: &[MapLoad]) -> &'static st
             work.extend(o.into_iter().take(2));
         }
     }
-    if loads.len() == 1 {
+    // (A store under a condition reads its element back as the store's type, which
+    // may differ from the condition's load of it: one element all the same.)
+    let elements: HashSet<_> = loads
+        .iter()
+        .map(|l| (l.access.form.key(), l.access.total_offset()))
+        .collect();
+    if elements.len() == 1 {
         if select_count == 1 && zero_select {
             return "relu";
         }

@@ -49,6 +49,20 @@ pub struct ReductionMatch {
     /// `i += m`): SIMD lane `j` then adds exactly what `acc_j` adds, in the same
     /// order, so even float sums stay bit-exact.
     pub interleaved: bool,
+    /// A running minimum or maximum instead of a sum (see [`match_extremum`]).
+    pub extremum: Option<Extremum>,
+}
+
+/// How a min/max reduction folds one element `t` into the running value `m`.
+#[derive(Clone, Copy, Debug)]
+pub enum Extremum {
+    /// `m = C(t, m) ? t : m`, `C` an ordered comparison (`>`, `>=`, `<`, `<=`,
+    /// signed or unsigned for integers) taking `t` first: what
+    /// `if (x[i] > m) m = x[i]` compiles to.
+    Select(BinaryOp),
+    /// `m = op(m, t)`, `op` wasm's own float `min`/`max` (NaN-propagating:
+    /// AssemblyScript's `Math.max`, C under -ffast-math).
+    Op(BinaryOp),
 }
 
 fn add_op(op: BinaryOp) -> bool {
@@ -235,6 +249,7 @@ pub fn match_reduction(module: &Module, body: &LoopBody) -> Result<ReductionMatc
             exact: true,
             accumulators: ordered,
             interleaved: true,
+            extremum: None,
         });
     }
     Ok(ReductionMatch {
@@ -244,6 +259,7 @@ pub fn match_reduction(module: &Module, body: &LoopBody) -> Result<ReductionMatc
         exact: !float,
         accumulators,
         interleaved: false,
+        extremum: None,
     })
 }
 
@@ -417,6 +433,9 @@ pub struct ReductionPlan {
     /// [`ReductionMatch::interleaved`]): the kernel starts from the accumulators'
     /// values and returns their final values.
     pub interleaved: bool,
+    /// A minimum or maximum: the kernel starts from the accumulator's value and
+    /// returns its final value.
+    pub extremum: Option<Extremum>,
     /// Trip count.
     pub trip: crate::analysis::trip_count::TripCount,
     /// Induction steps.
@@ -529,7 +548,18 @@ pub fn plan(
         if node_type(module, body, acc.terms[0]) != Some(ty) {
             return Err("accumulators of different shapes".into());
         }
-        if crate::rewrite::simd::binop(acc.op, lanes).is_none() {
+        let folds = match r.extremum {
+            None => crate::rewrite::simd::binop(acc.op, lanes).is_some(),
+            Some(Extremum::Select(compare)) => matches!(
+                crate::rewrite::simd::binop(compare, lanes),
+                Some(crate::rewrite::simd::VectorBinop::Compare(_))
+            ),
+            Some(Extremum::Op(op)) => matches!(
+                crate::rewrite::simd::binop(op, lanes),
+                Some(crate::rewrite::simd::VectorBinop::Plain(_))
+            ),
+        };
+        if !folds {
             return Err("no SIMD form for the accumulation".into());
         }
         let term = if r.interleaved {
@@ -668,7 +698,226 @@ pub fn plan(
         accumulators,
         wide,
         interleaved: r.interleaved,
+        extremum: r.extremum,
         trip,
         steps,
+    })
+}
+
+/// `C(b, a)` given `C(a, b)`.
+fn swapped(op: BinaryOp) -> Option<BinaryOp> {
+    use BinaryOp::*;
+    Some(match op {
+        I32GtS => I32LtS,
+        I32LtS => I32GtS,
+        I32GeS => I32LeS,
+        I32LeS => I32GeS,
+        I32GtU => I32LtU,
+        I32LtU => I32GtU,
+        I32GeU => I32LeU,
+        I32LeU => I32GeU,
+        I64GtS => I64LtS,
+        I64LtS => I64GtS,
+        I64GeS => I64LeS,
+        I64LeS => I64GeS,
+        I64GtU => I64LtU,
+        I64LtU => I64GtU,
+        I64GeU => I64LeU,
+        I64LeU => I64GeU,
+        F32Gt => F32Lt,
+        F32Lt => F32Gt,
+        F32Ge => F32Le,
+        F32Le => F32Ge,
+        F64Gt => F64Lt,
+        F64Lt => F64Gt,
+        F64Ge => F64Le,
+        F64Le => F64Ge,
+        _ => return None,
+    })
+}
+
+/// `!C(a, b)` as a comparison, for integers only (a float comparison's negation is
+/// true for NaN: no ordered comparison).
+fn negated(op: BinaryOp) -> Option<BinaryOp> {
+    use BinaryOp::*;
+    Some(match op {
+        I32GtS => I32LeS,
+        I32LeS => I32GtS,
+        I32GeS => I32LtS,
+        I32LtS => I32GeS,
+        I32GtU => I32LeU,
+        I32LeU => I32GtU,
+        I32GeU => I32LtU,
+        I32LtU => I32GeU,
+        I64GtS => I64LeS,
+        I64LeS => I64GtS,
+        I64GeS => I64LtS,
+        I64LtS => I64GeS,
+        I64GtU => I64LeU,
+        I64LeU => I64GtU,
+        I64GeU => I64LtU,
+        I64LtU => I64GeU,
+        _ => return None,
+    })
+}
+
+/// Whether the comparison `C(t, m)` taking `t` makes a maximum (`t > m`, `t >= m`).
+fn takes_larger(op: BinaryOp) -> bool {
+    let name = format!("{op:?}");
+    name.contains("Gt") || name.contains("Ge")
+}
+
+/// One step of a min/max chain: `(rest, t, how)` for a node folding the element
+/// `t` into `rest` (the running value so far).
+fn extremum_step(
+    body: &LoopBody,
+    node: NodeIndex,
+    phi: NodeIndex,
+) -> Option<(NodeIndex, NodeIndex, Extremum)> {
+    match body.graph[node] {
+        Node::Binop(
+            op @ (BinaryOp::F32Max | BinaryOp::F32Min | BinaryOp::F64Max | BinaryOp::F64Min),
+        ) => {
+            let ops = body.operands(node);
+            match (body.uses(ops[0], phi), body.uses(ops[1], phi)) {
+                (true, false) => Some((ops[0], ops[1], Extremum::Op(op))),
+                (false, true) => Some((ops[1], ops[0], Extremum::Op(op))),
+                _ => None,
+            }
+        }
+        Node::Select => {
+            let ops = body.operands(node);
+            let (rest, t, take_when_true) = match (body.uses(ops[0], phi), body.uses(ops[1], phi)) {
+                (false, true) => (ops[1], ops[0], true),
+                (true, false) => (ops[0], ops[1], false),
+                _ => return None,
+            };
+            // The condition, through any number of `eqz`s.
+            let mut cond = ops[2];
+            let mut take_when_true = take_when_true;
+            while let Node::Unop(UnaryOp::I32Eqz) = body.graph[cond] {
+                cond = body.operands(cond)[0];
+                take_when_true = !take_when_true;
+            }
+            let Node::Binop(op) = body.graph[cond] else {
+                return None;
+            };
+            let c = body.operands(cond);
+            // Written as C(t, m) or C(m, t), over exactly the selected values.
+            let compare = if c[0] == t && c[1] == rest {
+                op
+            } else if c[0] == rest && c[1] == t {
+                swapped(op)?
+            } else {
+                return None;
+            };
+            let compare = if take_when_true {
+                swapped(compare).map(|_| compare)?
+            } else {
+                negated(compare)?
+            };
+            Some((rest, t, Extremum::Select(compare)))
+        }
+        _ => None,
+    }
+}
+
+/// Matches a min/max reduction: no stores, one carried value `m` (besides the
+/// inductions) folded with every element of the iteration in memory order,
+/// `m = C(t, m) ? t : m` (an ordered comparison, the same for every element) or
+/// `m = max(m, t)` with wasm's float `max`/`min`.
+///
+/// Vectorizing is exact: integer extremes do not depend on the order; float ones
+/// differ only in which of `+0` and `-0` wins a tie (equal non-NaN floats are
+/// otherwise the same bits), and the kernel redoes the fold in order when the
+/// extreme is zero. NaN elements are never taken by an ordered comparison, and a
+/// NaN start value is kept by every lane. A comparison taking `t` when it is false
+/// (`!(t <= m)`, true for NaN) makes the result depend on where NaNs sit: floats
+/// written so are not matched.
+pub fn match_extremum(body: &LoopBody) -> Result<ReductionMatch, NoMatch> {
+    if !body.stores.is_empty() {
+        return Err(NoMatch::Unrelated);
+    }
+    let steps = inductions(body);
+    let mut carried: Vec<(&LocalId, &NodeIndex)> = body
+        .end_values
+        .iter()
+        .filter(|(local, _)| body.phis.contains_key(*local) && !steps.contains_key(*local))
+        .collect();
+    let Some((local, end)) = carried.pop() else {
+        return Err(NoMatch::Unrelated);
+    };
+    if !carried.is_empty() {
+        return Err(NoMatch::Unrelated);
+    }
+    let phi = body.phis[local];
+    let mut terms = Vec::new();
+    let mut how: Option<Extremum> = None;
+    let mut node = *end;
+    while node != phi {
+        let Some((rest, t, step)) = extremum_step(body, node, phi) else {
+            return Err(NoMatch::Unrelated);
+        };
+        if how.is_some_and(|h| format!("{h:?}") != format!("{step:?}")) || body.uses(t, phi) {
+            return Err(NoMatch::Unrelated);
+        }
+        how = Some(step);
+        terms.push(t);
+        node = rest;
+    }
+    let Some(how) = how else {
+        return Err(NoMatch::Unrelated);
+    };
+    terms.reverse();
+    let larger = match how {
+        Extremum::Select(op) => takes_larger(op),
+        Extremum::Op(op) => matches!(op, BinaryOp::F32Max | BinaryOp::F64Max),
+    };
+    let pattern = if larger { "reduce_max" } else { "reduce_min" };
+    let first_load = *body
+        .loads_under(terms[0])
+        .first()
+        .ok_or(NoMatch::Unrelated)?;
+    let elem = match body.graph[first_load] {
+        Node::Load { kind, .. } => load_elem(kind),
+        _ => return Err(NoMatch::Unrelated),
+    };
+    if let Some(blocker) = body.blockers.first() {
+        return Err(NoMatch::declined(pattern, blocker.clone()));
+    }
+    trip_count(body, &steps).map_err(|reason| NoMatch::declined(pattern, reason))?;
+    // The elements are folded in memory order (the kernel's tail and its redo run
+    // in memory order).
+    let offsets: Vec<i64> = terms
+        .iter()
+        .map(|t| term_offset(body, *t).ok_or_else(|| NoMatch::declined(pattern, "non-affine load")))
+        .collect::<Result<_, _>>()?;
+    if offsets.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(NoMatch::declined(
+            pattern,
+            "elements folded out of memory order",
+        ));
+    }
+    let op = match how {
+        Extremum::Select(op) | Extremum::Op(op) => op,
+    };
+    let name = match how {
+        Extremum::Select(op) => format!("select-{op:?}"),
+        Extremum::Op(op) => format!("{op:?}"),
+    };
+    Ok(ReductionMatch {
+        shape: format!("extremum-{name}-x{}", terms.len()).to_lowercase(),
+        pattern,
+        elem: Some(elem),
+        exact: true,
+        accumulators: vec![Accumulator {
+            local: *local,
+            op,
+            terms,
+            pattern,
+            elem: Some(elem),
+        }],
+        interleaved: false,
+        extremum: Some(how),
     })
 }

@@ -2,6 +2,9 @@
 //! `cosine`) into a SIMD128 kernel that returns each accumulator's sum, behind the
 //! same guard as `simd-elementwise`; the guard adds the kernel's sums into the
 //! accumulators. With `--target native`, a dot product calls a `barq` host kernel.
+//! Running minimums and maximums (`reduce_min`, `reduce_max`: `if (x[i] > m) m = x[i]`) take the
+//! same path with a kernel that returns the final value (exact; see
+//! [`match_extremum`]).
 //!
 //! Needs: the loop analyses and the reduction fingerprint. Guarantees: integer sums
 //! (wrapping `add`, widening 8/16-bit terms included) are exact in any order and are
@@ -12,7 +15,7 @@
 //! `needs --fast-math`.
 
 use super::simd_elementwise::{innermost_loops, uses_simd};
-use crate::fingerprints::reduction::{match_reduction, plan, PlanError};
+use crate::fingerprints::reduction::{match_extremum, match_reduction, plan, PlanError};
 use crate::fingerprints::types::Lanes;
 use crate::fingerprints::NoMatch;
 use crate::pass::{Changed, Pass, PassCx, PassError};
@@ -30,7 +33,7 @@ impl Pass for SimdReduce {
     }
 
     fn description(&self) -> &'static str {
-        "sum/dot/sum_squares/l2_norm/cosine loops -> guarded SIMD128 kernels (integers and interleaved partial sums exact; other float sums only with --fast-math)"
+        "sum/dot/sum_squares/l2_norm/cosine/min/max loops -> guarded SIMD128 kernels (integers, min/max and interleaved partial sums exact; other float sums only with --fast-math)"
     }
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
@@ -51,7 +54,11 @@ impl Pass for SimdReduce {
                 reason: Some(reason),
                 verified: None,
             };
-            let mut r = match match_reduction(module, &body) {
+            let matched = match match_reduction(module, &body) {
+                Err(NoMatch::Unrelated) => match_extremum(&body),
+                other => other,
+            };
+            let mut r = match matched {
                 Ok(r) => r,
                 Err(NoMatch::Unrelated) => continue,
                 Err(NoMatch::Declined { pattern, reason }) => {
@@ -178,7 +185,7 @@ impl Pass for SimdReduce {
                         .iter()
                         .map(|(local, op, _)| (*local, *op, ty))
                         .collect(),
-                    seeded: p.interleaved,
+                    seeded: p.interleaved || p.extremum.is_some(),
                     overlap: crate::fingerprints::bytes::Overlap::Disjoint,
                     min_elements: crate::rewrite::map::MIN_ELEMENTS,
                     repeated_byte: None,

@@ -8,7 +8,7 @@
 use super::map::{emit_cursor_loop, KernelCx};
 use super::simd::{self, Repr, VectorBinop};
 use crate::analysis::value_graph::LoopBody;
-use crate::fingerprints::reduction::{ReductionPlan, WideTerm};
+use crate::fingerprints::reduction::{Extremum, ReductionPlan, WideTerm};
 use crate::fingerprints::types::Lanes;
 use petgraph::graph::NodeIndex;
 use walrus::ir::{BinaryOp, LoadKind, MemArg, UnaryOp, Value};
@@ -118,6 +118,9 @@ pub fn build_kernel(
     pattern: &str,
     serial: usize,
 ) -> FunctionId {
+    if let Some(how) = plan.extremum {
+        return build_extremum_kernel(module, body, plan, how, pattern, serial);
+    }
     let lanes = plan.lanes;
     let scalar = scalar_type(lanes);
     let n_acc = plan.accumulators.len();
@@ -329,5 +332,219 @@ pub fn build_kernel(
     for sum in &sums {
         entry.local_get(*sum);
     }
+    builder.finish(args, &mut module.funcs)
+}
+
+/// Folds the v128 in `t` into the v128 in `best`, lane by lane, exactly as the
+/// scalar loop folds one element: `best = C(t, best) ? t : best`, or
+/// `best = op(best, t)`.
+fn fold_vector(seq: &mut InstrSeqBuilder, how: Extremum, lanes: Lanes, t: LocalId, best: LocalId) {
+    if let Some(op) = one_instruction_fold(how, lanes) {
+        seq.local_get(best).local_get(t).binop(op).local_set(best);
+        return;
+    }
+    match how {
+        Extremum::Select(compare) => {
+            let Some(VectorBinop::Compare(vector)) = simd::binop(compare, lanes) else {
+                seq.unreachable(); // plan() checked the comparison has a SIMD form
+                return;
+            };
+            seq.local_get(t)
+                .local_get(best)
+                .local_get(t)
+                .local_get(best)
+                .binop(vector)
+                .v128_bitselect();
+        }
+        Extremum::Op(op) => {
+            let Some(VectorBinop::Plain(vector)) = simd::binop(op, lanes) else {
+                seq.unreachable();
+                return;
+            };
+            seq.local_get(best).local_get(t).binop(vector);
+        }
+    }
+    seq.local_set(best);
+}
+
+/// One SIMD instruction computing `fold(best, t)` lane by lane where one exists:
+/// integer `C(t, m) ? t : m` is the lane minimum or maximum (equal integers are the
+/// same bits, so `>` and `>=` agree); float `t > m ? t : m` is `pmax(m, t)` by
+/// definition (`m < t ? t : m`), and `t >= m ? t : m` differs from it only in which
+/// of two equal values it keeps, that is in the sign of a zero, which the kernel's
+/// redo settles (see [`build_extremum_kernel`]); `<` and `<=` likewise `pmin`.
+fn one_instruction_fold(how: Extremum, lanes: Lanes) -> Option<BinaryOp> {
+    use BinaryOp::*;
+    let Extremum::Select(compare) = how else {
+        return None;
+    };
+    Some(match (compare, lanes) {
+        (I32GtS | I32GeS, Lanes::I32x4) => I32x4MaxS,
+        (I32LtS | I32LeS, Lanes::I32x4) => I32x4MinS,
+        (I32GtU | I32GeU, Lanes::I32x4) => I32x4MaxU,
+        (I32LtU | I32LeU, Lanes::I32x4) => I32x4MinU,
+        (F32Gt | F32Ge, Lanes::F32x4) => F32x4PMax,
+        (F32Lt | F32Le, Lanes::F32x4) => F32x4PMin,
+        (F64Gt | F64Ge, Lanes::F64x2) => F64x2PMax,
+        (F64Lt | F64Le, Lanes::F64x2) => F64x2PMin,
+        _ => return None,
+    })
+}
+
+/// The scalar fold of `t` into `best` (both scalar locals).
+fn fold_scalar(seq: &mut InstrSeqBuilder, how: Extremum, t: LocalId, best: LocalId) {
+    match how {
+        Extremum::Select(compare) => {
+            seq.local_get(t)
+                .local_get(best)
+                .local_get(t)
+                .local_get(best)
+                .binop(compare)
+                .select(None);
+        }
+        Extremum::Op(op) => {
+            seq.local_get(best).local_get(t).binop(op);
+        }
+    }
+    seq.local_set(best);
+}
+
+/// Adds the kernel `barq_<max|min>_<elem>_x<unroll>_<n>` of a min/max reduction.
+/// Parameters: one base per distinct load, the invariants, the running value, the
+/// element count; result: the final value.
+///
+/// Two v128s of running values start as the running value and fold alternate
+/// vectors of elements (each lane a subsequence of the elements, in order); the
+/// lanes then fold into one value, and the tail elements into it in order. For an
+/// integer extreme the grouping cannot matter. For a float one taken by comparison
+/// the only difference grouping can make is which zero (`+0` or `-0`) wins a tie,
+/// so when the vector part's extreme is zero the kernel starts over from the first
+/// element with the scalar fold. (wasm's `min`/`max` order zeros themselves.)
+fn build_extremum_kernel(
+    module: &mut Module,
+    body: &LoopBody,
+    plan: &ReductionPlan,
+    how: Extremum,
+    pattern: &str,
+    serial: usize,
+) -> FunctionId {
+    let lanes = plan.lanes;
+    let scalar = scalar_type(lanes);
+    let mut params: Vec<ValType> = plan.loads.iter().map(|_| ValType::I32).collect();
+    params.extend(plan.invariants.iter().map(|(_, ty)| *ty));
+    params.push(scalar);
+    params.push(ValType::I32);
+    let mut builder = FunctionBuilder::new(&mut module.types, &params, &[scalar]);
+    builder.name(
+        format!(
+            "barq_{pattern}_{:?}_x{}_{serial}",
+            lanes.elem(),
+            plan.unroll
+        )
+        .to_lowercase(),
+    );
+    let args: Vec<LocalId> = params.iter().map(|ty| module.locals.add(*ty)).collect();
+    let count = args[args.len() - 1];
+    let seed = args[args.len() - 2];
+    let invariant_args = &args[plan.loads.len()..plan.loads.len() + plan.invariants.len()];
+    let cursors: Vec<LocalId> = plan
+        .loads
+        .iter()
+        .map(|_| module.locals.add(ValType::I32))
+        .collect();
+    let driver = cursors[0];
+    let (vector_end, end) = (
+        module.locals.add(ValType::I32),
+        module.locals.add(ValType::I32),
+    );
+    let best = [
+        module.locals.add(ValType::V128),
+        module.locals.add(ValType::V128),
+    ];
+    let t = module.locals.add(ValType::V128);
+    let (value, element) = (module.locals.add(scalar), module.locals.add(scalar));
+    let term = plan.accumulators[0].2;
+    let loads: Vec<&crate::fingerprints::elementwise::MapLoad> = plan.loads.iter().collect();
+    let (mut cx, splats) = KernelCx::new(body, lanes, &[term], &loads, &cursors, driver);
+    cx.elem_bytes = plan.elem_bytes;
+    cx.per_vector = 2 * lanes.count();
+    let mut entry = builder.func_body();
+    let cursors_and_bases: Vec<(LocalId, LocalId)> =
+        cursors.iter().zip(&args).map(|(c, b)| (*c, *b)).collect();
+    cx.prologue(
+        &mut entry,
+        &mut module.locals,
+        splats,
+        &plan.invariants,
+        invariant_args,
+        &cursors_and_bases,
+        args[0],
+        count,
+        (vector_end, end),
+    );
+    let splat = match lanes {
+        Lanes::F32x4 => UnaryOp::F32x4Splat,
+        Lanes::I32x4 => UnaryOp::I32x4Splat,
+        Lanes::F64x2 => UnaryOp::F64x2Splat,
+        Lanes::I64x2 => UnaryOp::I64x2Splat,
+    };
+    for b in best {
+        entry.local_get(seed).unop(splat).local_set(b);
+    }
+    emit_cursor_loop(&mut entry, driver, vector_end, &cursors, 32, |repeat| {
+        for (chunk, b) in best.iter().enumerate() {
+            cx.shared.clear();
+            cx.chunk_offset = 16 * chunk as u32;
+            cx.emit(&mut module.locals, repeat, term, true, Repr::Value);
+            repeat.local_set(t);
+            fold_vector(repeat, how, lanes, t, *b);
+        }
+        cx.chunk_offset = 0;
+    });
+    fold_vector(&mut entry, how, lanes, best[1], best[0]);
+    entry
+        .local_get(best[0])
+        .unop(extract_lane(lanes, 0))
+        .local_set(value);
+    for lane in 1..lanes.count() as u8 {
+        entry
+            .local_get(best[0])
+            .unop(extract_lane(lanes, lane))
+            .local_set(element);
+        fold_scalar(&mut entry, how, element, value);
+    }
+    if let (Extremum::Select(_), ValType::F32 | ValType::F64) = (how, scalar) {
+        // A zero extreme: which zero the scalar loop keeps depends on the order.
+        let (zero, eq) = if scalar == ValType::F32 {
+            (Value::F32(0.0), BinaryOp::F32Eq)
+        } else {
+            (Value::F64(0.0), BinaryOp::F64Eq)
+        };
+        entry.local_get(value).const_(zero).binop(eq);
+        entry.if_else(
+            None,
+            |redo| {
+                redo.local_get(seed).local_set(value);
+                for (cursor, base) in &cursors_and_bases {
+                    redo.local_get(*base).local_set(*cursor);
+                }
+            },
+            |_| {},
+        );
+    }
+    emit_cursor_loop(
+        &mut entry,
+        driver,
+        end,
+        &cursors,
+        plan.elem_bytes as i32,
+        |repeat| {
+            cx.shared.clear();
+            cx.emit(&mut module.locals, repeat, term, false, Repr::Value);
+            repeat.local_set(element);
+            fold_scalar(repeat, how, element, value);
+        },
+    );
+    entry.local_get(value);
     builder.finish(args, &mut module.funcs)
 }

@@ -1,0 +1,33 @@
+// barq near misses of min/max reductions (../c/extremes.c): a comparison that takes
+// NaN elements (`!(x <= m)`: the result then depends on where NaNs sit), an index
+// of the maximum (two values carried), a maximum plus one (the value taken is not
+// the value compared), and a maximum over a stride-2 walk read backwards.
+#define EXPORT(name) __attribute__((export_name(name)))
+
+EXPORT("max_nan_taking") float max_nan_taking(const float *x, int n) {
+    float m = 0;
+    for (int i = 0; i < n; i++)
+        if (!(x[i] <= m)) m = x[i];
+    return m;
+}
+
+EXPORT("argmax_f32") int argmax_f32(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+EXPORT("max_plus_one") int max_plus_one(const int *x, int n) {
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (x[i] > m) m = x[i] + 1;
+    return m;
+}
+
+EXPORT("max_backwards_f32") float max_backwards_f32(const float *x, int n) {
+    float m = -1e30f;
+    for (int i = n - 1; i >= 0; i--)
+        if (x[i] > m) m = x[i];
+    return m;
+}
