@@ -167,6 +167,7 @@ export function plainJs(w) {
     max: () => { const a = f32s(x); let m = a[0]; for (let i = 1; i < n; i++) if (a[i] > m) m = a[i]; result = m; },
     masked: () => { const a = f32s(x); for (let i = 0; i < n; i++) if (a[i] > 0) outF[i] = a[i]; },
     threshold: () => { for (let i = 0; i < n; i++) out[i] = x[i] > 128 ? 255 : 0; },
+    absdiff: () => { for (let i = 0; i < n; i++) out[i] = x[i] > y[i] ? x[i] - y[i] : y[i] - x[i]; },
     cosine: () => {
       const a = f32s(x), b = f32s(y);
       let d = 0, p = 0, q = 0;

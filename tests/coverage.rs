@@ -53,6 +53,22 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("c/extremes", "max_i32", "reduce_max", false),
     ("c/extremes", "min_u32", "reduce_min", false),
     ("c/extremes", "max_i64", "reduce_max", false),
+    ("c/pixels", "invert_u8", "map", false),
+    ("c/pixels", "add_wrap_u8", "add", false),
+    ("c/pixels", "add_sat_u8", "map", false),
+    ("c/pixels", "threshold_u8", "map", false),
+    ("c/pixels", "brighten_u8", "map", false),
+    ("c/pixels", "halve_i16", "map", false),
+    ("c/pixels", "abs_i8", "map", false),
+    ("c/pixels", "scale_u8", "map", false),
+    ("c/pixels", "shift_u16", "map", false),
+    ("c/pixels", "key_u8", "map", false),
+    ("c/pixels", "below_u8", "map", false),
+    ("c/pixels", "darken_u8", "map", false),
+    ("c/pixels", "near_zero_i8", "map", false),
+    ("c/pixels", "above_u_i8", "map", false),
+    ("c/pixels", "absdiff_u8", "map", false),
+    ("c/conv3x3", "edges_u8", "conv2d", false),
 ];
 
 /// Copy and fill loops become bulk memory at every level, and SIMD128 maps (4- and

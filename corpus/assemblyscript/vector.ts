@@ -71,3 +71,18 @@ export function min_i32(x: usize, n: i32): i32 {
   for (let i = 0; i < n; i++) m = min(m, load<i32>(x + (<usize>i << 2)));
   return m;
 }
+
+export function invert_u8(p: usize, n: i32): void {
+  for (let i = 0; i < n; i++) store<u8>(p + i, 255 - load<u8>(p + i));
+}
+
+export function threshold_u8(inp: usize, out: usize, n: i32, t: i32): void {
+  for (let i = 0; i < n; i++) store<u8>(out + i, <i32>load<u8>(inp + i) > t ? 255 : 0);
+}
+
+export function halve_i16(x: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const p = x + (<usize>i << 1);
+    store<i16>(p, load<i16>(p) >> 1);
+  }
+}

@@ -1,10 +1,13 @@
 // barq corpus: 8- and 16-bit maps as image and audio code writes them (pattern
 // `map`): invert, wrapping and saturating adds, a threshold, a brightness step,
-// an alpha blend, halving 16-bit samples. Exact: SIMD128 lockstep, each lane one
-// element in i32 arithmetic, at -O1, -Os and -Oz (the blend's division by 255 has
-// no SIMD form: declined). clang -O2 and -O3 unroll these loops four times: left
-// alone (a lockstep of the unrolled copies measured slower than the scalar loop in
-// V8; bench/results/2026-12-06-vm-threshold-unrolled-lockstep.md).
+// an alpha blend, halving 16-bit samples, and, in other styles, an 8-bit absolute
+// value, a 3/4 scale, 16-bit unsigned shifts, a colour key, an unsigned threshold,
+// a pointer walk and a 16-bit gain with clipping. Exact: SIMD128 in i8x16 or i16x8
+// lanes (each lane the element's i32 value modulo 2^8 or 2^16; comparisons and
+// right shifts only where a value-range analysis shows the value fits the lane),
+// at every level, clang -O2/-O3's unrolled copies included. The blend's division by
+// 255 has no SIMD form (declined); the gain's clipping compares values wider than
+// 16 bits (the loop-nest pass's i32 lanes take it at -O1, -Os, -Oz).
 #include <stdint.h>
 #define EXPORT(name) __attribute__((export_name(name)))
 
@@ -37,4 +40,52 @@ EXPORT("blend_u8") void blend_u8(uint8_t *out, const uint8_t *a, const uint8_t *
 
 EXPORT("halve_i16") void halve_i16(int16_t *x, int n) {
     for (int i = 0; i < n; i++) x[i] = x[i] >> 1;
+}
+
+EXPORT("abs_i8") void abs_i8(int8_t *x, int n) {
+    for (int i = 0; i < n; i++) x[i] = x[i] < 0 ? -x[i] : x[i];
+}
+
+EXPORT("scale_u8") void scale_u8(uint8_t *p, int n) {
+    for (int i = 0; i < n; i++) p[i] = (p[i] * 3) >> 2;
+}
+
+EXPORT("shift_u16") void shift_u16(uint16_t *x, const uint16_t *y, int n) {
+    for (int i = 0; i < n; i++) x[i] = (uint16_t)((x[i] >> 4) + (y[i] << 3));
+}
+
+EXPORT("key_u8") void key_u8(uint8_t *p, int n, int key) {
+    for (int i = 0; i < n; i++)
+        if (p[i] == key) p[i] = 0;
+}
+
+EXPORT("below_u8") void below_u8(const uint8_t *in, uint8_t *out, int n, unsigned t) {
+    for (int i = 0; i < n; i++) out[i] = (unsigned)in[i] < t ? 1 : 0;
+}
+
+EXPORT("darken_u8") void darken_u8(uint8_t *p, int n, int by) {
+    uint8_t *end = p + n;
+    while (p < end) {
+        int v = *p - by;
+        *p++ = v < 0 ? 0 : v;
+    }
+}
+
+EXPORT("gain_i16") void gain_i16(int16_t *x, int n) {
+    for (int i = 0; i < n; i++) {
+        int v = x[i] * 3;
+        x[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+    }
+}
+
+EXPORT("near_zero_i8") void near_zero_i8(const int8_t *in, uint8_t *out, int n) {
+    for (int i = 0; i < n; i++) out[i] = in[i] >= -3 && in[i] <= 3;
+}
+
+EXPORT("above_u_i8") void above_u_i8(const int8_t *in, uint8_t *out, int n) {
+    for (int i = 0; i < n; i++) out[i] = (unsigned)in[i] > 5u ? 200 : 10;
+}
+
+EXPORT("absdiff_u8") void absdiff_u8(const uint8_t *a, const uint8_t *b, uint8_t *out, int n) {
+    for (int i = 0; i < n; i++) out[i] = a[i] > b[i] ? a[i] - b[i] : b[i] - a[i];
 }

@@ -70,3 +70,28 @@ pub unsafe extern "C" fn max_num_f32(x: *const f32, n: usize) -> f32 {
         .copied()
         .fold(f32::NEG_INFINITY, f32::max)
 }
+
+#[no_mangle]
+pub unsafe extern "C" fn invert_u8(p: *mut u8, n: usize) {
+    for v in core::slice::from_raw_parts_mut(p, n) {
+        *v = !*v;
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn add_sat_u8(p: *mut u8, q: *const u8, n: usize) {
+    let (p, q) = (
+        core::slice::from_raw_parts_mut(p, n),
+        core::slice::from_raw_parts(q, n),
+    );
+    for (a, b) in p.iter_mut().zip(q) {
+        *a = a.saturating_add(*b);
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn halve_i16(x: *mut i16, n: usize) {
+    for v in core::slice::from_raw_parts_mut(x, n) {
+        *v >>= 1;
+    }
+}

@@ -8,7 +8,11 @@
 //!   loop `U` times) at offsets `0, E, .., (U-1)E` of one address stream advancing
 //!   `U*E` bytes per iteration, whose values are the same expression tree with the
 //!   loads shifted by the same element; `<test>` is `bottom` (rotated do-while) or
-//!   `top` (top-tested, as at -Oz).
+//!   `top` (top-tested, as at -Oz). 8- and 16-bit stores (`map-u8-..`,
+//!   `map-i16-..`, with the lanes `i8x16` or `i16x8` the kernel computes in) when
+//!   `rewrite::narrow` finds an exact lane form; byte and halfword copies and fills
+//!   are left to the bulk-memory pass, and maps the narrow lanes cannot compute to
+//!   the loop-nest pass's i32 lanes.
 //!
 //! Computing lane `j` of a v128 does exactly what scalar iteration `j` did (same
 //! operators, same order), so the rewrite is exact; what vectorizing may change is
@@ -83,6 +87,34 @@ pub struct MapMatch {
     pub trip: TripCount,
     /// Induction steps.
     pub steps: HashMap<LocalId, i64>,
+    /// For 8- and 16-bit elements: how the kernel computes them (`lanes` is then
+    /// `I32x4`, the type of the scalar code).
+    pub narrow: Option<crate::rewrite::narrow::NarrowPlan>,
+}
+
+impl MapMatch {
+    /// The fewest elements worth the guard and the kernel call. For 8- and 16-bit
+    /// maps, 64: rows of 26 bytes (a 3x3 stencil on 28x28 images) ran slower
+    /// through the call than the original loop (V8: 3.58 against 3.37 ms), while
+    /// the loop-nest pass's inline lockstep, which takes the shorter runs, gained
+    /// (3.27 against 5.48 ms in the same setting;
+    /// bench/results/2026-12-06-vm-edges-{narrow,lockstep}.md).
+    pub fn min_elements(&self) -> i64 {
+        if self.narrow.is_some() {
+            crate::rewrite::narrow::MIN_ELEMENTS
+        } else {
+            crate::rewrite::map::MIN_ELEMENTS
+        }
+    }
+
+    /// The report's element type.
+    pub fn elem(&self) -> crate::report::Elem {
+        match &self.narrow {
+            Some(plan) if plan.elem_bytes == 1 => crate::report::Elem::U8,
+            Some(_) => crate::report::Elem::I16,
+            None => self.lanes.elem(),
+        }
+    }
 }
 
 /// Structural text of an invariant subtree (equal for the per-copy recomputations
@@ -206,7 +238,20 @@ fn classify(body: &LoopBody, value: NodeIndex, loads: &[MapLoad]) -> &'static st
         if on == "Select" || on.ends_with("Min") || on.ends_with("Max") {
             select_count += 1;
             let o = body.operands(n);
-            if o.iter().take(2).any(|c| is_zero(body, *c)) {
+            // (`x < 0 ? 0 : x`: zero against the element itself, under a test
+            // against a constant (`x > -1` as well), not `p == key ? 0 : p`.)
+            let against_zero = o.get(2).is_none_or(|c| match body.graph[*c] {
+                Node::Binop(_) => body
+                    .operands(*c)
+                    .iter()
+                    .any(|x| matches!(body.graph[*x], Node::Const(_))),
+                _ => true,
+            });
+            if o.len() >= 2
+                && against_zero
+                && ((is_zero(body, o[0]) && is_load(o[1]))
+                    || (is_load(o[0]) && is_zero(body, o[1])))
+            {
                 zero_select = true;
             }
             work.extend(o.into_iter().take(2));
@@ -226,18 +271,55 @@ fn classify(body: &LoopBody, value: NodeIndex, loads: &[MapLoad]) -> &'static st
             return "clamp";
         }
     }
+    // Neighbours on several rows (`img[(y-1)*w + x-1] .. img[(y+1)*w + x+1]`): a
+    // convolution's inner loop across output pixels.
+    let mut rows: HashMap<_, HashSet<i64>> = HashMap::new();
+    for l in loads {
+        rows.entry(l.access.form.key())
+            .or_default()
+            .insert(l.access.total_offset());
+    }
+    if elements.len() >= 4 && rows.len() >= 2 && rows.values().any(|offsets| offsets.len() >= 2) {
+        return "conv2d";
+    }
     "map"
 }
 
-/// Matches an elementwise loop.
+/// Matches an elementwise loop. (A loop of 8- or 16-bit stores that does not match
+/// is the loop-nest pass's to report: `Unrelated` here.)
 pub fn match_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> {
+    let narrow = body.stores.first().is_some_and(|s| {
+        matches!(
+            s.kind,
+            StoreKind::I32_8 { atomic: false } | StoreKind::I32_16 { atomic: false }
+        )
+    });
+    match match_any_map(module, body) {
+        Err(NoMatch::Declined { .. }) if narrow => Err(NoMatch::Unrelated),
+        other => other,
+    }
+}
+
+fn match_any_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> {
     // Cheap reject: an elementwise loop stores.
     let Some(first) = body.stores.first() else {
         return Err(NoMatch::Unrelated);
     };
     // Only loops whose stores look like array writes are worth a report line.
     let store_form = affine_i32(body, first.addr);
-    if store_form.is_none() || Lanes::of_store(first.kind).is_none() {
+    // 8- and 16-bit elements, computed in i32 by the scalar code.
+    let narrow_width = match first.kind {
+        StoreKind::I32_8 { atomic: false } => Some(1),
+        StoreKind::I32_16 { atomic: false } => Some(2),
+        _ => None,
+    };
+    if store_form.is_none() || (Lanes::of_store(first.kind).is_none() && narrow_width.is_none()) {
+        return Err(NoMatch::Unrelated);
+    }
+    // Byte and halfword copies and fills are the bulk-memory pass's.
+    if narrow_width.is_some()
+        && (matches!(body.graph[first.value], Node::Load { .. }) || body.is_invariant(first.value))
+    {
         return Err(NoMatch::Unrelated);
     }
     let decline = |reason: &str| NoMatch::declined("map", reason);
@@ -265,11 +347,11 @@ pub fn match_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
 
     // The stores: one stream, consecutive elements, advancing U*E per iteration.
     let memory = first.memory;
-    let lanes = Lanes::of_store(first.kind).ok_or_else(|| decline("narrow store"))?;
-    let width = lanes.width() as i64;
+    let lanes = Lanes::of_store(first.kind).unwrap_or(Lanes::I32x4);
+    let width = narrow_width.unwrap_or(lanes.width()) as i64;
     let mut stores: Vec<(&Store, Access)> = Vec::new();
     for store in &body.stores {
-        if store.memory != memory || Lanes::of_store(store.kind) != Some(lanes) {
+        if store.memory != memory || format!("{:?}", store.kind) != format!("{:?}", first.kind) {
             return Err(decline("stores of mixed widths or memories"));
         }
         let form = affine_i32(body, store.addr).ok_or_else(|| decline("non-affine store"))?;
@@ -368,9 +450,18 @@ pub fn match_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
     let mut invariants: Vec<(NodeIndex, ValType)> = Vec::new();
     collect_invariants(module, body, value, &mut invariants).map_err(decline)?;
     invariants.sort_by_key(|(n, _)| n.index());
-    if !crate::rewrite::simd::vectorizes(body, value, lanes) {
-        return Err(decline("no exact SIMD form for an operation"));
-    }
+    let narrow = match narrow_width {
+        // (One the narrow lanes cannot compute exactly is left to the loop-nest
+        // pass, whose i32 lanes may.)
+        Some(bytes) => Some(
+            crate::rewrite::narrow::plan(body, value, bytes, &invariants)
+                .map_err(|_| NoMatch::Unrelated)?,
+        ),
+        None if !crate::rewrite::simd::vectorizes(body, value, lanes) => {
+            return Err(decline("no exact SIMD form for an operation"));
+        }
+        None => None,
+    };
 
     // Every load of the iteration must be one the kernel performs (and so one the
     // guard bounds-checks): a load whose value is unused could still trap.
@@ -400,12 +491,22 @@ pub fn match_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
     }
 
     let pattern = classify(body, value, &loads);
+
     let test = match trip.test {
         crate::analysis::value_graph::ExitTest::Bottom => "bottom",
         crate::analysis::value_graph::ExitTest::Top => "top",
     };
+    let shape = match &narrow {
+        Some(plan) => format!(
+            "map-{:?}-x{unroll}-{test}-{}",
+            if plan.elem_bytes == 1 { "u8" } else { "i16" },
+            plan.lanes_name()
+        )
+        .replace('"', ""),
+        None => format!("map-{:?}-x{unroll}-{test}", lanes.elem()).to_lowercase(),
+    };
     Ok(MapMatch {
-        shape: format!("map-{:?}-x{unroll}-{test}", lanes.elem()).to_lowercase(),
+        shape,
         pattern,
         lanes,
         unroll,
@@ -418,6 +519,7 @@ pub fn match_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
         invariants,
         trip,
         steps,
+        narrow,
     })
 }
 

@@ -206,7 +206,7 @@ impl Pass for SimdElementwise {
                 function: cx.names.get(site.func).to_string(),
                 func_index: cx.func_index(site.func).unwrap_or(u32::MAX),
                 pattern: site.m.pattern.to_string(),
-                elem: Some(site.m.lanes.elem()),
+                elem: Some(site.m.elem()),
                 action: Action::Detected,
                 tier: None,
                 exact: true,
@@ -226,7 +226,7 @@ impl Pass for SimdElementwise {
                         &site.body,
                         &site.m.trip,
                         site.m.unroll,
-                        crate::rewrite::map::MIN_ELEMENTS,
+                        site.m.min_elements(),
                     )
                 });
             // The native target calls a host kernel when one computes this loop, and

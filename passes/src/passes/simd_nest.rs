@@ -102,16 +102,29 @@ impl Pass for SimdNest {
                 // took it: then it replaces the elementwise pass's reason for
                 // declining it, if it rewrites it.
                 let mut replaces: Vec<String> = Vec::new();
+                // An 8- or 16-bit map whose kernel the elementwise pass called for
+                // runs of 64 elements or more: this pass's inline lockstep takes
+                // the shorter runs (its guard sees the loop's remaining trip
+                // count, 1 after the kernel ran). The elementwise finding (its
+                // reason) says so; nothing is said when the lockstep does not fit.
+                let mut complements: Option<String> = None;
                 if inside.is_empty() {
                     let plain = value_graph::build(module, local, loop_seq);
                     if match_reduction(module, &plain).is_ok() {
                         continue;
+                    }
+                    if let Ok(m) = match_map(module, &plain) {
+                        if m.narrow.is_none() {
+                            continue;
+                        }
+                        complements = Some(format!("shape {}", m.shape));
                     }
                     for declined in [
                         match_copy_fill(&plain).map(|_| ()),
                         match_map(module, &plain).map(|_| ()),
                     ] {
                         match declined {
+                            Ok(()) if complements.is_some() => {}
                             Ok(()) => continue 'candidates,
                             Err(NoMatch::Declined { reason, .. }) => replaces.push(reason),
                             Err(NoMatch::Unrelated) => {}
@@ -126,7 +139,9 @@ impl Pass for SimdNest {
                 // them): each copy's elements picked out of the block's and
                 // interleaved back, in i32 lanes, measured slower than the scalar
                 // loop in V8 (2026-12-06: 1 MiB threshold, four copies, 500 -> 632
-                // us; saturating add, two copies, 635 -> 953 us).
+                // us; saturating add, two copies, 635 -> 953 us). (The elementwise
+                // pass takes most such maps in i8x16/i16x8 lanes; what reaches this
+                // pass compares values wider than 16 bits.)
                 let mut sequences =
                     crate::analysis::loops::nested_sequences(local, &local.block(loop_seq).instrs);
                 sequences.push(loop_seq);
@@ -208,6 +223,13 @@ impl Pass for SimdNest {
                     reason: Some(reason),
                     verified: None,
                 };
+                // (Quiet where it complements an 8- or 16-bit map's kernel.)
+                let quiet = complements.is_some();
+                let say = |findings: &mut Vec<Finding>, f: Finding| {
+                    if !quiet {
+                        findings.push(f);
+                    }
+                };
                 let elem = store_elem(body.stores[0].kind);
                 if elem.is_none() {
                     // (Stores of v128: the compiler's own vector loop.)
@@ -222,24 +244,26 @@ impl Pass for SimdNest {
                             .then_some(super::NO_NATIVE_KERNEL)
                     });
                 if let Some(reason) = refusal {
-                    cx.findings
-                        .push(finding(guess, elem, Action::Detected, reason.to_string()));
+                    say(
+                        &mut cx.findings,
+                        finding(guess, elem, Action::Detected, reason.to_string()),
+                    );
                     continue;
                 }
                 if let Some(reason) = reads_other_iterations(&body, &steps) {
-                    cx.findings
-                        .push(finding(guess, elem, Action::Declined, reason.to_string()));
+                    say(
+                        &mut cx.findings,
+                        finding(guess, elem, Action::Declined, reason.to_string()),
+                    );
                     continue;
                 }
                 let trip = match trip_count(&body, &steps) {
                     Ok(t) => t,
                     Err(reason) => {
-                        cx.findings.push(finding(
-                            guess,
-                            elem,
-                            Action::Declined,
-                            reason.to_string(),
-                        ));
+                        say(
+                            &mut cx.findings,
+                            finding(guess, elem, Action::Declined, reason.to_string()),
+                        );
                         continue;
                     }
                 };
@@ -247,17 +271,22 @@ impl Pass for SimdNest {
                 if let Some(reason) =
                     super::too_short(local, info.parent_seq, info.position, &body, &trip, 1, 16)
                 {
-                    cx.findings
-                        .push(finding(guess, elem, Action::Detected, reason));
+                    say(
+                        &mut cx.findings,
+                        finding(guess, elem, Action::Detected, reason),
+                    );
                     continue;
                 }
                 if !cx.allow_rewrite() {
-                    cx.findings.push(finding(
-                        guess,
-                        elem,
-                        Action::Detected,
-                        "bisect limit reached".to_string(),
-                    ));
+                    say(
+                        &mut cx.findings,
+                        finding(
+                            guess,
+                            elem,
+                            Action::Detected,
+                            "bisect limit reached".to_string(),
+                        ),
+                    );
                     continue;
                 }
                 match insert_lockstep(
@@ -297,15 +326,39 @@ impl Pass for SimdNest {
                                 cx.findings.remove(at);
                             }
                         }
-                        cx.findings.push(f);
+                        let kernel_finding = complements.as_ref().and_then(|shape| {
+                            cx.findings.iter().rposition(|e| {
+                                e.function == f.function
+                                    && e.reason.as_deref() == Some(shape.as_str())
+                            })
+                        });
+                        match kernel_finding {
+                            Some(at) if cx.findings[at].action == Action::Rewritten => {
+                                let note = format!(
+                                    "; runs of fewer than {} elements: lockstep-x{}",
+                                    crate::rewrite::narrow::MIN_ELEMENTS,
+                                    stats.lanes
+                                );
+                                if let Some(reason) = cx.findings[at].reason.as_mut() {
+                                    reason.push_str(&note);
+                                }
+                            }
+                            Some(at) => {
+                                cx.findings.remove(at);
+                                cx.findings.push(f);
+                            }
+                            None => cx.findings.push(f),
+                        }
                         rewritten.push(loop_seq);
                         if !changed.functions.contains(&func) {
                             changed.functions.push(func);
                         }
                     }
                     Err(reason) => {
-                        cx.findings
-                            .push(finding(guess, elem, Action::Declined, reason));
+                        say(
+                            &mut cx.findings,
+                            finding(guess, elem, Action::Declined, reason),
+                        );
                     }
                 }
             }

@@ -521,6 +521,9 @@ pub fn build_kernel(
     m: &MapMatch,
     serial: usize,
 ) -> FunctionId {
+    if let Some(plan) = &m.narrow {
+        return super::narrow::build_kernel(module, body, m, plan, serial);
+    }
     let mut params = vec![ValType::I32];
     let distinct_loads: Vec<&crate::fingerprints::elementwise::MapLoad> =
         m.loads.iter().filter(|l| !l.in_place).collect();
@@ -1014,7 +1017,7 @@ impl<'a> GuardSpec<'a> {
             accumulators: Vec::new(),
             seeded: false,
             overlap: Overlap::Disjoint,
-            min_elements: MIN_ELEMENTS,
+            min_elements: m.min_elements(),
             repeated_byte: None,
         }
     }

@@ -5,6 +5,7 @@ pub mod bulk;
 pub mod gemm;
 pub mod lanes;
 pub mod map;
+pub mod narrow;
 pub mod native;
 pub mod quantize;
 pub mod reduce;

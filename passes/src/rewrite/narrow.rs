@@ -1,0 +1,942 @@
+//! Maps over 8- and 16-bit elements (`p[i] = 255 - p[i]`, saturating adds,
+//! thresholds, `x[i] >> 1` on audio samples). The scalar code computes in `i32` on
+//! zero- or sign-extended elements and stores the low bits; the kernel computes in
+//! `i8x16` or `i16x8` lanes, each lane holding its element's `i32` value modulo 2^8
+//! or 2^16.
+//!
+//! That is exact for every operation whose low bits depend only on its operands'
+//! low bits (add, sub, mul, and, or, xor, shifts left, a select's arms) and, for the
+//! others (comparisons, shifts right, `eqz`, a select's condition), wherever a
+//! value-range analysis shows that the operands' `i32` values fit the lane, so that
+//! the lane holds the value itself (as a signed or as an unsigned lane; both orders
+//! agree with `i32`'s on those values). A comparison with a loop invariant of
+//! unknown range clamps the invariant once per call to one past the other operand's
+//! range, which changes no comparison's outcome: with `x` in `[lo, hi]`, `x < t` is
+//! `x < clamp(t, lo - 1, hi + 1)`, and likewise for every ordered comparison and
+//! for equality.
+//!
+//! Bytes whose expression needs no comparison or right shift run in `i8x16` lanes
+//! (16 elements a vector); the rest in `i16x8` lanes, bytes widened on load
+//! (`v128.load8x8_u/s`) and narrowed back with `i8x16.narrow_i16x8_u` after masking
+//! each lane to its low byte (so the narrowing never saturates).
+
+use super::map::{emit_cursor_loop, KernelCx};
+use crate::analysis::value_graph::{LoopBody, Node};
+use crate::fingerprints::elementwise::MapMatch;
+use crate::fingerprints::types::Lanes;
+use petgraph::graph::NodeIndex;
+use std::collections::HashMap;
+use walrus::ir::{BinaryOp, ExtendedLoad, LoadKind, LoadSimdKind, MemArg, UnaryOp, Value};
+use walrus::{
+    FunctionBuilder, FunctionId, InstrSeqBuilder, LocalId, Module, ModuleLocals, ValType,
+};
+
+/// Fewest elements worth a narrow kernel's guard and call (see
+/// `MapMatch::min_elements`).
+pub const MIN_ELEMENTS: i64 = 64;
+
+/// The lanes a narrow kernel computes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `i8x16`: each lane holds its value modulo 2^8.
+    Bytes,
+    /// `i16x8`: each lane holds its value modulo 2^16.
+    Halves,
+}
+
+impl Mode {
+    fn bits(self) -> u32 {
+        match self {
+            Mode::Bytes => 8,
+            Mode::Halves => 16,
+        }
+    }
+
+    /// `[-2^(B-1), 2^(B-1) - 1]`: values a lane holds exactly as a signed lane.
+    fn signed(self) -> Range {
+        let half = 1i64 << (self.bits() - 1);
+        (-half, half - 1)
+    }
+
+    /// `[0, 2^B - 1]`: values a lane holds exactly as an unsigned lane.
+    fn unsigned(self) -> Range {
+        (0, (1i64 << self.bits()) - 1)
+    }
+
+    fn holds(self, r: Range) -> bool {
+        inside(r, self.signed()) || inside(r, self.unsigned())
+    }
+}
+
+/// An `i32` value range, both ends included.
+type Range = (i64, i64);
+
+fn inside(r: Range, outer: Range) -> bool {
+    r.0 >= outer.0 && r.1 <= outer.1
+}
+
+/// How a shift by a constant is computed in lanes.
+#[derive(Clone, Copy, Debug)]
+enum ShiftForm {
+    /// Every bit a lane keeps is shifted out.
+    Zero,
+    /// The lane shift with this operator and amount.
+    Lane(BinaryOp, u32),
+}
+
+/// An invariant operand of a comparison, clamped once per call.
+#[derive(Clone, Copy, Debug)]
+struct Clamp {
+    /// Which operand (0 or 1) is the invariant.
+    operand: usize,
+    /// The clamp's bounds (the unsigned form has `lo = 0` and takes the unsigned
+    /// minimum with `hi`).
+    lo: i32,
+    hi: i32,
+    unsigned: bool,
+}
+
+/// How a comparison is computed in lanes.
+#[derive(Clone, Copy, Debug)]
+struct CompareForm {
+    /// The lane comparison (its signedness chosen by the operands' ranges).
+    op: BinaryOp,
+    clamp: Option<Clamp>,
+}
+
+/// A narrow map's kernel plan.
+#[derive(Clone, Debug)]
+pub struct NarrowPlan {
+    /// The lanes computed in.
+    pub mode: Mode,
+    /// Bytes per element (1 or 2).
+    pub elem_bytes: u32,
+    shifts: HashMap<NodeIndex, ShiftForm>,
+    compares: HashMap<NodeIndex, CompareForm>,
+}
+
+impl NarrowPlan {
+    /// The lane shape's name, for the report.
+    pub fn lanes_name(&self) -> &'static str {
+        match self.mode {
+            Mode::Bytes => "i8x16",
+            Mode::Halves => "i16x8",
+        }
+    }
+}
+
+/// Plans the kernel of the narrow map storing `value` (elements of `elem_bytes`
+/// bytes), with the match's loop-invariant leaves `invariants`: bytes lanes where
+/// they do, else halves, else the reason neither does.
+pub fn plan(
+    body: &LoopBody,
+    value: NodeIndex,
+    elem_bytes: u32,
+    invariants: &[(NodeIndex, ValType)],
+) -> Result<NarrowPlan, &'static str> {
+    if invariants.iter().any(|(_, ty)| *ty != ValType::I32) {
+        return Err("a loop invariant that is not an i32");
+    }
+    let modes: &[Mode] = if elem_bytes == 1 {
+        &[Mode::Bytes, Mode::Halves]
+    } else {
+        &[Mode::Halves]
+    };
+    let mut reason = "no exact SIMD form for an operation";
+    for mode in modes {
+        let mut planner = Planner {
+            body,
+            mode: *mode,
+            elem_bytes,
+            ranges: HashMap::new(),
+            plan: NarrowPlan {
+                mode: *mode,
+                elem_bytes,
+                shifts: HashMap::new(),
+                compares: HashMap::new(),
+            },
+        };
+        match planner.lanes(value, 0) {
+            Ok(()) => return Ok(planner.plan),
+            Err(r) => reason = r,
+        }
+    }
+    Err(reason)
+}
+
+struct Planner<'a> {
+    body: &'a LoopBody,
+    mode: Mode,
+    elem_bytes: u32,
+    ranges: HashMap<NodeIndex, Option<Range>>,
+    plan: NarrowPlan,
+}
+
+fn constant_amount(body: &LoopBody, node: NodeIndex) -> Option<u32> {
+    match body.graph[node] {
+        Node::Const(Value::I32(k)) => Some((k & 31) as u32),
+        _ => None,
+    }
+}
+
+fn within_i32(r: Range) -> Option<Range> {
+    (r.0 >= i32::MIN as i64 && r.1 <= i32::MAX as i64).then_some(r)
+}
+
+/// The `i32` values `node` can take, when they can be bounded.
+fn range(
+    body: &LoopBody,
+    node: NodeIndex,
+    memo: &mut HashMap<NodeIndex, Option<Range>>,
+) -> Option<Range> {
+    if let Some(r) = memo.get(&node) {
+        return *r;
+    }
+    // (A cycle cannot occur in a value graph; the entry guards deep recursion.)
+    memo.insert(node, None);
+    let ops = body.operands(node);
+    let mut of = |n: NodeIndex| range(body, n, memo);
+    use BinaryOp::*;
+    let r = match &body.graph[node] {
+        Node::Const(Value::I32(c)) => Some((*c as i64, *c as i64)),
+        Node::Load { kind, .. } => match kind {
+            LoadKind::I32_8 {
+                kind: ExtendedLoad::ZeroExtend,
+            } => Some((0, 255)),
+            LoadKind::I32_8 {
+                kind: ExtendedLoad::SignExtend,
+            } => Some((-128, 127)),
+            LoadKind::I32_16 {
+                kind: ExtendedLoad::ZeroExtend,
+            } => Some((0, 65535)),
+            LoadKind::I32_16 {
+                kind: ExtendedLoad::SignExtend,
+            } => Some((-32768, 32767)),
+            _ => None,
+        },
+        Node::Binop(op) => {
+            let (a, b) = (of(ops[0]), of(ops[1]));
+            let amount = constant_amount(body, ops[1]);
+            match (op, a, b) {
+                (I32Add, Some(a), Some(b)) => within_i32((a.0 + b.0, a.1 + b.1)),
+                (I32Sub, Some(a), Some(b)) => within_i32((a.0 - b.1, a.1 - b.0)),
+                (I32Mul, Some(a), Some(b)) => {
+                    let p = [a.0 * b.0, a.0 * b.1, a.1 * b.0, a.1 * b.1];
+                    within_i32((*p.iter().min()?, *p.iter().max()?))
+                }
+                (I32And, a, b) => {
+                    let his: Vec<i64> = [a, b]
+                        .into_iter()
+                        .flatten()
+                        .filter(|r| r.0 >= 0)
+                        .map(|r| r.1)
+                        .collect();
+                    his.into_iter().min().map(|hi| (0, hi))
+                }
+                (I32Or | I32Xor, Some(a), Some(b)) if a.0 >= 0 && b.0 >= 0 => {
+                    let top = ((a.1.max(b.1) + 1) as u64).next_power_of_two() as i64 - 1;
+                    Some((0, top))
+                }
+                (I32Shl, Some(a), _) => amount.and_then(|k| within_i32((a.0 << k, a.1 << k))),
+                (I32ShrS, a, _) => amount.map(|k| match a {
+                    Some(a) => (a.0 >> k, a.1 >> k),
+                    None => (-(1i64 << (31 - k)), (1i64 << (31 - k)) - 1),
+                }),
+                (I32ShrU, a, _) => amount.and_then(|k| match a {
+                    Some(a) if a.0 >= 0 => Some((a.0 >> k, a.1 >> k)),
+                    _ if k > 0 => Some((0, (1i64 << (32 - k)) - 1)),
+                    _ => None,
+                }),
+                _ if comparison(*op).is_some() => Some((0, 1)),
+                _ => None,
+            }
+        }
+        Node::Unop(UnaryOp::I32Eqz) => Some((0, 1)),
+        Node::Unop(UnaryOp::I32Extend8S) => Some((-128, 127)),
+        Node::Unop(UnaryOp::I32Extend16S) => Some((-32768, 32767)),
+        Node::Select => match (of(ops[0]), of(ops[1])) {
+            (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+            _ => None,
+        },
+        _ => None,
+    };
+    memo.insert(node, r);
+    r
+}
+
+/// An `i32` comparison: (signed, unsigned or neither, lane operators for bytes and
+/// halves as (signed, unsigned)).
+#[derive(Clone, Copy)]
+enum Order {
+    Signed,
+    Unsigned,
+    Equality,
+}
+
+fn comparison(op: BinaryOp) -> Option<(Order, [(BinaryOp, BinaryOp); 2])> {
+    use BinaryOp::*;
+    Some(match op {
+        I32Eq => (Order::Equality, [(I8x16Eq, I8x16Eq), (I16x8Eq, I16x8Eq)]),
+        I32Ne => (Order::Equality, [(I8x16Ne, I8x16Ne), (I16x8Ne, I16x8Ne)]),
+        I32LtS | I32LtU => (
+            if matches!(op, I32LtS) {
+                Order::Signed
+            } else {
+                Order::Unsigned
+            },
+            [(I8x16LtS, I8x16LtU), (I16x8LtS, I16x8LtU)],
+        ),
+        I32GtS | I32GtU => (
+            if matches!(op, I32GtS) {
+                Order::Signed
+            } else {
+                Order::Unsigned
+            },
+            [(I8x16GtS, I8x16GtU), (I16x8GtS, I16x8GtU)],
+        ),
+        I32LeS | I32LeU => (
+            if matches!(op, I32LeS) {
+                Order::Signed
+            } else {
+                Order::Unsigned
+            },
+            [(I8x16LeS, I8x16LeU), (I16x8LeS, I16x8LeU)],
+        ),
+        I32GeS | I32GeU => (
+            if matches!(op, I32GeS) {
+                Order::Signed
+            } else {
+                Order::Unsigned
+            },
+            [(I8x16GeS, I8x16GeU), (I16x8GeS, I16x8GeU)],
+        ),
+        _ => return None,
+    })
+}
+
+const TOO_WIDE: &str = "a comparison or shift of values wider than 16 bits";
+
+impl Planner<'_> {
+    fn range(&mut self, node: NodeIndex) -> Option<Range> {
+        range(self.body, node, &mut self.ranges)
+    }
+
+    /// Whether `node` can be computed with each lane holding its value modulo 2^B.
+    fn lanes(&mut self, node: NodeIndex, depth: u32) -> Result<(), &'static str> {
+        use BinaryOp::*;
+        if depth > 64 {
+            return Err("expression too deep");
+        }
+        let body = self.body;
+        if body.is_invariant(node) {
+            return match body.graph[node] {
+                Node::Const(Value::I32(_)) => Ok(()),
+                Node::Const(_) => Err("a constant that is not an i32"),
+                _ => Ok(()),
+            };
+        }
+        let ops = body.operands(node);
+        match body.graph[node].clone() {
+            Node::Load { kind, .. } => {
+                let width_ok = match kind {
+                    LoadKind::I32_8 {
+                        kind: ExtendedLoad::ZeroExtend | ExtendedLoad::SignExtend,
+                    } => self.elem_bytes == 1,
+                    LoadKind::I32_16 {
+                        kind: ExtendedLoad::ZeroExtend | ExtendedLoad::SignExtend,
+                    } => self.elem_bytes == 2,
+                    _ => false,
+                };
+                width_ok
+                    .then_some(())
+                    .ok_or("a load that is not an 8- or 16-bit i32 load")
+            }
+            Node::Binop(op) => match op {
+                I32Add | I32Sub | I32And | I32Or | I32Xor => {
+                    self.lanes(ops[0], depth + 1)?;
+                    self.lanes(ops[1], depth + 1)
+                }
+                I32Mul if self.mode == Mode::Halves => {
+                    self.lanes(ops[0], depth + 1)?;
+                    self.lanes(ops[1], depth + 1)
+                }
+                I32Shl | I32ShrS | I32ShrU => {
+                    let k = constant_amount(body, ops[1]).ok_or("a shift by a variable amount")?;
+                    let form = self.shift(op, ops[0], k)?;
+                    self.plan.shifts.insert(node, form);
+                    self.lanes(ops[0], depth + 1)
+                }
+                _ if comparison(op).is_some() => self.compare(node, op, &ops, depth),
+                _ => Err("no exact SIMD form for an operation"),
+            },
+            Node::Unop(UnaryOp::I32Eqz) => {
+                let r = self.range(ops[0]).ok_or(TOO_WIDE)?;
+                if !self.mode.holds(r) {
+                    return Err(TOO_WIDE);
+                }
+                self.lanes(ops[0], depth + 1)
+            }
+            Node::Unop(UnaryOp::I32Extend8S | UnaryOp::I32Extend16S) => {
+                self.lanes(ops[0], depth + 1)
+            }
+            Node::Select => {
+                self.lanes(ops[0], depth + 1)?;
+                self.lanes(ops[1], depth + 1)?;
+                self.mask(ops[2], depth + 1)
+            }
+            _ => Err("no exact SIMD form for an operation"),
+        }
+    }
+
+    /// Whether `node`'s truth (non-zero or not) can be computed as a lane mask.
+    fn mask(&mut self, node: NodeIndex, depth: u32) -> Result<(), &'static str> {
+        let is_test = match self.body.graph[node] {
+            Node::Binop(op) => comparison(op).is_some(),
+            Node::Unop(UnaryOp::I32Eqz) => true,
+            _ => false,
+        };
+        if !is_test {
+            let r = self.range(node).ok_or(TOO_WIDE)?;
+            if !self.mode.holds(r) {
+                return Err(TOO_WIDE);
+            }
+        }
+        self.lanes(node, depth)
+    }
+
+    fn shift(
+        &mut self,
+        op: BinaryOp,
+        operand: NodeIndex,
+        k: u32,
+    ) -> Result<ShiftForm, &'static str> {
+        let bits = self.mode.bits();
+        let (shl, shr_s, shr_u) = match self.mode {
+            Mode::Bytes => (BinaryOp::I8x16Shl, BinaryOp::I8x16ShrS, BinaryOp::I8x16ShrU),
+            Mode::Halves => (BinaryOp::I16x8Shl, BinaryOp::I16x8ShrS, BinaryOp::I16x8ShrU),
+        };
+        if k == 0 {
+            return Ok(ShiftForm::Lane(shl, 0));
+        }
+        if matches!(op, BinaryOp::I32Shl) {
+            return Ok(if k < bits {
+                ShiftForm::Lane(shl, k)
+            } else {
+                ShiftForm::Zero
+            });
+        }
+        let r = self.range(operand).ok_or(TOO_WIDE)?;
+        if inside(r, self.mode.unsigned()) {
+            // The lane holds the (non-negative) value: both shifts are logical.
+            return Ok(if k < bits {
+                ShiftForm::Lane(shr_u, k)
+            } else {
+                ShiftForm::Zero
+            });
+        }
+        if inside(r, self.mode.signed()) {
+            // The lane holds the value, bits B-1 and up all its sign. An arithmetic
+            // shift keeps that; a logical one brings the i32's sign bits down into
+            // the low B bits, which an arithmetic lane shift also does while the
+            // shift leaves no zero from above bit 31 in them (k + B - 1 <= 31).
+            return match op {
+                BinaryOp::I32ShrS => Ok(ShiftForm::Lane(shr_s, k.min(bits - 1))),
+                _ if k + bits - 1 <= 31 => Ok(ShiftForm::Lane(shr_s, k.min(bits - 1))),
+                _ => Err(TOO_WIDE),
+            };
+        }
+        Err(TOO_WIDE)
+    }
+
+    fn compare(
+        &mut self,
+        node: NodeIndex,
+        op: BinaryOp,
+        ops: &[NodeIndex],
+        depth: u32,
+    ) -> Result<(), &'static str> {
+        let (order, lane_ops) = comparison(op).ok_or("no exact SIMD form for an operation")?;
+        let (signed_op, unsigned_op) = lane_ops[usize::from(self.mode == Mode::Halves)];
+        let (ra, rb) = (self.range(ops[0]), self.range(ops[1]));
+        let (s, u) = (self.mode.signed(), self.mode.unsigned());
+        let form = match (ra, rb) {
+            (Some(a), Some(b)) if inside(a, s) && inside(b, s) => CompareForm {
+                // Both orders of i32 agree with the lane's on values that fit it.
+                op: match order {
+                    Order::Unsigned => unsigned_op,
+                    _ => signed_op,
+                },
+                clamp: None,
+            },
+            (Some(a), Some(b)) if inside(a, u) && inside(b, u) => CompareForm {
+                // Non-negative: signed and unsigned order are the same.
+                op: match order {
+                    Order::Equality => signed_op,
+                    _ => unsigned_op,
+                },
+                clamp: None,
+            },
+            (Some(known), None) | (None, Some(known)) => {
+                let operand = usize::from(ra.is_some());
+                if !self.body.is_invariant(ops[operand]) {
+                    return Err(TOO_WIDE);
+                }
+                let (lo, hi) = (known.0 - 1, known.1 + 1);
+                match order {
+                    Order::Unsigned if known.0 >= 0 && hi <= u.1 => CompareForm {
+                        op: unsigned_op,
+                        clamp: Some(Clamp {
+                            operand,
+                            lo: 0,
+                            hi: hi as i32,
+                            unsigned: true,
+                        }),
+                    },
+                    Order::Signed | Order::Equality
+                        if inside((lo, hi), s) || inside((lo, hi), u) =>
+                    {
+                        let fits_signed = inside((lo, hi), s);
+                        CompareForm {
+                            op: match (order, fits_signed) {
+                                (Order::Equality, _) | (_, true) => signed_op,
+                                _ => unsigned_op,
+                            },
+                            clamp: Some(Clamp {
+                                operand,
+                                lo: lo as i32,
+                                hi: hi as i32,
+                                unsigned: false,
+                            }),
+                        }
+                    }
+                    _ => return Err(TOO_WIDE),
+                }
+            }
+            _ => return Err(TOO_WIDE),
+        };
+        self.plan.compares.insert(node, form);
+        for (i, operand) in ops.iter().enumerate().take(2) {
+            if form.clamp.map(|c| c.operand) != Some(i) {
+                self.lanes(*operand, depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The v128 of constant `c`'s low B bits in every lane.
+fn splat_bits(mode: Mode, c: i64) -> u128 {
+    match mode {
+        Mode::Bytes => (c as u8 as u128) * 0x0101_0101_0101_0101_0101_0101_0101_0101,
+        Mode::Halves => (c as u16 as u128) * 0x0001_0001_0001_0001_0001_0001_0001_0001,
+    }
+}
+
+/// Emission state of a narrow kernel's vector loop.
+struct Emit<'a> {
+    body: &'a LoopBody,
+    plan: &'a NarrowPlan,
+    memory: walrus::MemoryId,
+    load_base: &'a HashMap<NodeIndex, LocalId>,
+    /// Invariant node -> splatted local.
+    invariants: HashMap<NodeIndex, LocalId>,
+    /// Comparison node -> its clamped, splatted invariant operand.
+    clamped: HashMap<NodeIndex, LocalId>,
+    /// Splatted constants: bits -> local.
+    constants: HashMap<u128, LocalId>,
+    use_counts: HashMap<NodeIndex, u32>,
+    shared: HashMap<(NodeIndex, bool), LocalId>,
+    /// Byte offset of the lanes being computed from the current element.
+    offset: u32,
+}
+
+impl Emit<'_> {
+    fn constant(&self, seq: &mut InstrSeqBuilder, bits: u128) {
+        match self.constants.get(&bits) {
+            Some(local) => seq.local_get(*local),
+            None => seq.const_(Value::V128(bits)),
+        };
+    }
+
+    fn splat(&self, c: i64) -> u128 {
+        splat_bits(self.plan.mode, c)
+    }
+
+    /// Pushes the 16 bytes the elements at byte `offset` from the current ones
+    /// store: one vector of lanes, or, for bytes computed in halves, two of eight
+    /// lanes masked to their low bytes and narrowed.
+    fn chunk(
+        &mut self,
+        locals: &mut ModuleLocals,
+        seq: &mut InstrSeqBuilder,
+        value: NodeIndex,
+        offset: u32,
+    ) {
+        if self.plan.mode == Mode::Halves && self.plan.elem_bytes == 1 {
+            for half in 0..2u32 {
+                self.shared.clear();
+                self.offset = offset + 8 * half;
+                self.emit(locals, seq, value, false);
+                self.constant(seq, splat_bits(Mode::Halves, 0xff));
+                seq.binop(BinaryOp::V128And);
+            }
+            seq.binop(BinaryOp::I8x16NarrowI16x8U);
+        } else {
+            self.shared.clear();
+            self.offset = offset;
+            self.emit(locals, seq, value, false);
+        }
+    }
+
+    /// Pushes `node` as lanes (`mask`: false) or as a mask of its truth.
+    fn emit(
+        &mut self,
+        locals: &mut ModuleLocals,
+        seq: &mut InstrSeqBuilder,
+        node: NodeIndex,
+        mask: bool,
+    ) {
+        if let Some(local) = self.shared.get(&(node, mask)) {
+            seq.local_get(*local);
+            return;
+        }
+        self.emit_uncached(locals, seq, node, mask);
+        if self.use_counts.get(&node).copied().unwrap_or(0) > 1 {
+            let local = locals.add(ValType::V128);
+            seq.local_tee(local);
+            self.shared.insert((node, mask), local);
+        }
+    }
+
+    fn emit_uncached(
+        &mut self,
+        locals: &mut ModuleLocals,
+        seq: &mut InstrSeqBuilder,
+        node: NodeIndex,
+        mask: bool,
+    ) {
+        use BinaryOp::*;
+        let body = self.body;
+        let halves = self.plan.mode == Mode::Halves;
+        let (eq, ne) = if halves {
+            (I16x8Eq, I16x8Ne)
+        } else {
+            (I8x16Eq, I8x16Ne)
+        };
+        let ops = body.operands(node);
+        // A mask from a comparison; lanes of 0/1 from a mask.
+        let test = |this: &mut Self, seq: &mut InstrSeqBuilder, lane_op: BinaryOp| {
+            seq.binop(lane_op);
+            if !mask {
+                this.constant(seq, this.splat(1));
+                seq.binop(V128And);
+            }
+        };
+        // Lanes -> a mask of lanes != 0.
+        let to_mask = |this: &mut Self, seq: &mut InstrSeqBuilder| {
+            if mask {
+                this.constant(seq, 0);
+                seq.binop(ne);
+            }
+        };
+        if let Some(local) = self.invariants.get(&node).copied() {
+            seq.local_get(local);
+            to_mask(self, seq);
+            return;
+        }
+        match body.graph[node].clone() {
+            Node::Const(Value::I32(c)) => {
+                self.constant(seq, self.splat(c as i64));
+                to_mask(self, seq);
+            }
+            Node::Load { kind, .. } => {
+                let arg = MemArg {
+                    align: 1,
+                    offset: self.offset as u64,
+                };
+                seq.local_get(self.load_base[&node]);
+                let signed = matches!(
+                    kind,
+                    LoadKind::I32_8 {
+                        kind: ExtendedLoad::SignExtend
+                    }
+                );
+                if halves && self.plan.elem_bytes == 1 {
+                    let widen = if signed {
+                        LoadSimdKind::V128Load8x8S
+                    } else {
+                        LoadSimdKind::V128Load8x8U
+                    };
+                    seq.load_simd(self.memory, widen, arg);
+                } else {
+                    seq.load(self.memory, LoadKind::V128, arg);
+                }
+                to_mask(self, seq);
+            }
+            Node::Binop(op) => {
+                if let Some(form) = self.plan.compares.get(&node).copied() {
+                    for (i, operand) in ops.iter().enumerate().take(2) {
+                        if form.clamp.map(|c| c.operand) == Some(i) {
+                            seq.local_get(self.clamped[&node]);
+                        } else {
+                            self.emit(locals, seq, *operand, false);
+                        }
+                    }
+                    test(self, seq, form.op);
+                    return;
+                }
+                if let Some(form) = self.plan.shifts.get(&node).copied() {
+                    match form {
+                        ShiftForm::Zero => self.constant(seq, 0),
+                        ShiftForm::Lane(_, 0) => self.emit(locals, seq, ops[0], false),
+                        ShiftForm::Lane(lane_op, k) => {
+                            self.emit(locals, seq, ops[0], false);
+                            seq.i32_const(k as i32).binop(lane_op);
+                        }
+                    }
+                    to_mask(self, seq);
+                    return;
+                }
+                let lane_op = match (op, halves) {
+                    (I32Add, true) => I16x8Add,
+                    (I32Add, false) => I8x16Add,
+                    (I32Sub, true) => I16x8Sub,
+                    (I32Sub, false) => I8x16Sub,
+                    (I32Mul, _) => I16x8Mul,
+                    (I32And, _) => V128And,
+                    (I32Or, _) => V128Or,
+                    _ => V128Xor,
+                };
+                self.emit(locals, seq, ops[0], false);
+                self.emit(locals, seq, ops[1], false);
+                seq.binop(lane_op);
+                to_mask(self, seq);
+            }
+            Node::Unop(UnaryOp::I32Eqz) => {
+                self.emit(locals, seq, ops[0], false);
+                self.constant(seq, 0);
+                test(self, seq, eq);
+            }
+            Node::Unop(UnaryOp::I32Extend8S) if halves => {
+                self.emit(locals, seq, ops[0], false);
+                seq.i32_const(8)
+                    .binop(I16x8Shl)
+                    .i32_const(8)
+                    .binop(I16x8ShrS);
+                to_mask(self, seq);
+            }
+            Node::Unop(_) => {
+                // extend16_s, and extend8_s on bytes: the low B bits are the operand's.
+                self.emit(locals, seq, ops[0], false);
+                to_mask(self, seq);
+            }
+            Node::Select => {
+                self.emit(locals, seq, ops[0], false);
+                self.emit(locals, seq, ops[1], false);
+                self.emit(locals, seq, ops[2], true);
+                seq.v128_bitselect();
+                to_mask(self, seq);
+            }
+            _ => {
+                // (Planning admits nothing else.)
+                seq.unreachable();
+            }
+        }
+    }
+}
+
+/// Adds the kernel of a narrow map to the module (parameters as
+/// [`super::map::build_kernel`]'s: store base, one base per distinct non-in-place
+/// load, the invariants, the element count) and returns it.
+pub fn build_kernel(
+    module: &mut Module,
+    body: &LoopBody,
+    m: &MapMatch,
+    plan: &NarrowPlan,
+    serial: usize,
+) -> FunctionId {
+    let mut params = vec![ValType::I32];
+    let distinct_loads: Vec<&crate::fingerprints::elementwise::MapLoad> =
+        m.loads.iter().filter(|l| !l.in_place).collect();
+    params.extend(distinct_loads.iter().map(|_| ValType::I32));
+    params.extend(m.invariants.iter().map(|(_, ty)| *ty));
+    params.push(ValType::I32);
+    let mut builder = FunctionBuilder::new(&mut module.types, &params, &[]);
+    builder.name(format!(
+        "barq_{}_{}_x{}_{serial}",
+        m.pattern,
+        plan.lanes_name(),
+        m.unroll
+    ));
+    let args: Vec<LocalId> = params.iter().map(|ty| module.locals.add(*ty)).collect();
+    let store_base = args[0];
+    let count = *args.last().unwrap_or(&store_base);
+    let width = plan.elem_bytes as i32;
+    let store_cursor = module.locals.add(ValType::I32);
+    let load_cursors: Vec<LocalId> = distinct_loads
+        .iter()
+        .map(|_| module.locals.add(ValType::I32))
+        .collect();
+    let vector_end = module.locals.add(ValType::I32);
+    let chunk_end = module.locals.add(ValType::I32);
+    let end = module.locals.add(ValType::I32);
+    let invariant_args: Vec<LocalId> = args[1 + distinct_loads.len()..args.len() - 1].to_vec();
+
+    // The scalar tail's context (i32 arithmetic, as the original).
+    let (mut cx, _) = KernelCx::new(
+        body,
+        Lanes::I32x4,
+        &[m.value],
+        &distinct_loads,
+        &load_cursors,
+        store_cursor,
+    );
+    let mut entry = builder.func_body();
+    let mut emit = Emit {
+        body,
+        plan,
+        memory: m.memory,
+        load_base: &cx.load_base,
+        invariants: HashMap::new(),
+        clamped: HashMap::new(),
+        constants: HashMap::new(),
+        use_counts: cx.use_counts.clone(),
+        shared: HashMap::new(),
+        offset: 0,
+    };
+    // Constants: 0, 1, the low-byte mask, and every constant of the expression.
+    let mut bits: Vec<u128> = vec![0, emit.splat(1), splat_bits(Mode::Halves, 0xff)];
+    for n in body.graph.node_indices() {
+        if let Node::Const(Value::I32(c)) = body.graph[n] {
+            if body.uses(m.value, n) || n == m.value {
+                bits.push(emit.splat(c as i64));
+            }
+        }
+    }
+    for b in bits {
+        if let std::collections::hash_map::Entry::Vacant(slot) = emit.constants.entry(b) {
+            let local = module.locals.add(ValType::V128);
+            entry.const_(Value::V128(b)).local_set(local);
+            slot.insert(local);
+        }
+    }
+    let lane_splat = match plan.mode {
+        Mode::Bytes => UnaryOp::I8x16Splat,
+        Mode::Halves => UnaryOp::I16x8Splat,
+    };
+    for ((node, _), scalar) in m.invariants.iter().zip(&invariant_args) {
+        let splatted = module.locals.add(ValType::V128);
+        entry
+            .local_get(*scalar)
+            .unop(lane_splat)
+            .local_set(splatted);
+        emit.invariants.insert(*node, splatted);
+    }
+    let mut compares: Vec<(&NodeIndex, &CompareForm)> = plan.compares.iter().collect();
+    compares.sort_by_key(|(n, _)| n.index());
+    for (compare, form) in compares {
+        let Some(clamp) = form.clamp else {
+            continue;
+        };
+        let operand = body.operands(*compare)[clamp.operand];
+        let Some(at) = m.invariants.iter().position(|(n, _)| *n == operand) else {
+            continue;
+        };
+        let t = invariant_args[at];
+        let clamped = module.locals.add(ValType::V128);
+        if clamp.unsigned {
+            // min_u(t, hi)
+            entry
+                .local_get(t)
+                .i32_const(clamp.hi)
+                .local_get(t)
+                .i32_const(clamp.hi)
+                .binop(BinaryOp::I32LtU)
+                .select(None);
+        } else {
+            // max_s(min_s(t, hi), lo)
+            let low = module.locals.add(ValType::I32);
+            entry
+                .local_get(t)
+                .i32_const(clamp.hi)
+                .local_get(t)
+                .i32_const(clamp.hi)
+                .binop(BinaryOp::I32LtS)
+                .select(None)
+                .local_tee(low)
+                .i32_const(clamp.lo)
+                .local_get(low)
+                .i32_const(clamp.lo)
+                .binop(BinaryOp::I32GtS)
+                .select(None);
+        }
+        entry.unop(lane_splat).local_set(clamped);
+        emit.clamped.insert(*compare, clamped);
+    }
+    entry.local_get(store_base).local_set(store_cursor);
+    for (cursor, base) in load_cursors.iter().zip(&args[1..]) {
+        entry.local_get(*base).local_set(*cursor);
+    }
+    // 32 bytes a pass of the vector loop, then one 16-byte chunk if that much is
+    // left (a 3x3 stencil's rows of 31 bytes take it).
+    let bytes = |entry: &mut InstrSeqBuilder| {
+        if width != 1 {
+            entry.i32_const(width).binop(BinaryOp::I32Mul);
+        }
+    };
+    for (bytes_per_pass, local) in [(32, vector_end), (16, chunk_end)] {
+        entry
+            .local_get(store_base)
+            .local_get(count)
+            .i32_const(-(bytes_per_pass / width))
+            .binop(BinaryOp::I32And);
+        bytes(&mut entry);
+        entry.binop(BinaryOp::I32Add).local_set(local);
+    }
+    entry.local_get(store_base).local_get(count);
+    bytes(&mut entry);
+    entry.binop(BinaryOp::I32Add).local_set(end);
+
+    let memory = m.memory;
+    let cursors: Vec<LocalId> = std::iter::once(store_cursor)
+        .chain(load_cursors.iter().copied())
+        .collect();
+    let store_arg = |offset: u32| MemArg {
+        align: 1,
+        offset: offset as u64,
+    };
+    for (end_of_part, chunks) in [(vector_end, 2u32), (chunk_end, 1)] {
+        emit_cursor_loop(
+            &mut entry,
+            store_cursor,
+            end_of_part,
+            &cursors,
+            16 * chunks as i32,
+            |repeat| {
+                for chunk in 0..chunks {
+                    repeat.local_get(store_cursor);
+                    emit.chunk(&mut module.locals, repeat, m.value, 16 * chunk);
+                    repeat.store(memory, walrus::ir::StoreKind::V128, store_arg(16 * chunk));
+                }
+            },
+        );
+    }
+    // The scalar tail: the original expression, one element at a time.
+    for ((node, _), scalar) in m.invariants.iter().zip(&invariant_args) {
+        cx.invariants.insert(*node, (*scalar, *scalar));
+    }
+    let store_kind = m.store_kind;
+    emit_cursor_loop(&mut entry, store_cursor, end, &cursors, width, |repeat| {
+        cx.shared.clear();
+        repeat.local_get(store_cursor);
+        cx.emit(
+            &mut module.locals,
+            repeat,
+            m.value,
+            false,
+            super::simd::Repr::Value,
+        );
+        repeat.store(memory, store_kind, store_arg(0));
+    });
+    builder.finish(args, &mut module.funcs)
+}
