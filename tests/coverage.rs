@@ -68,6 +68,8 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("c/pixels", "near_zero_i8", "map", false),
     ("c/pixels", "above_u_i8", "map", false),
     ("c/pixels", "absdiff_u8", "map", false),
+    ("c/pixels", "clip_i16_u8", "clamp", false),
+    ("c/pixels", "center_u8_i16", "map", false),
     ("c/conv3x3", "edges_u8", "conv2d", false),
 ];
 

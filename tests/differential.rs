@@ -47,14 +47,13 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "relu_out" => &[Ptr, Ptr, Len],
         "relu_if" | "relu_count" | "zero_after_negative" => &[Ptr, Len],
         "leaky_if" | "replace_nan" => &[Ptr, Len, Scalar],
-        "masked_copy" | "absdiff_u8" => &[Ptr, Ptr, Ptr, Len],
+        "masked_copy" | "absdiff_u8" | "add_residual_u8" => &[Ptr, Ptr, Ptr, Len],
         "keep_positive" => &[Ptr, Ptr, Len],
         "invert_u8" | "brighten_u8" | "halve_i16" | "abs_i8" | "scale_u8" | "gain_i16" => {
             &[Ptr, Len]
         }
-        "add_wrap_u8" | "add_sat_u8" | "shift_u16" | "near_zero_i8" | "above_u_i8" => {
-            &[Ptr, Ptr, Len]
-        }
+        "add_wrap_u8" | "add_sat_u8" | "shift_u16" | "near_zero_i8" | "above_u_i8"
+        | "clip_i16_u8" | "center_u8_i16" => &[Ptr, Ptr, Len],
         "threshold_u8" | "below_u8" => &[Ptr, Ptr, Len, Int],
         "key_u8" | "darken_u8" => &[Ptr, Len, Int],
         "blend_u8" => &[Ptr, Ptr, Ptr, Len, Int],

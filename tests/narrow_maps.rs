@@ -105,38 +105,41 @@ struct Kernel {
 }
 
 fn kernel(rng: &mut Rng) -> Kernel {
+    // Element widths: the store's, and each read stream's (mixed in a third of
+    // the kernels: 16-bit samples clipped to bytes, bytes widened to 16 bits).
     let wide = rng.below(3) == 0;
-    let (w, loads, store) = if wide {
-        (
-            2u32,
-            [
-                rng.pick(&["i32.load16_u", "i32.load16_s"]),
-                rng.pick(&["i32.load16_u", "i32.load16_s"]),
-            ],
-            "i32.store16",
-        )
+    let (w, store) = if wide {
+        (2u32, "i32.store16")
     } else {
-        (
-            1,
-            [
-                rng.pick(&["i32.load8_u", "i32.load8_s"]),
-                rng.pick(&["i32.load8_u", "i32.load8_s"]),
-            ],
-            "i32.store8",
-        )
+        (1, "i32.store8")
     };
+    let mixed = rng.below(3) == 0;
+    let load_of = |rng: &mut Rng| {
+        let width = if mixed && rng.below(2) == 0 { 3 - w } else { w };
+        let kind = if width == 2 {
+            rng.pick(&["i32.load16_u", "i32.load16_s"])
+        } else {
+            rng.pick(&["i32.load8_u", "i32.load8_s"])
+        };
+        (kind, width)
+    };
+    let ((x_load, x_width), (y_load, y_width)) = (load_of(rng), load_of(rng));
+    let loads = [x_load, y_load];
     let unroll = rng.pick(&[1u32, 1, 2, 4]);
-    let in_place = rng.below(2) == 0;
+    // (In place only where y's elements are the store's.)
+    let in_place = y_width == w && rng.below(2) == 0;
     let e = expr(rng, 3, &loads);
-    let s = w.trailing_zeros();
-    let at = |base: &str, j: u32| {
+    let at = |base: &str, j: u32, width: u32| {
+        let s = width.trailing_zeros();
         format!("(i32.add (local.get ${base}) (i32.shl (i32.add (local.get $i) (i32.const {j})) (i32.const {s})))")
     };
     let mut body = String::new();
     for j in 0..unroll {
-        let value = e.replace("{X}", &at("x", j)).replace("{Y}", &at("y", j));
+        let value = e
+            .replace("{X}", &at("x", j, x_width))
+            .replace("{Y}", &at("y", j, y_width));
         let target = if in_place { "y" } else { "z" };
-        body.push_str(&format!("({store} {} {value})\n", at(target, j)));
+        body.push_str(&format!("({store} {} {value})\n", at(target, j, w)));
     }
     let wat = format!(
         "(module

@@ -7,7 +7,10 @@
 // right shifts only where a value-range analysis shows the value fits the lane),
 // at every level, clang -O2/-O3's unrolled copies included. The blend's division by
 // 255 has no SIMD form (declined); the gain's clipping compares values wider than
-// 16 bits (the loop-nest pass's i32 lanes take it at -O1, -Os, -Oz).
+// 16 bits (the loop-nest pass's i32 lanes take it at -O1, -Os, -Oz). Mixed widths:
+// 16-bit values clipped to bytes, bytes widened to 16 bits (each stream advances by
+// its own element), and a codec's reconstruction (prediction plus a 16-bit
+// residual, clipped: the sum needs 17 bits, so only the i32 lanes take it).
 #include <stdint.h>
 #define EXPORT(name) __attribute__((export_name(name)))
 
@@ -88,4 +91,19 @@ EXPORT("above_u_i8") void above_u_i8(const int8_t *in, uint8_t *out, int n) {
 
 EXPORT("absdiff_u8") void absdiff_u8(const uint8_t *a, const uint8_t *b, uint8_t *out, int n) {
     for (int i = 0; i < n; i++) out[i] = a[i] > b[i] ? a[i] - b[i] : b[i] - a[i];
+}
+
+EXPORT("clip_i16_u8") void clip_i16_u8(const int16_t *in, uint8_t *out, int n) {
+    for (int i = 0; i < n; i++) out[i] = in[i] < 0 ? 0 : in[i] > 255 ? 255 : in[i];
+}
+
+EXPORT("center_u8_i16") void center_u8_i16(const uint8_t *in, int16_t *out, int n) {
+    for (int i = 0; i < n; i++) out[i] = (int16_t)((in[i] - 128) << 4);
+}
+
+EXPORT("add_residual_u8") void add_residual_u8(const uint8_t *pred, const int16_t *res, uint8_t *out, int n) {
+    for (int i = 0; i < n; i++) {
+        int v = pred[i] + res[i];
+        out[i] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
 }

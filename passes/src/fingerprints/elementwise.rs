@@ -56,6 +56,8 @@ pub struct MapLoad {
     pub access: Access,
     /// It reads exactly the element the iteration stores (`y[i] = f(y[i], ..)`).
     pub in_place: bool,
+    /// Bytes per element read.
+    pub width: u32,
 }
 
 /// A matched elementwise loop.
@@ -107,6 +109,13 @@ impl MapMatch {
         }
     }
 
+    /// Bytes per element stored.
+    pub fn elem_bytes(&self) -> u32 {
+        self.narrow
+            .as_ref()
+            .map_or(self.lanes.width(), |plan| plan.elem_bytes)
+    }
+
     /// The report's element type.
     pub fn elem(&self) -> crate::report::Elem {
         match &self.narrow {
@@ -143,6 +152,26 @@ pub(crate) fn lane_text(
     shift: i64,
     depth: u32,
 ) -> Result<String, &'static str> {
+    lane_text_shifted(body, node, &|_| shift, depth)
+}
+
+/// [`lane_text`] of unrolled copy `copy`: each load shifted back by `copy` of its
+/// own elements (an 8-bit map's 16-bit reads move two bytes a copy).
+fn lane_text_of_copy(
+    body: &LoopBody,
+    node: NodeIndex,
+    copy: i64,
+    depth: u32,
+) -> Result<String, &'static str> {
+    lane_text_shifted(body, node, &|width| copy * width as i64, depth)
+}
+
+fn lane_text_shifted(
+    body: &LoopBody,
+    node: NodeIndex,
+    shift_of: &dyn Fn(u32) -> i64,
+    depth: u32,
+) -> Result<String, &'static str> {
     if depth > 64 {
         return Err("expression too deep");
     }
@@ -153,7 +182,7 @@ pub(crate) fn lane_text(
             let addr = body.operands(node)[0];
             let form = affine_i32(body, addr).ok_or("non-affine load")?;
             let key: Vec<(usize, i64)> = form.key().iter().map(|(n, c)| (n.index(), *c)).collect();
-            let offset = form.constant + arg.offset as i64 - shift;
+            let offset = form.constant + arg.offset as i64 - shift_of(kind.width());
             Ok(format!(
                 "load({kind:?},{},{key:?},{offset})",
                 memory.index()
@@ -165,7 +194,7 @@ pub(crate) fn lane_text(
         other => {
             let mut children = Vec::new();
             for c in body.operands(node) {
-                children.push(lane_text(body, c, shift, depth + 1)?);
+                children.push(lane_text_shifted(body, c, shift_of, depth + 1)?);
             }
             Ok(format!("{other:?}({})", children.join(",")))
         }
@@ -389,9 +418,9 @@ fn match_any_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
     }
 
     // Every unrolled copy computes the same lane expression.
-    let lane0 = lane_text(body, stores[0].0.value, 0, 0).map_err(decline)?;
+    let lane0 = lane_text_of_copy(body, stores[0].0.value, 0, 0).map_err(decline)?;
     for (u, (store, _)) in stores.iter().enumerate().skip(1) {
-        if lane_text(body, store.value, u as i64 * width, 0).map_err(decline)? != lane0 {
+        if lane_text_of_copy(body, store.value, u as i64, 0).map_err(decline)? != lane0 {
             return Err(decline("unrolled copies differ"));
         }
     }
@@ -415,12 +444,18 @@ fn match_any_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
         if load_memory != memory {
             return Err(decline("loads from another memory"));
         }
-        if kind_width(kind) != width as u32 {
+        // (8- and 16-bit maps may read elements of either width: each stream
+        // advances by its own element per store.)
+        let load_width = kind_width(kind);
+        let mixed_ok = narrow_width.is_some() && matches!(load_width, 1 | 2);
+        if load_width != width as u32 && !mixed_ok {
             return Err(decline("mixed element widths"));
         }
         let addr = body.operands(node)[0];
         let form = affine_i32(body, addr).ok_or_else(|| decline("non-affine load"))?;
-        if form.exact_increment(body, &steps).unwrap_or(i64::MIN) != stride {
+        if form.exact_increment(body, &steps).unwrap_or(i64::MIN)
+            != stride / width * load_width as i64
+        {
             return Err(decline("non-contiguous load"));
         }
         let access = Access {
@@ -429,7 +464,9 @@ fn match_any_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
             form,
         };
         let same_array = access.form.key() == key;
-        let in_place = same_array && access.total_offset() == store_access.total_offset();
+        let in_place = same_array
+            && access.total_offset() == store_access.total_offset()
+            && load_width == width as u32;
         if same_array && !in_place {
             return Err(NoMatch::declined("map", "loop-carried memory dependence"));
         }
@@ -442,6 +479,7 @@ fn match_any_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
                 node,
                 access,
                 in_place,
+                width: load_width,
             });
         }
     }

@@ -640,6 +640,7 @@ pub fn plan(
                         node: load,
                         access,
                         in_place: false,
+                        width: kind.width(),
                     });
                     loads.len() - 1
                 }

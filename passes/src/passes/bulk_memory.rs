@@ -219,6 +219,7 @@ impl Pass for BulkMemory {
                 steps: &m.steps,
                 written: Some(&m.store),
                 reads,
+                read_strides: Vec::new(),
                 invariants: &invariants,
                 accumulators: Vec::new(),
                 seeded: false,

@@ -179,6 +179,7 @@ impl Pass for SimdReduce {
                     steps: &p.steps,
                     written: None,
                     reads,
+                    read_strides: Vec::new(),
                     invariants: &p.invariants,
                     accumulators: p
                         .accumulators

@@ -466,6 +466,18 @@ pub(crate) fn emit_cursor_loop(
     end: LocalId,
     cursors: &[LocalId],
     step: i32,
+    body: impl FnMut(&mut InstrSeqBuilder),
+) {
+    let steps: Vec<(LocalId, i32)> = cursors.iter().map(|c| (*c, step)).collect();
+    emit_cursor_loop_steps(seq, driver, end, &steps, body);
+}
+
+/// [`emit_cursor_loop`] with a step per cursor.
+pub(crate) fn emit_cursor_loop_steps(
+    seq: &mut InstrSeqBuilder,
+    driver: LocalId,
+    end: LocalId,
+    cursors: &[(LocalId, i32)],
     mut body: impl FnMut(&mut InstrSeqBuilder),
 ) {
     seq.block(None, |done| {
@@ -477,10 +489,10 @@ pub(crate) fn emit_cursor_loop(
         done.loop_(None, |repeat| {
             let repeat_id = repeat.id();
             body(repeat);
-            for cursor in cursors {
+            for (cursor, step) in cursors {
                 repeat
                     .local_get(*cursor)
-                    .i32_const(step)
+                    .i32_const(*step)
                     .binop(BinaryOp::I32Add)
                     .local_set(*cursor);
             }
@@ -524,12 +536,7 @@ pub fn build_kernel(
     if let Some(plan) = &m.narrow {
         return super::narrow::build_kernel(module, body, m, plan, serial);
     }
-    let mut params = vec![ValType::I32];
-    let distinct_loads: Vec<&crate::fingerprints::elementwise::MapLoad> =
-        m.loads.iter().filter(|l| !l.in_place).collect();
-    params.extend(distinct_loads.iter().map(|_| ValType::I32));
-    params.extend(m.invariants.iter().map(|(_, ty)| *ty));
-    params.push(ValType::I32);
+    let (params, distinct_loads) = kernel_params(m);
     let mut builder = FunctionBuilder::new(&mut module.types, &params, &[]);
     builder.name(
         format!(
@@ -617,6 +624,22 @@ pub fn build_kernel(
         );
     });
     builder.finish(args, &mut module.funcs)
+}
+
+/// A map kernel's parameters (the store base, one base per distinct non-in-place
+/// load, the invariants, the element count) and those loads.
+pub(crate) fn kernel_params(
+    m: &MapMatch,
+) -> (
+    Vec<ValType>,
+    Vec<&crate::fingerprints::elementwise::MapLoad>,
+) {
+    let distinct_loads: Vec<_> = m.loads.iter().filter(|l| !l.in_place).collect();
+    let mut params = vec![ValType::I32];
+    params.extend(distinct_loads.iter().map(|_| ValType::I32));
+    params.extend(m.invariants.iter().map(|(_, ty)| *ty));
+    params.push(ValType::I32);
+    (params, distinct_loads)
 }
 
 pub(crate) fn node_offset(body: &LoopBody, node: NodeIndex) -> i64 {
@@ -981,6 +1004,9 @@ pub struct GuardSpec<'a> {
     pub written: Option<&'a Access>,
     /// The read streams passed to the kernel (in-place reads excluded).
     pub reads: Vec<&'a Access>,
+    /// Bytes each read stream advances per iteration, where it differs from
+    /// `stride` (an 8-bit map reading 16-bit elements); empty: all `stride`.
+    pub read_strides: Vec<i64>,
     /// Loop invariants passed to the kernel after the stream bases.
     pub invariants: &'a [(NodeIndex, ValType)],
     /// Locals updated from the kernel's results: `local = local <op> result`.
@@ -1012,6 +1038,12 @@ impl<'a> GuardSpec<'a> {
                 .iter()
                 .filter(|l| !l.in_place)
                 .map(|l| &l.access)
+                .collect(),
+            read_strides: m
+                .loads
+                .iter()
+                .filter(|l| !l.in_place)
+                .map(|l| m.stride / m.elem_bytes() as i64 * l.width as i64)
                 .collect(),
             invariants: &m.invariants,
             accumulators: Vec::new(),
@@ -1077,13 +1109,17 @@ pub fn insert_guard(
     // (Capped at 2^32 - 1 so that no range end wraps to 0 in the kernel's i32 cursors.)
     emit_memory_bytes(spec.memory, l.memory_bytes, &mut seq);
     for (i, access) in accesses.iter().enumerate() {
+        let read = i.checked_sub(usize::from(spec.written.is_some()));
+        let stride = read
+            .and_then(|r| spec.read_strides.get(r).copied())
+            .unwrap_or(spec.stride);
         entry_i64(body, access.addr, false, &mut seq);
         seq.i64_const(access.offset as i64).binop(BinaryOp::I64Add);
-        if spec.stride > 0 {
+        if stride > 0 {
             // [first, first + iterations * stride)
             seq.local_tee(starts[i])
                 .local_get(l.iterations)
-                .i64_const(spec.stride)
+                .i64_const(stride)
                 .binop(BinaryOp::I64Mul)
                 .binop(BinaryOp::I64Add);
         } else {
@@ -1093,7 +1129,7 @@ pub fn insert_guard(
                 .local_get(l.iterations)
                 .i64_const(1)
                 .binop(BinaryOp::I64Sub)
-                .i64_const(spec.stride)
+                .i64_const(stride)
                 .binop(BinaryOp::I64Mul)
                 .binop(BinaryOp::I64Add)
                 .local_tee(starts[i])
@@ -1101,7 +1137,7 @@ pub fn insert_guard(
                 .binop(BinaryOp::I64LtS)
                 .br_if(skip)
                 .local_get(ends[i])
-                .i64_const(-spec.stride)
+                .i64_const(-stride)
                 .binop(BinaryOp::I64Add);
         }
         seq.local_tee(ends[i])

@@ -20,7 +20,7 @@
 //! (`v128.load8x8_u/s`) and narrowed back with `i8x16.narrow_i16x8_u` after masking
 //! each lane to its low byte (so the narrowing never saturates).
 
-use super::map::{emit_cursor_loop, KernelCx};
+use super::map::{emit_cursor_loop_steps, KernelCx};
 use crate::analysis::value_graph::{LoopBody, Node};
 use crate::fingerprints::elementwise::MapMatch;
 use crate::fingerprints::types::Lanes;
@@ -147,7 +147,6 @@ pub fn plan(
         let mut planner = Planner {
             body,
             mode: *mode,
-            elem_bytes,
             ranges: HashMap::new(),
             plan: NarrowPlan {
                 mode: *mode,
@@ -167,7 +166,6 @@ pub fn plan(
 struct Planner<'a> {
     body: &'a LoopBody,
     mode: Mode,
-    elem_bytes: u32,
     ranges: HashMap<NodeIndex, Option<Range>>,
     plan: NarrowPlan,
 }
@@ -339,12 +337,13 @@ impl Planner<'_> {
         match body.graph[node].clone() {
             Node::Load { kind, .. } => {
                 let width_ok = match kind {
+                    // (Bytes lanes read bytes; halves lanes either width.)
                     LoadKind::I32_8 {
                         kind: ExtendedLoad::ZeroExtend | ExtendedLoad::SignExtend,
-                    } => self.elem_bytes == 1,
+                    } => true,
                     LoadKind::I32_16 {
                         kind: ExtendedLoad::ZeroExtend | ExtendedLoad::SignExtend,
-                    } => self.elem_bytes == 2,
+                    } => self.mode == Mode::Halves,
                     _ => false,
                 };
                 width_ok
@@ -546,8 +545,8 @@ struct Emit<'a> {
     constants: HashMap<u128, LocalId>,
     use_counts: HashMap<NodeIndex, u32>,
     shared: HashMap<(NodeIndex, bool), LocalId>,
-    /// Byte offset of the lanes being computed from the current element.
-    offset: u32,
+    /// Elements from the current ones to the first the lanes compute.
+    element: u32,
 }
 
 impl Emit<'_> {
@@ -562,20 +561,21 @@ impl Emit<'_> {
         splat_bits(self.plan.mode, c)
     }
 
-    /// Pushes the 16 bytes the elements at byte `offset` from the current ones
-    /// store: one vector of lanes, or, for bytes computed in halves, two of eight
-    /// lanes masked to their low bytes and narrowed.
+    /// Pushes the 16 bytes that chunk `chunk` of the current elements stores: one
+    /// vector of lanes, or, for bytes computed in halves, two of eight lanes
+    /// masked to their low bytes and narrowed.
     fn chunk(
         &mut self,
         locals: &mut ModuleLocals,
         seq: &mut InstrSeqBuilder,
         value: NodeIndex,
-        offset: u32,
+        chunk: u32,
     ) {
+        let first = chunk * 16 / self.plan.elem_bytes;
         if self.plan.mode == Mode::Halves && self.plan.elem_bytes == 1 {
             for half in 0..2u32 {
                 self.shared.clear();
-                self.offset = offset + 8 * half;
+                self.element = first + 8 * half;
                 self.emit(locals, seq, value, false);
                 self.constant(seq, splat_bits(Mode::Halves, 0xff));
                 seq.binop(BinaryOp::V128And);
@@ -583,7 +583,7 @@ impl Emit<'_> {
             seq.binop(BinaryOp::I8x16NarrowI16x8U);
         } else {
             self.shared.clear();
-            self.offset = offset;
+            self.element = first;
             self.emit(locals, seq, value, false);
         }
     }
@@ -652,7 +652,7 @@ impl Emit<'_> {
             Node::Load { kind, .. } => {
                 let arg = MemArg {
                     align: 1,
-                    offset: self.offset as u64,
+                    offset: (self.element * kind.width()) as u64,
                 };
                 seq.local_get(self.load_base[&node]);
                 let signed = matches!(
@@ -661,7 +661,7 @@ impl Emit<'_> {
                         kind: ExtendedLoad::SignExtend
                     }
                 );
-                if halves && self.plan.elem_bytes == 1 {
+                if halves && kind.width() == 1 {
                     let widen = if signed {
                         LoadSimdKind::V128Load8x8S
                     } else {
@@ -755,12 +755,7 @@ pub fn build_kernel(
     plan: &NarrowPlan,
     serial: usize,
 ) -> FunctionId {
-    let mut params = vec![ValType::I32];
-    let distinct_loads: Vec<&crate::fingerprints::elementwise::MapLoad> =
-        m.loads.iter().filter(|l| !l.in_place).collect();
-    params.extend(distinct_loads.iter().map(|_| ValType::I32));
-    params.extend(m.invariants.iter().map(|(_, ty)| *ty));
-    params.push(ValType::I32);
+    let (params, distinct_loads) = super::map::kernel_params(m);
     let mut builder = FunctionBuilder::new(&mut module.types, &params, &[]);
     builder.name(format!(
         "barq_{}_{}_x{}_{serial}",
@@ -802,7 +797,7 @@ pub fn build_kernel(
         constants: HashMap::new(),
         use_counts: cx.use_counts.clone(),
         shared: HashMap::new(),
-        offset: 0,
+        element: 0,
     };
     // Constants: 0, 1, the low-byte mask, and every constant of the expression.
     let mut bits: Vec<u128> = vec![0, emit.splat(1), splat_bits(Mode::Halves, 0xff)];
@@ -898,24 +893,32 @@ pub fn build_kernel(
     entry.binop(BinaryOp::I32Add).local_set(end);
 
     let memory = m.memory;
-    let cursors: Vec<LocalId> = std::iter::once(store_cursor)
-        .chain(load_cursors.iter().copied())
+    // Each cursor advances by its own element width (the store's, or a read's).
+    let cursors: Vec<(LocalId, i32)> = std::iter::once((store_cursor, width))
+        .chain(
+            load_cursors
+                .iter()
+                .zip(&distinct_loads)
+                .map(|(c, l)| (*c, l.width as i32)),
+        )
         .collect();
+    let scaled = |elements: i32| -> Vec<(LocalId, i32)> {
+        cursors.iter().map(|(c, w)| (*c, w * elements)).collect()
+    };
     let store_arg = |offset: u32| MemArg {
         align: 1,
         offset: offset as u64,
     };
     for (end_of_part, chunks) in [(vector_end, 2u32), (chunk_end, 1)] {
-        emit_cursor_loop(
+        emit_cursor_loop_steps(
             &mut entry,
             store_cursor,
             end_of_part,
-            &cursors,
-            16 * chunks as i32,
+            &scaled(16 * chunks as i32 / width),
             |repeat| {
                 for chunk in 0..chunks {
                     repeat.local_get(store_cursor);
-                    emit.chunk(&mut module.locals, repeat, m.value, 16 * chunk);
+                    emit.chunk(&mut module.locals, repeat, m.value, chunk);
                     repeat.store(memory, walrus::ir::StoreKind::V128, store_arg(16 * chunk));
                 }
             },
@@ -926,7 +929,7 @@ pub fn build_kernel(
         cx.invariants.insert(*node, (*scalar, *scalar));
     }
     let store_kind = m.store_kind;
-    emit_cursor_loop(&mut entry, store_cursor, end, &cursors, width, |repeat| {
+    emit_cursor_loop_steps(&mut entry, store_cursor, end, &scaled(1), |repeat| {
         cx.shared.clear();
         repeat.local_get(store_cursor);
         cx.emit(
