@@ -12,21 +12,14 @@
 use barq_wasm::{optimize, Action, Options};
 use wasmtime::{Engine, Instance, Module, Store, Val};
 
-struct Rng(u64);
+#[path = "common/fuzz.rs"]
+#[allow(dead_code)]
+mod fuzz;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len())]
-    }
+use fuzz::Rng;
+
+fn pick<T: Copy>(rng: &mut Rng, xs: &[T]) -> T {
+    xs[rng.below(xs.len())]
 }
 
 const CONSTS: &[i32] = &[
@@ -64,25 +57,25 @@ fn expr(rng: &mut Rng, depth: u32, loads: &[&str; 2]) -> String {
             0 | 1 => format!("({} {{X}})", loads[0]),
             2 => format!("({} {{Y}})", loads[1]),
             3 => "(local.get $k)".to_string(),
-            _ => format!("(i32.const {})", rng.pick(CONSTS)),
+            _ => format!("(i32.const {})", pick(rng, CONSTS)),
         };
     }
     let sub = |rng: &mut Rng| expr(rng, depth - 1, loads);
     match rng.below(10) {
         0 | 1 => {
-            let op = rng.pick(&["add", "sub", "mul", "and", "or", "xor"]);
+            let op = pick(rng, &["add", "sub", "mul", "and", "or", "xor"]);
             format!("(i32.{op} {} {})", sub(rng), sub(rng))
         }
         2 | 3 => {
-            let op = rng.pick(&["shl", "shr_s", "shr_u"]);
-            format!("(i32.{op} {} (i32.const {}))", sub(rng), rng.pick(SHIFTS))
+            let op = pick(rng, &["shl", "shr_s", "shr_u"]);
+            format!("(i32.{op} {} (i32.const {}))", sub(rng), pick(rng, SHIFTS))
         }
         4 | 5 => {
             // Comparisons against an invariant or a constant, mostly.
-            let op = rng.pick(COMPARES);
+            let op = pick(rng, COMPARES);
             let other = match rng.below(3) {
                 0 => "(local.get $k)".to_string(),
-                1 => format!("(i32.const {})", rng.pick(CONSTS)),
+                1 => format!("(i32.const {})", pick(rng, CONSTS)),
                 _ => sub(rng),
             };
             if rng.below(2) == 0 {
@@ -92,7 +85,7 @@ fn expr(rng: &mut Rng, depth: u32, loads: &[&str; 2]) -> String {
             }
         }
         6 => {
-            let op = rng.pick(&["eqz", "extend8_s", "extend16_s"]);
+            let op = pick(rng, &["eqz", "extend8_s", "extend16_s"]);
             format!("(i32.{op} {})", sub(rng))
         }
         _ => format!("(select {} {} {})", sub(rng), sub(rng), sub(rng)),
@@ -117,15 +110,15 @@ fn kernel(rng: &mut Rng) -> Kernel {
     let load_of = |rng: &mut Rng| {
         let width = if mixed && rng.below(2) == 0 { 3 - w } else { w };
         let kind = if width == 2 {
-            rng.pick(&["i32.load16_u", "i32.load16_s"])
+            pick(rng, &["i32.load16_u", "i32.load16_s"])
         } else {
-            rng.pick(&["i32.load8_u", "i32.load8_s"])
+            pick(rng, &["i32.load8_u", "i32.load8_s"])
         };
         (kind, width)
     };
     let ((x_load, x_width), (y_load, y_width)) = (load_of(rng), load_of(rng));
     let loads = [x_load, y_load];
-    let unroll = rng.pick(&[1u32, 1, 2, 4]);
+    let unroll = pick(rng, &[1u32, 1, 2, 4]);
     // (In place only where y's elements are the store's.)
     let in_place = y_width == w && rng.below(2) == 0;
     let e = expr(rng, 3, &loads);
@@ -218,7 +211,7 @@ fn generated_narrow_maps_behave_identically() {
             .into_iter()
             .enumerate()
         {
-            let invariant = rng.pick(INVARIANTS);
+            let invariant = pick(&mut rng, INVARIANTS);
             let (x, y, z) = if case == 7 {
                 (1024, 8192, 65536 - 48)
             } else {

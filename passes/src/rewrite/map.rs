@@ -992,7 +992,8 @@ impl InlineMove {
 pub struct GuardSpec<'a> {
     /// How many iterations run.
     pub trip: &'a TripCount,
-    /// Bytes every stream advances per iteration.
+    /// Bytes every stream advances per iteration (the read streams: unless
+    /// `read_strides` says otherwise).
     pub stride: i64,
     /// Elements per iteration (the compiler's unroll factor).
     pub unroll: u32,
