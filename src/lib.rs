@@ -28,7 +28,7 @@ pub mod runtime;
 pub mod verify;
 pub mod wasi_io;
 
-pub use barq_passes::{Action, Finding, OptLevel, Options, Report, Summary, Target, Tier};
+pub use barq_passes::{Action, Elem, Finding, OptLevel, Options, Report, Summary, Target, Tier};
 pub use driver::{audit, optimize, Error, Optimized};
 
 /// The README's Rust examples, compiled and run as doc tests.

@@ -205,3 +205,37 @@ fn float_partial_sums_are_rewritten_exactly() {
         assert!(rewritten, "{level}: {:?}", result.report.findings);
     }
 }
+
+/// The report names 8-bit data by how the code reads it: `int8_t` maps (clang loads
+/// the bytes zero-extended and sign-extends each use) are `i8`, unsigned ones `u8`,
+/// 16-bit ones `i16`, in both the elementwise and the loop-nest pass.
+#[test]
+fn narrow_maps_report_their_element_type() {
+    use barq_wasm::Elem;
+    let expected = [
+        ("abs_i8", Elem::I8),
+        ("invert_u8", Elem::U8),
+        ("scale_u8", Elem::U8),
+        ("threshold_u8", Elem::U8),
+        ("darken_u8", Elem::U8),
+        ("halve_i16", Elem::I16),
+    ];
+    let mut failures = Vec::new();
+    for level in SCALAR_LEVELS.iter().chain(&["O3-simd"]) {
+        let path = common::root().join(format!("corpus/c/pixels.{level}.wasm"));
+        let result = optimize(&common::read(&path), &Options::default()).expect("optimize");
+        for (function, elem) in expected {
+            let elems: Vec<_> = result
+                .report
+                .findings
+                .iter()
+                .filter(|f| f.function == function)
+                .map(|f| f.elem)
+                .collect();
+            if elems.is_empty() || elems.iter().any(|e| *e != Some(elem)) {
+                failures.push(format!("pixels.{level} {function}: {elems:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -92,6 +92,8 @@ pub struct MapMatch {
     /// For 8- and 16-bit elements: how the kernel computes them (`lanes` is then
     /// `I32x4`, the type of the scalar code).
     pub narrow: Option<crate::rewrite::narrow::NarrowPlan>,
+    /// The report's element type (`i8` for bytes read sign-extended).
+    pub elem: crate::report::Elem,
 }
 
 impl MapMatch {
@@ -114,15 +116,6 @@ impl MapMatch {
         self.narrow
             .as_ref()
             .map_or(self.lanes.width(), |plan| plan.elem_bytes)
-    }
-
-    /// The report's element type.
-    pub fn elem(&self) -> crate::report::Elem {
-        match &self.narrow {
-            Some(plan) if plan.elem_bytes == 1 => crate::report::Elem::U8,
-            Some(_) => crate::report::Elem::I16,
-            None => self.lanes.elem(),
-        }
     }
 }
 
@@ -534,15 +527,12 @@ fn match_any_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
         crate::analysis::value_graph::ExitTest::Bottom => "bottom",
         crate::analysis::value_graph::ExitTest::Top => "top",
     };
+    let elem = crate::fingerprints::types::store_elem(body, first.kind).unwrap_or(lanes.elem());
     let shape = match &narrow {
-        Some(plan) => format!(
-            "map-{:?}-x{unroll}-{test}-{}",
-            if plan.elem_bytes == 1 { "u8" } else { "i16" },
-            plan.lanes_name()
-        )
-        .replace('"', ""),
-        None => format!("map-{:?}-x{unroll}-{test}", lanes.elem()).to_lowercase(),
-    };
+        Some(plan) => format!("map-{elem:?}-x{unroll}-{test}-{}", plan.lanes_name()),
+        None => format!("map-{elem:?}-x{unroll}-{test}"),
+    }
+    .to_lowercase();
     Ok(MapMatch {
         shape,
         pattern,
@@ -558,6 +548,7 @@ fn match_any_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
         trip,
         steps,
         narrow,
+        elem,
     })
 }
 

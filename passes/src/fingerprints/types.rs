@@ -3,7 +3,7 @@
 use crate::analysis::value_graph::{LoopBody, Node};
 use crate::report::Elem;
 use petgraph::graph::NodeIndex;
-use walrus::ir::{LoadKind, StoreKind, Value};
+use walrus::ir::{LoadKind, StoreKind, UnaryOp, Value};
 use walrus::{Module, ValType};
 
 /// The v128 interpretation used for a kernel's lanes.
@@ -53,6 +53,65 @@ impl Lanes {
             Lanes::I64x2 => Elem::I64,
         }
     }
+}
+
+/// The report's element type of a loop's stores of this kind: bytes are `i8` when
+/// the bytes the loop reads are sign-extended and never used as unsigned values,
+/// else `u8`.
+pub fn store_elem(body: &LoopBody, kind: StoreKind) -> Option<Elem> {
+    Some(match kind {
+        StoreKind::F32 => Elem::F32,
+        StoreKind::F64 => Elem::F64,
+        StoreKind::I32 { .. } => Elem::I32,
+        StoreKind::I64 { .. } => Elem::I64,
+        StoreKind::I32_8 { .. } | StoreKind::I64_8 { .. } => {
+            // Each byte read is signed (`load8_s`, or clang's `load8_u` sign-extended
+            // by a use), unsigned (zero-extended and used where the high bits count:
+            // a comparison, right shift, division, conversion), or either (only
+            // low-bit arithmetic: `(x ^ s) - s` stores the same byte both ways).
+            let (mut signed, mut unsigned) = (false, false);
+            for n in body.graph.node_indices() {
+                let Node::Load {
+                    kind: LoadKind::I32_8 { kind } | LoadKind::I64_8 { kind },
+                    ..
+                } = body.graph[n]
+                else {
+                    continue;
+                };
+                if matches!(kind, walrus::ir::ExtendedLoad::SignExtend) {
+                    signed = true;
+                    continue;
+                }
+                for user in body
+                    .graph
+                    .neighbors_directed(n, petgraph::Direction::Incoming)
+                {
+                    match body.graph[user] {
+                        Node::Unop(UnaryOp::I32Extend8S | UnaryOp::I64Extend8S) => signed = true,
+                        Node::Unop(_) => unsigned = true,
+                        Node::Binop(op) if !low_bits_only(op) => unsigned = true,
+                        _ => {}
+                    }
+                }
+            }
+            if signed && !unsigned {
+                Elem::I8
+            } else {
+                Elem::U8
+            }
+        }
+        StoreKind::I32_16 { .. } | StoreKind::I64_16 { .. } => Elem::I16,
+        _ => return None,
+    })
+}
+
+/// Whether the low bits of `op`'s result depend only on its operands' low bits.
+fn low_bits_only(op: walrus::ir::BinaryOp) -> bool {
+    use walrus::ir::BinaryOp::*;
+    matches!(
+        op,
+        I32Add | I32Sub | I32Mul | I32And | I32Or | I32Xor | I32Shl
+    )
 }
 
 /// The scalar type a load produces.

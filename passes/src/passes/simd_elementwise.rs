@@ -206,7 +206,7 @@ impl Pass for SimdElementwise {
                 function: cx.names.get(site.func).to_string(),
                 func_index: cx.func_index(site.func).unwrap_or(u32::MAX),
                 pattern: site.m.pattern.to_string(),
-                elem: Some(site.m.elem()),
+                elem: Some(site.m.elem),
                 action: Action::Detected,
                 tier: None,
                 exact: true,

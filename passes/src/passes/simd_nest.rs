@@ -24,7 +24,7 @@ use crate::fingerprints::elementwise::match_map;
 use crate::fingerprints::reduction::match_reduction;
 use crate::fingerprints::NoMatch;
 use crate::pass::{Changed, Pass, PassCx, PassError};
-use crate::report::{Action, Elem, Finding, Tier};
+use crate::report::{Action, Finding, Tier};
 use crate::rewrite::lanes::{insert_lockstep, Stats};
 use walrus::ir::{InstrSeqId, StoreKind};
 use walrus::Module;
@@ -230,7 +230,7 @@ impl Pass for SimdNest {
                         findings.push(f);
                     }
                 };
-                let elem = store_elem(body.stores[0].kind);
+                let elem = crate::fingerprints::types::store_elem(&body, body.stores[0].kind);
                 if elem.is_none() {
                     // (Stores of v128: the compiler's own vector loop.)
                     continue;
@@ -475,16 +475,4 @@ fn pattern_of(stats: &Stats, has_parent: bool) -> &'static str {
         (0, _) if stats.int_to_float && stats.narrow_loads && !narrow_store => "dequantize",
         _ => "map",
     }
-}
-
-fn store_elem(kind: StoreKind) -> Option<Elem> {
-    Some(match kind {
-        StoreKind::F32 => Elem::F32,
-        StoreKind::F64 => Elem::F64,
-        StoreKind::I32 { .. } => Elem::I32,
-        StoreKind::I64 { .. } => Elem::I64,
-        StoreKind::I32_8 { .. } | StoreKind::I64_8 { .. } => Elem::U8,
-        StoreKind::I32_16 { .. } | StoreKind::I64_16 { .. } => Elem::I16,
-        _ => return None,
-    })
 }
