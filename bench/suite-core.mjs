@@ -167,6 +167,10 @@ export function plainJs(w) {
     max: () => { const a = f32s(x); let m = a[0]; for (let i = 1; i < n; i++) if (a[i] > m) m = a[i]; result = m; },
     masked: () => { const a = f32s(x); for (let i = 0; i < n; i++) if (a[i] > 0) outF[i] = a[i]; },
     threshold: () => { for (let i = 0; i < n; i++) out[i] = x[i] > 128 ? 255 : 0; },
+    limit: () => {
+      const a = new Int16Array(x.buffer, x.byteOffset, n), o = new Int16Array(out.buffer, 0, n);
+      for (let i = 0; i < n; i++) o[i] = a[i] < -8000 ? -8000 : a[i] > 8000 ? 8000 : a[i];
+    },
     absdiff: () => { for (let i = 0; i < n; i++) out[i] = x[i] > y[i] ? x[i] - y[i] : y[i] - x[i]; },
     cosine: () => {
       const a = f32s(x), b = f32s(y);

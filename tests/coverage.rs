@@ -70,6 +70,7 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("c/pixels", "absdiff_u8", "map", false),
     ("c/pixels", "clip_i16_u8", "clamp", false),
     ("c/pixels", "center_u8_i16", "map", false),
+    ("c/pixels", "limit_i16", "clamp", false),
     ("c/conv3x3", "edges_u8", "conv2d", false),
 ];
 
@@ -219,6 +220,7 @@ fn narrow_maps_report_their_element_type() {
         ("threshold_u8", Elem::U8),
         ("darken_u8", Elem::U8),
         ("halve_i16", Elem::I16),
+        ("limit_i16", Elem::I16),
     ];
     let mut failures = Vec::new();
     for level in SCALAR_LEVELS.iter().chain(&["O3-simd"]) {

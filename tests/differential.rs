@@ -62,6 +62,7 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         | "max_plus_one" | "max_backwards_f32" => &[Ptr, Len],
         "cap_i64" => &[Ptr, Len, Int],
         "clamp_i32" => &[Ptr, Len, Int, Int],
+        "limit_i16" => &[Ptr, Ptr, Len, Int, Int],
         "dot_f32" | "dot_f64" | "dot_i32" | "dot_i8" => &[Ptr, Ptr, Len],
         "sum_squares" | "l2_norm" | "sum_i32" | "prefix_sum" | "sum_until_negative" => &[Ptr, Len],
         "dot_u8" | "dot_u8_i8" | "dot_i16" | "dot_u16" | "dot_i8_acc16" => &[Ptr, Ptr, Len],

@@ -246,3 +246,100 @@ fn generated_narrow_maps_behave_identically() {
         "only {rewritten} of {total} rewritten"
     );
 }
+
+/// Every comparison of an element with a parameter, the parameter on either side,
+/// on bytes and 16-bit samples, zero- and sign-extended: one past the element
+/// range does not fit the lane, so the kernel compares with the parameter as is
+/// and takes, once per call, the outcome every element has when the parameter lies
+/// outside their range. Run with every edge parameter; bytes stay in `i8x16` lanes.
+/// (Unsigned comparisons of sign-extended elements, whose range is no interval of
+/// the unsigned order, are left to the loop-nest pass's `i32` lanes.)
+#[test]
+fn comparisons_with_a_parameter_behave_identically() {
+    let engine = Engine::default();
+    let mut rng = Rng(0x5eed_0c0f_fee0_0002);
+    let mut failures = Vec::new();
+    for (store, load, width) in [
+        ("i32.store8", "i32.load8_u", 1),
+        ("i32.store8", "i32.load8_s", 1),
+        ("i32.store16", "i32.load16_u", 2),
+        ("i32.store16", "i32.load16_s", 2),
+    ] {
+        for compare in COMPARES {
+            for swapped in [false, true] {
+                for selected in [false, true] {
+                    let x = format!(
+                        "({load} (i32.add (local.get $x) (i32.shl (local.get $i) (i32.const {}))))",
+                        width / 2
+                    );
+                    let (a, b) = if swapped {
+                        ("(local.get $k)".to_string(), x.clone())
+                    } else {
+                        (x.clone(), "(local.get $k)".to_string())
+                    };
+                    let test = format!("(i32.{compare} {a} {b})");
+                    let value = if selected {
+                        format!("(select (i32.const 200) {x} {test})")
+                    } else {
+                        test
+                    };
+                    let wat = format!(
+                        "(module
+                           (memory (export \"memory\") 1)
+                           (func (export \"kernel\") (param $x i32) (param $y i32) (param $z i32) (param $n i32) (param $k i32)
+                             (local $i i32)
+                             (block $exit
+                               (br_if $exit (i32.le_s (local.get $n) (i32.const 0)))
+                               (loop $l
+                                 ({store} (i32.add (local.get $z) (i32.shl (local.get $i) (i32.const {}))) {value})
+                                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                                 (br_if $l (i32.lt_s (local.get $i) (local.get $n)))))))",
+                        width / 2
+                    );
+                    let describe = format!("{store} {value}");
+                    let wasm = wat::parse_str(&wat).expect("valid WAT");
+                    let optimized = optimize(&wasm, &Options::default()).expect("optimize");
+                    let shape = optimized
+                        .report
+                        .findings
+                        .iter()
+                        .find(|f| f.action == Action::Rewritten)
+                        .and_then(|f| f.reason.clone());
+                    let unsigned_of_signed = compare.ends_with("_u") && load.ends_with("_s");
+                    let lanes = if width == 1 { "i8x16" } else { "i16x8" };
+                    let narrow = shape
+                        .as_ref()
+                        .is_some_and(|s| s.contains(&format!("-{lanes}")));
+                    if narrow == unsigned_of_signed {
+                        failures.push(format!("{describe}: rewritten as {shape:?}"));
+                    }
+                    let original = Module::new(&engine, &wasm).expect("compile original");
+                    let output = Module::new(&engine, &optimized.wasm).expect("compile output");
+                    let mut memory = vec![0u8; 65536];
+                    for (i, b) in memory.iter_mut().enumerate() {
+                        // (Every byte value, and random ones.)
+                        *b = if i < 4096 { i as u8 } else { rng.next() as u8 };
+                    }
+                    for invariant in INVARIANTS.iter().chain(&[-1, -2, 254, 65534, -32769]) {
+                        for (x, n) in [(0, 2048), (4096 + 1, 100), (0, 7)] {
+                            let args = [
+                                Val::I32(x),
+                                Val::I32(0),
+                                Val::I32(32768 + 1),
+                                Val::I32(n),
+                                Val::I32(*invariant),
+                            ];
+                            let (ra, ma) = run(&engine, &original, &memory, &args);
+                            let (rb, mb) = run(&engine, &output, &memory, &args);
+                            if ra != rb || ma != mb {
+                                failures
+                                    .push(format!("{describe} (k={invariant}, n={n}): differs"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

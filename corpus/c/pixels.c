@@ -107,3 +107,10 @@ EXPORT("add_residual_u8") void add_residual_u8(const uint8_t *pred, const int16_
         out[i] = v < 0 ? 0 : v > 255 ? 255 : v;
     }
 }
+
+// Audio: 16-bit samples clamped to a caller's range (one past the range of an
+// int16_t does not fit a 16-bit lane: the kernel compares with the bounds as they
+// are and settles, once per call, the bounds outside the sample range).
+EXPORT("limit_i16") void limit_i16(const int16_t *x, int16_t *out, int n, int lo, int hi) {
+    for (int i = 0; i < n; i++) out[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+}

@@ -13,7 +13,11 @@
 //! unknown range clamps the invariant once per call to one past the other operand's
 //! range, which changes no comparison's outcome: with `x` in `[lo, hi]`, `x < t` is
 //! `x < clamp(t, lo - 1, hi + 1)`, and likewise for every ordered comparison and
-//! for equality.
+//! for equality. Where one past the range does not fit the lane (bytes of every
+//! value compared in `i8x16`, 16-bit samples), the invariant is compared as it is
+//! and each call settles once what every element's comparison gives when the
+//! invariant lies outside `[lo, hi]` (then the same as with `lo`); the lanes take
+//! that outcome there (one `v128.bitselect` a comparison).
 //!
 //! Bytes whose expression needs no comparison or right shift run in `i8x16` lanes
 //! (16 elements a vector); the rest in `i16x8` lanes, bytes widened on load
@@ -94,6 +98,13 @@ struct Clamp {
     lo: i32,
     hi: i32,
     unsigned: bool,
+    /// Where one past the other operand's range `[lo, hi]` does not fit the lane
+    /// (`x < t` on bytes or 16-bit samples of every value): the comparison's `i32`
+    /// operator. The invariant is not clamped; outside `[lo, hi]` it compares the
+    /// same with every element (as with `lo`), so each call computes that outcome
+    /// and whether the invariant is inside once, and the lanes take the outcome
+    /// where it is not (`v128.bitselect`).
+    outside: Option<BinaryOp>,
 }
 
 /// How a comparison is computed in lanes.
@@ -264,7 +275,7 @@ fn range(
 
 /// An `i32` comparison: (signed, unsigned or neither, lane operators for bytes and
 /// halves as (signed, unsigned)).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Order {
     Signed,
     Unsigned,
@@ -481,6 +492,9 @@ impl Planner<'_> {
                     return Err(TOO_WIDE);
                 }
                 let (lo, hi) = (known.0 - 1, known.1 + 1);
+                // (The other operand's range is an interval of the comparison's
+                // order: signed, or unsigned when it holds no negative value.)
+                let masked = self.mode.holds(known) && (order != Order::Unsigned || known.0 >= 0);
                 match order {
                     Order::Unsigned if known.0 >= 0 && hi <= u.1 => CompareForm {
                         op: unsigned_op,
@@ -489,6 +503,7 @@ impl Planner<'_> {
                             lo: 0,
                             hi: hi as i32,
                             unsigned: true,
+                            outside: None,
                         }),
                     },
                     Order::Signed | Order::Equality
@@ -505,9 +520,24 @@ impl Planner<'_> {
                                 lo: lo as i32,
                                 hi: hi as i32,
                                 unsigned: false,
+                                outside: None,
                             }),
                         }
                     }
+                    _ if masked => CompareForm {
+                        op: match order {
+                            Order::Equality => signed_op,
+                            Order::Signed if inside(known, s) => signed_op,
+                            _ => unsigned_op,
+                        },
+                        clamp: Some(Clamp {
+                            operand,
+                            lo: known.0 as i32,
+                            hi: known.1 as i32,
+                            unsigned: false,
+                            outside: Some(op),
+                        }),
+                    },
                     _ => return Err(TOO_WIDE),
                 }
             }
@@ -541,6 +571,9 @@ struct Emit<'a> {
     invariants: HashMap<NodeIndex, LocalId>,
     /// Comparison node -> its clamped, splatted invariant operand.
     clamped: HashMap<NodeIndex, LocalId>,
+    /// Comparison node -> masks of its outcome with an invariant outside the other
+    /// operand's range, and of whether it is inside (see `Clamp::outside`).
+    outside: HashMap<NodeIndex, (LocalId, LocalId)>,
     /// Splatted constants: bits -> local.
     constants: HashMap<u128, LocalId>,
     use_counts: HashMap<NodeIndex, u32>,
@@ -682,7 +715,14 @@ impl Emit<'_> {
                             self.emit(locals, seq, *operand, false);
                         }
                     }
-                    test(self, seq, form.op);
+                    seq.binop(form.op);
+                    if let Some((outcome, inside)) = self.outside.get(&node) {
+                        seq.local_get(*outcome).local_get(*inside).v128_bitselect();
+                    }
+                    if !mask {
+                        self.constant(seq, self.splat(1));
+                        seq.binop(V128And);
+                    }
                     return;
                 }
                 if let Some(form) = self.plan.shifts.get(&node).copied() {
@@ -794,6 +834,7 @@ pub fn build_kernel(
         load_base: &cx.load_base,
         invariants: HashMap::new(),
         clamped: HashMap::new(),
+        outside: HashMap::new(),
         constants: HashMap::new(),
         use_counts: cx.use_counts.clone(),
         shared: HashMap::new(),
@@ -839,7 +880,38 @@ pub fn build_kernel(
         };
         let t = invariant_args[at];
         let clamped = module.locals.add(ValType::V128);
-        if clamp.unsigned {
+        if let Some(op) = clamp.outside {
+            // All lanes of `t op lo` (or `lo op t`), and of `lo <= t <= hi`.
+            let (outcome, inside) = (
+                module.locals.add(ValType::V128),
+                module.locals.add(ValType::V128),
+            );
+            entry.i32_const(0);
+            if clamp.operand == 0 {
+                entry.local_get(t).i32_const(clamp.lo);
+            } else {
+                entry.i32_const(clamp.lo).local_get(t);
+            }
+            entry
+                .binop(op)
+                .binop(BinaryOp::I32Sub)
+                .unop(lane_splat)
+                .local_set(outcome);
+            entry
+                .i32_const(0)
+                .local_get(t)
+                .i32_const(clamp.lo)
+                .binop(BinaryOp::I32GeS)
+                .local_get(t)
+                .i32_const(clamp.hi)
+                .binop(BinaryOp::I32LeS)
+                .binop(BinaryOp::I32And)
+                .binop(BinaryOp::I32Sub)
+                .unop(lane_splat)
+                .local_set(inside);
+            entry.local_get(t);
+            emit.outside.insert(*compare, (outcome, inside));
+        } else if clamp.unsigned {
             // min_u(t, hi)
             entry
                 .local_get(t)
