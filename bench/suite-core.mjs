@@ -165,6 +165,7 @@ export function plainJs(w) {
     dot: () => { const a = f32s(x), b = f32s(y); let s = 0; for (let i = 0; i < n; i++) s += a[i] * b[i]; result = s; },
     l2: () => { const a = f32s(x); let s = 0; for (let i = 0; i < n; i++) s += a[i] * a[i]; result = Math.sqrt(s); },
     max: () => { const a = f32s(x); let m = a[0]; for (let i = 1; i < n; i++) if (a[i] > m) m = a[i]; result = m; },
+    argmax: () => { const a = f32s(x); let m = a[0], k = 0; for (let i = 1; i < n; i++) if (a[i] > m) { m = a[i]; k = i; } result = k; },
     masked: () => { const a = f32s(x); for (let i = 0; i < n; i++) if (a[i] > 0) outF[i] = a[i]; },
     threshold: () => { for (let i = 0; i < n; i++) out[i] = x[i] > 128 ? 255 : 0; },
     limit: () => {

@@ -86,3 +86,16 @@ export function halve_i16(x: usize, n: i32): void {
     store<i16>(p, load<i16>(p) >> 1);
   }
 }
+
+export function argmax_scores_f32(x: usize, n: i32): i32 {
+  let m: f32 = -Infinity;
+  let k: i32 = -1;
+  for (let i = 0; i < n; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    if (v > m) {
+      m = v;
+      k = i;
+    }
+  }
+  return k;
+}

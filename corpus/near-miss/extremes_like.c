@@ -1,7 +1,9 @@
 // barq near misses of min/max reductions (../c/extremes.c): a comparison that takes
 // NaN elements (`!(x <= m)`: the result then depends on where NaNs sit), an index
-// of the maximum (two values carried), a maximum plus one (the value taken is not
-// the value compared), and a maximum over a stride-2 walk read backwards.
+// of the maximum that re-reads the maximum through the index (`x[i] > x[best]`;
+// with the value carried beside the index it is ../c/argmax.c's, rewritten), a
+// maximum plus one (the value taken is not the value compared), and a maximum over
+// a stride-2 walk read backwards.
 #define EXPORT(name) __attribute__((export_name(name)))
 
 EXPORT("max_nan_taking") float max_nan_taking(const float *x, int n) {

@@ -95,3 +95,18 @@ pub unsafe extern "C" fn halve_i16(x: *mut i16, n: usize) {
         *v >>= 1;
     }
 }
+
+/// The index of the largest element (a classifier's prediction), as Rust code
+/// usually writes it: `enumerate` with the value and index carried together.
+#[no_mangle]
+pub unsafe extern "C" fn argmax_enumerate_f32(x: *const f32, n: usize) -> usize {
+    let mut best = 0;
+    let mut m = f32::NEG_INFINITY;
+    for (i, &v) in core::slice::from_raw_parts(x, n).iter().enumerate() {
+        if v > m {
+            m = v;
+            best = i;
+        }
+    }
+    best
+}

@@ -348,6 +348,7 @@ impl Builder<'_> {
                 self.nested_statement(instr)
             }
             Instr::Block(_) | Instr::IfElse(_) if self.guarded_store(instr) => {}
+            Instr::IfElse(_) if self.guarded_sets(instr) => {}
             other => {
                 let reason = match other {
                     Instr::CallRef(_) => "call inside loop",
@@ -516,6 +517,91 @@ impl Builder<'_> {
             value,
             order: order + 1,
         });
+        true
+    }
+}
+
+impl Builder<'_> {
+    /// An `if` (with or without `else`) whose arms only compute and set locals, as
+    /// AssemblyScript (Binaryen) leaves `if (v > m) { m = v; k = i; }`: modelled as
+    /// both arms computed and each local they write set to `cond ? then : else`
+    /// (`select`). Exact where no operation in the arms can trap (no loads, integer
+    /// divisions or float-to-integer truncations), which is all this admits; an arm
+    /// computed when it would not have run changes nothing then. Returns false,
+    /// having done nothing, for anything else.
+    fn guarded_sets(&mut self, instr: &Instr) -> bool {
+        let Instr::IfElse(branch) = instr else {
+            return false;
+        };
+        let func = self.func;
+        let arms = [
+            func.block(branch.consequent),
+            func.block(branch.alternative),
+        ];
+        let pure = |i: &Instr| match i {
+            Instr::LocalGet(_)
+            | Instr::LocalSet(_)
+            | Instr::LocalTee(_)
+            | Instr::Const(_)
+            | Instr::GlobalGet(_)
+            | Instr::Select(_)
+            | Instr::Drop(_) => true,
+            Instr::Unop(u) => {
+                let name = format!("{:?}", u.op);
+                !(name.starts_with('I') && name.contains("Trunc") && !name.contains("Sat"))
+            }
+            Instr::Binop(b) => {
+                let name = format!("{:?}", b.op);
+                !(name.starts_with('I') && (name.contains("Div") || name.contains("Rem")))
+            }
+            _ => false,
+        };
+        if arms.iter().any(|a| {
+            !matches!(a.ty, InstrSeqType::Simple(None)) || !a.instrs.iter().all(|(i, _)| pure(i))
+        }) {
+            return false;
+        }
+        let Some(cond) = self.stack.pop() else {
+            return false;
+        };
+        let outer = std::mem::take(&mut self.stack);
+        let before = self.locals.clone();
+        let mut after = Vec::new();
+        for arm in arms {
+            self.locals = before.clone();
+            for (i, _) in &arm.instrs {
+                self.step(i);
+            }
+            if !self.stack.is_empty() {
+                self.block("unbalanced if");
+                self.stack.clear();
+            }
+            after.push(std::mem::take(&mut self.locals));
+        }
+        self.locals = before;
+        // (Phis an arm created are the values of locals nothing set before.)
+        for (local, phi) in &self.body.phis {
+            self.locals.entry(*local).or_insert(*phi);
+        }
+        let mut written: Vec<LocalId> = after
+            .iter()
+            .flat_map(|values| values.iter())
+            .filter(|(local, value)| self.locals.get(*local) != Some(*value))
+            .map(|(local, _)| *local)
+            .collect();
+        written.sort_by_key(|l| l.index());
+        written.dedup();
+        for local in written {
+            let prior = self.local(local);
+            let [then, otherwise] = [0, 1].map(|a| after[a].get(&local).copied().unwrap_or(prior));
+            let value = if then == otherwise {
+                then
+            } else {
+                self.add(Node::Select, &[then, otherwise, cond])
+            };
+            self.locals.insert(local, value);
+        }
+        self.stack = outer;
         true
     }
 }

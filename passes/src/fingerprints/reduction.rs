@@ -51,6 +51,19 @@ pub struct ReductionMatch {
     pub interleaved: bool,
     /// A running minimum or maximum instead of a sum (see [`match_extremum`]).
     pub extremum: Option<Extremum>,
+    /// With the extremum, the index of the element it came from (`argmax`).
+    pub index: Option<ArgIndex>,
+}
+
+/// The second carried value of an `argmax`/`argmin` loop: `k = C(t, m) ? idx : k`
+/// beside `m = C(t, m) ? t : m`, for every element of the iteration.
+#[derive(Clone, Copy, Debug)]
+pub struct ArgIndex {
+    /// The local carrying the index.
+    pub local: LocalId,
+    /// The index of the iteration's first element (in memory order): an affine
+    /// `i32` of the inductions growing by one per element.
+    pub first: NodeIndex,
 }
 
 /// How a min/max reduction folds one element `t` into the running value `m`.
@@ -250,6 +263,7 @@ pub fn match_reduction(module: &Module, body: &LoopBody) -> Result<ReductionMatc
             accumulators: ordered,
             interleaved: true,
             extremum: None,
+            index: None,
         });
     }
     Ok(ReductionMatch {
@@ -260,6 +274,7 @@ pub fn match_reduction(module: &Module, body: &LoopBody) -> Result<ReductionMatc
         accumulators,
         interleaved: false,
         extremum: None,
+        index: None,
     })
 }
 
@@ -436,6 +451,9 @@ pub struct ReductionPlan {
     /// A minimum or maximum: the kernel starts from the accumulator's value and
     /// returns its final value.
     pub extremum: Option<Extremum>,
+    /// With the extremum, the index carried beside it (the kernel also starts from
+    /// it and returns it).
+    pub index: Option<ArgIndex>,
     /// Trip count.
     pub trip: crate::analysis::trip_count::TripCount,
     /// Induction steps.
@@ -700,6 +718,7 @@ pub fn plan(
         wide,
         interleaved: r.interleaved,
         extremum: r.extremum,
+        index: r.index,
         trip,
         steps,
     })
@@ -843,38 +862,43 @@ pub fn match_extremum(body: &LoopBody) -> Result<ReductionMatch, NoMatch> {
     let mut carried: Vec<(&LocalId, &NodeIndex)> = body
         .end_values
         .iter()
-        .filter(|(local, _)| body.phis.contains_key(*local) && !steps.contains_key(*local))
+        .filter(|(local, _)| {
+            body.phis.contains_key(*local)
+                && !steps.contains_key(*local)
+                && body.end_values.get(*local) != body.phis.get(*local)
+        })
         .collect();
-    let Some((local, end)) = carried.pop() else {
-        return Err(NoMatch::Unrelated);
-    };
-    if !carried.is_empty() {
-        return Err(NoMatch::Unrelated);
-    }
-    let phi = body.phis[local];
-    let mut terms = Vec::new();
-    let mut how: Option<Extremum> = None;
-    let mut node = *end;
-    while node != phi {
-        let Some((rest, t, step)) = extremum_step(body, node, phi) else {
-            return Err(NoMatch::Unrelated);
-        };
-        if how.is_some_and(|h| format!("{h:?}") != format!("{step:?}")) || body.uses(t, phi) {
-            return Err(NoMatch::Unrelated);
+    carried.sort_by_key(|(local, _)| local.index());
+    // One carried value (the extreme), or two: the extreme and its index.
+    let (local, end, index_of) = match carried[..] {
+        [(local, end)] => (local, end, None),
+        [a, b] => {
+            let chain = |(l, e): (&LocalId, &NodeIndex)| extremum_chain(body, body.phis[l], *e);
+            match (chain(a), chain(b)) {
+                (Some(_), None) => (a.0, a.1, Some(b)),
+                (None, Some(_)) => (b.0, b.1, Some(a)),
+                _ => return Err(NoMatch::Unrelated),
+            }
         }
-        how = Some(step);
-        terms.push(t);
-        node = rest;
-    }
-    let Some(how) = how else {
-        return Err(NoMatch::Unrelated);
+        _ => return Err(NoMatch::Unrelated),
+    };
+    let phi = body.phis[local];
+    let (mut terms, selects, how) = extremum_chain(body, phi, *end).ok_or(NoMatch::Unrelated)?;
+    let index = match index_of {
+        None => None,
+        Some((k, k_end)) => Some(index_chain(body, *k, *k_end, &selects, &terms, &steps)?),
     };
     terms.reverse();
     let larger = match how {
         Extremum::Select(op) => takes_larger(op),
         Extremum::Op(op) => matches!(op, BinaryOp::F32Max | BinaryOp::F64Max),
     };
-    let pattern = if larger { "reduce_max" } else { "reduce_min" };
+    let pattern = match (larger, index.is_some()) {
+        (true, false) => "reduce_max",
+        (false, false) => "reduce_min",
+        (true, true) => "argmax",
+        (false, true) => "argmin",
+    };
     let first_load = *body
         .loads_under(terms[0])
         .first()
@@ -907,7 +931,12 @@ pub fn match_extremum(body: &LoopBody) -> Result<ReductionMatch, NoMatch> {
         Extremum::Op(op) => format!("{op:?}"),
     };
     Ok(ReductionMatch {
-        shape: format!("extremum-{name}-x{}", terms.len()).to_lowercase(),
+        shape: format!(
+            "extremum-{name}-x{}{}",
+            terms.len(),
+            if index.is_some() { "-with-index" } else { "" }
+        )
+        .to_lowercase(),
         pattern,
         elem: Some(elem),
         exact: true,
@@ -920,5 +949,116 @@ pub fn match_extremum(body: &LoopBody) -> Result<ReductionMatch, NoMatch> {
         }],
         interleaved: false,
         extremum: Some(how),
+        index,
     })
+}
+
+/// The chain `m = fold(fold(m, t0), t1)...` ending at `end`, from the last step
+/// back: its elements, its select nodes (the last first) and how it folds.
+fn extremum_chain(
+    body: &LoopBody,
+    phi: NodeIndex,
+    end: NodeIndex,
+) -> Option<(Vec<NodeIndex>, Vec<NodeIndex>, Extremum)> {
+    let mut terms = Vec::new();
+    let mut selects = Vec::new();
+    let mut how: Option<Extremum> = None;
+    let mut node = end;
+    while node != phi {
+        let (rest, t, step) = extremum_step(body, node, phi)?;
+        if how.is_some_and(|h| format!("{h:?}") != format!("{step:?}")) || body.uses(t, phi) {
+            return None;
+        }
+        how = Some(step);
+        terms.push(t);
+        selects.push(node);
+        node = rest;
+    }
+    // (Elements read from memory: an index chain is no extremum.)
+    if terms.iter().any(|t| body.loads_under(*t).is_empty()) {
+        return None;
+    }
+    Some((terms, selects, how?))
+}
+
+/// The index chain beside an extremum chain: for each of the extreme's selects
+/// (the last first), `k = select` of an index and the rest of the chain on the same
+/// condition, the index taken exactly when the element is. The indices grow by one
+/// per element in memory order and by the element count per iteration.
+fn index_chain(
+    body: &LoopBody,
+    local: LocalId,
+    end: NodeIndex,
+    selects: &[NodeIndex],
+    terms: &[NodeIndex],
+    steps: &std::collections::HashMap<LocalId, i64>,
+) -> Result<ArgIndex, NoMatch> {
+    let phi = body.phis[&local];
+    let mut node = end;
+    let mut indices = Vec::new();
+    for (select, t) in selects.iter().zip(terms) {
+        if !matches!(body.graph[node], Node::Select) || !matches!(body.graph[*select], Node::Select)
+        {
+            return Err(NoMatch::Unrelated);
+        }
+        let (k_ops, m_ops) = (body.operands(node), body.operands(*select));
+        if !same_value(body, k_ops[2], m_ops[2]) {
+            return Err(NoMatch::Unrelated);
+        }
+        // The index sits where the element sits.
+        let taken = usize::from(m_ops[1] == *t);
+        let (idx, rest) = (k_ops[taken], k_ops[1 - taken]);
+        if body.uses(idx, phi) || !body.uses(rest, phi) && rest != phi {
+            return Err(NoMatch::Unrelated);
+        }
+        indices.push(idx);
+        node = rest;
+    }
+    if node != phi {
+        return Err(NoMatch::Unrelated);
+    }
+    let declined = |reason: &str| NoMatch::declined("argmax", reason);
+    // Index j of the iteration's elements in memory order is the first plus j.
+    let mut by_offset: Vec<(i64, NodeIndex)> = terms
+        .iter()
+        .zip(&indices)
+        .map(|(t, idx)| term_offset(body, *t).map(|o| (o, *idx)))
+        .collect::<Option<_>>()
+        .ok_or_else(|| declined("non-affine load"))?;
+    by_offset.sort_by_key(|(o, _)| *o);
+    let forms: Vec<_> = by_offset
+        .iter()
+        .map(|(_, idx)| affine_i32(body, *idx))
+        .collect::<Option<_>>()
+        .ok_or_else(|| declined("an index that is not affine"))?;
+    let count = forms.len() as i64;
+    let regular = forms.iter().enumerate().all(|(j, f)| {
+        f.key() == forms[0].key()
+            && crate::analysis::affine::wrap32(f.constant - forms[0].constant) == j as i64
+            && f.exact_increment(body, steps) == Some(count)
+    });
+    if !regular {
+        return Err(declined("an index that does not count the elements"));
+    }
+    Ok(ArgIndex {
+        local,
+        first: by_offset[0].1,
+    })
+}
+
+/// Whether two nodes compute the same value (the same node, or the same operator
+/// over operands that do).
+fn same_value(body: &LoopBody, a: NodeIndex, b: NodeIndex) -> bool {
+    if a == b {
+        return true;
+    }
+    let (na, nb) = (&body.graph[a], &body.graph[b]);
+    let plain = |n: &Node| matches!(n, Node::Unop(_) | Node::Binop(_) | Node::Select);
+    plain(na)
+        && format!("{na:?}") == format!("{nb:?}")
+        && body
+            .operands(a)
+            .iter()
+            .zip(body.operands(b))
+            .all(|(x, y)| same_value(body, *x, y))
 }

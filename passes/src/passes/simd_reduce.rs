@@ -100,6 +100,11 @@ impl Pass for SimdReduce {
                 continue;
             }
             match plan(module, &body, &r) {
+                Ok(p) if r.index.is_some() && p.elem_bytes != p.lanes.width() => {
+                    cx.findings.push(detected(
+                        "an index of the extreme of 8- or 16-bit elements is not implemented yet",
+                    ))
+                }
                 Ok(p) => {
                     let local = module.funcs.get(func).kind.unwrap_local();
                     let native = super::native_choice(cx.options, module, p.memory, || {
@@ -147,7 +152,19 @@ impl Pass for SimdReduce {
                 verified: None,
             };
             if cx.allow_rewrite() {
+                let argmax = match (r.index, p.extremum) {
+                    (Some(index), Some(crate::fingerprints::reduction::Extremum::Select(op))) => {
+                        Some((index, op))
+                    }
+                    _ => None,
+                };
                 let kernel = match &native {
+                    _ if argmax.is_some() => {
+                        let (_, compare) = argmax.expect("checked");
+                        crate::rewrite::reduce::build_argmax_kernel(
+                            module, &body, &p, compare, r.pattern, serial,
+                        )
+                    }
                     // Short reductions run the portable kernel (when SIMD128 is allowed):
                     // the host call would cost more than it saves.
                     Some(k) if cx.options.allow_simd => {
@@ -171,6 +188,18 @@ impl Pass for SimdReduce {
                     Lanes::I64x2 => ValType::I64,
                 };
                 let reads: Vec<_> = p.loads.iter().map(|l| &l.access).collect();
+                // (An index-of-extreme kernel also takes the first element's index,
+                // and returns the index beside the extreme.)
+                let mut invariants = p.invariants.clone();
+                let mut accumulators: Vec<_> = p
+                    .accumulators
+                    .iter()
+                    .map(|(local, op, _)| (*local, *op, ty))
+                    .collect();
+                if let Some((index, _)) = argmax {
+                    invariants.push((index.first, ValType::I32));
+                    accumulators.push((index.local, walrus::ir::BinaryOp::I32Add, ValType::I32));
+                }
                 let spec = GuardSpec {
                     trip: &p.trip,
                     stride: p.stride,
@@ -180,12 +209,8 @@ impl Pass for SimdReduce {
                     written: None,
                     reads,
                     read_strides: Vec::new(),
-                    invariants: &p.invariants,
-                    accumulators: p
-                        .accumulators
-                        .iter()
-                        .map(|(local, op, _)| (*local, *op, ty))
-                        .collect(),
+                    invariants: &invariants,
+                    accumulators,
                     seeded: p.interleaved || p.extremum.is_some(),
                     overlap: crate::fingerprints::bytes::Overlap::Disjoint,
                     min_elements: crate::rewrite::map::MIN_ELEMENTS,

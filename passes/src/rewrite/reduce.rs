@@ -548,3 +548,317 @@ fn build_extremum_kernel(
     entry.local_get(value);
     builder.finish(args, &mut module.funcs)
 }
+
+/// `C` without equality (`>=` -> `>`), and whether `C` had it.
+fn strict_of(compare: BinaryOp) -> (BinaryOp, bool) {
+    use BinaryOp::*;
+    match compare {
+        I32GeS => (I32GtS, false),
+        I32GeU => (I32GtU, false),
+        I32LeS => (I32LtS, false),
+        I32LeU => (I32LtU, false),
+        I64GeS => (I64GtS, false),
+        I64GeU => (I64GtU, false),
+        I64LeS => (I64LtS, false),
+        I64LeU => (I64LtU, false),
+        F32Ge => (F32Gt, false),
+        F32Le => (F32Lt, false),
+        F64Ge => (F64Gt, false),
+        F64Le => (F64Lt, false),
+        other => (other, true),
+    }
+}
+
+/// Adds the kernel `barq_<argmax|argmin>_<elem>_x<unroll>_<n>` of an index-of-extreme
+/// loop (`if (x[i] > m) { m = x[i]; k = i; }`). Parameters: one base per distinct
+/// load, the invariants, the index of the first element, the running value and
+/// index, the element count; results: the final value and index.
+///
+/// Each lane of two v128s of values (and two of indices beside them) folds its own
+/// subsequence of the elements exactly as the loop does, so it ends with its
+/// subsequence's extreme and the index the loop would have kept for it: the first
+/// such element under a strict comparison, the last under `>=`/`<=`, or the running
+/// pair where none beat it. The lanes then merge: a strictly more extreme value
+/// wins, and among equal ones (`==`: zeros of either sign) the smallest index
+/// (strict) or the largest (non-strict), which is the element the loop keeps; its
+/// bits are the ones the loop keeps too. The merge needs the indices in element
+/// order without wrapping, and, for a non-strict comparison, the running index
+/// below every element's (a lane that took none keeps it): otherwise the kernel
+/// folds every element in order in scalar code. NaN elements are never taken by an
+/// ordered comparison, and a NaN running value keeps every lane's pair.
+pub fn build_argmax_kernel(
+    module: &mut Module,
+    body: &LoopBody,
+    plan: &ReductionPlan,
+    compare: BinaryOp,
+    pattern: &str,
+    serial: usize,
+) -> FunctionId {
+    use BinaryOp::*;
+    let lanes = plan.lanes;
+    let scalar = scalar_type(lanes);
+    let mut params: Vec<ValType> = plan.loads.iter().map(|_| ValType::I32).collect();
+    params.extend(plan.invariants.iter().map(|(_, ty)| *ty));
+    params.extend([ValType::I32, scalar, ValType::I32, ValType::I32]);
+    let mut builder = FunctionBuilder::new(&mut module.types, &params, &[scalar, ValType::I32]);
+    builder.name(
+        format!(
+            "barq_{pattern}_{:?}_x{}_{serial}",
+            lanes.elem(),
+            plan.unroll
+        )
+        .to_lowercase(),
+    );
+    let args: Vec<LocalId> = params.iter().map(|ty| module.locals.add(*ty)).collect();
+    let n = args.len();
+    let (first, seed_m, seed_k, count) = (args[n - 4], args[n - 3], args[n - 2], args[n - 1]);
+    let invariant_args = &args[plan.loads.len()..plan.loads.len() + plan.invariants.len()];
+    let cursors: Vec<LocalId> = plan
+        .loads
+        .iter()
+        .map(|_| module.locals.add(ValType::I32))
+        .collect();
+    let driver = cursors[0];
+    let (vector_end, end) = (
+        module.locals.add(ValType::I32),
+        module.locals.add(ValType::I32),
+    );
+    let v128 = |module: &mut Module| module.locals.add(ValType::V128);
+    let best_m = [v128(module), v128(module)];
+    let best_k = [v128(module), v128(module)];
+    let index = [v128(module), v128(module)];
+    let (t, mask) = (v128(module), v128(module));
+    let (m, k, idx) = (
+        module.locals.add(scalar),
+        module.locals.add(ValType::I32),
+        module.locals.add(ValType::I32),
+    );
+    let (element, element_k, taken) = (
+        module.locals.add(scalar),
+        module.locals.add(ValType::I32),
+        module.locals.add(ValType::I32),
+    );
+    let term = plan.accumulators[0].2;
+    let loads: Vec<&crate::fingerprints::elementwise::MapLoad> = plan.loads.iter().collect();
+    let (mut cx, splats) = KernelCx::new(body, lanes, &[term], &loads, &cursors, driver);
+    cx.elem_bytes = plan.elem_bytes;
+    cx.per_vector = 2 * lanes.count();
+    let mut entry = builder.func_body();
+    let cursors_and_bases: Vec<(LocalId, LocalId)> =
+        cursors.iter().zip(&args).map(|(c, b)| (*c, *b)).collect();
+    cx.prologue(
+        &mut entry,
+        &mut module.locals,
+        splats,
+        &plan.invariants,
+        invariant_args,
+        &cursors_and_bases,
+        args[0],
+        count,
+        (vector_end, end),
+    );
+    let (strict, was_strict) = strict_of(compare);
+    let equal = match scalar {
+        ValType::F32 => F32Eq,
+        ValType::F64 => F64Eq,
+        ValType::I64 => I64Eq,
+        _ => I32Eq,
+    };
+    // Index lanes as wide as the value lanes.
+    let wide_index = lanes.count() == 2;
+    let (index_add, index_splat) = if wide_index {
+        (I64x2Add, UnaryOp::I64x2Splat)
+    } else {
+        (I32x4Add, UnaryOp::I32x4Splat)
+    };
+    let lane_count = lanes.count() as i64;
+    let splat_index = |v: i64| -> u128 {
+        if wide_index {
+            let v = v as u64 as u128;
+            v | v << 64
+        } else {
+            let v = v as u32 as u128;
+            v | v << 32 | v << 64 | v << 96
+        }
+    };
+    let ramp: u128 = if wide_index {
+        1u128 << 64
+    } else {
+        1u128 << 32 | 2u128 << 64 | 3u128 << 96
+    };
+    // The vector part only where the merge is exact: indices first .. first +
+    // count - 1 do not wrap, and (non-strict) the running index lies below them.
+    entry
+        .local_get(first)
+        .unop(UnaryOp::I64ExtendSI32)
+        .local_get(count)
+        .unop(UnaryOp::I64ExtendUI32)
+        .binop(I64Add)
+        .i64_const(i32::MAX as i64 + 1)
+        .binop(I64GtS);
+    if !was_strict {
+        entry
+            .local_get(seed_k)
+            .local_get(first)
+            .binop(I32GeS)
+            .binop(I32Or);
+    }
+    entry.if_else(
+        None,
+        |no_vectors| {
+            no_vectors.local_get(driver).local_set(vector_end);
+        },
+        |_| {},
+    );
+    let value_splat = match lanes {
+        Lanes::F32x4 => UnaryOp::F32x4Splat,
+        Lanes::I32x4 => UnaryOp::I32x4Splat,
+        Lanes::F64x2 => UnaryOp::F64x2Splat,
+        Lanes::I64x2 => UnaryOp::I64x2Splat,
+    };
+    let push_index = |seq: &mut InstrSeqBuilder, i32_local: LocalId| {
+        seq.local_get(i32_local);
+        if wide_index {
+            seq.unop(UnaryOp::I64ExtendSI32);
+        }
+        seq.unop(index_splat);
+    };
+    for j in 0..2 {
+        entry
+            .local_get(seed_m)
+            .unop(value_splat)
+            .local_set(best_m[j]);
+        push_index(&mut entry, seed_k);
+        entry.local_set(best_k[j]);
+        push_index(&mut entry, first);
+        entry
+            .const_(Value::V128(ramp))
+            .binop(index_add)
+            .const_(Value::V128(splat_index(j as i64 * lane_count)))
+            .binop(index_add)
+            .local_set(index[j]);
+    }
+    let Some(VectorBinop::Compare(vector_compare)) = simd::binop(compare, lanes) else {
+        // (plan() checked the comparison has a SIMD form.)
+        entry.unreachable();
+        return builder.finish(args, &mut module.funcs);
+    };
+    emit_cursor_loop(&mut entry, driver, vector_end, &cursors, 32, |repeat| {
+        for j in 0..2 {
+            cx.shared.clear();
+            cx.chunk_offset = 16 * j as u32;
+            cx.emit(&mut module.locals, repeat, term, true, Repr::Value);
+            repeat
+                .local_tee(t)
+                .local_get(best_m[j])
+                .binop(vector_compare)
+                .local_set(mask);
+            for (taken, kept) in [(t, best_m[j]), (index[j], best_k[j])] {
+                repeat
+                    .local_get(taken)
+                    .local_get(kept)
+                    .local_get(mask)
+                    .v128_bitselect()
+                    .local_set(kept);
+            }
+            repeat
+                .local_get(index[j])
+                .const_(Value::V128(splat_index(2 * lane_count)))
+                .binop(index_add)
+                .local_set(index[j]);
+        }
+        cx.chunk_offset = 0;
+    });
+    // Merge the lanes' pairs.
+    let extract_index = |seq: &mut InstrSeqBuilder, v: LocalId, lane: u8| {
+        seq.local_get(v);
+        if wide_index {
+            seq.unop(UnaryOp::I64x2ExtractLane { idx: lane })
+                .unop(UnaryOp::I32WrapI64);
+        } else {
+            seq.unop(UnaryOp::I32x4ExtractLane { idx: lane });
+        }
+    };
+    entry
+        .local_get(best_m[0])
+        .unop(extract_lane(lanes, 0))
+        .local_set(m);
+    extract_index(&mut entry, best_k[0], 0);
+    entry.local_set(k);
+    for j in 0..2 {
+        for lane in 0..lanes.count() as u8 {
+            if j == 0 && lane == 0 {
+                continue;
+            }
+            entry
+                .local_get(best_m[j])
+                .unop(extract_lane(lanes, lane))
+                .local_set(element);
+            extract_index(&mut entry, best_k[j], lane);
+            entry.local_set(element_k);
+            entry
+                .local_get(element)
+                .local_get(m)
+                .binop(strict)
+                .local_get(element)
+                .local_get(m)
+                .binop(equal)
+                .local_get(element_k)
+                .local_get(k)
+                .binop(if was_strict { I32LtS } else { I32GtS })
+                .binop(I32And)
+                .binop(I32Or)
+                .local_set(taken);
+            for (from, to) in [(element, m), (element_k, k)] {
+                entry
+                    .local_get(from)
+                    .local_get(to)
+                    .local_get(taken)
+                    .select(None)
+                    .local_set(to);
+            }
+        }
+    }
+    // The elements left, in order, from the index after the vector part's.
+    let shift = plan.elem_bytes.trailing_zeros() as i32;
+    entry
+        .local_get(first)
+        .local_get(driver)
+        .local_get(args[0])
+        .binop(I32Sub)
+        .i32_const(shift)
+        .binop(I32ShrU)
+        .binop(I32Add)
+        .local_set(idx);
+    emit_cursor_loop(
+        &mut entry,
+        driver,
+        end,
+        &cursors,
+        plan.elem_bytes as i32,
+        |repeat| {
+            cx.shared.clear();
+            cx.emit(&mut module.locals, repeat, term, false, Repr::Value);
+            repeat
+                .local_tee(element)
+                .local_get(m)
+                .binop(compare)
+                .local_set(taken);
+            for (from, to) in [(element, m), (idx, k)] {
+                repeat
+                    .local_get(from)
+                    .local_get(to)
+                    .local_get(taken)
+                    .select(None)
+                    .local_set(to);
+            }
+            repeat
+                .local_get(idx)
+                .i32_const(1)
+                .binop(I32Add)
+                .local_set(idx);
+        },
+    );
+    entry.local_get(m).local_get(k);
+    builder.finish(args, &mut module.funcs)
+}
