@@ -743,6 +743,12 @@ pub fn build_argmax_kernel(
         entry.unreachable();
         return builder.finish(args, &mut module.funcs);
     };
+    // The running values by one instruction where it keeps the same bits as the
+    // select: integers (equal values are equal bits), and floats under a strict
+    // comparison (`t > m ? t : m` is `pmax(m, t)` by definition). Under `>=` it
+    // would keep the first of two equal zeros where the loop keeps the last.
+    let one_step = one_instruction_fold(Extremum::Select(compare), lanes)
+        .filter(|_| was_strict || matches!(scalar, ValType::I32 | ValType::I64));
     emit_cursor_loop(&mut entry, driver, vector_end, &cursors, 32, |repeat| {
         for j in 0..2 {
             cx.shared.clear();
@@ -753,14 +759,22 @@ pub fn build_argmax_kernel(
                 .local_get(best_m[j])
                 .binop(vector_compare)
                 .local_set(mask);
-            for (taken, kept) in [(t, best_m[j]), (index[j], best_k[j])] {
-                repeat
-                    .local_get(taken)
-                    .local_get(kept)
+            repeat
+                .local_get(index[j])
+                .local_get(best_k[j])
+                .local_get(mask)
+                .v128_bitselect()
+                .local_set(best_k[j]);
+            match one_step {
+                // (Off the mask's path: the values' chain is one instruction.)
+                Some(op) => repeat.local_get(best_m[j]).local_get(t).binop(op),
+                None => repeat
+                    .local_get(t)
+                    .local_get(best_m[j])
                     .local_get(mask)
-                    .v128_bitselect()
-                    .local_set(kept);
-            }
+                    .v128_bitselect(),
+            };
+            repeat.local_set(best_m[j]);
             repeat
                 .local_get(index[j])
                 .const_(Value::V128(splat_index(2 * lane_count)))
