@@ -409,6 +409,52 @@ fn fold_scalar(seq: &mut InstrSeqBuilder, how: Extremum, t: LocalId, best: Local
     seq.local_set(best);
 }
 
+/// The set-up the two extremum kernels share: a cursor per stream (the first
+/// drives the loops), the context computing the plan's term two vectors a pass, and
+/// the prologue (cursors at `args`' leading bases, the invariants after them).
+/// Returns the context, each cursor with its base, and the ends of the vector part
+/// and of the whole.
+#[allow(clippy::type_complexity)]
+fn extremum_setup<'a>(
+    module: &mut Module,
+    entry: &mut InstrSeqBuilder,
+    body: &'a LoopBody,
+    plan: &ReductionPlan,
+    args: &[LocalId],
+    count: LocalId,
+) -> (KernelCx<'a>, Vec<(LocalId, LocalId)>, (LocalId, LocalId)) {
+    let lanes = plan.lanes;
+    let cursors: Vec<LocalId> = plan
+        .loads
+        .iter()
+        .map(|_| module.locals.add(ValType::I32))
+        .collect();
+    let ends = (
+        module.locals.add(ValType::I32),
+        module.locals.add(ValType::I32),
+    );
+    let term = plan.accumulators[0].2;
+    let loads: Vec<&crate::fingerprints::elementwise::MapLoad> = plan.loads.iter().collect();
+    let (mut cx, splats) = KernelCx::new(body, lanes, &[term], &loads, &cursors, cursors[0]);
+    cx.elem_bytes = plan.elem_bytes;
+    cx.per_vector = 2 * lanes.count();
+    let cursors_and_bases: Vec<(LocalId, LocalId)> =
+        cursors.iter().zip(args).map(|(c, b)| (*c, *b)).collect();
+    let invariant_args = &args[plan.loads.len()..plan.loads.len() + plan.invariants.len()];
+    cx.prologue(
+        entry,
+        &mut module.locals,
+        splats,
+        &plan.invariants,
+        invariant_args,
+        &cursors_and_bases,
+        args[0],
+        count,
+        ends,
+    );
+    (cx, cursors_and_bases, ends)
+}
+
 /// Adds the kernel `barq_<max|min>_<elem>_x<unroll>_<n>` of a min/max reduction.
 /// Parameters: one base per distinct load, the invariants, the running value, the
 /// element count; result: the final value.
@@ -446,42 +492,18 @@ fn build_extremum_kernel(
     let args: Vec<LocalId> = params.iter().map(|ty| module.locals.add(*ty)).collect();
     let count = args[args.len() - 1];
     let seed = args[args.len() - 2];
-    let invariant_args = &args[plan.loads.len()..plan.loads.len() + plan.invariants.len()];
-    let cursors: Vec<LocalId> = plan
-        .loads
-        .iter()
-        .map(|_| module.locals.add(ValType::I32))
-        .collect();
+    let mut entry = builder.func_body();
+    let (mut cx, cursors_and_bases, (vector_end, end)) =
+        extremum_setup(module, &mut entry, body, plan, &args, count);
+    let cursors: Vec<LocalId> = cursors_and_bases.iter().map(|(c, _)| *c).collect();
     let driver = cursors[0];
-    let (vector_end, end) = (
-        module.locals.add(ValType::I32),
-        module.locals.add(ValType::I32),
-    );
+    let term = plan.accumulators[0].2;
     let best = [
         module.locals.add(ValType::V128),
         module.locals.add(ValType::V128),
     ];
     let t = module.locals.add(ValType::V128);
     let (value, element) = (module.locals.add(scalar), module.locals.add(scalar));
-    let term = plan.accumulators[0].2;
-    let loads: Vec<&crate::fingerprints::elementwise::MapLoad> = plan.loads.iter().collect();
-    let (mut cx, splats) = KernelCx::new(body, lanes, &[term], &loads, &cursors, driver);
-    cx.elem_bytes = plan.elem_bytes;
-    cx.per_vector = 2 * lanes.count();
-    let mut entry = builder.func_body();
-    let cursors_and_bases: Vec<(LocalId, LocalId)> =
-        cursors.iter().zip(&args).map(|(c, b)| (*c, *b)).collect();
-    cx.prologue(
-        &mut entry,
-        &mut module.locals,
-        splats,
-        &plan.invariants,
-        invariant_args,
-        &cursors_and_bases,
-        args[0],
-        count,
-        (vector_end, end),
-    );
     let splat = match lanes {
         Lanes::F32x4 => UnaryOp::F32x4Splat,
         Lanes::I32x4 => UnaryOp::I32x4Splat,
@@ -612,17 +634,12 @@ pub fn build_argmax_kernel(
     let args: Vec<LocalId> = params.iter().map(|ty| module.locals.add(*ty)).collect();
     let n = args.len();
     let (first, seed_m, seed_k, count) = (args[n - 4], args[n - 3], args[n - 2], args[n - 1]);
-    let invariant_args = &args[plan.loads.len()..plan.loads.len() + plan.invariants.len()];
-    let cursors: Vec<LocalId> = plan
-        .loads
-        .iter()
-        .map(|_| module.locals.add(ValType::I32))
-        .collect();
+    let mut entry = builder.func_body();
+    let (mut cx, cursors_and_bases, (vector_end, end)) =
+        extremum_setup(module, &mut entry, body, plan, &args, count);
+    let cursors: Vec<LocalId> = cursors_and_bases.iter().map(|(c, _)| *c).collect();
     let driver = cursors[0];
-    let (vector_end, end) = (
-        module.locals.add(ValType::I32),
-        module.locals.add(ValType::I32),
-    );
+    let term = plan.accumulators[0].2;
     let v128 = |module: &mut Module| module.locals.add(ValType::V128);
     let best_m = [v128(module), v128(module)];
     let best_k = [v128(module), v128(module)];
@@ -637,25 +654,6 @@ pub fn build_argmax_kernel(
         module.locals.add(scalar),
         module.locals.add(ValType::I32),
         module.locals.add(ValType::I32),
-    );
-    let term = plan.accumulators[0].2;
-    let loads: Vec<&crate::fingerprints::elementwise::MapLoad> = plan.loads.iter().collect();
-    let (mut cx, splats) = KernelCx::new(body, lanes, &[term], &loads, &cursors, driver);
-    cx.elem_bytes = plan.elem_bytes;
-    cx.per_vector = 2 * lanes.count();
-    let mut entry = builder.func_body();
-    let cursors_and_bases: Vec<(LocalId, LocalId)> =
-        cursors.iter().zip(&args).map(|(c, b)| (*c, *b)).collect();
-    cx.prologue(
-        &mut entry,
-        &mut module.locals,
-        splats,
-        &plan.invariants,
-        invariant_args,
-        &cursors_and_bases,
-        args[0],
-        count,
-        (vector_end, end),
     );
     let (strict, was_strict) = strict_of(compare);
     let equal = match scalar {
