@@ -107,6 +107,8 @@ fn indices_of_extremes_match_the_loops_on_ties_zeros_and_nans() {
         "argmax_abs_f32",
         "argmax_from_f32",
         "argmin_from_f32",
+        "argmax_ref_f32",
+        "argmin_ref_last_i32",
     ];
     let engine = common::engine();
     let mut rng = fuzz::Rng(0xa7a7_0123_4567_89ab);
@@ -185,4 +187,57 @@ fn indices_of_extremes_match_the_loops_on_ties_zeros_and_nans() {
         failures.len(),
         failures[..failures.len().min(30)].join("\n")
     );
+}
+
+/// An index of the maximum that re-reads the maximum through the index from a
+/// base of its own (`x[i] > y[best]`): the kernel is the loop only when `y` is `x`,
+/// which the guard checks at run time; with `y` elsewhere (one element off, another
+/// array) the original loop must run. Results identical in every case, and the
+/// rewrite is there.
+#[test]
+fn a_reread_through_another_base_runs_the_loop_unless_it_is_the_same_array() {
+    let wat = r#"(module
+      (memory (export "memory") 1)
+      (func (export "argmax") (param $x i32) (param $y i32) (param $n i32) (result i32)
+        (local $i i32) (local $best i32)
+        (local.set $i (i32.const 1))
+        (block $exit
+          (br_if $exit (i32.le_s (local.get $n) (i32.const 1)))
+          (loop $l
+            (local.set $best
+              (select (local.get $i) (local.get $best)
+                (f32.gt (f32.load (i32.add (local.get $x) (i32.shl (local.get $i) (i32.const 2))))
+                        (f32.load (i32.add (local.get $y) (i32.shl (local.get $best) (i32.const 2)))))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br_if $l (i32.lt_s (local.get $i) (local.get $n)))))
+        (local.get $best)))"#;
+    let wasm = wat::parse_str(wat).expect("valid WAT");
+    let optimized = optimize(&wasm, &Options::default()).expect("optimize");
+    assert!(
+        optimized
+            .report
+            .findings
+            .iter()
+            .any(|f| f.pattern == "argmax" && f.action == Action::Rewritten),
+        "{:?}",
+        optimized.report.findings
+    );
+    let engine = common::engine();
+    let original = Module::new(engine, &wasm).expect("compile");
+    let output = Module::new(engine, &optimized.wasm).expect("compile");
+    let mut rng = fuzz::Rng(0x5eed_0bad_0bad_0001);
+    let mut failures = Vec::new();
+    for &len in LENGTHS {
+        for y in [4096, 4100, 4092, 20000] {
+            let mut memory = vec![0u8; 65536];
+            fill(&mut rng, &mut memory[4000..28000], "f32", false);
+            let args = [Val::I32(4096), Val::I32(y), Val::I32(len)];
+            let (ra, ma) = run(&original, &memory, "argmax", &args);
+            let (rb, mb) = run(&output, &memory, "argmax", &args);
+            if ra != rb || ma != mb {
+                failures.push(format!("len {len}, y {y}: {ra} vs {rb}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -62,6 +62,8 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("c/argmax", "argmax_abs_f32", "argmax", false),
     ("c/argmax", "argmax_from_f32", "argmax", false),
     ("c/argmax", "argmin_from_f32", "argmin", false),
+    ("c/argmax", "argmax_ref_f32", "argmax", false),
+    ("c/argmax", "argmin_ref_last_i32", "argmin", false),
     ("c/pixels", "invert_u8", "map", false),
     ("c/pixels", "add_wrap_u8", "add", false),
     ("c/pixels", "add_sat_u8", "map", false),

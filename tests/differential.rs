@@ -58,7 +58,7 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "key_u8" | "darken_u8" => &[Ptr, Len, Int],
         "blend_u8" => &[Ptr, Ptr, Ptr, Len, Int],
         "max_f32" | "max_ge_f32" | "min_f64" | "max_abs_f32" | "max_i32" | "min_u32"
-        | "max_i64" | "max_num_f32" | "min_i32" | "max_nan_taking" | "argmax_f32"
+        | "max_i64" | "max_num_f32" | "min_i32" | "max_nan_taking" | "argmax_half_f32"
         | "max_plus_one" | "max_backwards_f32" => &[Ptr, Len],
         "argmax_first_f32"
         | "argmin_i32"
@@ -68,7 +68,9 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         | "argmax_i64"
         | "argmax_abs_f32"
         | "argmax_enumerate_f32"
-        | "argmax_scores_f32" => &[Ptr, Len],
+        | "argmax_scores_f32"
+        | "argmax_ref_f32"
+        | "argmin_ref_last_i32" => &[Ptr, Len],
         "argmax_from_f32" | "argmin_from_f32" => &[Ptr, Ptr, Len, Scalar, Int],
         "cap_i64" => &[Ptr, Len, Int],
         "clamp_i32" => &[Ptr, Len, Int, Int],

@@ -1,6 +1,7 @@
 // barq corpus: the index of the largest (smallest) element, as classifiers,
 // nearest-neighbour searches and pivoting code write it: the value and its index
-// carried together (`if (x[i] > m) { m = x[i]; k = i; }`), strict comparisons
+// carried together (`if (x[i] > m) { m = x[i]; k = i; }`) or the value re-read
+// through the index (`if (x[i] > x[best]) best = i`), strict comparisons
 // keeping the first occurrence, `>=`/`<=` the last, floats (NaN never taken), signed
 // and unsigned integers, a magnitude, and a running pair passed in. Exact: each
 // SIMD lane folds its own subsequence the same way, the lanes then merge by value
@@ -80,4 +81,21 @@ EXPORT("argmin_from_f32") int argmin_from_f32(const float *x, float *best, int n
         if (x[i] < m) { m = x[i]; k = i; }
     *best = m;
     return k;
+}
+
+// The textbook form: the extreme re-read through the index every iteration (clang
+// walks x[i] with a pointer and reads x[best] from the base; the guard checks that
+// they meet).
+EXPORT("argmax_ref_f32") int argmax_ref_f32(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+EXPORT("argmin_ref_last_i32") int argmin_ref_last_i32(const int32_t *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] <= x[best]) best = i;
+    return best;
 }

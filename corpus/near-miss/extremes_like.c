@@ -1,9 +1,9 @@
 // barq near misses of min/max reductions (../c/extremes.c): a comparison that takes
 // NaN elements (`!(x <= m)`: the result then depends on where NaNs sit), an index
-// of the maximum that re-reads the maximum through the index (`x[i] > x[best]`;
-// with the value carried beside the index it is ../c/argmax.c's, rewritten), a
-// maximum plus one (the value taken is not the value compared), and a maximum over
-// a stride-2 walk read backwards.
+// of the maximum compared with another element than the one it names
+// (`x[i] > x[best / 2]`; `x[i] > x[best]` is ../c/argmax.c's, rewritten), a maximum
+// plus one (the value taken is not the value compared), and a maximum over a
+// stride-2 walk read backwards.
 #define EXPORT(name) __attribute__((export_name(name)))
 
 EXPORT("max_nan_taking") float max_nan_taking(const float *x, int n) {
@@ -13,10 +13,10 @@ EXPORT("max_nan_taking") float max_nan_taking(const float *x, int n) {
     return m;
 }
 
-EXPORT("argmax_f32") int argmax_f32(const float *x, int n) {
+EXPORT("argmax_half_f32") int argmax_half_f32(const float *x, int n) {
     int best = 0;
     for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
+        if (x[i] > x[best / 2]) best = i;
     return best;
 }
 

@@ -57,13 +57,37 @@ pub struct ReductionMatch {
 
 /// The second carried value of an `argmax`/`argmin` loop: `k = C(t, m) ? idx : k`
 /// beside `m = C(t, m) ? t : m`, for every element of the iteration.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ArgIndex {
     /// The local carrying the index.
     pub local: LocalId,
     /// The index of the iteration's first element (in memory order): an affine
     /// `i32` of the inductions growing by one per element.
     pub first: NodeIndex,
+    /// The extreme is not carried but read again through the index each iteration
+    /// (`x[i] > x[best]`).
+    pub reload: Option<Reload>,
+    /// Those re-reads' load nodes.
+    pub reloaded: Vec<NodeIndex>,
+}
+
+/// The load of `x[k]` in an argmax that re-reads its extreme through the index.
+#[derive(Clone, Copy, Debug)]
+pub struct Reload {
+    /// The first step's reload address (an affine `i32` of the index's phi, with
+    /// coefficient `width`, and of loop invariants).
+    pub addr: NodeIndex,
+    /// The load's static offset.
+    pub offset: u64,
+    /// The load.
+    pub kind: LoadKind,
+    /// The memory read.
+    pub memory: walrus::MemoryId,
+    /// Bytes per element.
+    pub width: i64,
+    /// The iteration's first element's own load: its address and static offset
+    /// (the guard checks that the reload reads it when the index is its index).
+    pub element: (NodeIndex, u64),
 }
 
 /// How a min/max reduction folds one element `t` into the running value `m`.
@@ -683,11 +707,16 @@ pub fn plan(
             "widening terms with invariants are not implemented yet".into(),
         ));
     }
-    // Every load of the iteration must be one the kernel performs.
-    let performed: HashSet<NodeIndex> = all_terms
+    // Every load of the iteration must be one the kernel performs (or, for an
+    // argmax re-reading its extreme through the index, one of those re-reads: the
+    // kernel carries the value).
+    let mut performed: HashSet<NodeIndex> = all_terms
         .iter()
         .flat_map(|t| body.loads_under(*t))
         .collect();
+    if let Some(index) = &r.index {
+        performed.extend(index.reloaded.iter().copied());
+    }
     if body
         .graph
         .node_indices()
@@ -718,7 +747,7 @@ pub fn plan(
         wide,
         interleaved: r.interleaved,
         extremum: r.extremum,
-        index: r.index,
+        index: r.index.clone(),
         trip,
         steps,
     })
@@ -883,7 +912,12 @@ pub fn match_extremum(body: &LoopBody) -> Result<ReductionMatch, NoMatch> {
         _ => return Err(NoMatch::Unrelated),
     };
     let phi = body.phis[local];
-    let (mut terms, selects, how) = extremum_chain(body, phi, *end).ok_or(NoMatch::Unrelated)?;
+    let Some((mut terms, selects, how)) = extremum_chain(body, phi, *end) else {
+        return match index_of {
+            None => match_reloaded_index(body, *local, *end, &steps),
+            Some(_) => Err(NoMatch::Unrelated),
+        };
+    };
     let index = match index_of {
         None => None,
         Some((k, k_end)) => Some(index_chain(body, *k, *k_end, &selects, &terms, &steps)?),
@@ -1017,11 +1051,28 @@ fn index_chain(
     if node != phi {
         return Err(NoMatch::Unrelated);
     }
+    Ok(ArgIndex {
+        local,
+        first: first_index(body, terms, &indices, steps)?,
+        reload: None,
+        reloaded: Vec::new(),
+    })
+}
+
+/// The index of the iteration's first element, given each element's index (in the
+/// order of `terms`): checks that the indices count the elements in memory order
+/// and by the element count per iteration.
+fn first_index(
+    body: &LoopBody,
+    terms: &[NodeIndex],
+    indices: &[NodeIndex],
+    steps: &std::collections::HashMap<LocalId, i64>,
+) -> Result<NodeIndex, NoMatch> {
     let declined = |reason: &str| NoMatch::declined("argmax", reason);
     // Index j of the iteration's elements in memory order is the first plus j.
     let mut by_offset: Vec<(i64, NodeIndex)> = terms
         .iter()
-        .zip(&indices)
+        .zip(indices)
         .map(|(t, idx)| term_offset(body, *t).map(|o| (o, *idx)))
         .collect::<Option<_>>()
         .ok_or_else(|| declined("non-affine load"))?;
@@ -1040,10 +1091,188 @@ fn index_chain(
     if !regular {
         return Err(declined("an index that does not count the elements"));
     }
-    Ok(ArgIndex {
-        local,
-        first: by_offset[0].1,
+    Ok(by_offset[0].1)
+}
+
+/// An index of the extreme that re-reads the extreme through the index each
+/// iteration instead of carrying it: `k = C(x[i], x[k]) ? i : k` (the textbook
+/// `if (x[i] > x[best]) best = i`). Nothing is stored, so `x[k]` is the element last
+/// taken (or, before any, `x[k0]`): the carried form's running value, provided the
+/// reload of `x[idx]` reads the element the stream reads for index `idx`. The
+/// reload's address must be `invariants + width * k`; the guard checks at run time
+/// that it meets the stream at the first element (a pointer walk beside an index
+/// into a base, as clang writes it, is not known statically).
+fn match_reloaded_index(
+    body: &LoopBody,
+    local: LocalId,
+    end: NodeIndex,
+    steps: &std::collections::HashMap<LocalId, i64>,
+) -> Result<ReductionMatch, NoMatch> {
+    let phi = body.phis[&local];
+    let mut node = end;
+    let (mut terms, mut indices) = (Vec::new(), Vec::new());
+    let mut how: Option<BinaryOp> = None;
+    let mut reload: Option<Reload> = None;
+    let mut reloaded_loads = Vec::new();
+    // (Per step: the re-read's address, the index it re-reads at, its offset.)
+    let mut bases: Vec<(NodeIndex, NodeIndex, u64)> = Vec::new();
+    while node != phi {
+        if !matches!(body.graph[node], Node::Select) {
+            return Err(NoMatch::Unrelated);
+        }
+        let ops = body.operands(node);
+        let (rest, idx, mut take) = match (body.uses(ops[0], phi), body.uses(ops[1], phi)) {
+            (false, true) => (ops[1], ops[0], true),
+            (true, false) => (ops[0], ops[1], false),
+            _ => return Err(NoMatch::Unrelated),
+        };
+        let mut cond = ops[2];
+        while let Node::Unop(UnaryOp::I32Eqz) = body.graph[cond] {
+            cond = body.operands(cond)[0];
+            take = !take;
+        }
+        let Node::Binop(op) = body.graph[cond] else {
+            return Err(NoMatch::Unrelated);
+        };
+        let c = body.operands(cond);
+        let reads_through_rest = |n: NodeIndex| {
+            matches!(body.graph[n], Node::Load { .. }) && body.uses(body.operands(n)[0], rest)
+        };
+        let (t, reloaded, compare) = if reads_through_rest(c[1]) && !body.uses(c[0], phi) {
+            (c[0], c[1], op)
+        } else if reads_through_rest(c[0]) && !body.uses(c[1], phi) {
+            (c[1], c[0], swapped(op).ok_or(NoMatch::Unrelated)?)
+        } else {
+            return Err(NoMatch::Unrelated);
+        };
+        let compare = if take {
+            swapped(compare).map(|_| compare)
+        } else {
+            negated(compare)
+        }
+        .ok_or(NoMatch::Unrelated)?;
+        if how.is_some_and(|h| format!("{h:?}") != format!("{compare:?}")) {
+            return Err(NoMatch::Unrelated);
+        }
+        how = Some(compare);
+        let (
+            Node::Load {
+                kind, memory, arg, ..
+            },
+            Node::Load {
+                kind: reload_kind,
+                memory: reload_memory,
+                arg: reload_arg,
+                ..
+            },
+        ) = (body.graph[t].clone(), body.graph[reloaded].clone())
+        else {
+            return Err(NoMatch::Unrelated);
+        };
+        if format!("{kind:?}") != format!("{reload_kind:?}") || memory != reload_memory {
+            return Err(NoMatch::Unrelated);
+        }
+        let width = kind.width() as i64;
+        let addr = body.operands(reloaded)[0];
+        bases.push((addr, rest, reload_arg.offset));
+        reloaded_loads.push(reloaded);
+        terms.push(t);
+        indices.push(idx);
+        if rest == phi {
+            reload = Some(Reload {
+                addr,
+                offset: reload_arg.offset,
+                kind,
+                memory,
+                width,
+                element: (body.operands(t)[0], arg.offset),
+            });
+        }
+        node = rest;
+    }
+    let (Some(compare), Some(mut reload)) = (how, reload) else {
+        return Err(NoMatch::Unrelated);
+    };
+    // The first step's re-read is at `invariants + width * k`; the others compute
+    // the same address from the index they see.
+    let declined = |reason| NoMatch::declined("argmax", reason);
+    let form = affine_i32(body, reload.addr).ok_or_else(|| declined("non-affine load"))?;
+    let mut others = form.terms.clone();
+    if others.remove(&phi) != Some(reload.width)
+        || others.keys().any(|atom| !body.is_invariant(*atom))
+    {
+        return Err(declined(
+            "an element re-read at an address that is not the index's",
+        ));
+    }
+    if bases.iter().any(|(addr, rest, offset)| {
+        *offset != reload.offset || !same_value_at(body, *addr, reload.addr, (*rest, phi))
+    }) {
+        return Err(declined("elements re-read from different arrays"));
+    }
+    // (The guard compares the reload with the iteration's first element.)
+    let first_term = terms
+        .iter()
+        .copied()
+        .min_by_key(|t| term_offset(body, *t).unwrap_or(i64::MAX))
+        .ok_or(NoMatch::Unrelated)?;
+    let Node::Load { arg, .. } = body.graph[first_term] else {
+        return Err(NoMatch::Unrelated);
+    };
+    reload.element = (body.operands(first_term)[0], arg.offset);
+    let first = first_index(body, &terms, &indices, steps)?;
+    terms.reverse();
+    let pattern = if takes_larger(compare) {
+        "argmax"
+    } else {
+        "argmin"
+    };
+    if let Some(blocker) = body.blockers.first() {
+        return Err(NoMatch::declined(pattern, blocker.clone()));
+    }
+    trip_count(body, steps).map_err(|reason| NoMatch::declined(pattern, reason))?;
+    let elem = load_elem(reload.kind);
+    Ok(ReductionMatch {
+        shape: format!(
+            "extremum-select-{compare:?}-x{}-with-reloaded-index",
+            terms.len()
+        )
+        .to_lowercase(),
+        pattern,
+        elem: Some(elem),
+        exact: true,
+        accumulators: vec![Accumulator {
+            local,
+            op: compare,
+            terms,
+            pattern,
+            elem: Some(elem),
+        }],
+        interleaved: false,
+        extremum: Some(Extremum::Select(compare)),
+        index: Some(ArgIndex {
+            local,
+            first,
+            reload: Some(reload),
+            reloaded: reloaded_loads,
+        }),
     })
+}
+
+/// Whether `a` computes what `b` computes with `at.1` replaced by `at.0`.
+fn same_value_at(body: &LoopBody, a: NodeIndex, b: NodeIndex, at: (NodeIndex, NodeIndex)) -> bool {
+    if (a, b) == at || a == b && !body.uses(a, at.1) {
+        return true;
+    }
+    let (na, nb) = (&body.graph[a], &body.graph[b]);
+    let plain = |n: &Node| matches!(n, Node::Unop(_) | Node::Binop(_) | Node::Const(_));
+    plain(na)
+        && format!("{na:?}") == format!("{nb:?}")
+        && body
+            .operands(a)
+            .iter()
+            .zip(body.operands(b))
+            .all(|(x, y)| same_value_at(body, *x, y, at))
 }
 
 /// Whether two nodes compute the same value (the same node, or the same operator

@@ -226,6 +226,7 @@ impl Pass for BulkMemory {
                 overlap: m.overlap,
                 min_elements: MIN_ELEMENTS,
                 repeated_byte,
+                same_element: None,
             };
             insert_guard(module, func, parent_seq, position, &body, &spec, kernel);
             cx.findings.push(Finding {

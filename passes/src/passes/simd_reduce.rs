@@ -152,17 +152,23 @@ impl Pass for SimdReduce {
                 verified: None,
             };
             if cx.allow_rewrite() {
-                let argmax = match (r.index, p.extremum) {
+                let argmax = match (&r.index, p.extremum) {
                     (Some(index), Some(crate::fingerprints::reduction::Extremum::Select(op))) => {
-                        Some((index, op))
+                        Some((index.clone(), op))
                     }
                     _ => None,
                 };
                 let kernel = match &native {
                     _ if argmax.is_some() => {
-                        let (_, compare) = argmax.expect("checked");
+                        let (index, compare) = argmax.clone().expect("checked");
                         crate::rewrite::reduce::build_argmax_kernel(
-                            module, &body, &p, compare, r.pattern, serial,
+                            module,
+                            &body,
+                            &p,
+                            compare,
+                            index.reload,
+                            r.pattern,
+                            serial,
                         )
                     }
                     // Short reductions run the portable kernel (when SIMD128 is allowed):
@@ -196,9 +202,25 @@ impl Pass for SimdReduce {
                     .iter()
                     .map(|(local, op, _)| (*local, *op, ty))
                     .collect();
-                if let Some((index, _)) = argmax {
+                let mut same_element = None;
+                if let Some((index, _)) = &argmax {
                     invariants.push((index.first, ValType::I32));
-                    accumulators.push((index.local, walrus::ir::BinaryOp::I32Add, ValType::I32));
+                    let k = (index.local, walrus::ir::BinaryOp::I32Add, ValType::I32);
+                    match index.reload {
+                        // (The extreme is re-read, not carried: the kernel reads it
+                        // at the running index and returns the index only.)
+                        Some(reload) => {
+                            invariants.push((reload.addr, ValType::I32));
+                            accumulators = vec![k];
+                            let w = reload.width as i32;
+                            same_element = Some(crate::rewrite::map::SameElement {
+                                element: reload.element,
+                                reload: (reload.addr, reload.offset),
+                                shift: vec![(index.first, w), (body.phis[&index.local], -w)],
+                            });
+                        }
+                        None => accumulators.push(k),
+                    }
                 }
                 let spec = GuardSpec {
                     trip: &p.trip,
@@ -215,6 +237,7 @@ impl Pass for SimdReduce {
                     overlap: crate::fingerprints::bytes::Overlap::Disjoint,
                     min_elements: crate::rewrite::map::MIN_ELEMENTS,
                     repeated_byte: None,
+                    same_element,
                 };
                 insert_guard(
                     module,

@@ -1022,6 +1022,23 @@ pub struct GuardSpec<'a> {
     /// An entry-time `i32` whose low 16 bits must be one byte repeated (a 16-bit
     /// fill done by `memory.fill`).
     pub repeated_byte: Option<NodeIndex>,
+    /// Two addresses that must be the same at entry (see [`SameElement`]).
+    pub same_element: Option<SameElement>,
+}
+
+/// For an argmax that re-reads its extreme through the index (`x[i] > x[best]`):
+/// the re-read at the first element's index must read the first element, so that
+/// every re-read reads the element last taken. Both addresses are `i32`s the loop
+/// computes with wrapping arithmetic, plus static offsets; the guard compares the
+/// effective addresses at entry.
+pub struct SameElement {
+    /// The first element's address node and static offset.
+    pub element: (NodeIndex, u64),
+    /// The re-read's address node (at the running index) and static offset.
+    pub reload: (NodeIndex, u64),
+    /// Added to the re-read's address (wrapping): `coefficient * entry value` per
+    /// entry, moving it from the running index to the first element's.
+    pub shift: Vec<(NodeIndex, i32)>,
 }
 
 impl<'a> GuardSpec<'a> {
@@ -1052,6 +1069,7 @@ impl<'a> GuardSpec<'a> {
             overlap: Overlap::Disjoint,
             min_elements: m.min_elements(),
             repeated_byte: None,
+            same_element: None,
         }
     }
 }
@@ -1190,6 +1208,24 @@ pub fn insert_guard(
             .i32_const(0x0101)
             .binop(BinaryOp::I32Mul)
             .binop(BinaryOp::I32Ne)
+            .br_if(skip);
+    }
+    if let Some(same) = &spec.same_element {
+        emit_entry_value(body, same.element.0, &mut seq);
+        seq.unop(UnaryOp::I64ExtendUI32)
+            .i64_const(same.element.1 as i64)
+            .binop(BinaryOp::I64Add);
+        emit_entry_value(body, same.reload.0, &mut seq);
+        for (node, coefficient) in &same.shift {
+            emit_entry_value(body, *node, &mut seq);
+            seq.i32_const(*coefficient)
+                .binop(BinaryOp::I32Mul)
+                .binop(BinaryOp::I32Add);
+        }
+        seq.unop(UnaryOp::I64ExtendUI32)
+            .i64_const(same.reload.1 as i64)
+            .binop(BinaryOp::I64Add)
+            .binop(BinaryOp::I64Ne)
             .br_if(skip);
     }
     // The kernel call.

@@ -8,7 +8,7 @@
 use super::map::{emit_cursor_loop, KernelCx};
 use super::simd::{self, Repr, VectorBinop};
 use crate::analysis::value_graph::LoopBody;
-use crate::fingerprints::reduction::{Extremum, ReductionPlan, WideTerm};
+use crate::fingerprints::reduction::{Extremum, ReductionPlan, Reload, WideTerm};
 use crate::fingerprints::types::Lanes;
 use petgraph::graph::NodeIndex;
 use walrus::ir::{BinaryOp, LoadKind, MemArg, UnaryOp, Value};
@@ -608,11 +608,13 @@ fn strict_of(compare: BinaryOp) -> (BinaryOp, bool) {
 /// below every element's (a lane that took none keeps it): otherwise the kernel
 /// folds every element in order in scalar code. NaN elements are never taken by an
 /// ordered comparison, and a NaN running value keeps every lane's pair.
+#[allow(clippy::too_many_arguments)]
 pub fn build_argmax_kernel(
     module: &mut Module,
     body: &LoopBody,
     plan: &ReductionPlan,
     compare: BinaryOp,
+    reload: Option<Reload>,
     pattern: &str,
     serial: usize,
 ) -> FunctionId {
@@ -621,8 +623,15 @@ pub fn build_argmax_kernel(
     let scalar = scalar_type(lanes);
     let mut params: Vec<ValType> = plan.loads.iter().map(|_| ValType::I32).collect();
     params.extend(plan.invariants.iter().map(|(_, ty)| *ty));
-    params.extend([ValType::I32, scalar, ValType::I32, ValType::I32]);
-    let mut builder = FunctionBuilder::new(&mut module.types, &params, &[scalar, ValType::I32]);
+    // (A re-read extreme: the address of `x[k]` instead of the running value.)
+    let results: &[ValType] = if reload.is_some() {
+        params.extend([ValType::I32, ValType::I32, ValType::I32, ValType::I32]);
+        &[ValType::I32]
+    } else {
+        params.extend([ValType::I32, scalar, ValType::I32, ValType::I32]);
+        &[scalar, ValType::I32]
+    };
+    let mut builder = FunctionBuilder::new(&mut module.types, &params, results);
     builder.name(
         format!(
             "barq_{pattern}_{:?}_x{}_{serial}",
@@ -637,6 +646,25 @@ pub fn build_argmax_kernel(
     let mut entry = builder.func_body();
     let (mut cx, cursors_and_bases, (vector_end, end)) =
         extremum_setup(module, &mut entry, body, plan, &args, count);
+    // The running value read where the loop would read it first.
+    let seed_m = match reload {
+        Some(reload) => {
+            let value = module.locals.add(scalar);
+            entry
+                .local_get(seed_m)
+                .load(
+                    reload.memory,
+                    reload.kind,
+                    MemArg {
+                        align: 1,
+                        offset: reload.offset,
+                    },
+                )
+                .local_set(value);
+            value
+        }
+        None => seed_m,
+    };
     let cursors: Vec<LocalId> = cursors_and_bases.iter().map(|(c, _)| *c).collect();
     let driver = cursors[0];
     let term = plan.accumulators[0].2;
@@ -871,6 +899,9 @@ pub fn build_argmax_kernel(
                 .local_set(idx);
         },
     );
-    entry.local_get(m).local_get(k);
+    if reload.is_none() {
+        entry.local_get(m);
+    }
+    entry.local_get(k);
     builder.finish(args, &mut module.funcs)
 }
