@@ -134,7 +134,20 @@ fn kernel(rng: &mut Rng) -> Kernel {
         let target = if in_place { "y" } else { "z" };
         body.push_str(&format!("({store} {} {value})\n", at(target, j, w)));
     }
-    let wat = format!(
+    let wat = kernel_wat(&body, unroll);
+    Kernel {
+        describe: format!(
+            "{store} x{unroll} {} loads {loads:?}: {e}",
+            if in_place { "in place" } else { "to z" }
+        ),
+        wat,
+    }
+}
+
+/// The module of a kernel `(x, y, z, n, k)` whose loop runs `body` for
+/// `i = 0, unroll, 2 * unroll, ...` while `unroll` more elements are left.
+fn kernel_wat(body: &str, unroll: u32) -> String {
+    format!(
         "(module
            (memory (export \"memory\") 1)
            (func (export \"kernel\") (param $x i32) (param $y i32) (param $z i32) (param $n i32) (param $k i32)
@@ -145,14 +158,7 @@ fn kernel(rng: &mut Rng) -> Kernel {
                  {body}
                  (local.set $i (i32.add (local.get $i) (i32.const {unroll})))
                  (br_if $l (i32.le_s (i32.add (local.get $i) (i32.const {unroll})) (local.get $n)))))))"
-    );
-    Kernel {
-        describe: format!(
-            "{store} x{unroll} {} loads {loads:?}: {e}",
-            if in_place { "in place" } else { "to z" }
-        ),
-        wat,
-    }
+    )
 }
 
 fn run(
@@ -283,18 +289,12 @@ fn comparisons_with_a_parameter_behave_identically() {
                     } else {
                         test
                     };
-                    let wat = format!(
-                        "(module
-                           (memory (export \"memory\") 1)
-                           (func (export \"kernel\") (param $x i32) (param $y i32) (param $z i32) (param $n i32) (param $k i32)
-                             (local $i i32)
-                             (block $exit
-                               (br_if $exit (i32.le_s (local.get $n) (i32.const 0)))
-                               (loop $l
-                                 ({store} (i32.add (local.get $z) (i32.shl (local.get $i) (i32.const {}))) {value})
-                                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                                 (br_if $l (i32.lt_s (local.get $i) (local.get $n)))))))",
-                        width / 2
+                    let wat = kernel_wat(
+                        &format!(
+                            "({store} (i32.add (local.get $z) (i32.shl (local.get $i) (i32.const {}))) {value})",
+                            width / 2
+                        ),
+                        1,
                     );
                     let describe = format!("{store} {value}");
                     let wasm = wat::parse_str(&wat).expect("valid WAT");

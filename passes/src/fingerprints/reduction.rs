@@ -1036,7 +1036,7 @@ fn index_chain(
             return Err(NoMatch::Unrelated);
         }
         let (k_ops, m_ops) = (body.operands(node), body.operands(*select));
-        if !same_value(body, k_ops[2], m_ops[2]) {
+        if !same_value(body, k_ops[2], m_ops[2], None) {
             return Err(NoMatch::Unrelated);
         }
         // The index sits where the element sits.
@@ -1206,7 +1206,7 @@ fn match_reloaded_index(
         ));
     }
     if bases.iter().any(|(addr, rest, offset)| {
-        *offset != reload.offset || !same_value_at(body, *addr, reload.addr, (*rest, phi))
+        *offset != reload.offset || !same_value(body, *addr, reload.addr, Some((*rest, phi)))
     }) {
         return Err(declined("elements re-read from different arrays"));
     }
@@ -1259,35 +1259,32 @@ fn match_reloaded_index(
     })
 }
 
-/// Whether `a` computes what `b` computes with `at.1` replaced by `at.0`.
-fn same_value_at(body: &LoopBody, a: NodeIndex, b: NodeIndex, at: (NodeIndex, NodeIndex)) -> bool {
-    if (a, b) == at || a == b && !body.uses(a, at.1) {
-        return true;
+/// Whether `a` computes what `b` computes (with `at.1` replaced by `at.0`, if
+/// given): the same node, or the same operator over operands that do.
+fn same_value(
+    body: &LoopBody,
+    a: NodeIndex,
+    b: NodeIndex,
+    at: Option<(NodeIndex, NodeIndex)>,
+) -> bool {
+    match at {
+        Some(pair) if (a, b) == pair => return true,
+        Some((_, from)) if a == b && !body.uses(a, from) => return true,
+        None if a == b => return true,
+        _ => {}
     }
     let (na, nb) = (&body.graph[a], &body.graph[b]);
-    let plain = |n: &Node| matches!(n, Node::Unop(_) | Node::Binop(_) | Node::Const(_));
+    let plain = |n: &Node| {
+        matches!(
+            n,
+            Node::Unop(_) | Node::Binop(_) | Node::Select | Node::Const(_)
+        )
+    };
     plain(na)
         && format!("{na:?}") == format!("{nb:?}")
         && body
             .operands(a)
             .iter()
             .zip(body.operands(b))
-            .all(|(x, y)| same_value_at(body, *x, y, at))
-}
-
-/// Whether two nodes compute the same value (the same node, or the same operator
-/// over operands that do).
-fn same_value(body: &LoopBody, a: NodeIndex, b: NodeIndex) -> bool {
-    if a == b {
-        return true;
-    }
-    let (na, nb) = (&body.graph[a], &body.graph[b]);
-    let plain = |n: &Node| matches!(n, Node::Unop(_) | Node::Binop(_) | Node::Select);
-    plain(na)
-        && format!("{na:?}") == format!("{nb:?}")
-        && body
-            .operands(a)
-            .iter()
-            .zip(body.operands(b))
-            .all(|(x, y)| same_value(body, *x, y))
+            .all(|(x, y)| same_value(body, *x, y, at))
 }
