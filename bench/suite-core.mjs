@@ -206,6 +206,27 @@ export function plainJs(w) {
         outF[r * (n - 2) + c] = s > 0 ? s : 0;
       }
     },
+    conv_same: () => {
+      const img = f32s(x), k = f32s(y), wd = argValues(w, lay)[4];
+      for (let r = 0; r < n; r++) for (let c = 0; c < wd; c++) {
+        let s = 0;
+        for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
+          const yy = r + i - 1, xx = c + j - 1;
+          if (yy >= 0 && yy < n && xx >= 0 && xx < wd) s += img[yy * wd + xx] * k[i * 3 + j];
+        }
+        outF[r * wd + c] = s;
+      }
+    },
+    conv_chw: () => {
+      const [img, k, bias] = lay.inputs.map(f32s), [, , , , ci, co, , wd, kk] = argValues(w, lay);
+      const oh = n - kk + 1, ow = wd - kk + 1;
+      for (let o = 0; o < co; o++) for (let r = 0; r < oh; r++) for (let c = 0; c < ow; c++) {
+        let s = bias[o];
+        for (let ch = 0; ch < ci; ch++) for (let i = 0; i < kk; i++) for (let j = 0; j < kk; j++)
+          s += img[(ch * n + r + i) * wd + c + j] * k[((o * ci + ch) * kk + i) * kk + j];
+        outF[(o * oh + r) * ow + c] = s > 0 ? s : 0;
+      }
+    },
     softmax: () => {
       const a = f32s(x);
       let m = a[0];

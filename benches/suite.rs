@@ -328,9 +328,11 @@ fn wasm_impl(engine: &Engine, dir: &Path, w: &Workload, suffix: &str) -> Option<
     Some((run, output))
 }
 
-type CallF32 = unsafe extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, f32, f32) -> f32;
-type CallI32 = unsafe extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, f32, f32) -> i32;
-type CallVoid = unsafe extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, f32, f32);
+type CallF32 =
+    unsafe extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, f32, f32) -> f32;
+type CallI32 =
+    unsafe extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, f32, f32) -> i32;
+type CallVoid = unsafe extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, f32, f32);
 
 /// The C source compiled natively, called on a host buffer laid out as the wasm memory.
 fn native_impl(dir: &Path, w: &Workload, ffast: bool) -> Option<(Run, Read)> {
@@ -352,10 +354,10 @@ fn native_impl(dir: &Path, w: &Workload, ffast: bool) -> Option<(Run, Read)> {
     // Integer-class arguments (addresses, ints, longs) and float arguments travel in
     // separate registers in the x86-64 System V ABI, each class in order (the first
     // six integers in registers, the rest on the stack in order; floats in xmm
-    // registers): any of the corpus signatures (at most eight integers and two floats)
-    // is called correctly through one type with eight i64 and two f32 parameters. An
+    // registers): any of the corpus signatures (at most ten integers and two floats)
+    // is called correctly through one type with ten i64 and two f32 parameters. An
     // int parameter reads the low half of its register or stack slot.
-    let (mut ints, mut floats) = ([0i64; 8], [0f32; 2]);
+    let (mut ints, mut floats) = ([0i64; 10], [0f32; 2]);
     let (mut ni, mut nf) = (0, 0);
     for v in arg_values(w, &lay, base) {
         match v {
@@ -372,7 +374,7 @@ fn native_impl(dir: &Path, w: &Workload, ffast: bool) -> Option<(Run, Read)> {
     let result = std::rc::Rc::new(std::cell::Cell::new([0u8; 4]));
     let r2 = result.clone();
     let name = w.export.as_bytes();
-    let [a, b, c, d, e, g, h, i] = ints;
+    let [a, b, c, d, e, g, h, i, j, k] = ints;
     let [x, y] = floats;
     // SAFETY (each arm): the symbol is the corpus function, called per the comment above.
     let run: Box<dyn FnMut()> = unsafe {
@@ -380,18 +382,18 @@ fn native_impl(dir: &Path, w: &Workload, ffast: bool) -> Option<(Run, Read)> {
             Some("f32") => {
                 let f = *lib.get::<CallF32>(name).ok()?;
                 Box::new(move || {
-                    result.set(f(black_box(a), b, c, d, e, g, h, i, x, y).to_le_bytes())
+                    result.set(f(black_box(a), b, c, d, e, g, h, i, j, k, x, y).to_le_bytes())
                 })
             }
             Some(_) => {
                 let f = *lib.get::<CallI32>(name).ok()?;
                 Box::new(move || {
-                    result.set(f(black_box(a), b, c, d, e, g, h, i, x, y).to_le_bytes())
+                    result.set(f(black_box(a), b, c, d, e, g, h, i, j, k, x, y).to_le_bytes())
                 })
             }
             None => {
                 let f = *lib.get::<CallVoid>(name).ok()?;
-                Box::new(move || f(black_box(a), b, c, d, e, g, h, i, x, y))
+                Box::new(move || f(black_box(a), b, c, d, e, g, h, i, j, k, x, y))
             }
         }
     };

@@ -32,6 +32,11 @@ enum Arg {
     Int,
     /// A convolution's kernel size: 3.
     Kernel,
+    /// A channel count: 1 to 3.
+    Chan,
+    /// A short side of an image: 3 to 5 (the other side or the channels run
+    /// long).
+    Side,
 }
 
 use Arg::*;
@@ -100,6 +105,13 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "quantize_i8" => &[Ptr, Ptr, Len, Scalar, Int],
         "dequantize_i8" => &[Ptr, Ptr, Len, Scalar, Int],
         "conv3x3_relu" => &[Ptr, Ptr, Scalar, Ptr, Dim, Dim],
+        "conv_chw" => &[Ptr, Ptr, Ptr, Ptr, Chan, Chan, Dim, Dim, Kernel],
+        "conv5x5" => &[Ptr, Ptr, Ptr, Dim, Dim],
+        // (Stride 2 and padded: rows long enough for more than one block of
+        // outputs after the guard in front of each row.)
+        "conv_s2" | "conv_same" => &[Ptr, Ptr, Ptr, Side, Len],
+        // (Channels last: the lanes run across output channels.)
+        "conv_hwc" => &[Ptr, Ptr, Ptr, Side, Side, Chan, Dim],
         "edges_u8" => &[Ptr, Ptr, Dim, Dim],
         "copy_u8" | "copy_u8_ptr" | "copy_back_u8" | "copy_u16" | "copy_u32" | "copy_u64"
         | "gather_u8" => &[Ptr, Ptr, Len],
@@ -346,6 +358,8 @@ fn make_case(
             }
             Int => ints[scalar_pick.wrapping_add(args.len()) % ints.len()] as i64,
             Kernel => 3,
+            Chan => 1 + scalar_pick.wrapping_add(args.len()) as i64 % 3,
+            Side => 3 + scalar_pick.wrapping_add(args.len()) as i64 % 3,
         };
         args.push(match ty {
             ValType::I64 => Val::I64(value),

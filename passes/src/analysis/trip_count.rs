@@ -119,20 +119,35 @@ pub fn trip_count(
     steps: &HashMap<LocalId, i64>,
 ) -> Result<TripCount, &'static str> {
     let exit = body.exit.ok_or("no loop exit test")?;
-    let (mut pred, x, bound) = match &body.graph[exit.cond] {
+    // `eqz` of a comparison (`t = i == last; i += 1; br_if !t`, clang -O2) is the
+    // negated comparison; `eqz` of `eqz`, the value itself.
+    let mut cond = exit.cond;
+    let mut negated = false;
+    while matches!(body.graph[cond], Node::Unop(UnaryOp::I32Eqz)) {
+        let inner = body.operands(cond)[0];
+        let is_test = match &body.graph[inner] {
+            Node::Binop(op) => Predicate::of(*op).is_some(),
+            Node::Unop(UnaryOp::I32Eqz) => true,
+            _ => false,
+        };
+        if !is_test {
+            break;
+        }
+        cond = inner;
+        negated = !negated;
+    }
+    let (mut pred, x, bound) = match &body.graph[cond] {
         Node::Binop(op) => match Predicate::of(*op) {
             Some(pred) => {
-                let ops = body.operands(exit.cond);
+                let ops = body.operands(cond);
                 (pred, ops[0], ops[1])
             }
-            None => (Predicate::Ne, exit.cond, NodeIndex::end()),
+            None => (Predicate::Ne, cond, NodeIndex::end()),
         },
-        Node::Unop(UnaryOp::I32Eqz) => {
-            (Predicate::Eq, body.operands(exit.cond)[0], NodeIndex::end())
-        }
-        _ => (Predicate::Ne, exit.cond, NodeIndex::end()),
+        Node::Unop(UnaryOp::I32Eqz) => (Predicate::Eq, body.operands(cond)[0], NodeIndex::end()),
+        _ => (Predicate::Ne, cond, NodeIndex::end()),
     };
-    if !exit.continue_when_nonzero {
+    if exit.continue_when_nonzero == negated {
         pred = pred.negate();
     }
     let incr = |n: NodeIndex| -> Option<(Affine, i64)> {

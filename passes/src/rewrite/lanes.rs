@@ -625,9 +625,6 @@ impl Lockstep<'_> {
         if !self.open_blocks.contains(&key) {
             return Err("a branch that depends on the iteration leaves a loop".into());
         }
-        if self.proposed.contains_key(&key) {
-            return Err("a block left both by every lane and by some".into());
-        }
         if self.depth_at_mask.is_some_and(|d| d != self.depth) {
             return Err("a branch that depends on the iteration inside a nested loop".into());
         }
@@ -1007,6 +1004,19 @@ impl Lockstep<'_> {
                 if let Some(waiting) = self.exit_masks.remove(&b.seq) {
                     // Lanes that branched here run again; locals are as written
                     // (blended) on every path.
+                    //
+                    // Branches taken by every lane may reach this end too (taken
+                    // before any lane left the others: a row of a padded window
+                    // outside the image, then a column outside it for some lanes).
+                    // They arrive with all lanes running, so this must be where the
+                    // lanes meet again; falling out is one more edge.
+                    if self.proposed.contains_key(&b.seq) {
+                        if self.region_root != Some(b.seq) {
+                            return Err("a block left both by every lane and by some".into());
+                        }
+                        self.edge(b.seq, new)?;
+                        self.arrive(b.seq);
+                    }
                     let running = match self.mask.clone() {
                         Some(m) => self.mask_or(&m, &waiting, cur),
                         None => waiting,
@@ -1022,6 +1032,11 @@ impl Lockstep<'_> {
                         self.depth_at_mask = None;
                     }
                 } else {
+                    // Branches taken by every lane arrive with all lanes running:
+                    // not where only some run (their mask was never computed).
+                    if self.mask.is_some() && self.proposed.contains_key(&b.seq) {
+                        return Err("a block left by every lane ends where only some run".into());
+                    }
                     // Falling out of the block is an edge to its end.
                     self.edge(b.seq, new)?;
                     self.arrive(b.seq);
