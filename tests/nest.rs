@@ -863,19 +863,70 @@ fn lanes_that_branch_differently_compute_what_each_iteration_computed() {
                (local.set $v (i32.trunc_sat_f32_s (local.get $x))))",
             false,
         ),
+        // A branch every lane takes (on a parameter) reaches the end of a block
+        // where, on the other path, only some lanes run (a padded window's row
+        // outside the image, then its column outside for some pixels).
+        (
+            "every_lane_then_some",
+            "(local.set $v (i32.const 7))
+             (block $done
+               (block $row
+                 (br_if $row (i32.gt_u (local.get $p) (i32.const 1000)))
+                 (br_if $done (f32.lt (local.get $x) (f32.const 0)))
+                 (local.set $v (i32.const 5))
+                 (br $done))
+               (local.set $v (i32.trunc_sat_f32_s (local.get $x))))",
+            true,
+        ),
+        // The counter advanced on both paths (clang -O2's unrolled padded window):
+        // every lane's path sets it to the same value.
+        (
+            "counter_on_both_paths",
+            "(local.set $c (local.get $i))
+             (block $j
+               (block $k
+                 (br_if $k (f32.lt (local.get $x) (f32.const 0)))
+                 (local.set $i (i32.add (local.get $c) (i32.const 1)))
+                 (local.set $v (i32.const 1))
+                 (br $j))
+               (local.set $v (i32.const 2))
+               (local.set $i (i32.add (local.get $c) (i32.const 1))))",
+            true,
+        ),
+        // ... but one path reads it before setting it: those lanes must see the
+        // old value, which the lanes that set it first have replaced.
+        (
+            "counter_read_before_set",
+            "(local.set $c (local.get $i))
+             (block $j
+               (block $k
+                 (br_if $k (f32.lt (local.get $x) (f32.const 0)))
+                 (local.set $i (i32.add (local.get $c) (i32.const 1)))
+                 (local.set $v (i32.const 1))
+                 (br $j))
+               (local.set $v (local.get $i))
+               (local.set $i (i32.add (local.get $c) (i32.const 1))))",
+            false,
+        ),
     ];
     for (name, body, expected) in cases {
+        // (Bodies that advance the counter themselves store at the next element.)
+        let step = if body.contains("(local.set $i") {
+            ""
+        } else {
+            "(local.set $i (i32.add (local.get $i) (i32.const 1)))"
+        };
         let wat = format!(
             r#"(module
               (memory (export "memory") 1)
               (func (export "map") (param $xs i32) (param $ys i32) (param $n i32) (param $p i32)
-                (local $i i32) (local $x f32) (local $f f32) (local $v i32)
+                (local $i i32) (local $x f32) (local $f f32) (local $v i32) (local $c i32)
                 (block $end (br_if $end (i32.le_s (local.get $n) (i32.const 0)))
                   (loop $l
                     (local.set $x (f32.load (i32.add (local.get $xs) (i32.shl (local.get $i) (i32.const 2)))))
                     {body}
                     (i32.store (i32.add (local.get $ys) (i32.shl (local.get $i) (i32.const 2))) (local.get $v))
-                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                    {step}
                     (br_if $l (i32.lt_s (local.get $i) (local.get $n)))))))"#
         );
         let input = wat::parse_str(&wat).expect("wat");

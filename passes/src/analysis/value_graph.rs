@@ -688,6 +688,172 @@ impl Builder<'_> {
                 self.locals.insert(written, opaque);
             }
         }
+        // A local the statement sets to one value on every path through it (a
+        // counter advanced on each side of the branches of an unrolled, padded
+        // window, clang -O2) keeps that value.
+        let mut settled: Vec<_> = settled_writes(func, instr).into_iter().collect();
+        settled.sort_by_key(|(local, _)| local.index());
+        for (local, (base, c)) in settled {
+            let base = self.local(base);
+            let c = self.add(Node::Const(Value::I32(c)), &[]);
+            let value = self.add(Node::Binop(BinaryOp::I32Add), &[base, c]);
+            self.locals.insert(local, value);
+        }
+    }
+}
+
+/// The locals that nested statement `instr` (a block) sets to the same value on
+/// every path from its start to its end: each write is `local.get a; i32.const c;
+/// i32.add; local.set/tee` with one `a` (not written inside) and one `c`, every path
+/// that reaches the statement's end writes it, and no branch inside leaves the
+/// statement. Local -> (a, c).
+pub(crate) fn settled_writes(
+    func: &LocalFunction,
+    instr: &Instr,
+) -> HashMap<LocalId, (LocalId, i32)> {
+    let Instr::Block(block) = instr else {
+        return HashMap::new();
+    };
+    let mut sequences = vec![block.seq];
+    sequences.extend(super::loops::nested_sequences(
+        func,
+        &func.block(block.seq).instrs,
+    ));
+    // (A window's branches are a few dozen blocks; an interpreter's dispatch,
+    // thousands, nested as deep: not walked, recursively or at all.)
+    let size: usize = sequences.iter().map(|s| func.block(*s).instrs.len()).sum();
+    if sequences.len() > MAX_SETTLED_SEQUENCES || size > 8 * 1024 {
+        return HashMap::new();
+    }
+    // Every write's expression, per local (None: not of the form).
+    let mut forms: HashMap<LocalId, Option<(LocalId, i32)>> = HashMap::new();
+    for seq in &sequences {
+        let instrs = &func.block(*seq).instrs;
+        for (position, (i, _)) in instrs.iter().enumerate() {
+            let local = match i {
+                Instr::LocalSet(s) => s.local,
+                Instr::LocalTee(t) => t.local,
+                _ => continue,
+            };
+            let form =
+                match position.checked_sub(3).map(|p| &instrs[p..position]) {
+                    Some(
+                        [(Instr::LocalGet(a), _), (Instr::Const(c), _), (Instr::Binop(add), _)],
+                    ) if matches!(add.op, BinaryOp::I32Add) => match c.value {
+                        Value::I32(c) => Some((a.local, c)),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+            let entry = forms.entry(local).or_insert(form);
+            if *entry != form {
+                *entry = None;
+            }
+        }
+    }
+    let mut walk = MustWrite {
+        func,
+        edges: HashMap::new(),
+        opened: sequences.iter().copied().collect(),
+        escapes: false,
+    };
+    let end = walk.seq(block.seq, Some(std::collections::HashSet::new()));
+    let end = meet(end, walk.edges.remove(&block.seq).flatten());
+    let (Some(written), false) = (end, walk.escapes) else {
+        return HashMap::new();
+    };
+    forms
+        .iter()
+        .filter_map(|(local, form)| {
+            let (a, c) = (*form)?;
+            (written.contains(local) && !forms.contains_key(&a)).then_some((*local, (a, c)))
+        })
+        .collect()
+}
+
+/// The most sequences (blocks, arms, loops) [`settled_writes`] looks through.
+const MAX_SETTLED_SEQUENCES: usize = 256;
+
+type Written = Option<std::collections::HashSet<LocalId>>;
+
+/// The locals written on every path (`None`: no path).
+fn meet(a: Written, b: Written) -> Written {
+    match (a, b) {
+        (None, x) | (x, None) => x,
+        (Some(a), Some(b)) => Some(a.intersection(&b).copied().collect()),
+    }
+}
+
+/// The must-write analysis of [`settled_writes`].
+struct MustWrite<'f> {
+    func: &'f LocalFunction,
+    /// Per label inside the statement: the locals written on every branch to it.
+    edges: HashMap<InstrSeqId, Written>,
+    /// The sequences of the statement.
+    opened: std::collections::HashSet<InstrSeqId>,
+    /// A branch leaves the statement.
+    escapes: bool,
+}
+
+impl MustWrite<'_> {
+    fn branch(&mut self, target: InstrSeqId, cur: &Written) {
+        if !self.opened.contains(&target) {
+            self.escapes = true;
+            return;
+        }
+        let before = self.edges.remove(&target).flatten();
+        self.edges.insert(target, meet(before, cur.clone()));
+    }
+
+    /// What falls out of the end of `seq`, entered with `cur`.
+    fn seq(&mut self, seq: InstrSeqId, mut cur: Written) -> Written {
+        let func = self.func;
+        for (instr, _) in &func.block(seq).instrs {
+            match instr {
+                Instr::LocalSet(s) => {
+                    if let Some(c) = cur.as_mut() {
+                        c.insert(s.local);
+                    }
+                }
+                Instr::LocalTee(t) => {
+                    if let Some(c) = cur.as_mut() {
+                        c.insert(t.local);
+                    }
+                }
+                Instr::Block(b) => {
+                    let out = self.seq(b.seq, cur.clone());
+                    cur = meet(out, self.edges.remove(&b.seq).flatten());
+                }
+                // (Branches back to the head run the body again; what falls out
+                // was written on the first pass at least.)
+                Instr::Loop(l) => cur = self.seq(l.seq, cur.clone()),
+                Instr::IfElse(i) => {
+                    let then = self.seq(i.consequent, cur.clone());
+                    let otherwise = self.seq(i.alternative, cur.clone());
+                    cur = meet(then, otherwise);
+                    for arm in [i.consequent, i.alternative] {
+                        cur = meet(cur, self.edges.remove(&arm).flatten());
+                    }
+                }
+                Instr::Br(b) => {
+                    self.branch(b.block, &cur);
+                    cur = None;
+                }
+                Instr::BrIf(b) => self.branch(b.block, &cur),
+                Instr::BrTable(t) => {
+                    for target in t.blocks.iter().chain(std::iter::once(&t.default)) {
+                        self.branch(*target, &cur);
+                    }
+                    cur = None;
+                }
+                Instr::Return(_) | Instr::Unreachable(_) => cur = None,
+                other if !super::loops::opened_sequences(other).is_empty() => {
+                    self.escapes = true;
+                }
+                _ => {}
+            }
+        }
+        cur
     }
 }
 

@@ -195,6 +195,20 @@ struct Lockstep<'a> {
     store_groups: &'a [Option<(usize, u32)>],
     /// Paired stores waiting for their partner.
     pending: HashMap<usize, Vec<PendingStore>>,
+    /// Blocks whose branches taken by every lane set a flag (an `i32` local, 0 at
+    /// the block's start): their end is also reached where only some lanes run.
+    flagged: &'a HashSet<InstrSeqId>,
+    /// This round's flag locals.
+    flags: HashMap<InstrSeqId, LocalId>,
+    /// Blocks found to need a flag (for the next round).
+    wants_flags: HashSet<InstrSeqId>,
+    /// Per top-level block of the body: the locals it sets to one value on every
+    /// path through it (`value_graph::settled_writes`).
+    settled: &'a HashMap<InstrSeqId, HashSet<LocalId>>,
+    /// Such locals written while only some lanes ran: written for all lanes (every
+    /// lane's path writes the same value), so a lane may read them only where
+    /// every path has written them.
+    early: HashSet<LocalId>,
     stats: Stats,
 }
 
@@ -367,6 +381,9 @@ impl Lockstep<'_> {
 
     fn read_local(&mut self, local: LocalId, cur: InstrSeqId) -> Result<Val, String> {
         let ty = self.locals.get(local).ty();
+        if self.early.contains(&local) && !self.must_written.contains(&local) {
+            return Err("a value read where only some lanes have set it".into());
+        }
         if !self.must_written.contains(&local)
             && self.written_in_loop.contains(&local)
             && !self.inductions.contains_key(&local)
@@ -437,7 +454,16 @@ impl Lockstep<'_> {
     }
 
     fn write_local(&mut self, local: LocalId, v: &Val, cur: InstrSeqId) -> Step {
-        if let Some(mask) = self.mask.clone() {
+        let settled = matches!(v.class, Class::Lin(_))
+            && self
+                .open_blocks
+                .first()
+                .and_then(|b| self.settled.get(b))
+                .is_some_and(|set| set.contains(&local));
+        if settled && self.mask.is_some() {
+            // Every lane's path sets it to this value: all lanes take it now.
+            self.early.insert(local);
+        } else if let Some(mask) = self.mask.clone() {
             // Only the running lanes take the new value.
             if !self.written_in_loop.contains(&local) {
                 return Err("internal: write to a local the loop does not write".into());
@@ -616,6 +642,20 @@ impl Lockstep<'_> {
                 .local_set(out[g]);
         }
         out
+    }
+
+    /// The flag of block `label` that branches taken by every lane set, if the
+    /// block has one.
+    fn flag_of(&mut self, label: InstrSeqId) -> Option<LocalId> {
+        if !self.flagged.contains(&label) || !self.open_blocks.contains(&label) {
+            return None;
+        }
+        if let Some(f) = self.flags.get(&label) {
+            return Some(*f);
+        }
+        let f = self.locals.add(ValType::I32);
+        self.flags.insert(label, f);
+        Some(f)
     }
 
     /// A branch to block `label` taken by the running lanes where `cond` holds
@@ -1000,46 +1040,63 @@ impl Lockstep<'_> {
                 let new = self.nested(b.seq, false);
                 self.open_blocks.pop();
                 let new = new?;
+                if let Some(flag) = self.flags.get(&b.seq).copied() {
+                    self.out(cur).i32_const(0).local_set(flag);
+                }
                 self.out(cur).instr(Block { seq: new });
-                if let Some(waiting) = self.exit_masks.remove(&b.seq) {
-                    // Lanes that branched here run again; locals are as written
-                    // (blended) on every path.
-                    //
-                    // Branches taken by every lane may reach this end too (taken
-                    // before any lane left the others: a row of a padded window
-                    // outside the image, then a column outside it for some lanes).
-                    // They arrive with all lanes running, so this must be where the
-                    // lanes meet again; falling out is one more edge.
-                    if self.proposed.contains_key(&b.seq) {
-                        if self.region_root != Some(b.seq) {
-                            return Err("a block left both by every lane and by some".into());
-                        }
+                // Branches taken by every lane (before any lane left the others)
+                // arrive with all lanes running.
+                let every_lane = self.proposed.contains_key(&b.seq);
+                let waiting = self.exit_masks.remove(&b.seq);
+                if waiting.is_none() && self.mask.is_none() {
+                    // Falling out of the block is an edge to its end.
+                    self.edge(b.seq, new)?;
+                    self.arrive(b.seq);
+                } else {
+                    if every_lane {
                         self.edge(b.seq, new)?;
                         self.arrive(b.seq);
                     }
-                    let running = match self.mask.clone() {
-                        Some(m) => self.mask_or(&m, &waiting, cur),
-                        None => waiting,
-                    };
-                    self.mask = Some(running);
-                    if let Some(must) = self.must_edges.get(&b.seq) {
-                        self.must_written =
-                            must.intersection(&self.must_written).copied().collect();
+                    if let Some(waiting) = waiting {
+                        // Lanes that branched here run again; locals are as written
+                        // (blended) on every path.
+                        let running = match self.mask.clone() {
+                            Some(m) => self.mask_or(&m, &waiting, cur),
+                            None => waiting,
+                        };
+                        self.mask = Some(running);
+                        if let Some(must) = self.must_edges.get(&b.seq) {
+                            self.must_written =
+                                must.intersection(&self.must_written).copied().collect();
+                        }
                     }
                     if self.region_root == Some(b.seq) {
                         self.mask = None;
                         self.region_root = None;
                         self.depth_at_mask = None;
+                    } else if every_lane {
+                        // Lanes may still differ here, but where a branch taken by
+                        // every lane arrived, all run (its flag says so; the
+                        // fall-through's mask was never computed on that path).
+                        match (self.flags.get(&b.seq).copied(), self.mask.clone()) {
+                            (Some(flag), Some(mask)) => {
+                                let running = self.vector_tmp();
+                                for (g, r) in running.iter().enumerate() {
+                                    self.splat_i32(-1, cur);
+                                    self.out(cur)
+                                        .local_get(mask[g])
+                                        .local_get(flag)
+                                        .select(Some(ValType::V128))
+                                        .local_set(*r);
+                                }
+                                self.mask = Some(running);
+                            }
+                            _ => {
+                                self.wants_flags.insert(b.seq);
+                                self.unsettled = true;
+                            }
+                        }
                     }
-                } else {
-                    // Branches taken by every lane arrive with all lanes running:
-                    // not where only some run (their mask was never computed).
-                    if self.mask.is_some() && self.proposed.contains_key(&b.seq) {
-                        return Err("a block left by every lane ends where only some run".into());
-                    }
-                    // Falling out of the block is an edge to its end.
-                    self.edge(b.seq, new)?;
-                    self.arrive(b.seq);
                 }
             }
             Instr::Loop(_) | Instr::IfElse(_) | Instr::Unreachable(_) if self.mask.is_some() => {
@@ -1087,7 +1144,11 @@ impl Lockstep<'_> {
             Instr::Br(b) => match self.labels.get(&b.block) {
                 Some(target) => {
                     let target = *target;
-                    self.edge(self.label_key(b.block), cur)?;
+                    let key = self.label_key(b.block);
+                    self.edge(key, cur)?;
+                    if let Some(flag) = self.flag_of(key) {
+                        self.out(cur).i32_const(1).local_set(flag);
+                    }
                     self.out(cur).br(target);
                 }
                 None if closing && b.block == self.loop_seq => {}
@@ -1107,10 +1168,14 @@ impl Lockstep<'_> {
                         let key = self.label_key(b.block);
                         let expected = self.target(key);
                         self.push_scalar(&c, cur)?;
+                        let flag = self.flag_of(key);
                         if self.needs_conversion(&expected) {
                             let taken = self.fb.dangling_instr_seq(None).id();
                             let empty = self.fb.dangling_instr_seq(None).id();
                             self.edge(key, taken)?;
+                            if let Some(flag) = flag {
+                                self.out(taken).i32_const(1).local_set(flag);
+                            }
                             self.out(taken).br(target);
                             self.out(cur).instr(IfElse {
                                 consequent: taken,
@@ -1118,6 +1183,9 @@ impl Lockstep<'_> {
                             });
                         } else {
                             self.edge(key, cur)?;
+                            if let Some(flag) = flag {
+                                self.out(cur).local_tee(flag);
+                            }
                             self.out(cur).br_if(target);
                         }
                     }
@@ -1985,6 +2053,8 @@ struct Setup<'a> {
     top_prechecked: bool,
     return_guard: Option<(InstrSeqId, usize)>,
     store_groups: &'a [Option<(usize, u32)>],
+    /// Per top-level block of the body, the locals it settles.
+    settled: &'a HashMap<InstrSeqId, HashSet<LocalId>>,
 }
 
 /// What one round of code generation found.
@@ -1995,16 +2065,24 @@ struct Round {
     proposed: HashMap<InstrSeqId, State>,
     /// Every edge arrived in its label's state.
     consistent: bool,
+    /// Blocks that need a flag.
+    wants_flags: HashSet<InstrSeqId>,
     stats: Stats,
 }
 
-/// Emits the lockstep body for `groups` into `cur`, assuming the label states
-/// `previous`; `bail` leaves it.
+/// What earlier rounds found: each label's state, and the blocks that need a flag.
+struct Known<'k> {
+    labels: &'k HashMap<InstrSeqId, State>,
+    flagged: &'k HashSet<InstrSeqId>,
+}
+
+/// Emits the lockstep body for `groups` into `cur`, assuming what `known` says;
+/// `bail` leaves it.
 fn generate(
     locals: &mut ModuleLocals,
     fb: &mut FunctionBuilder,
     setup: &Setup<'_>,
-    previous: &HashMap<InstrSeqId, State>,
+    known: Known<'_>,
     groups: u32,
     bail: InstrSeqId,
     cur: InstrSeqId,
@@ -2028,7 +2106,7 @@ fn generate(
         groups,
         memory: setup.memory,
         state,
-        previous,
+        previous: known.labels,
         targets: HashMap::new(),
         proposed: HashMap::new(),
         unsettled: false,
@@ -2064,6 +2142,11 @@ fn generate(
         stacks: Vec::new(),
         store_groups: setup.store_groups,
         pending: HashMap::new(),
+        flagged: known.flagged,
+        flags: HashMap::new(),
+        wants_flags: HashSet::new(),
+        settled: setup.settled,
+        early: HashSet::new(),
         stats: Stats::default(),
     };
     ls.walk(setup.loop_seq, cur, true)?;
@@ -2083,6 +2166,7 @@ fn generate(
         targets: ls.targets,
         proposed: ls.proposed,
         consistent: !ls.unsettled,
+        wants_flags: ls.wants_flags,
         stats: ls.stats,
     })
 }
@@ -2153,6 +2237,20 @@ pub fn insert_lockstep(
             crate::analysis::value_graph::return_guard(local_func, seq, loop_seq)
                 .map(|cond| (seq, cond.len()))
         });
+    let settled: HashMap<InstrSeqId, HashSet<LocalId>> = local_func
+        .block(loop_seq)
+        .instrs
+        .iter()
+        .filter_map(|(i, _)| match i {
+            Instr::Block(b) => Some((
+                b.seq,
+                crate::analysis::value_graph::settled_writes(local_func, i)
+                    .into_keys()
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect();
     let Module { funcs, locals, .. } = module;
     let written_in_loop: HashSet<LocalId> = src
         .values()
@@ -2201,6 +2299,7 @@ pub fn insert_lockstep(
         top_prechecked: top_loads.is_some(),
         return_guard,
         store_groups: &store_groups,
+        settled: &settled,
     };
     let fb = funcs.get_mut(func).kind.unwrap_local_mut().builder_mut();
 
@@ -2208,10 +2307,16 @@ pub fn insert_lockstep(
     // until each edge arrives in its label's state (the code of these rounds is
     // discarded).
     let mut labels: HashMap<InstrSeqId, State> = HashMap::new();
+    let mut flagged: HashSet<InstrSeqId> = HashSet::new();
     let mut settled = false;
     for _ in 0..8 {
         let scratch = fb.dangling_instr_seq(None).id();
-        let round = generate(locals, fb, &setup, &labels, 1, scratch, scratch)?;
+        let known = Known {
+            labels: &labels,
+            flagged: &flagged,
+        };
+        let round = generate(locals, fb, &setup, known, 1, scratch, scratch)?;
+        flagged.extend(round.wants_flags.iter().copied());
         if round.consistent {
             labels = round.targets;
             settled = true;
@@ -2312,7 +2417,14 @@ pub fn insert_lockstep(
         let done = fb.dangling_instr_seq(None).id();
         let again = fb.dangling_instr_seq(None).id();
         let bail = fb.dangling_instr_seq(None).id();
-        let round = generate(locals, fb, &setup, &labels, groups, bail, bail)?;
+        let known = Known {
+            labels: &labels,
+            flagged: &flagged,
+        };
+        let round = generate(locals, fb, &setup, known, groups, bail, bail)?;
+        if !round.wants_flags.is_empty() {
+            return Err("internal: a block's flag appeared after classification".into());
+        }
         if !round.consistent {
             return Err("classification did not settle".into());
         }
