@@ -296,5 +296,25 @@ fn convolution_forms_are_rewritten() {
             }
         }
     }
+    // rustc over raw pointers (corpus/rust/conv.rs); its opt-level=3 padded window
+    // is declined (a rotated column loop).
+    for (level, functions) in [
+        ("O3", &["conv_chw_rs"][..]),
+        ("Os", &["conv_chw_rs", "conv_same_rs"]),
+    ] {
+        let path = common::root().join(format!("corpus/rust/conv.{level}.wasm"));
+        let result = optimize(&common::read(&path), &Options::default()).expect("optimize");
+        for function in functions {
+            let ok = result.report.findings.iter().any(|f| {
+                f.function == *function && f.action == Action::Rewritten && f.pattern == "conv2d"
+            });
+            if !ok {
+                failures.push(format!(
+                    "rust/conv.{level} {function}: {:?}",
+                    result.report.findings
+                ));
+            }
+        }
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -105,11 +105,11 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "quantize_i8" => &[Ptr, Ptr, Len, Scalar, Int],
         "dequantize_i8" => &[Ptr, Ptr, Len, Scalar, Int],
         "conv3x3_relu" => &[Ptr, Ptr, Scalar, Ptr, Dim, Dim],
-        "conv_chw" => &[Ptr, Ptr, Ptr, Ptr, Chan, Chan, Dim, Dim, Kernel],
+        "conv_chw" | "conv_chw_rs" => &[Ptr, Ptr, Ptr, Ptr, Chan, Chan, Dim, Dim, Kernel],
         "conv5x5" => &[Ptr, Ptr, Ptr, Dim, Dim],
         // (Stride 2 and padded: rows long enough for more than one block of
         // outputs after the guard in front of each row.)
-        "conv_s2" | "conv_same" => &[Ptr, Ptr, Ptr, Side, Len],
+        "conv_s2" | "conv_same" | "conv_same_rs" => &[Ptr, Ptr, Ptr, Side, Len],
         // (Channels last: the lanes run across output channels.)
         "conv_hwc" => &[Ptr, Ptr, Ptr, Side, Side, Chan, Dim],
         "edges_u8" => &[Ptr, Ptr, Dim, Dim],

@@ -704,9 +704,10 @@ impl Builder<'_> {
 
 /// The locals that nested statement `instr` (a block) sets to the same value on
 /// every path from its start to its end: each write is `local.get a; i32.const c;
-/// i32.add; local.set/tee` with one `a` (not written inside) and one `c`, every path
-/// that reaches the statement's end writes it, and no branch inside leaves the
-/// statement. Local -> (a, c).
+/// i32.add; local.set/tee` with one `a` (not written inside, or the local itself
+/// with one write, outside any loop) and one `c`, every path that reaches the
+/// statement's end writes it, and no branch inside leaves the statement.
+/// Local -> (a, c).
 pub(crate) fn settled_writes(
     func: &LocalFunction,
     instr: &Instr,
@@ -725,8 +726,23 @@ pub(crate) fn settled_writes(
     if sequences.len() > MAX_SETTLED_SEQUENCES || size > 8 * 1024 {
         return HashMap::new();
     }
-    // Every write's expression, per local (None: not of the form).
+    // The sequences inside loops of the statement (their writes may run again).
+    let mut looped = std::collections::HashSet::new();
+    for seq in &sequences {
+        for (i, _) in &func.block(*seq).instrs {
+            if let Instr::Loop(l) = i {
+                looped.insert(l.seq);
+                looped.extend(super::loops::nested_sequences(
+                    func,
+                    &func.block(l.seq).instrs,
+                ));
+            }
+        }
+    }
+    // Every write's expression, per local (None: not of the form), and how many
+    // writes there are (a write in a loop counts twice).
     let mut forms: HashMap<LocalId, Option<(LocalId, i32)>> = HashMap::new();
+    let mut writes: HashMap<LocalId, usize> = HashMap::new();
     for seq in &sequences {
         let instrs = &func.block(*seq).instrs;
         for (position, (i, _)) in instrs.iter().enumerate() {
@@ -749,6 +765,7 @@ pub(crate) fn settled_writes(
             if *entry != form {
                 *entry = None;
             }
+            *writes.entry(local).or_default() += if looped.contains(seq) { 2 } else { 1 };
         }
     }
     let mut walk = MustWrite {
@@ -766,7 +783,14 @@ pub(crate) fn settled_writes(
         .iter()
         .filter_map(|(local, form)| {
             let (a, c) = (*form)?;
-            (written.contains(local) && !forms.contains_key(&a)).then_some((*local, (a, c)))
+            // `a` keeps its value through the statement, or is the local itself,
+            // written once (`x = x + 1`, reading the value from before it).
+            let kept = if a == *local {
+                writes.get(local) == Some(&1)
+            } else {
+                !forms.contains_key(&a)
+            };
+            (written.contains(local) && kept).then_some((*local, (a, c)))
         })
         .collect()
 }
