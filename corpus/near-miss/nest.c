@@ -50,3 +50,21 @@ EXPORT("gemm_running_max") void gemm_running_max(const float *A, const float *B,
         }
     }
 }
+
+// A zero-padded window whose left border repeats the previous output instead of
+// zeros: each output reads the one before it.
+EXPORT("conv_same_carry") void conv_same_carry(const float *in, const float *k, float *out, int h, int w) {
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float s = 0.0f;
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++) {
+                    int iy = y + ky - 1, ix = x + kx - 1;
+                    if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+                        s += in[iy * w + ix] * k[ky * 3 + kx];
+                    else if (x > 0)
+                        s += out[y * w + x - 1] * k[ky * 3 + kx];
+                }
+            out[y * w + x] = s;
+        }
+}

@@ -1,8 +1,8 @@
 // barq corpus: pattern `conv2d` as rustc emits it over raw pointers: several
 // channels (CHW, a bias per output channel, ReLU, any window size) and a 3x3
-// window zero-padded by bounds tests (the output the image's size). Rewritten:
-// both at opt-level=s, the channels at 3; the padded window at 3 is declined
-// (rustc's rotated column loop; see the issue notes).
+// window zero-padded by bounds tests (the output the image's size). At
+// opt-level=3 rustc advances the padded window's column counter inside a block
+// (`x = x + 1` before a branch on it).
 #![no_std]
 
 #[panic_handler]

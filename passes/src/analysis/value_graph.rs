@@ -661,6 +661,15 @@ impl Builder<'_> {
         }
         self.body.nested += 1;
         self.effects_seen = true;
+        // A local the statement sets to one value on every path through it (a
+        // counter advanced on each side of the branches of an unrolled, padded
+        // window, clang -O2) keeps that value, computed from the value before it.
+        let mut settled: Vec<_> = settled_writes(func, instr).into_iter().collect();
+        settled.sort_by_key(|(local, _)| local.index());
+        let settled: Vec<(LocalId, NodeIndex, i32)> = settled
+            .into_iter()
+            .map(|(local, (base, c))| (local, self.local(base), c))
+            .collect();
         let opened = super::loops::opened_sequences(instr);
         let mut nested = opened.clone();
         for seq in opened {
@@ -688,13 +697,7 @@ impl Builder<'_> {
                 self.locals.insert(written, opaque);
             }
         }
-        // A local the statement sets to one value on every path through it (a
-        // counter advanced on each side of the branches of an unrolled, padded
-        // window, clang -O2) keeps that value.
-        let mut settled: Vec<_> = settled_writes(func, instr).into_iter().collect();
-        settled.sort_by_key(|(local, _)| local.index());
-        for (local, (base, c)) in settled {
-            let base = self.local(base);
+        for (local, base, c) in settled {
             let c = self.add(Node::Const(Value::I32(c)), &[]);
             let value = self.add(Node::Binop(BinaryOp::I32Add), &[base, c]);
             self.locals.insert(local, value);
