@@ -808,6 +808,21 @@ fn a_trapping_conversion_traps_at_the_same_element() {
 /// block): run under lane masks. Each kernel maps x[i] (f32) to y[i] (i32).
 #[test]
 fn lanes_that_branch_differently_compute_what_each_iteration_computed() {
+    // Both paths of a branch on the element set the counter $i to $c + 1; the
+    // second path first sets $v to `second`.
+    let counter_set_on = |second: &str| {
+        format!(
+            "(local.set $c (local.get $i))
+             (block $j
+               (block $k
+                 (br_if $k (f32.lt (local.get $x) (f32.const 0)))
+                 (local.set $i (i32.add (local.get $c) (i32.const 1)))
+                 (local.set $v (i32.const 1))
+                 (br $j))
+               (local.set $v {second})
+               (local.set $i (i32.add (local.get $c) (i32.const 1))))"
+        )
+    };
     // (name, body computing local $v from local $x, expected to be rewritten)
     let cases: &[(&str, &str, bool)] = &[
         // clamp with branches: v = x < -1 ? -1 : (x > 1 ? 1 : x), then a trapping
@@ -882,30 +897,14 @@ fn lanes_that_branch_differently_compute_what_each_iteration_computed() {
         // every lane's path sets it to the same value.
         (
             "counter_on_both_paths",
-            "(local.set $c (local.get $i))
-             (block $j
-               (block $k
-                 (br_if $k (f32.lt (local.get $x) (f32.const 0)))
-                 (local.set $i (i32.add (local.get $c) (i32.const 1)))
-                 (local.set $v (i32.const 1))
-                 (br $j))
-               (local.set $v (i32.const 2))
-               (local.set $i (i32.add (local.get $c) (i32.const 1))))",
+            &counter_set_on("(i32.const 2)"),
             true,
         ),
         // ... but one path reads it before setting it: those lanes must see the
         // old value, which the lanes that set it first have replaced.
         (
             "counter_read_before_set",
-            "(local.set $c (local.get $i))
-             (block $j
-               (block $k
-                 (br_if $k (f32.lt (local.get $x) (f32.const 0)))
-                 (local.set $i (i32.add (local.get $c) (i32.const 1)))
-                 (local.set $v (i32.const 1))
-                 (br $j))
-               (local.set $v (local.get $i))
-               (local.set $i (i32.add (local.get $c) (i32.const 1))))",
+            &counter_set_on("(local.get $i)"),
             false,
         ),
     ];
