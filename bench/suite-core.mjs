@@ -315,6 +315,7 @@ export function plainJs(w) {
     },
     lz4: () => { result = lz4Js(x, out); },
     crc32: () => { result = crc32Js(x) | 0; },
+    count_lines: () => { let k = 0; for (let i = 0; i < n; i++) if (x[i] === 10) k++; result = k; },
   };
   const run = runs[w.op];
   if (!run) return null;

@@ -631,6 +631,8 @@ fn prose_inputs(dir: &Path) {
         let block = lz4_flex::block::compress(&text[..len]);
         std::fs::write(dir.join(format!("{name}.lz4")), block).unwrap();
     }
+    // (The newline count reads the 10 MiB uncompressed.)
+    std::fs::write(dir.join("prose-10m.txt"), &text[..10 << 20]).unwrap();
 }
 
 fn main() {

@@ -83,6 +83,14 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("c/pixels", "center_u8_i16", "map", false),
     ("c/pixels", "limit_i16", "clamp", false),
     ("c/conv3x3", "edges_u8", "conv2d", false),
+    ("c/counts", "count_byte", "sum", false),
+    ("c/counts", "count_lines", "sum", false),
+    ("c/counts", "count_utf8_chars", "sum", false),
+    ("c/counts", "count_above_i8", "sum", false),
+    ("c/counts", "count_zero_i16", "sum", false),
+    ("c/counts", "count_below_u16", "sum", false),
+    ("c/counts", "count_not_u8", "sum", false),
+    ("c/counts", "count_positive_f32", "sum", false),
 ];
 
 /// Copy and fill loops become bulk memory at every level, and SIMD128 maps (4- and
@@ -304,6 +312,53 @@ fn convolution_forms_are_rewritten() {
 }
 
 /// The findings for `corpus/{stem}.{level}.wasm` under the default options.
+/// Counts of matching elements as rustc and AssemblyScript write them (a filter's
+/// `count()`, a fold over `(v < 0) as u32` that rustc turns into a shift of the
+/// sign bit, core's `str::chars().count()`, AssemblyScript's `if (..) k++` as a
+/// `select`) are rewritten.
+#[test]
+fn counts_are_rewritten_in_rust_and_assemblyscript() {
+    let mut failures = Vec::new();
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        (
+            "rust/counts",
+            &["O3", "Os"],
+            &[
+                "count_byte_rs",
+                "count_lines_rs",
+                "count_negative_rs",
+                // (core::str::count's byte loop, reached from count_chars_rs)
+                "_ZN4core3str5count23char_count_general_case",
+            ],
+        ),
+        (
+            "assemblyscript/vector",
+            &["O3", "Oz"],
+            &["count_byte", "count_negative_i16"],
+        ),
+    ];
+    for (stem, levels, functions) in cases {
+        for level in *levels {
+            let all = default_findings(stem, level);
+            for function in *functions {
+                let ok = all.iter().any(|f| {
+                    f.function.starts_with(function)
+                        && f.action == Action::Rewritten
+                        && f.pattern == "sum"
+                });
+                if !ok {
+                    let findings: Vec<_> = all
+                        .iter()
+                        .filter(|f| f.function.starts_with(function))
+                        .collect();
+                    failures.push(format!("{stem}.{level} {function}: {findings:?}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 fn default_findings(stem: &str, level: &str) -> Vec<barq_wasm::Finding> {
     let path = common::root().join(format!("corpus/{stem}.{level}.wasm"));
     let result = optimize(&common::read(&path), &Options::default()).expect("optimize");

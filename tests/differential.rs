@@ -84,6 +84,16 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "sum_squares" | "l2_norm" | "sum_i32" | "prefix_sum" | "sum_until_negative" => &[Ptr, Len],
         "dot_u8" | "dot_u8_i8" | "dot_i16" | "dot_u16" | "dot_i8_acc16" => &[Ptr, Ptr, Len],
         "sum_u8" | "sum_i16" | "sum_squares_i16" => &[Ptr, Len],
+        // (Counts: the compared value comes from the integer list, inside and outside
+        // the elements' range; outside, the kernel leaves every element to the loop's
+        // own term.)
+        "count_byte" | "count_above_i8" | "count_below_u16" | "count_not_u8" | "count_byte_rs" => {
+            &[Ptr, Len, Int]
+        }
+        "count_lines" | "count_utf8_chars" | "count_zero_i16" | "count_positive_f32"
+        | "count_lines_rs" | "count_negative_rs" | "count_chars_rs" | "count_negative_i16" => {
+            &[Ptr, Len]
+        }
         "dot4_f32" | "cosine_fused" | "cosine_split" => &[Ptr, Ptr, Len],
         "sum8_f32" | "sum_squares2_f64" | "sum4_i32" | "l2_norm_f64" => &[Ptr, Len],
         "sum_scaled_i32" | "sum_div_i32" => &[Ptr, Len, Int],

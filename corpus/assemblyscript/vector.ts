@@ -99,3 +99,18 @@ export function argmax_scores_f32(x: usize, n: i32): i32 {
   }
   return k;
 }
+
+// Counts: bytes equal to a value, and negative halfwords.
+export function count_byte(p: usize, n: i32, c: u8): i32 {
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    if (load<u8>(p + i) == c) k++;
+  }
+  return k;
+}
+
+export function count_negative_i16(p: usize, n: i32): i32 {
+  let k = 0;
+  for (let i = 0; i < n; i++) k += i32(load<i16>(p + (<usize>i << 1)) < 0);
+  return k;
+}

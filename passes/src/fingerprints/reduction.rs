@@ -14,7 +14,7 @@ use crate::analysis::trip_count::trip_count;
 use crate::analysis::value_graph::{LoopBody, Node};
 use crate::report::Elem;
 use petgraph::graph::NodeIndex;
-use walrus::ir::{BinaryOp, LoadKind, UnaryOp};
+use walrus::ir::{BinaryOp, LoadKind, UnaryOp, Value};
 use walrus::{LocalId, Module, ValType};
 
 /// One accumulator of a reduction loop.
@@ -208,6 +208,57 @@ fn same_address(body: &LoopBody, a: NodeIndex, b: NodeIndex) -> bool {
     addr(a).is_some() && addr(a) == addr(b) && offset(a) == offset(b)
 }
 
+/// `c` when `end` is `select(phi + 1, phi, c)` and `c` a comparison (0 or 1).
+fn counted_condition(body: &LoopBody, end: NodeIndex, phi: NodeIndex) -> Option<NodeIndex> {
+    if !matches!(body.graph[end], Node::Select) {
+        return None;
+    }
+    let ops = body.operands(end);
+    let (bumped, kept, cond) = (ops[0], ops[1], ops[2]);
+    if kept != phi || !matches!(body.graph[bumped], Node::Binop(BinaryOp::I32Add)) {
+        return None;
+    }
+    let add = body.operands(bumped);
+    let one = |n: NodeIndex| matches!(body.graph[n], Node::Const(Value::I32(1)));
+    if !((add[0] == phi && one(add[1])) || (add[1] == phi && one(add[0]))) {
+        return None;
+    }
+    let boolean = match body.graph[cond] {
+        Node::Binop(op) => {
+            use BinaryOp::*;
+            is_i32_compare(op)
+                || matches!(
+                    op,
+                    F32Eq
+                        | F32Ne
+                        | F32Lt
+                        | F32Gt
+                        | F32Le
+                        | F32Ge
+                        | F64Eq
+                        | F64Ne
+                        | F64Lt
+                        | F64Gt
+                        | F64Le
+                        | F64Ge
+                        | I64Eq
+                        | I64Ne
+                        | I64LtS
+                        | I64LtU
+                        | I64GtS
+                        | I64GtU
+                        | I64LeS
+                        | I64LeU
+                        | I64GeS
+                        | I64GeU
+                )
+        }
+        Node::Unop(UnaryOp::I32Eqz | UnaryOp::I64Eqz) => true,
+        _ => false,
+    };
+    boolean.then_some(cond)
+}
+
 /// Matches a reduction loop.
 pub fn match_reduction(module: &Module, body: &LoopBody) -> Result<ReductionMatch, NoMatch> {
     // Cheap reject: reductions do not store, and carry at least one non-induction local.
@@ -223,6 +274,21 @@ pub fn match_reduction(module: &Module, body: &LoopBody) -> Result<ReductionMatc
             continue;
         };
         if steps.contains_key(local) {
+            continue;
+        }
+        // A count written as a choice: `k = cond ? k + 1 : k` (AssemblyScript's
+        // `if (..) k++`) adds the comparison's 0 or 1.
+        if let Some(cond) = counted_condition(body, *end, *phi) {
+            accumulators.push(Accumulator {
+                local: *local,
+                op: BinaryOp::I32Add,
+                terms: vec![cond],
+                pattern: "sum",
+                elem: classify_term(body, cond).map(|(_, elem)| elem),
+            });
+            if accumulators.last().is_some_and(|a| a.elem.is_none()) {
+                return Err(NoMatch::Unrelated);
+            }
             continue;
         }
         let Node::Binop(op) = body.graph[*end] else {
@@ -442,6 +508,40 @@ pub struct WideTerm {
     /// Per operand (one for a sum, two for a product): the index of its stream in
     /// [`ReductionPlan::loads`] and whether the load sign-extends.
     pub operands: Vec<(usize, bool)>,
+    /// A count rather than a sum of elements: the term is `load OP other` (1 where
+    /// it holds), `other` a constant or a loop invariant.
+    pub compare: Option<WideCompare>,
+}
+
+/// The comparison of a counting term, its load on the left.
+#[derive(Clone, Copy, Debug)]
+pub struct WideCompare {
+    /// The scalar i32 comparison, as the loop evaluates it with the load first.
+    pub op: BinaryOp,
+    /// The other operand.
+    pub other: Compared,
+}
+
+/// What a counting term compares its load with.
+#[derive(Clone, Copy, Debug)]
+pub enum Compared {
+    /// A constant (`i32.eqz` compares with 0).
+    Const(i32),
+    /// One of [`ReductionPlan::invariants`].
+    Invariant(NodeIndex),
+}
+
+impl WideCompare {
+    /// The values `other` may take for the narrow lanes to compare exactly as the
+    /// loop's i32 comparison does: those of the load's own extension.
+    pub fn range(bytes: u32, signed: bool) -> (i64, i64) {
+        let bits = 8 * bytes;
+        if signed {
+            (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
+        } else {
+            (0, (1i64 << bits) - 1)
+        }
+    }
 }
 
 /// What rewriting a reduction needs: lane shape, streams, and one lane-0 term per
@@ -505,9 +605,12 @@ impl From<String> for PlanError {
     }
 }
 
-/// The operands of a widening term: `load` or `load * load`, every load an
-/// extending 8- or 16-bit load into i32 (or one explicitly sign-extended).
-fn wide_operands(body: &LoopBody, term: NodeIndex) -> Option<Vec<(NodeIndex, bool)>> {
+/// The operands of a widening term: `load`, `load * load`, or a comparison
+/// `load OP other` counted as 0 or 1 (`other` a constant or a loop invariant), every
+/// load an extending 8- or 16-bit load into i32 (or one explicitly sign-extended).
+type WideOperands = (Vec<(NodeIndex, bool)>, Option<WideCompare>);
+
+fn wide_operands(body: &LoopBody, term: NodeIndex) -> Option<WideOperands> {
     let operand = |n: NodeIndex| -> Option<(NodeIndex, bool)> {
         let (load, extend) = match body.graph[n] {
             Node::Unop(op @ (UnaryOp::I32Extend8S | UnaryOp::I32Extend16S)) => {
@@ -535,10 +638,76 @@ fn wide_operands(body: &LoopBody, term: NodeIndex) -> Option<Vec<(NodeIndex, boo
     match body.graph[term] {
         Node::Binop(BinaryOp::I32Mul) => {
             let ops = body.operands(term);
-            Some(vec![operand(ops[0])?, operand(ops[1])?])
+            Some((vec![operand(ops[0])?, operand(ops[1])?], None))
         }
-        _ => Some(vec![operand(term)?]),
+        Node::Binop(op) if is_i32_compare(op) => {
+            let ops = body.operands(term);
+            let compared = |n: NodeIndex| match body.graph[n] {
+                Node::Const(Value::I32(c)) => Some(Compared::Const(c)),
+                _ if body.is_invariant(n) && body.loads_under(n).is_empty() => {
+                    Some(Compared::Invariant(n))
+                }
+                _ => None,
+            };
+            let (load, other, op) = match (operand(ops[0]), operand(ops[1])) {
+                (Some(load), None) => (load, compared(ops[1])?, op),
+                (None, Some(load)) => {
+                    let op = match op {
+                        BinaryOp::I32Eq | BinaryOp::I32Ne => op,
+                        _ => swapped(op)?,
+                    };
+                    (load, compared(ops[0])?, op)
+                }
+                _ => return None,
+            };
+            Some((vec![load], Some(WideCompare { op, other })))
+        }
+        // The sign bit shifted down: `x < 0` of the narrow value read as signed
+        // (rustc and clang write `(v < 0) as u32` so).
+        Node::Binop(BinaryOp::I32ShrU) => {
+            let ops = body.operands(term);
+            let Node::Const(Value::I32(k)) = body.graph[ops[1]] else {
+                return None;
+            };
+            let (load, signed) = operand(ops[0])?;
+            let Node::Load { kind, .. } = body.graph[load] else {
+                return None;
+            };
+            let sign_bit = if signed {
+                31
+            } else {
+                8 * kind.width() as i32 - 1
+            };
+            (k == sign_bit).then(|| {
+                (
+                    vec![(load, true)],
+                    Some(WideCompare {
+                        op: BinaryOp::I32LtS,
+                        other: Compared::Const(0),
+                    }),
+                )
+            })
+        }
+        Node::Unop(UnaryOp::I32Eqz) => {
+            let load = operand(body.operands(term)[0])?;
+            Some((
+                vec![load],
+                Some(WideCompare {
+                    op: BinaryOp::I32Eq,
+                    other: Compared::Const(0),
+                }),
+            ))
+        }
+        _ => Some((vec![operand(term)?], None)),
     }
+}
+
+fn is_i32_compare(op: BinaryOp) -> bool {
+    use BinaryOp::*;
+    matches!(
+        op,
+        I32Eq | I32Ne | I32LtS | I32LtU | I32GtS | I32GtU | I32LeS | I32LeU | I32GeS | I32GeU
+    )
 }
 
 /// Checks that a matched reduction can be vectorized lane for lane, and gathers
@@ -586,6 +755,7 @@ pub fn plan(
     let mut accumulators = Vec::new();
     let mut wide = Vec::new();
     let mut invariants: Vec<(NodeIndex, ValType)> = Vec::new();
+    let mut counted_against: Vec<NodeIndex> = Vec::new();
     for (index, acc) in r.accumulators.iter().enumerate() {
         if node_type(module, body, acc.terms[0]) != Some(ty) {
             return Err("accumulators of different shapes".into());
@@ -689,12 +859,25 @@ pub fn plan(
             };
             stream_of.insert(load, position);
         }
-        if let Some(operands) = operands {
+        if let Some((operands, compare)) = operands {
+            match compare.map(|c| c.other) {
+                Some(Compared::Const(c)) => {
+                    let (lo, hi) = WideCompare::range(elem_bytes, operands[0].1);
+                    if !(lo..=hi).contains(&(c as i64)) {
+                        return Err(PlanError::NotYet(
+                            "a count compared with a constant outside the elements' range".into(),
+                        ));
+                    }
+                }
+                Some(Compared::Invariant(n)) => counted_against.push(n),
+                None => {}
+            }
             wide.push(WideTerm {
                 operands: operands
                     .iter()
                     .map(|(load, signed)| (stream_of[load], *signed))
                     .collect(),
+                compare,
             });
         }
         super::elementwise::collect_invariants(module, body, term, &mut invariants)?;
@@ -702,7 +885,9 @@ pub fn plan(
             accumulators.push((acc.local, acc.op, term));
         }
     }
-    if widening && !invariants.is_empty() {
+    // A counting term compares against its invariant in narrow lanes; invariants
+    // anywhere else in a widening term are not handled.
+    if widening && invariants.iter().any(|(n, _)| !counted_against.contains(n)) {
         return Err(PlanError::NotYet(
             "widening terms with invariants are not implemented yet".into(),
         ));

@@ -8,7 +8,9 @@
 use super::map::{emit_cursor_loop, KernelCx};
 use super::simd::{self, Repr, VectorBinop};
 use crate::analysis::value_graph::LoopBody;
-use crate::fingerprints::reduction::{Extremum, ReductionPlan, Reload, WideTerm};
+use crate::fingerprints::reduction::{
+    Compared, Extremum, ReductionPlan, Reload, WideCompare, WideTerm,
+};
 use crate::fingerprints::types::Lanes;
 use petgraph::graph::NodeIndex;
 use walrus::ir::{BinaryOp, LoadKind, MemArg, UnaryOp, Value};
@@ -42,9 +44,30 @@ fn replace_lane(lanes: Lanes, idx: u8) -> BinaryOp {
 }
 
 /// Pushes the i32x4 partial sums of one widening term over the 16 bytes at each
-/// operand's cursor (`vectors[i]` holds stream `i`'s bytes). Every lane sum is a
-/// wrapping i32 sum of whole terms, so any grouping equals the scalar loop's.
-fn emit_wide_term(seq: &mut InstrSeqBuilder, term: &WideTerm, vectors: &[LocalId], bytes: u32) {
+/// operand's cursor (`vectors[i]` holds stream `i`'s bytes) and returns how they
+/// join the running sums. Every lane sum is a wrapping i32 sum of whole terms, so
+/// any grouping equals the scalar loop's. A count (`compare`, with `other` the
+/// compared value splatted into narrow lanes) pushes minus its partial counts: the
+/// narrow comparison's lanes are -1 where it holds.
+fn emit_wide_term(
+    seq: &mut InstrSeqBuilder,
+    term: &WideTerm,
+    vectors: &[LocalId],
+    bytes: u32,
+    other: Option<LocalId>,
+) -> BinaryOp {
+    if let (Some(compare), Some(other), [(x, signed)]) =
+        (term.compare, other, term.operands.as_slice())
+    {
+        seq.local_get(vectors[*x])
+            .local_get(other)
+            .binop(narrow_compare(compare.op, bytes, *signed));
+        if bytes == 1 {
+            seq.unop(UnaryOp::I16x8ExtAddPairwiseI8x16S);
+        }
+        seq.unop(UnaryOp::I32x4ExtAddPairwiseI16x8S);
+        return BinaryOp::I32x4Sub;
+    }
     let widen16 = |signed: bool, high: bool| match (signed, high) {
         (true, false) => UnaryOp::I16x8WidenLowI8x16S,
         (true, true) => UnaryOp::I16x8WidenHighI8x16S,
@@ -85,7 +108,7 @@ fn emit_wide_term(seq: &mut InstrSeqBuilder, term: &WideTerm, vectors: &[LocalId
                 seq.local_get(vectors[*x])
                     .local_get(vectors[*y])
                     .binop(BinaryOp::I32x4DotI16x8S);
-                return;
+                return BinaryOp::I32x4Add;
             }
             let (widen, combine): (fn(bool, bool) -> UnaryOp, _) = if bytes == 1 {
                 (widen16, BinaryOp::I32x4DotI16x8S)
@@ -104,6 +127,81 @@ fn emit_wide_term(seq: &mut InstrSeqBuilder, term: &WideTerm, vectors: &[LocalId
         _ => {
             seq.unreachable();
         }
+    }
+    BinaryOp::I32x4Add
+}
+
+/// The narrow-lane form of a counting term's i32 comparison `load OP other`, for
+/// `other` within the load's range ([`WideCompare::range`]): signed lanes when
+/// both the load and the comparison are signed; otherwise the extended values
+/// order as their unsigned narrow bits do (a sign-extended load's values, read as
+/// unsigned i32, rise with its bits; a zero-extended one's are never negative).
+fn narrow_compare(op: BinaryOp, bytes: u32, signed_load: bool) -> BinaryOp {
+    use BinaryOp::*;
+    let signed_op = matches!(op, I32LtS | I32GtS | I32LeS | I32GeS);
+    let s = signed_load && signed_op;
+    match (op, bytes == 1) {
+        (I32Eq, true) => I8x16Eq,
+        (I32Ne, true) => I8x16Ne,
+        (I32LtS | I32LtU, true) => {
+            if s {
+                I8x16LtS
+            } else {
+                I8x16LtU
+            }
+        }
+        (I32GtS | I32GtU, true) => {
+            if s {
+                I8x16GtS
+            } else {
+                I8x16GtU
+            }
+        }
+        (I32LeS | I32LeU, true) => {
+            if s {
+                I8x16LeS
+            } else {
+                I8x16LeU
+            }
+        }
+        (I32GeS | I32GeU, true) => {
+            if s {
+                I8x16GeS
+            } else {
+                I8x16GeU
+            }
+        }
+        (I32Eq, false) => I16x8Eq,
+        (I32Ne, false) => I16x8Ne,
+        (I32LtS | I32LtU, false) => {
+            if s {
+                I16x8LtS
+            } else {
+                I16x8LtU
+            }
+        }
+        (I32GtS | I32GtU, false) => {
+            if s {
+                I16x8GtS
+            } else {
+                I16x8GtU
+            }
+        }
+        (I32LeS | I32LeU, false) => {
+            if s {
+                I16x8LeS
+            } else {
+                I16x8LeU
+            }
+        }
+        (I32GeS | I32GeU, false) => {
+            if s {
+                I16x8GeS
+            } else {
+                I16x8GeU
+            }
+        }
+        _ => unreachable!("wide_operands accepts i32 comparisons only"),
     }
 }
 
@@ -203,6 +301,54 @@ pub fn build_kernel(
         count,
         (vector_end, end),
     );
+    // Counting terms: the compared value in narrow lanes. One outside the loaded
+    // elements' range (a `uint8_t` parameter the caller did not zero-extend, say)
+    // compares differently there, so the vector part is skipped and the scalar
+    // tail, which is the loop's own term, counts every element.
+    let compared: Vec<Option<LocalId>> = plan
+        .wide
+        .iter()
+        .map(|term| {
+            let compare = term.compare?;
+            let splatted = module.locals.add(ValType::V128);
+            let scalar = match compare.other {
+                Compared::Const(c) => {
+                    entry.i32_const(c);
+                    None
+                }
+                Compared::Invariant(other) => {
+                    let at = plan.invariants.iter().position(|(n, _)| *n == other)?;
+                    entry.local_get(invariant_args[at]);
+                    Some(invariant_args[at])
+                }
+            };
+            entry
+                .unop(if plan.elem_bytes == 1 {
+                    UnaryOp::I8x16Splat
+                } else {
+                    UnaryOp::I16x8Splat
+                })
+                .local_set(splatted);
+            if let Some(scalar) = scalar {
+                let (lo, hi) = WideCompare::range(plan.elem_bytes, term.operands[0].1);
+                entry.local_get(scalar);
+                if lo != 0 {
+                    entry.i32_const(lo as i32).binop(BinaryOp::I32Sub);
+                }
+                entry
+                    .i32_const((hi - lo) as i32)
+                    .binop(BinaryOp::I32GtU)
+                    .if_else(
+                        None,
+                        |skip| {
+                            skip.local_get(args[0]).local_set(vector_end);
+                        },
+                        |_| {},
+                    );
+            }
+            Some(splatted)
+        })
+        .collect();
     for (v, sum) in vector_sums.iter().enumerate() {
         entry.const_(Value::V128(0));
         if plan.interleaved {
@@ -270,8 +416,9 @@ pub fn build_kernel(
                 }
                 for (i, term) in plan.wide.iter().enumerate() {
                     repeat.local_get(partial[i]);
-                    emit_wide_term(repeat, term, &stream_vectors, plan.elem_bytes);
-                    repeat.binop(BinaryOp::I32x4Add).local_set(partial[i]);
+                    let join =
+                        emit_wide_term(repeat, term, &stream_vectors, plan.elem_bytes, compared[i]);
+                    repeat.binop(join).local_set(partial[i]);
                 }
                 continue;
             }
