@@ -306,6 +306,7 @@ impl Probe for Prober {
             .map(|a| match a {
                 ProbeArg::I32(v) => Val::I32(*v),
                 ProbeArg::F32(v) => Val::F32(v.to_bits()),
+                ProbeArg::F64(v) => Val::F64(v.to_bits()),
             })
             .collect();
         // Bytes below the stack pointer are free by the C ABI: a callee may spill

@@ -359,6 +359,55 @@ fn counts_are_rewritten_in_rust_and_assemblyscript() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// Loops calling libm's fmaxf/fminf (clang) or Rust's f32::max/min: the calls are
+/// inlined (identified by probing) and the ReLU and clamp loops vectorized; the
+/// f64 ReLU keeps its inlined calls in a scalar loop (64-bit lanes are left alone)
+/// and the running maximum through fmaxf likewise (not a form the extremum
+/// kernels take yet).
+#[test]
+fn min_max_calls_are_inlined_and_their_loops_rewritten() {
+    let mut failures = Vec::new();
+    let c_levels: Vec<&str> = SCALAR_LEVELS.to_vec();
+    // (stem, levels, functions whose loop is vectorized, functions only inlined)
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+    let cases: [Case; 2] = [
+        (
+            "c/minmax",
+            &c_levels,
+            &["relu_fmaxf", "clamp_fminmaxf"],
+            &["relu_fmax_f64", "max_fmaxf"],
+        ),
+        (
+            "rust/minmax",
+            &["O3", "Os"],
+            &["relu_max_rs", "clamp_min_max_rs"],
+            &["relu_max_f64_rs", "max_fold_rs"],
+        ),
+    ];
+    for (stem, levels, vectorized, inlined) in cases {
+        for level in levels {
+            let all = default_findings(stem, level);
+            for function in vectorized.iter().chain(inlined) {
+                let findings = of(&all, function);
+                let inlined_here = findings.iter().any(|f| {
+                    f.action == Action::Rewritten
+                        && f.pattern.starts_with("fm")
+                        && f.reason
+                            .as_deref()
+                            .is_some_and(|r| r.contains("identified by probing"))
+                });
+                let simd = findings.iter().any(|f| {
+                    f.action == Action::Rewritten && f.tier == Some(barq_wasm::Tier::Simd128)
+                });
+                if !inlined_here || simd != vectorized.contains(function) {
+                    failures.push(format!("{stem}.{level} {function}: {findings:?}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 fn default_findings(stem: &str, level: &str) -> Vec<barq_wasm::Finding> {
     let path = common::root().join(format!("corpus/{stem}.{level}.wasm"));
     let result = optimize(&common::read(&path), &Options::default()).expect("optimize");

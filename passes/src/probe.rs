@@ -14,6 +14,8 @@ pub enum ProbeArg {
     I32(i32),
     /// An `f32`.
     F32(f32),
+    /// An `f64`.
+    F64(f64),
 }
 
 /// What one probe run gave.
@@ -21,7 +23,7 @@ pub enum ProbeArg {
 pub enum ProbeRun {
     /// The function returned.
     Returned {
-        /// The results' bits (`i32` and `f32` zero-extended).
+        /// The results' bits (`i32` and `f32` zero-extended, `f64` as they are).
         results: Vec<u64>,
         /// The scratch region's bytes after the call.
         scratch: Vec<u8>,

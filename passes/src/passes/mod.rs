@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod bulk_memory;
+pub mod inline_minmax;
 pub mod load_combine;
 pub mod loop_census;
 pub mod native_brotli;
@@ -89,6 +90,10 @@ pub fn all() -> Vec<Registered> {
         // Scaled dot-product attention -> the runner's kernel (--fast-math only),
         // likewise; before the loop passes, which would rewrite its loops.
         Registered::Rewrite(Box::new(attention::AttentionPass)),
+        // Calls in loops to a float minimum or maximum (fmaxf, Rust's f32::max),
+        // identified by probing -> its instructions, so that the loop passes
+        // below see a select, not a call.
+        Registered::Rewrite(Box::new(inline_minmax::InlineMinMax)),
         // Byte assemblies -> one wide load: exact, anywhere in a function. First,
         // so that loops reading words byte by byte reach the loop passes as
         // loops over words.
