@@ -167,6 +167,7 @@ export function plainJs(w) {
     max: () => { const a = f32s(x); let m = a[0]; for (let i = 1; i < n; i++) if (a[i] > m) m = a[i]; result = m; },
     argmax: () => { const a = f32s(x); let m = a[0], k = 0; for (let i = 1; i < n; i++) if (a[i] > m) { m = a[i]; k = i; } result = k; },
     masked: () => { const a = f32s(x); for (let i = 0; i < n; i++) if (a[i] > 0) outF[i] = a[i]; },
+    add: () => { const a = f32s(x), b = f32s(y); for (let i = n - 1; i >= 0; i--) outF[i] = a[i] + b[i]; },
     clamp: () => { const a = f32s(x); for (let i = 0; i < n; i++) outF[i] = Math.min(Math.max(a[i], -1), 1); },
     threshold: () => { for (let i = 0; i < n; i++) out[i] = x[i] > 128 ? 255 : 0; },
     limit: () => {

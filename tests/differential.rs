@@ -90,6 +90,12 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "count_byte" | "count_above_i8" | "count_below_u16" | "count_not_u8" | "count_byte_rs" => {
             &[Ptr, Len, Int]
         }
+        // (Backward walks.)
+        "axpy_back" => &[Len, Scalar, Ptr, Ptr],
+        "add_back" => &[Ptr, Ptr, Ptr, Len],
+        "scale_back" => &[Ptr, Len, Scalar],
+        "relu_back" => &[Ptr, Len],
+        "flip_case_back" | "offset_back_i16" => &[Ptr, Ptr, Len],
         // (Calls to fmaxf/fminf and Rust's f32::max/min inlined.)
         "relu_fmaxf" | "relu_fmax_f64" | "max_fmaxf" | "relu_max_rs" | "relu_max_f64_rs"
         | "max_fold_rs" => &[Ptr, Len],

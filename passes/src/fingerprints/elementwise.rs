@@ -403,10 +403,15 @@ fn match_any_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
         .form
         .exact_increment(body, &steps)
         .unwrap_or(i64::MIN);
-    if stride <= 0 {
-        return Err(decline("loop runs backwards through memory"));
+    // A loop walking down memory (`for (i = n; i > 0; --i)`) is taken too: its
+    // elements depend on their own index only (checked below: every load reads
+    // the stored element or another array, and the guard leaves overlapping arrays
+    // to the loop), so the kernel may run them in memory order from the lowest
+    // address the guard computes.
+    if stride == 0 || stride == i64::MIN {
+        return Err(decline("store address does not advance"));
     }
-    if stride != unroll as i64 * width {
+    if stride.abs() != unroll as i64 * width {
         return Err(decline("non-contiguous store"));
     }
 
