@@ -83,6 +83,9 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("c/pixels", "center_u8_i16", "map", false),
     ("c/pixels", "limit_i16", "clamp", false),
     ("c/conv3x3", "edges_u8", "conv2d", false),
+    ("c/views", "flip_case_buf", "map", false),
+    ("c/views", "add_bufs", "add", false),
+    ("c/views", "scale_floats", "scale", false),
     ("c/backward", "axpy_back", "axpy", false),
     ("c/backward", "add_back", "add", false),
     ("c/backward", "scale_back", "scale", false),
@@ -412,6 +415,23 @@ fn min_max_calls_are_inlined_and_their_loops_rewritten() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// AssemblyScript's typed arrays: the loop reloads each array's `dataStart` from
+/// its header in every iteration (a store might change it); the map pass loads it
+/// once behind its guard. At -Oz asc leaves the element accessor a call (declined).
+#[test]
+fn assemblyscript_typed_array_loops_are_rewritten() {
+    let all = default_findings("assemblyscript/vector", "O3");
+    for (function, pattern) in [("saxpy_view", "axpy"), ("scale_view", "scale")] {
+        let findings = of(&all, function);
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.action == Action::Rewritten && f.pattern == pattern),
+            "{function}: {findings:?}"
+        );
+    }
 }
 
 fn default_findings(stem: &str, level: &str) -> Vec<barq_wasm::Finding> {

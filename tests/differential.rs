@@ -37,6 +37,13 @@ enum Arg {
     /// A short side of an image: 3 to 5 (the other side or the channels run
     /// long).
     Side,
+    /// A view of a buffer of `len` elements of this many bytes, as
+    /// AssemblyScript lays out a typed array (and corpus/c/views.c its struct):
+    /// `{ buffer, dataStart, byteLength }`, three little-endian words, the
+    /// buffer placed as a `Ptr` would be. The header sits below the buffers;
+    /// under the unaligned layout, inside its own buffer, where the loop's
+    /// stores overwrite it.
+    View(u64),
 }
 
 use Arg::*;
@@ -90,6 +97,13 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "count_byte" | "count_above_i8" | "count_below_u16" | "count_not_u8" | "count_byte_rs" => {
             &[Ptr, Len, Int]
         }
+        // (Buffers through a header: C structs, AssemblyScript typed arrays.)
+        "flip_case_buf" => &[View(1)],
+        "add_bufs" => &[View(1), View(1)],
+        "scale_floats" | "scale_view" => &[View(4), Scalar],
+        "zero_negatives_buf" => &[View(4), Ptr, Len],
+        "fill_from_ptr" => &[Ptr, Ptr, Len],
+        "saxpy_view" => &[Scalar, View(4), View(4)],
         // (Backward walks.)
         "axpy_back" => &[Len, Scalar, Ptr, Ptr],
         "add_back" => &[Ptr, Ptr, Ptr, Len],
@@ -321,7 +335,10 @@ fn make_case(
     let mut image = vec![0u8; (pages * 65536) as usize];
     fill(rng, &mut image[REGION as usize..]);
     let mut next_ptr = 0u64;
-    let ptr_count = arg_kinds.iter().filter(|a| **a == Ptr).count() as u64;
+    let ptr_count = arg_kinds
+        .iter()
+        .filter(|a| matches!(a, Ptr | View(_)))
+        .count() as u64;
     let scalars = [1.5f32, -0.0, f32::NAN, f32::INFINITY, 3e-39, 0.1];
     // (Byte and halfword maps compare with these: the clamp of an invariant to
     // one past the element range must keep every outcome.)
@@ -360,6 +377,37 @@ fn make_case(
                         }
                     }
                 }) as i64
+            }
+            View(elem) => {
+                let i = next_ptr;
+                next_ptr += 1;
+                let base = REGION + REGION_SIZE;
+                let data = match layout {
+                    Layout::Disjoint | Layout::Unaligned => base + i * REGION_SIZE,
+                    Layout::Same => base,
+                    Layout::OverlapAhead => base + 4 * i,
+                    Layout::OverlapBehind => base + 64 - 4 * i,
+                    Layout::OutOfBounds => {
+                        if i + 1 == ptr_count {
+                            image.len() as u64 - 24
+                        } else {
+                            base + i * REGION_SIZE
+                        }
+                    }
+                };
+                let header = match layout {
+                    Layout::Unaligned => data + elem * (len.max(0) as u64 / 2),
+                    // (The first header straddles the end of memory: a loop that
+                    // never reads it must not trap for it.)
+                    Layout::OutOfBounds if i == 0 => image.len() as u64 - 6,
+                    _ => REGION + 16 * i,
+                } as usize;
+                let byte_length = (len as u64).wrapping_mul(*elem) as u32;
+                let words = [data as u32, data as u32, byte_length];
+                let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                let fits = (image.len() - header).min(bytes.len());
+                image[header..header + fits].copy_from_slice(&bytes[..fits]);
+                header as i64
             }
             Len => len,
             Dim => len,
@@ -557,6 +605,59 @@ fn rewritten_kernels_behave_exactly_like_the_originals_shard_1() {
         total >= 40 || std::env::var_os("BARQ_CORPUS").is_some(),
         "only {total} rewritten kernels in this half of the corpus"
     );
+}
+
+/// A header the loop reads only on its store's path (`if (x[i] < 0)
+/// out->data[i] = 0`, corpus/c/views.c) past the end of memory: the loop finds no
+/// negative element and never reads it, so the rewritten function must not trap
+/// either (its guard checks the header's bounds before loading it). With the header
+/// inside memory and negative elements, the kernel runs.
+#[test]
+fn a_hoisted_header_outside_memory_is_not_read() {
+    let pages = (REGION + 8 * REGION_SIZE) / 65536;
+    let x = REGION + REGION_SIZE;
+    let data = REGION + 2 * REGION_SIZE;
+    for level in ["O1", "Os", "Oz"] {
+        let path = common::root().join(format!("corpus/c/views.{level}.wasm"));
+        let input = common::read(&path);
+        let result = optimize(&input, &Options::default()).expect("optimize");
+        assert!(
+            result
+                .report
+                .findings
+                .iter()
+                .any(|f| f.function == "zero_negatives_buf" && f.action == Action::Rewritten),
+            "{level}: {:?}",
+            result.report.findings
+        );
+        let engine = fuel_engine();
+        let original = Module::new(engine, &input).expect("original");
+        let output = Module::new(engine, &result.wasm).expect("output");
+        let mut image = vec![0u8; (pages * 65536) as usize];
+        let past_end = image.len() as i32 - 6;
+        let n = 200;
+        let args = [Val::I32(past_end), Val::I32(x as i32), Val::I32(n)];
+        let a = run(&original, "zero_negatives_buf", &args, &image);
+        let b = run(&output, "zero_negatives_buf", &args, &image);
+        assert!(a.result.is_ok(), "{level}: {:?}", a.result);
+        assert_eq!(a.result, b.result, "{level}");
+        assert_eq!(a.memory, b.memory, "{level}");
+        // In bounds, every other element negative: the kernel takes it.
+        let header = REGION as usize;
+        for (k, word) in [data as u32, data as u32, 4 * n as u32].iter().enumerate() {
+            image[header + 4 * k..header + 4 * k + 4].copy_from_slice(&word.to_le_bytes());
+        }
+        for i in 0..n as usize {
+            let v: f32 = if i % 2 == 0 { -1.5 } else { 2.0 };
+            image[x as usize + 4 * i..x as usize + 4 * i + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        let args = [Val::I32(header as i32), Val::I32(x as i32), Val::I32(n)];
+        let a = run(&original, "zero_negatives_buf", &args, &image);
+        let b = run(&output, "zero_negatives_buf", &args, &image);
+        assert_eq!(a.result, b.result, "{level}");
+        assert_eq!(a.memory, b.memory, "{level}");
+        assert!(b.fuel < a.fuel, "{level}: the kernel did not run");
+    }
 }
 
 #[test]

@@ -114,3 +114,14 @@ export function count_negative_i16(p: usize, n: i32): i32 {
   for (let i = 0; i < n; i++) k += i32(load<i16>(p + (<usize>i << 1)) < 0);
   return k;
 }
+
+// Typed arrays (each one a header whose `dataStart` the loop reloads).
+export function saxpy_view(a: f32, x: Float32Array, y: Float32Array): void {
+  for (let i = 0, n = y.length; i < n; ++i) {
+    unchecked(y[i] = a * unchecked(x[i]) + unchecked(y[i]));
+  }
+}
+
+export function scale_view(x: Float32Array, s: f32): void {
+  for (let i = 0; i < x.length; i++) unchecked(x[i] *= s);
+}

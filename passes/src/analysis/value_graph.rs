@@ -110,6 +110,12 @@ pub struct LoopBody {
     /// Nested blocks, loops and ifs modelled as opaque statements (only by
     /// [`build_outer`]).
     pub nested: usize,
+    /// Whether a load from a loop-invariant address counts as invariant (an
+    /// AssemblyScript typed array's `dataStart`, a C struct's `len` that a byte
+    /// store might alias): only for a pass whose guard checks, before anything
+    /// else, that each such load lies inside memory and that no store of the loop
+    /// writes its bytes ([`LoopBody::invariant_loads`]). Off by default.
+    pub hoist_loads: bool,
 }
 
 impl LoopBody {
@@ -140,11 +146,28 @@ impl LoopBody {
                     }
                 }
                 Node::Const(_) | Node::GlobalGet(_) => {}
+                Node::Load { .. } if self.hoist_loads => work.extend(self.operands(n)),
                 Node::Load { .. } | Node::Opaque => return false,
                 Node::Unop(_) | Node::Binop(_) | Node::Select => work.extend(self.operands(n)),
             }
         }
         true
+    }
+
+    /// The loads that count as invariant (with [`LoopBody::hoist_loads`]), those
+    /// whose address holds no other such load first.
+    pub fn invariant_loads(&self) -> Vec<NodeIndex> {
+        if !self.hoist_loads {
+            return Vec::new();
+        }
+        let mut loads: Vec<(usize, NodeIndex)> = self
+            .graph
+            .node_indices()
+            .filter(|n| matches!(self.graph[*n], Node::Load { .. }) && self.is_invariant(*n))
+            .map(|n| (self.loads_under(n).len(), n))
+            .collect();
+        loads.sort();
+        loads.into_iter().map(|(_, n)| n).collect()
     }
 
     /// Whether `node` (transitively) uses `target`.

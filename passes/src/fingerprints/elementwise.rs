@@ -169,6 +169,9 @@ fn lane_text_shifted(
         return Err("expression too deep");
     }
     match &body.graph[node] {
+        // (First: a hoisted invariant load is one value in every copy, never a
+        // stream shifted by the copy's element.)
+        _ if body.is_invariant(node) => Ok(format!("inv({})", invariant_text(body, node))),
         Node::Load {
             kind, memory, arg, ..
         } => {
@@ -181,7 +184,6 @@ fn lane_text_shifted(
                 memory.index()
             ))
         }
-        _ if body.is_invariant(node) => Ok(format!("inv({})", invariant_text(body, node))),
         Node::Phi(_) => Err("value depends on an induction variable"),
         Node::Opaque => Err("unmodelled value"),
         other => {
@@ -430,6 +432,10 @@ fn match_any_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
     let mut loads = Vec::new();
     let mut seen_accesses = HashSet::new();
     for node in body.loads_under(value) {
+        // (A hoisted invariant load is a kernel parameter, not a stream.)
+        if body.is_invariant(node) {
+            continue;
+        }
         let Node::Load {
             kind,
             memory: load_memory,
@@ -511,7 +517,10 @@ fn match_any_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
         .graph
         .node_indices()
         .filter(|n| matches!(body.graph[*n], Node::Load { .. }));
-    if all_loads.into_iter().any(|n| !performed.contains(&n)) {
+    if all_loads
+        .into_iter()
+        .any(|n| !performed.contains(&n) && !body.is_invariant(n))
+    {
         return Err(decline("load whose value is not stored"));
     }
     // Everything the guard evaluates once at loop entry must not trap: the original
@@ -572,7 +581,8 @@ pub(crate) fn collect_invariants(
             continue;
         }
         match &body.graph[n] {
-            Node::Const(_) | Node::Load { .. } => {}
+            Node::Const(_) => {}
+            Node::Load { .. } if !body.is_invariant(n) => {}
             _ if body.is_invariant(n) => {
                 let ty = node_type(module, body, n).ok_or("unknown type")?;
                 if !out.iter().any(|(x, _)| *x == n) {
@@ -612,7 +622,9 @@ pub fn may_trap(body: &LoopBody, node: NodeIndex) -> bool {
                 let name = format!("{op:?}");
                 name.contains("Trunc") && name.starts_with('I') && !name.contains("Sat")
             }
-            Node::Load { .. } | Node::Opaque => true,
+            // (A hoisted invariant load: the guard checks its bounds first.)
+            Node::Load { .. } => !body.is_invariant(n),
+            Node::Opaque => true,
             _ => false,
         };
         if trapping {

@@ -172,7 +172,10 @@ impl Pass for SimdElementwise {
         let mut sites = Vec::new();
         // One scan per function, not per loop: large functions hold many loops.
         let mut vectorized: std::collections::HashMap<FunctionId, bool> = Default::default();
-        for (func, parent_seq, position, body) in innermost_loops(module) {
+        for (func, parent_seq, position, mut body) in innermost_loops(module) {
+            // (Loads from invariant addresses are kernel parameters here: the map
+            // guard checks their bounds first and that the store misses them.)
+            body.hoist_loads = true;
             match match_map(module, &body) {
                 Ok(m) => sites.push(Site {
                     func,

@@ -52,7 +52,13 @@ pub fn emit_entry_value(body: &LoopBody, node: NodeIndex, seq: &mut InstrSeqBuil
         Node::Select => {
             seq.select(None);
         }
-        // Matches only hand over load-free invariant and affine nodes.
+        // A hoisted invariant load (`LoopBody::hoist_loads`; the guard has checked
+        // its bounds). Matches hand over no other load.
+        Node::Load {
+            kind, arg, memory, ..
+        } if body.is_invariant(node) => {
+            seq.load(*memory, *kind, *arg);
+        }
         Node::Load { .. } | Node::Opaque => {
             seq.unreachable();
         }
@@ -1098,6 +1104,7 @@ pub fn insert_guard(
         .into_iter()
         .chain(spec.reads.iter().copied())
         .collect();
+    let hoisted_start = locals.add(ValType::I64);
     let starts: Vec<LocalId> = accesses.iter().map(|_| locals.add(ValType::I64)).collect();
     let ends: Vec<LocalId> = accesses.iter().map(|_| locals.add(ValType::I64)).collect();
     // (A seeded kernel's results go straight into the accumulators.)
@@ -1111,6 +1118,29 @@ pub fn insert_guard(
     let mut seq = builder.dangling_instr_seq(None);
     let skip = seq.id();
 
+    // Hoisted invariant loads (`LoopBody::hoist_loads`) first: each inside memory
+    // before anything reads it (the loop might not have run it at all), innermost
+    // first.
+    let hoisted = body.invariant_loads();
+    let hoisted_range = |seq: &mut InstrSeqBuilder, load: NodeIndex| {
+        let Node::Load { kind, arg, .. } = body.graph[load] else {
+            unreachable!("invariant_loads returns loads");
+        };
+        entry_i64(body, body.operands(load)[0], false, seq);
+        seq.i64_const(arg.offset as i64).binop(BinaryOp::I64Add);
+        kind.width() as i64
+    };
+    if !hoisted.is_empty() {
+        emit_memory_bytes(spec.memory, l.memory_bytes, &mut seq);
+        for load in &hoisted {
+            let width = hoisted_range(&mut seq, *load);
+            seq.i64_const(width)
+                .binop(BinaryOp::I64Add)
+                .local_get(l.memory_bytes)
+                .binop(BinaryOp::I64GtU)
+                .br_if(skip);
+        }
+    }
     let min_iterations = (spec.min_elements + spec.unroll as i64 - 1) / spec.unroll as i64;
     emit_quick_reject(body, spec.trip, min_iterations, skip, &mut seq);
     emit_first_failing(body, spec.trip, &l, skip, &mut seq);
@@ -1163,6 +1193,23 @@ pub fn insert_guard(
             .local_get(l.memory_bytes)
             .binop(BinaryOp::I64GtU)
             .br_if(skip);
+    }
+    // No store may write a hoisted load's bytes (the loop would read the new value).
+    if spec.written.is_some() {
+        for load in &hoisted {
+            let width = hoisted_range(&mut seq, *load);
+            // start < written end && written start < start + width
+            seq.local_tee(hoisted_start)
+                .local_get(ends[0])
+                .binop(BinaryOp::I64LtU)
+                .local_get(starts[0])
+                .local_get(hoisted_start)
+                .i64_const(width)
+                .binop(BinaryOp::I64Add)
+                .binop(BinaryOp::I64LtU)
+                .binop(BinaryOp::I32And)
+                .br_if(skip);
+        }
     }
     // Overlaps of the written range with each read range that would change results.
     if spec.written.is_some() {
