@@ -357,44 +357,36 @@ fn make_case(
         200,
     ];
     let mut args = Vec::new();
+    // The address of buffer `i` in this layout (`unaligned`: shifted by 1 + i bytes
+    // under the unaligned layout).
+    let memory_end = image.len() as u64;
+    let place = |i: u64, unaligned: bool| {
+        let base = REGION + REGION_SIZE;
+        match layout {
+            Layout::Disjoint => base + i * REGION_SIZE,
+            Layout::Unaligned => base + i * REGION_SIZE + if unaligned { 1 + i } else { 0 },
+            Layout::Same => base,
+            Layout::OverlapAhead => base + 4 * i,
+            Layout::OverlapBehind => base + 64 - 4 * i,
+            Layout::OutOfBounds => {
+                if i + 1 == ptr_count {
+                    memory_end - 24
+                } else {
+                    base + i * REGION_SIZE
+                }
+            }
+        }
+    };
     for (kind, ty) in arg_kinds.iter().zip(params) {
         let value: i64 = match kind {
             Ptr => {
-                let i = next_ptr;
                 next_ptr += 1;
-                let base = REGION + REGION_SIZE;
-                (match layout {
-                    Layout::Disjoint => base + i * REGION_SIZE,
-                    Layout::Unaligned => base + i * REGION_SIZE + 1 + i,
-                    Layout::Same => base,
-                    Layout::OverlapAhead => base + 4 * i,
-                    Layout::OverlapBehind => base + 64 - 4 * i,
-                    Layout::OutOfBounds => {
-                        if i + 1 == ptr_count {
-                            image.len() as u64 - 24
-                        } else {
-                            base + i * REGION_SIZE
-                        }
-                    }
-                }) as i64
+                place(next_ptr - 1, true) as i64
             }
             View(elem) => {
                 let i = next_ptr;
                 next_ptr += 1;
-                let base = REGION + REGION_SIZE;
-                let data = match layout {
-                    Layout::Disjoint | Layout::Unaligned => base + i * REGION_SIZE,
-                    Layout::Same => base,
-                    Layout::OverlapAhead => base + 4 * i,
-                    Layout::OverlapBehind => base + 64 - 4 * i,
-                    Layout::OutOfBounds => {
-                        if i + 1 == ptr_count {
-                            image.len() as u64 - 24
-                        } else {
-                            base + i * REGION_SIZE
-                        }
-                    }
-                };
+                let data = place(i, false);
                 let header = match layout {
                     Layout::Unaligned => data + elem * (len.max(0) as u64 / 2),
                     // (The first header straddles the end of memory: a loop that

@@ -371,6 +371,14 @@ fn match_any_map(module: &Module, body: &LoopBody) -> Result<MapMatch, NoMatch> 
 
     // The stores: one stream, consecutive elements, advancing U*E per iteration.
     let memory = first.memory;
+    // (The guard checks a hoisted load's bounds against the stores' memory.)
+    if body
+        .invariant_loads()
+        .iter()
+        .any(|l| !matches!(body.graph[*l], Node::Load { memory: m, .. } if m == memory))
+    {
+        return Err(decline("loads from another memory"));
+    }
     let lanes = Lanes::of_store(first.kind).unwrap_or(Lanes::I32x4);
     let width = narrow_width.unwrap_or(lanes.width()) as i64;
     let mut stores: Vec<(&Store, Access)> = Vec::new();

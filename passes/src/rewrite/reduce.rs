@@ -138,69 +138,27 @@ fn emit_wide_term(
 /// unsigned i32, rise with its bits; a zero-extended one's are never negative).
 fn narrow_compare(op: BinaryOp, bytes: u32, signed_load: bool) -> BinaryOp {
     use BinaryOp::*;
-    let signed_op = matches!(op, I32LtS | I32GtS | I32LeS | I32GeS);
-    let s = signed_load && signed_op;
-    match (op, bytes == 1) {
-        (I32Eq, true) => I8x16Eq,
-        (I32Ne, true) => I8x16Ne,
-        (I32LtS | I32LtU, true) => {
-            if s {
-                I8x16LtS
-            } else {
-                I8x16LtU
-            }
-        }
-        (I32GtS | I32GtU, true) => {
-            if s {
-                I8x16GtS
-            } else {
-                I8x16GtU
-            }
-        }
-        (I32LeS | I32LeU, true) => {
-            if s {
-                I8x16LeS
-            } else {
-                I8x16LeU
-            }
-        }
-        (I32GeS | I32GeU, true) => {
-            if s {
-                I8x16GeS
-            } else {
-                I8x16GeU
-            }
-        }
-        (I32Eq, false) => I16x8Eq,
-        (I32Ne, false) => I16x8Ne,
-        (I32LtS | I32LtU, false) => {
-            if s {
-                I16x8LtS
-            } else {
-                I16x8LtU
-            }
-        }
-        (I32GtS | I32GtU, false) => {
-            if s {
-                I16x8GtS
-            } else {
-                I16x8GtU
-            }
-        }
-        (I32LeS | I32LeU, false) => {
-            if s {
-                I16x8LeS
-            } else {
-                I16x8LeU
-            }
-        }
-        (I32GeS | I32GeU, false) => {
-            if s {
-                I16x8GeS
-            } else {
-                I16x8GeU
-            }
-        }
+    let signed = signed_load && matches!(op, I32LtS | I32GtS | I32LeS | I32GeS);
+    // [eq, ne, (lt, gt, le, ge) signed, (lt, gt, le, ge) unsigned]
+    let [eq, ne, lt_s, gt_s, le_s, ge_s, lt_u, gt_u, le_u, ge_u] = if bytes == 1 {
+        [
+            I8x16Eq, I8x16Ne, I8x16LtS, I8x16GtS, I8x16LeS, I8x16GeS, I8x16LtU, I8x16GtU, I8x16LeU,
+            I8x16GeU,
+        ]
+    } else {
+        [
+            I16x8Eq, I16x8Ne, I16x8LtS, I16x8GtS, I16x8LeS, I16x8GeS, I16x8LtU, I16x8GtU, I16x8LeU,
+            I16x8GeU,
+        ]
+    };
+    let pick = |s, u| if signed { s } else { u };
+    match op {
+        I32Eq => eq,
+        I32Ne => ne,
+        I32LtS | I32LtU => pick(lt_s, lt_u),
+        I32GtS | I32GtU => pick(gt_s, gt_u),
+        I32LeS | I32LeU => pick(le_s, le_u),
+        I32GeS | I32GeU => pick(ge_s, ge_u),
         _ => unreachable!("wide_operands accepts i32 comparisons only"),
     }
 }
