@@ -53,4 +53,13 @@ cp corpus/assemblyscript/bytes.O3.wasm "$out/bytes_as.O2.wasm"
 "$barq" "$out/bytes_as.O2.wasm" -o "$out/bytes_as.O2.barq.wasm"
 "${wasm_opt[@]}" "$out/bytes_as.O2.wasm" -o "$out/bytes_as.O2.wasmopt.wasm"
 "$barq" "$out/bytes_as.O2.wasm" -o "$out/bytes_as.O2.native.wasm" --target native
+# Rust slices and AssemblyScript typed arrays indexed with their bounds checks
+# (bounds-checks, inline-accessors): rustc -O3 and asc -O3 are the originals.
+for pair in "rust/slices.O3.wasm slices_rs" "assemblyscript/arrays.O3.wasm arrays_as"; do
+  read -r src name <<< "$pair"
+  cp "corpus/$src" "$out/$name.O2.wasm"
+  "$barq" "$out/$name.O2.wasm" -o "$out/$name.O2.barq.wasm"
+  "${wasm_opt[@]}" "$out/$name.O2.wasm" -o "$out/$name.O2.wasmopt.wasm"
+  "$barq" "$out/$name.O2.wasm" -o "$out/$name.O2.native.wasm" --target native
+done
 echo "$out"

@@ -37,7 +37,12 @@ export function layout(w) {
   let at = BASE;
   const addrs = inputs.map((b) => { const a = at; at = align(at + b.length); return a; });
   const outBytes = w.output ? w.output.len * elemBytes(w.output.kind) : 0;
-  return { inputs, addrs, out: at, outBytes, end: at + outBytes };
+  // AssemblyScript typed-array headers {buffer, dataStart, byteLength}, 16 bytes
+  // apart: one per input, then the output's (arguments viewK, viewout).
+  const headers = align(at + outBytes);
+  const views = [...addrs.map((a, i) => [a, inputs[i].length]), [at, outBytes]]
+    .map(([a, len], slot) => [headers + 16 * slot, [a, a, len]]);
+  return { inputs, addrs, out: at, outBytes, headers, views, end: headers + 16 * (inputs.length + 1) };
 }
 
 export function argValues(w, lay) {
@@ -46,6 +51,8 @@ export function argValues(w, lay) {
     if (a === "n") return w.n;
     if (a === "out") return lay.out;
     if (a === "bytes0") return lay.inputs[0].length;
+    if (a === "viewout") return lay.headers + 16 * lay.inputs.length;
+    if (a.startsWith("view")) return lay.headers + 16 * Number(a.slice(4));
     return lay.addrs[Number(a.slice(2))];
   });
 }
@@ -142,6 +149,7 @@ export function wasmImpl(w, suffix) {
   const have = memory.buffer.byteLength / 65536;
   if (have < need) memory.grow(need - have);
   lay.inputs.forEach((b, i) => new Uint8Array(memory.buffer).set(b, lay.addrs[i]));
+  for (const [at, words] of lay.views) new Uint32Array(memory.buffer, at, 3).set(words);
   const f = instance.exports[w.export];
   const args = argValues(w, lay);
   let result;
@@ -170,6 +178,7 @@ export function plainJs(w) {
     add: () => { const a = f32s(x), b = f32s(y); for (let i = n - 1; i >= 0; i--) outF[i] = a[i] + b[i]; },
     clamp: () => { const a = f32s(x); for (let i = 0; i < n; i++) outF[i] = Math.min(Math.max(a[i], -1), 1); },
     threshold: () => { for (let i = 0; i < n; i++) out[i] = x[i] > 128 ? 255 : 0; },
+    add_u8: () => { for (let i = 0; i < n; i++) out[i] = x[i] + y[i]; },
     limit: () => {
       const a = new Int16Array(x.buffer, x.byteOffset, n), o = new Int16Array(out.buffer, 0, n);
       for (let i = 0; i < n; i++) o[i] = a[i] < -8000 ? -8000 : a[i] > 8000 ? 8000 : a[i];

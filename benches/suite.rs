@@ -94,7 +94,25 @@ struct Layout {
     addrs: Vec<usize>,
     out: usize,
     out_bytes: usize,
+    /// AssemblyScript typed-array headers `{buffer, dataStart, byteLength}`, 16
+    /// bytes apart: one per input, then the output's (arguments `viewK`,
+    /// `viewout`).
+    headers: usize,
     end: usize,
+}
+
+impl Layout {
+    /// The header words of each view, by slot (inputs, then the output).
+    fn views(&self) -> Vec<(usize, [u32; 3])> {
+        self.addrs
+            .iter()
+            .zip(&self.inputs)
+            .map(|(&a, b)| (a, b.len()))
+            .chain(std::iter::once((self.out, self.out_bytes)))
+            .enumerate()
+            .map(|(slot, (a, len))| (self.headers + 16 * slot, [a as u32, a as u32, len as u32]))
+            .collect()
+    }
 }
 
 fn input_bytes(dir: &Path, input: &Input) -> Vec<u8> {
@@ -137,12 +155,15 @@ fn layout(dir: &Path, w: &Workload) -> Layout {
                 1
             }
     });
+    let headers = (at + out_bytes + 63) & !63;
+    let end = headers + 16 * (inputs.len() + 1);
     Layout {
         inputs,
         addrs,
         out: at,
         out_bytes,
-        end: at + out_bytes,
+        headers,
+        end,
     }
 }
 
@@ -159,6 +180,13 @@ fn arg_values(w: &Workload, lay: &Layout, base: usize) -> Vec<Value> {
                 "n" => Value::Int(w.n),
                 "out" => Value::Int((base + lay.out) as i64),
                 "bytes0" => Value::Int(lay.inputs[0].len() as i64),
+                "viewout" => Value::Int((base + lay.headers + 16 * lay.inputs.len()) as i64),
+                other if other.starts_with("view") => {
+                    let k: usize = other[4..]
+                        .parse()
+                        .unwrap_or_else(|_| panic!("{}: unknown argument {other}", w.id));
+                    Value::Int((base + lay.headers + 16 * k) as i64)
+                }
                 other => {
                     let k: usize = other
                         .strip_prefix("in")
@@ -293,6 +321,12 @@ fn wasm_impl(engine: &Engine, dir: &Path, w: &Workload, suffix: &str) -> Option<
     }
     for (bytes, &at) in lay.inputs.iter().zip(&lay.addrs) {
         memory.data_mut(&mut store)[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+    for (at, words) in lay.views() {
+        for (i, word) in words.iter().enumerate() {
+            memory.data_mut(&mut store)[at + 4 * i..at + 4 * i + 4]
+                .copy_from_slice(&word.to_le_bytes());
+        }
     }
     let f: Func = instance.get_func(&mut store, &w.export).expect("export");
     let args: Vec<Val> = arg_values(w, &lay, 0)

@@ -4,6 +4,7 @@
 #                   (plus any flags on a `// barq-cflags:` line of the source)
 #                   -O3 -msimd128 -ffast-math (O3-simd-ffast)      -> NAME.LEVEL.wasm
 #   Rust:           Debian's rustc 1.63 (wasm32-unknown-unknown), -C opt-level=3 and s
+#                   (rust/ and near-miss/)
 #   AssemblyScript: asc (pinned in assemblyscript/package.json), -O3 and -Oz
 #   WASI:           wasi/hello.c, wasi/io.c (commands, with wasi-libc), wasi/io_rust.rs
 #                   (Rust std, wasm32-wasi) and wasi/kernels.c, -O2
@@ -62,7 +63,7 @@ done
 "$RUSTC" --target wasm32-wasi -C opt-level=2 -C strip=debuginfo wasi/io_rust.rs -o wasi/io_rust.wasm
 "$CLANG" --target=wasm32-wasi -O2 -nostdlib -Wl,--no-entry wasi/kernels.c -o wasi/kernels.wasm
 
-for src in rust/*.rs; do
+for src in rust/*.rs near-miss/*.rs; do
   base=${src%.rs}
   for level in 3 s; do
     "$RUSTC" --target wasm32-unknown-unknown --crate-type cdylib -C opt-level=$level \

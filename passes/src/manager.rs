@@ -103,6 +103,15 @@ impl PassManager {
             &names,
             loaded.has_shared_memory,
         );
+        cx.vectorized_input = Some(
+            loaded
+                .module
+                .funcs
+                .iter_local()
+                .filter(|(_, f)| passes::simd_elementwise::uses_simd(f))
+                .map(|(id, _)| id)
+                .collect(),
+        );
         if let Some(p) = probe {
             // (A reborrow: the context lives shorter than the prober.)
             cx.probe = Some(p);

@@ -75,6 +75,11 @@ pub struct PassCx<'a> {
     /// Runs functions of the input module, when the caller provides an engine
     /// (whole-function fingerprints that identify by probing need one).
     pub probe: Option<&'a mut dyn Probe>,
+    /// The functions that held SIMD code in the input (set by the pass manager
+    /// before the first pass; `None`: ask the function as it is now).
+    pub vectorized_input: Option<std::collections::HashSet<walrus::FunctionId>>,
+    /// Loops `bounds-checks` versioned, for `bounds-checks-cleanup`.
+    pub bounds_checks: Vec<crate::passes::bounds_checks::Version>,
     rewrites_done: u64,
 }
 
@@ -94,6 +99,8 @@ impl<'a> PassCx<'a> {
             has_shared_memory,
             census: None,
             probe: None,
+            vectorized_input: None,
+            bounds_checks: Vec::new(),
             rewrites_done: 0,
         }
     }
@@ -108,6 +115,18 @@ impl<'a> PassCx<'a> {
         }
         self.rewrites_done += 1;
         true
+    }
+
+    /// Whether `id` held SIMD code before barq touched it (its scalar loops are
+    /// then the compiler's remainder or fallback loops). A pass's own inline
+    /// SIMD (bulk memory's 16-byte moves) does not count.
+    pub fn vectorized(&self, module: &walrus::Module, id: walrus::FunctionId) -> bool {
+        match &self.vectorized_input {
+            Some(set) => set.contains(&id),
+            None => {
+                crate::passes::simd_elementwise::uses_simd(module.funcs.get(id).kind.unwrap_local())
+            }
+        }
     }
 
     /// The input index of a function (new functions have none).

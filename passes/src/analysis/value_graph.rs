@@ -1057,10 +1057,20 @@ fn build_with<'m>(
     let mut top_exit: Option<Exit> = None;
     let mut bottom_exit: Option<Exit> = None;
     let mut ends_with_back_edge = false;
+    // `br_if $loop; br $out` at the end: a bottom test whose exit branches
+    // rather than falls out (rustc, when a bounds check's panic follows the loop).
+    let branches_out = last > 0
+        && matches!(&instrs[last].0, Instr::Br(br) if br.block != loop_seq)
+        && matches!(&instrs[last - 1].0, Instr::BrIf(br) if br.block == loop_seq);
     for (position, (instr, _)) in instrs.iter().enumerate() {
         match instr {
+            // The exit branch after such a bottom test.
+            Instr::Br(_) if branches_out && position == last => {}
             // Bottom test: `br_if` back to the loop as the last instruction.
-            Instr::BrIf(br) if br.block == loop_seq && position == last => {
+            Instr::BrIf(br)
+                if br.block == loop_seq
+                    && (position == last || (branches_out && position + 1 == last)) =>
+            {
                 let cond = b.pop();
                 bottom_exit = Some(Exit {
                     test: ExitTest::Bottom,

@@ -20,7 +20,7 @@
 //! Runs before `simd-elementwise`, which skips loops this pass guarded. Wide fills
 //! whose value is not a repeated byte are left to it (SIMD128 stores any value).
 
-use super::simd_elementwise::{innermost_loops, uses_simd};
+use super::simd_elementwise::innermost_loops;
 use crate::analysis::LoopForest;
 use crate::fingerprints::bytes::{match_copy_fill, CopyMatch, Fill};
 use crate::fingerprints::types::node_type;
@@ -124,7 +124,9 @@ impl Pass for BulkMemory {
                 continue;
             }
             let local = module.funcs.get(func).kind.unwrap_local();
-            let already = *vectorized.entry(func).or_insert_with(|| uses_simd(local));
+            let already = *vectorized
+                .entry(func)
+                .or_insert_with(|| cx.vectorized(module, func));
             let nested = nested_loops
                 .entry(func)
                 .or_insert_with(|| {

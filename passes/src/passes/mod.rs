@@ -3,7 +3,9 @@
 //! once, by its `name()`.
 
 pub mod attention;
+pub mod bounds_checks;
 pub mod bulk_memory;
+pub mod inline_accessors;
 pub mod inline_minmax;
 pub mod load_combine;
 pub mod loop_census;
@@ -94,6 +96,10 @@ pub fn all() -> Vec<Registered> {
         // identified by probing -> its instructions, so that the loop passes
         // below see a select, not a call.
         Registered::Rewrite(Box::new(inline_minmax::InlineMinMax)),
+        // Calls in loops to small straight-line functions (AssemblyScript's
+        // checked typed-array accessors) -> their instructions, likewise, so that
+        // `bounds-checks` below sees their length tests.
+        Registered::Rewrite(Box::new(inline_accessors::InlineAccessors)),
         // Byte assemblies -> one wide load: exact, anywhere in a function. First,
         // so that loops reading words byte by byte reach the loop passes as
         // loops over words.
@@ -101,6 +107,10 @@ pub fn all() -> Vec<Registered> {
         // Values written byte by byte -> one wide store behind a bounds check:
         // exact, straight-line code, so anywhere; beside its mirror image.
         Registered::Rewrite(Box::new(store_combine::StoreCombine)),
+        // Loops whose index tests trap out of range (Rust slice indexing) -> a
+        // copy without them behind one entry test, so that the loop passes below
+        // see plain loops; `bounds-checks-cleanup` takes out the copies they left.
+        Registered::Rewrite(Box::new(bounds_checks::BoundsChecks)),
         // Copy and fill loops -> memory.copy / memory.fill: exact. Before the
         // elementwise pass, which would otherwise take the 4- and 8-byte ones as
         // SIMD maps (and skips loops guarded here).
@@ -114,6 +124,9 @@ pub fn all() -> Vec<Registered> {
         // inner loops the passes above rewrite are theirs (a nest with a rewritten
         // inner loop holds a call and is left alone).
         Registered::Rewrite(Box::new(simd_nest::SimdNest)),
+        // Last: versioned loops none of the passes above rewrote go back to
+        // what they were.
+        Registered::Rewrite(Box::new(bounds_checks::BoundsChecksCleanup)),
     ]
 }
 

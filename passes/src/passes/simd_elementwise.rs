@@ -103,7 +103,9 @@ pub fn innermost_loops(module: &Module) -> Vec<(FunctionId, InstrSeqId, usize, L
                     continue;
                 }
             }
-            if already_guarded(module, func, info.parent_seq, info.position) {
+            if already_guarded(module, func, info.parent_seq, info.position)
+                || super::bounds_checks::is_checked_original(func, info.parent_seq, info.position)
+            {
                 continue;
             }
             let body = value_graph::build(module, func, info.body);
@@ -181,7 +183,7 @@ impl Pass for SimdElementwise {
                     func,
                     already_vectorized: *vectorized
                         .entry(func)
-                        .or_insert_with(|| uses_simd(module.funcs.get(func).kind.unwrap_local())),
+                        .or_insert_with(|| cx.vectorized(module, func)),
                     parent_seq,
                     position,
                     body,

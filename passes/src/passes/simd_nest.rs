@@ -14,7 +14,7 @@
 //! first store if a load would read outside memory or from a store range. The
 //! original loop runs the last iteration and everything the blocks did not.
 
-use super::simd_elementwise::{own_functions, uses_simd};
+use super::simd_elementwise::own_functions;
 use crate::analysis::affine::{affine_i32, inductions};
 use crate::analysis::trip_count::trip_count;
 use crate::analysis::value_graph;
@@ -80,7 +80,7 @@ impl Pass for SimdNest {
                 continue;
             }
             candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
-            let already = uses_simd(local);
+            let already = cx.vectorized(module, func);
             let mut rewritten: Vec<InstrSeqId> = Vec::new();
             // Loops this pass said something about.
             let mut reported: Vec<InstrSeqId> = Vec::new();
@@ -98,6 +98,12 @@ impl Pass for SimdNest {
                 else {
                     continue;
                 };
+                // (The checked original of a loop `bounds-checks` copied: its
+                // copy is the one to rewrite.)
+                if super::bounds_checks::is_checked_original(local, info.parent_seq, info.position)
+                {
+                    continue;
+                }
                 // An innermost loop is this pass's only when no other fingerprint
                 // took it: then it replaces the elementwise pass's reason for
                 // declining it, if it rewrites it.

@@ -14,7 +14,7 @@
 //! reported `exact: false`; without it they are `detected`, reason
 //! `needs --fast-math`.
 
-use super::simd_elementwise::{innermost_loops, uses_simd};
+use super::simd_elementwise::innermost_loops;
 use crate::fingerprints::reduction::{match_extremum, match_reduction, plan, PlanError};
 use crate::fingerprints::types::Lanes;
 use crate::fingerprints::NoMatch;
@@ -91,7 +91,7 @@ impl Pass for SimdReduce {
             }
             let already = *vectorized
                 .entry(func)
-                .or_insert_with(|| uses_simd(module.funcs.get(func).kind.unwrap_local()));
+                .or_insert_with(|| cx.vectorized(module, func));
             let refusal = cx
                 .dropped(func)
                 .or_else(|| super::simd_refusal(cx.options, already));

@@ -1,0 +1,105 @@
+// barq corpus: loops over Rust slices indexed by position (`c[i] = a[i] + b[i]`
+// with `i < c.len()`), where rustc keeps a bounds check per access that it
+// cannot prove: a branch to `panic_bounds_check` inside the loop. barq tests
+// the first and last index against each length once before the loop
+// (`bounds-checks`) and runs a copy without the checks when none can fail; the
+// differential tests pass slices shorter than the loop, so that the original
+// panics (traps) part-way and the rewrite must too.
+#![no_std]
+
+// A failed bounds check traps.
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+use core::slice::{from_raw_parts as slice, from_raw_parts_mut as slice_mut};
+
+/// `c[i] = a[i] + b[i]` over `c`, with `a` and `b` of their own lengths.
+#[no_mangle]
+pub unsafe extern "C" fn add_slices(
+    a: *const f32,
+    na: usize,
+    b: *const f32,
+    nb: usize,
+    c: *mut f32,
+    n: usize,
+) {
+    let (a, b, c) = (slice(a, na), slice(b, nb), slice_mut(c, n));
+    for i in 0..c.len() {
+        c[i] = a[i] + b[i];
+    }
+}
+
+/// Scales `n` elements of `a` from `off` on.
+#[no_mangle]
+pub unsafe extern "C" fn scale_from(a: *mut f32, na: usize, off: usize, n: usize, k: f32) {
+    let a = slice_mut(a, na);
+    for i in 0..n {
+        a[off + i] *= k;
+    }
+}
+
+/// Forward differences: `d[i] = x[i + 1] - x[i]`.
+#[no_mangle]
+pub unsafe extern "C" fn diff_slices(x: *const i32, nx: usize, d: *mut i32, n: usize) {
+    let (x, d) = (slice(x, nx), slice_mut(d, n));
+    for i in 0..n {
+        d[i] = x[i + 1].wrapping_sub(x[i]);
+    }
+}
+
+/// Brightens bytes with saturation, walking down from the end.
+#[no_mangle]
+pub unsafe extern "C" fn brighten_back(src: *const u8, ns: usize, dst: *mut u8, n: usize) {
+    let (src, dst) = (slice(src, ns), slice_mut(dst, n));
+    for i in (0..n).rev() {
+        dst[i] = src[i].saturating_add(40);
+    }
+}
+
+/// Counts elements above zero among the first `n` of `x`.
+#[no_mangle]
+pub unsafe extern "C" fn count_positive_slice(x: *const i32, nx: usize, n: usize) -> u32 {
+    let x = slice(x, nx);
+    let mut k = 0u32;
+    for i in 0..n {
+        k += (x[i] > 0) as u32;
+    }
+    k
+}
+
+/// `y[i] = sum_j a[i * n + j] * x[j]` (f32; a dot product per row, so only
+/// `--fast-math` reorders it; the rows' bounds checks are the loop's).
+#[no_mangle]
+pub unsafe extern "C" fn gemv_slices(a: *const f32, x: *const f32, y: *mut f32, m: usize, n: usize) {
+    let (a, x, y) = (slice(a, m * n), slice(x, n), slice_mut(y, m));
+    for i in 0..m {
+        let mut s = 0.0f32;
+        for j in 0..n {
+            s += a[i * n + j] * x[j];
+        }
+        y[i] = s;
+    }
+}
+
+/// `C += A B` in i-k-j order, every matrix its own slice of `m*k`, `k*n`, `m*n`.
+#[no_mangle]
+pub unsafe extern "C" fn matmul_ikj_slices(
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    let (a, b, c) = (slice(a, m * k), slice(b, k * n), slice_mut(c, m * n));
+    for i in 0..m {
+        for p in 0..k {
+            let aip = a[i * k + p];
+            for j in 0..n {
+                c[i * n + j] += aip * b[p * n + j];
+            }
+        }
+    }
+}

@@ -1,0 +1,1061 @@
+//! `bounds-checks`: loops whose iterations test an index against a length and
+//! trap when it is out of range (Rust's slice indexing: `br_if` to a call of
+//! `panic_bounds_check` and `unreachable`; an `if` around a trap) get a copy
+//! without the tests, run when a test at loop entry shows that none of them can
+//! fail in any iteration. The loop passes after this one then see a plain loop.
+//!
+//! Needs: the value graph, induction variables, affine forms and trip count of the
+//! copy (`analysis`). Guarantees: exact. A test traps when `idx <op> len` holds
+//! (or fails), `len` loop-invariant and free of loads, `idx` affine in the
+//! induction variables: over the iterations the loop runs, `idx` takes the values
+//! `first, first + inc, ...`, and when the last of them neither wraps around nor
+//! lies on the trapping side of `len` (nor, for `==`, `len` between the two), no
+//! test fails and the copy computes what the loop does, iteration for iteration.
+//! Otherwise the loop runs unchanged, its tests included (and traps where it
+//! did). A test whose operands are both invariant is evaluated once.
+//!
+//! The layout, in place of the loop:
+//!
+//! ```text
+//! block $done
+//!   block $checked
+//!     <entry tests: br_if $checked when one could fail>
+//!     loop (the copy) ... end
+//!     [br $exit]          ;; where the loop left by a branch
+//!     br $done
+//!   end
+//!   loop (the original) ... end
+//! end
+//! ```
+//!
+//! [`BoundsChecksCleanup`] runs after the loop passes: a copy none of them
+//! rewrote is taken out again (the loop stays as it was), and a kept one gets a
+//! finding (`bounds_check`, tier `scalar`).
+
+use crate::analysis::affine::{affine_i32, inductions};
+use crate::analysis::trip_count::trip_count;
+use crate::analysis::value_graph::{self, ExitTest, LoopBody, Node};
+use crate::analysis::LoopForest;
+use crate::pass::{Changed, Pass, PassCx, PassError};
+use crate::report::{Action, Finding, Tier};
+use crate::rewrite::map::{emit_entry_value, emit_first_failing, GuardLocals};
+use petgraph::graph::NodeIndex;
+use std::collections::HashMap;
+use walrus::ir::{
+    BinaryOp, Block, Br, Instr, InstrLocId, InstrSeqId, InstrSeqType, LocalSet, Loop, UnaryOp,
+};
+use walrus::{FunctionId, InstrSeqBuilder, LocalFunction, LocalId, Module, ValType};
+
+/// The versioning pass.
+pub struct BoundsChecks;
+
+/// Takes out the copies no loop pass rewrote; reports the others.
+pub struct BoundsChecksCleanup;
+
+/// One versioned loop, for the cleanup.
+#[derive(Clone, Debug)]
+pub struct Version {
+    func: FunctionId,
+    /// The sequence holding `block $done`.
+    parent: InstrSeqId,
+    /// `block $done`.
+    done: InstrSeqId,
+    /// `block $checked`, and how many instructions it had when made.
+    checked: InstrSeqId,
+    checked_len: usize,
+    /// The original loop.
+    original: InstrSeqId,
+    /// Tests hoisted.
+    tests: usize,
+}
+
+/// A comparison: `a <op> b` on `i32`s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cmp {
+    Eq,
+    Ne,
+    LtU,
+    LtS,
+    LeU,
+    LeS,
+    GtU,
+    GtS,
+    GeU,
+    GeS,
+}
+
+impl Cmp {
+    fn of(op: BinaryOp) -> Option<Cmp> {
+        Some(match op {
+            BinaryOp::I32Eq => Cmp::Eq,
+            BinaryOp::I32Ne => Cmp::Ne,
+            BinaryOp::I32LtU => Cmp::LtU,
+            BinaryOp::I32LtS => Cmp::LtS,
+            BinaryOp::I32LeU => Cmp::LeU,
+            BinaryOp::I32LeS => Cmp::LeS,
+            BinaryOp::I32GtU => Cmp::GtU,
+            BinaryOp::I32GtS => Cmp::GtS,
+            BinaryOp::I32GeU => Cmp::GeU,
+            BinaryOp::I32GeS => Cmp::GeS,
+            _ => return None,
+        })
+    }
+
+    /// `!(a <op> b)` as `a <op'> b`.
+    fn negated(self) -> Cmp {
+        use Cmp::*;
+        match self {
+            Eq => Ne,
+            Ne => Eq,
+            LtU => GeU,
+            LtS => GeS,
+            LeU => GtU,
+            LeS => GtS,
+            GtU => LeU,
+            GtS => LeS,
+            GeU => LtU,
+            GeS => LtS,
+        }
+    }
+
+    /// `a <op> b` as `b <op'> a`.
+    fn swapped(self) -> Cmp {
+        use Cmp::*;
+        match self {
+            Eq => Eq,
+            Ne => Ne,
+            LtU => GtU,
+            LtS => GtS,
+            LeU => GeU,
+            LeS => GeS,
+            GtU => LtU,
+            GtS => LtS,
+            GeU => LeU,
+            GeS => LeS,
+        }
+    }
+
+    fn signed(self) -> bool {
+        matches!(self, Cmp::LtS | Cmp::LeS | Cmp::GtS | Cmp::GeS)
+    }
+}
+
+/// How one test is decided at entry.
+#[derive(Clone, Copy, Debug)]
+enum Test {
+    /// Both operands invariant: the loop traps in its first iteration when
+    /// `cond != 0` equals `traps_when_nonzero`.
+    Invariant {
+        cond: NodeIndex,
+        traps_when_nonzero: bool,
+    },
+    /// Traps when `idx <op> len`; `idx` grows by `inc` per iteration.
+    Range {
+        idx: NodeIndex,
+        inc: i64,
+        op: Cmp,
+        len: NodeIndex,
+    },
+}
+
+/// A test site in the copy: the temporary its condition went to, and whether
+/// it runs before the loop's top exit test (so in one more iteration).
+struct Site {
+    temp: LocalId,
+    traps_when_nonzero: bool,
+    before_top_exit: bool,
+}
+
+type Instrs = Vec<(Instr, InstrLocId)>;
+
+/// The sequence each sequence of `func` sits in, and the position of the
+/// instruction that holds it.
+fn parents(func: &LocalFunction) -> HashMap<InstrSeqId, (InstrSeqId, usize)> {
+    let mut out = HashMap::new();
+    let mut work = vec![func.entry_block()];
+    while let Some(seq) = work.pop() {
+        for (position, (instr, _)) in func.block(seq).instrs.iter().enumerate() {
+            for inner in crate::analysis::loops::opened_sequences(instr) {
+                out.insert(inner, (seq, position));
+                work.push(inner);
+            }
+        }
+    }
+    out
+}
+
+/// Straight-line code that ends in `unreachable` (a panic call before it, or
+/// anything else that cannot branch).
+pub(crate) fn is_trap_path(instrs: &[(Instr, InstrLocId)]) -> bool {
+    let Some(((Instr::Unreachable(_), _), before)) = instrs.split_last() else {
+        return false;
+    };
+    before.iter().all(|(i, _)| {
+        matches!(
+            i,
+            Instr::LocalGet(_)
+                | Instr::LocalSet(_)
+                | Instr::LocalTee(_)
+                | Instr::Const(_)
+                | Instr::GlobalGet(_)
+                | Instr::Unop(_)
+                | Instr::Binop(_)
+                | Instr::Load(_)
+                | Instr::Drop(_)
+                | Instr::Call(_)
+        )
+    })
+}
+
+/// Whether a branch to block `seq` can only lead to a trap.
+fn traps_after(
+    func: &LocalFunction,
+    parents: &HashMap<InstrSeqId, (InstrSeqId, usize)>,
+    seq: InstrSeqId,
+) -> bool {
+    let Some(&(mut parent, position)) = parents.get(&seq) else {
+        return false; // the function's end: a return
+    };
+    if !matches!(
+        func.block(parent).instrs[position].0,
+        Instr::Block(_) | Instr::IfElse(_)
+    ) {
+        return false; // a loop's head
+    }
+    // What runs next: the rest of the parent, or, when it ends there, what
+    // follows the parent (a block, an arm or a loop body falls out of its end).
+    let mut from = position + 1;
+    for _ in 0..64 {
+        let rest = &func.block(parent).instrs[from..];
+        if !rest.is_empty() {
+            return is_trap_path(rest);
+        }
+        let Some(&(grand, at)) = parents.get(&parent) else {
+            return false;
+        };
+        parent = grand;
+        from = at + 1;
+    }
+    false
+}
+
+/// `(pops, pushes)` of the instructions a test's condition may be made of.
+fn arity(instr: &Instr) -> Option<(usize, usize)> {
+    Some(match instr {
+        Instr::LocalGet(_) | Instr::Const(_) | Instr::GlobalGet(_) => (0, 1),
+        Instr::LocalTee(_) | Instr::Unop(_) | Instr::Load(_) => (1, 1),
+        Instr::Binop(_) => (2, 1),
+        Instr::Select(_) => (3, 1),
+        _ => return None,
+    })
+}
+
+/// Where the one value consumed at `end` starts being computed.
+fn operand_start(instrs: &[(Instr, InstrLocId)], end: usize) -> Option<usize> {
+    let mut need = 1usize;
+    let mut at = end;
+    while need > 0 {
+        at = at.checked_sub(1)?;
+        let (pops, pushes) = arity(&instrs[at].0)?;
+        need = need.checked_sub(pushes)? + pops;
+    }
+    Some(at)
+}
+
+/// The instructions of `range` (one value) that matter once the value is not
+/// needed: its `local.tee`s, as `local.set`s of their operands.
+fn effects(instrs: &[(Instr, InstrLocId)], range: std::ops::Range<usize>, out: &mut Instrs) {
+    let root = range.end - 1;
+    if let Instr::LocalTee(tee) = &instrs[root].0 {
+        out.extend(instrs[range.start..root].iter().cloned());
+        out.push((
+            Instr::LocalSet(LocalSet { local: tee.local }),
+            instrs[root].1,
+        ));
+        return;
+    }
+    let Some((pops, _)) = arity(&instrs[root].0) else {
+        return;
+    };
+    let mut operands = Vec::new();
+    let mut end = root;
+    for _ in 0..pops {
+        let Some(start) = operand_start(instrs, end) else {
+            return;
+        };
+        operands.push(start..end);
+        end = start;
+    }
+    for operand in operands.into_iter().rev() {
+        effects(instrs, operand, out);
+    }
+}
+
+/// Builds the copy of loop `original`'s body: tests turned into `local.set` of a
+/// temporary, blocks that held the rest of an iteration flattened. Nested
+/// sequences are still the original's (see [`Copier::nested`]).
+struct Copier<'a> {
+    func: &'a LocalFunction,
+    parents: &'a HashMap<InstrSeqId, (InstrSeqId, usize)>,
+    original: InstrSeqId,
+    /// Nested sequences the copy holds (to be copied in turn).
+    nested: Vec<InstrSeqId>,
+    /// Nested sequences whose instructions were rewritten like the body's (the
+    /// `if` holding a top-tested loop's iteration, as Binaryen writes loops).
+    rewritten: Vec<(InstrSeqId, Instrs)>,
+    sites: Vec<Site>,
+    /// The temporaries, one per test.
+    temps: Vec<LocalId>,
+    flattened: Vec<InstrSeqId>,
+    top_exit_seen: bool,
+}
+
+impl Copier<'_> {
+    /// The loop body's instructions, flattened, with tests replaced.
+    fn body(&mut self, seq: InstrSeqId) -> Option<Instrs> {
+        let mut out: Instrs = Vec::new();
+        let instrs = &self.func.block(seq).instrs;
+        let mut position = 0;
+        while position < instrs.len() {
+            let (instr, loc) = &instrs[position];
+            match instr {
+                // Binaryen's `loop { <cond>; if { <iteration>; br loop } }`.
+                Instr::IfElse(branch)
+                    if seq == self.original
+                        && position + 1 == instrs.len()
+                        && value_graph::if_guarded_body(self.func, self.original).is_some() =>
+                {
+                    self.top_exit_seen = true;
+                    let inner = self.body(branch.consequent)?;
+                    self.rewritten.push((branch.consequent, inner));
+                    out.push((instr.clone(), *loc));
+                }
+                Instr::BrIf(br)
+                    if br.block != self.original
+                        && traps_after(self.func, self.parents, br.block) =>
+                {
+                    self.site(true, *loc, &mut out)?;
+                }
+                Instr::BrIf(br) if br.block != self.original && !self.top_exit_seen => {
+                    self.top_exit_seen = true;
+                    out.push((instr.clone(), *loc));
+                }
+                Instr::IfElse(branch) => {
+                    let then = &self.func.block(branch.consequent).instrs;
+                    let otherwise = &self.func.block(branch.alternative).instrs;
+                    if is_trap_path(then) && otherwise.is_empty() {
+                        self.site(true, *loc, &mut out)?;
+                    } else if then.is_empty() && is_trap_path(otherwise) {
+                        self.site(false, *loc, &mut out)?;
+                    } else {
+                        out.push((self.keep(instr)?, *loc));
+                    }
+                }
+                Instr::Block(block) => {
+                    let inner = &self.func.block(block.seq);
+                    let test = inner
+                        .instrs
+                        .iter()
+                        .position(|(i, _)| matches!(i, Instr::BrIf(b) if b.block == block.seq));
+                    let simple = matches!(inner.ty, InstrSeqType::Simple(None));
+                    // `block { <cond>; br_if 0; <trap> }`: traps when cond == 0.
+                    if let (true, Some(test)) = (simple, test) {
+                        if test > 0
+                            && is_trap_path(&inner.instrs[test + 1..])
+                            && inner.instrs[..test].iter().all(|(i, _)| arity(i).is_some())
+                        {
+                            out.extend(inner.instrs[..test].iter().cloned());
+                            self.site(false, *loc, &mut out)?;
+                            position += 1;
+                            continue;
+                        }
+                    }
+                    // A block holding the rest of the iteration, the code after it
+                    // a trap: its tests are the only branches to it.
+                    let never_falls_out = matches!(
+                        inner.instrs.last(),
+                        Some((Instr::Br(_) | Instr::Return(_) | Instr::Unreachable(_), _))
+                    );
+                    if simple && never_falls_out && traps_after(self.func, self.parents, block.seq)
+                    {
+                        self.flattened.push(block.seq);
+                        let inner_out = self.body(block.seq)?;
+                        out.extend(inner_out);
+                        // What follows it in the loop is left out: nothing reaches
+                        // it without a test failing.
+                        break;
+                    }
+                    out.push((self.keep(instr)?, *loc));
+                }
+                _ => out.push((self.keep(instr)?, *loc)),
+            }
+            position += 1;
+        }
+        Some(out)
+    }
+
+    /// A test's condition (on the stack) goes to a new temporary.
+    fn site(&mut self, traps_when_nonzero: bool, loc: InstrLocId, out: &mut Instrs) -> Option<()> {
+        let temp = *self.temps.get(self.sites.len())?;
+        out.push((Instr::LocalSet(LocalSet { local: temp }), loc));
+        self.sites.push(Site {
+            temp,
+            traps_when_nonzero,
+            before_top_exit: !self.top_exit_seen,
+        });
+        Some(())
+    }
+
+    /// `instr` as it is, its nested sequences noted for copying; `None` when it
+    /// branches to a flattened block (other than as a test).
+    fn keep(&mut self, instr: &Instr) -> Option<Instr> {
+        let opened = crate::analysis::loops::opened_sequences(instr);
+        let mut all = opened.clone();
+        let mut work = opened;
+        while let Some(seq) = work.pop() {
+            for (inner, _) in &self.func.block(seq).instrs {
+                let more = crate::analysis::loops::opened_sequences(inner);
+                all.extend(more.iter().copied());
+                work.extend(more);
+            }
+        }
+        let mut every = vec![instr];
+        for seq in &all {
+            every.extend(self.func.block(*seq).instrs.iter().map(|(i, _)| i));
+        }
+        for i in every {
+            let targets = crate::analysis::loops::branch_targets(i)?;
+            if targets.iter().any(|t| self.flattened.contains(t)) {
+                return None;
+            }
+        }
+        self.nested.extend(all);
+        Some(instr.clone())
+    }
+}
+
+/// Points `instr`'s nested sequences and branch targets at their copies.
+fn relabel(instr: &mut Instr, map: &HashMap<InstrSeqId, InstrSeqId>) {
+    let fix = |s: &mut InstrSeqId| {
+        if let Some(new) = map.get(s) {
+            *s = *new;
+        }
+    };
+    match instr {
+        Instr::Block(b) => fix(&mut b.seq),
+        Instr::Loop(l) => fix(&mut l.seq),
+        Instr::IfElse(i) => {
+            fix(&mut i.consequent);
+            fix(&mut i.alternative);
+        }
+        Instr::Br(b) => fix(&mut b.block),
+        Instr::BrIf(b) => fix(&mut b.block),
+        Instr::BrTable(t) => {
+            for target in t.blocks.iter_mut() {
+                fix(target);
+            }
+            fix(&mut t.default);
+        }
+        _ => {}
+    }
+}
+
+/// Whether `node`'s computation could trap or read memory.
+fn unsafe_at_entry(body: &LoopBody, node: NodeIndex) -> bool {
+    // (Loads from invariant addresses are checked by the entry tests.)
+    crate::fingerprints::elementwise::may_trap(body, node)
+}
+
+/// How the test whose condition is `cond` is decided at entry, if it can be.
+fn classify(
+    body: &LoopBody,
+    steps: &HashMap<walrus::LocalId, i64>,
+    cond: NodeIndex,
+    traps_when_nonzero: bool,
+) -> Option<Test> {
+    if unsafe_at_entry(body, cond) {
+        return None;
+    }
+    if body.is_invariant(cond) {
+        return Some(Test::Invariant {
+            cond,
+            traps_when_nonzero,
+        });
+    }
+    let (mut node, mut nonzero) = (cond, traps_when_nonzero);
+    while let Node::Unop(UnaryOp::I32Eqz) = body.graph[node] {
+        node = body.operands(node)[0];
+        nonzero = !nonzero;
+    }
+    let Node::Binop(op) = body.graph[node] else {
+        return None;
+    };
+    let mut op = Cmp::of(op)?;
+    if !nonzero {
+        op = op.negated();
+    }
+    let operands = body.operands(node);
+    let (idx, len) = match (
+        body.is_invariant(operands[0]),
+        body.is_invariant(operands[1]),
+    ) {
+        (false, true) => (operands[0], operands[1]),
+        (true, false) => {
+            op = op.swapped();
+            (operands[1], operands[0])
+        }
+        _ => return None,
+    };
+    if op == Cmp::Ne {
+        return None; // fails in every iteration but one
+    }
+    let inc = affine_i32(body, idx)?.exact_increment(body, steps)?;
+    Some(Test::Range { idx, inc, op, len })
+}
+
+impl Pass for BoundsChecks {
+    fn name(&self) -> &'static str {
+        "bounds-checks"
+    }
+
+    fn description(&self) -> &'static str {
+        "loops with index tests that trap (Rust slice indexing) get a copy without them, run when an entry test shows none can fail"
+    }
+
+    fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
+        let mut changed = Changed::nothing();
+        if !cx.options.opt_level.rewrites() {
+            return Ok(changed);
+        }
+        for id in super::simd_elementwise::own_functions(module) {
+            if cx.dropped(id).is_some() {
+                continue;
+            }
+            // Innermost loops, last first so that positions stay valid.
+            let loops: Vec<(InstrSeqId, InstrSeqId, usize)> = {
+                let func = module.funcs.get(id).kind.unwrap_local();
+                let forest = LoopForest::build(func);
+                let mut loops: Vec<_> = forest
+                    .graph
+                    .node_indices()
+                    .filter(|n| forest.children(*n).next().is_none())
+                    .map(|n| {
+                        let info = &forest.graph[n];
+                        (info.body, info.parent_seq, info.position)
+                    })
+                    .collect();
+                loops.sort_by_key(|(_, parent, position)| {
+                    (parent.index(), std::cmp::Reverse(*position))
+                });
+                loops
+            };
+            for (original, parent, position) in loops {
+                if let Some(version) = version_loop(module, id, original, parent, position, cx) {
+                    cx.bounds_checks.push(version);
+                    if !changed.functions.contains(&id) {
+                        changed.functions.push(id);
+                    }
+                }
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// Versions one loop, if it has tests that can be decided at entry.
+fn version_loop(
+    module: &mut Module,
+    id: FunctionId,
+    original: InstrSeqId,
+    parent: InstrSeqId,
+    position: usize,
+    cx: &mut PassCx<'_>,
+) -> Option<Version> {
+    let func = module.funcs.get(id).kind.unwrap_local();
+    if !matches!(func.block(original).ty, InstrSeqType::Simple(None)) {
+        return None;
+    }
+    let parents = parents(func);
+    // Cheap first look: a test among the loop's own instructions or blocks.
+    let iteration = match value_graph::if_guarded_body(func, original) {
+        Some((_, body)) => body,
+        None => &func.block(original).instrs[..],
+    };
+    let has_test = iteration.iter().any(|(i, _)| match i {
+        Instr::BrIf(br) => br.block != original && traps_after(func, &parents, br.block),
+        Instr::IfElse(branch) => {
+            is_trap_path(&func.block(branch.consequent).instrs)
+                || is_trap_path(&func.block(branch.alternative).instrs)
+        }
+        Instr::Block(b) => traps_after(func, &parents, b.seq),
+        _ => false,
+    });
+    if !has_test {
+        return None;
+    }
+    let temps: Vec<LocalId> = (0..8).map(|_| module.locals.add(ValType::I32)).collect();
+    let func = module.funcs.get(id).kind.unwrap_local();
+    let mut copier = Copier {
+        func,
+        parents: &parents,
+        original,
+        nested: Vec::new(),
+        rewritten: Vec::new(),
+        sites: Vec::new(),
+        temps: temps.clone(),
+        flattened: Vec::new(),
+        top_exit_seen: false,
+    };
+    let mut body = copier.body(original)?;
+    if copier.sites.is_empty() {
+        return None;
+    }
+    let sites = std::mem::take(&mut copier.sites);
+    let rewritten = std::mem::take(&mut copier.rewritten);
+    let nested = std::mem::take(&mut copier.nested);
+    let nested: Vec<(InstrSeqId, InstrSeqType, Instrs)> = nested
+        .into_iter()
+        .map(|seq| (seq, func.block(seq).ty, func.block(seq).instrs.clone()))
+        .collect();
+    // Make the copy's sequences and point everything at them.
+    let func = module.funcs.get_mut(id).kind.unwrap_local_mut();
+    let builder = func.builder_mut();
+    let copy = builder.dangling_instr_seq(None).id();
+    let mut map = HashMap::from([(original, copy)]);
+    for (seq, ty, _) in &nested {
+        map.insert(*seq, builder.dangling_instr_seq(*ty).id());
+    }
+    for (seq, _) in &rewritten {
+        map.insert(*seq, builder.dangling_instr_seq(None).id());
+    }
+    for (seq, _, mut instrs) in nested {
+        for (instr, _) in &mut instrs {
+            relabel(instr, &map);
+        }
+        *builder.instr_seq(map[&seq]).instrs_mut() = instrs;
+    }
+    let mut with_tests: Vec<InstrSeqId> = Vec::new();
+    for (seq, mut instrs) in rewritten {
+        for (instr, _) in &mut instrs {
+            relabel(instr, &map);
+        }
+        *builder.instr_seq(map[&seq]).instrs_mut() = instrs;
+        with_tests.push(map[&seq]);
+    }
+    for (instr, _) in &mut body {
+        relabel(instr, &map);
+    }
+    // `br_if $exit; br $loop` at the end -> a bottom test, then `br $exit`.
+    let mut exit_after = None;
+    if let [.., (Instr::BrIf(exit), _), (Instr::Br(back), loc)] = body.as_slice() {
+        if back.block == copy && exit.block != copy {
+            let (exit, loc) = (exit.block, *loc);
+            body.truncate(body.len() - 2);
+            body.push((
+                Instr::Unop(walrus::ir::Unop {
+                    op: UnaryOp::I32Eqz,
+                }),
+                loc,
+            ));
+            body.push((Instr::BrIf(walrus::ir::BrIf { block: copy }), loc));
+            exit_after = Some(exit);
+        }
+    }
+    *builder.instr_seq(copy).instrs_mut() = body;
+    with_tests.push(copy);
+    let real_copy = copy;
+
+    // Analyse the copy.
+    let func = module.funcs.get(id).kind.unwrap_local();
+    let mut graph = value_graph::build(module, func, real_copy);
+    // (Loads from invariant addresses, an AssemblyScript array's length, count
+    // as invariant: the entry tests check that each lies inside memory and that
+    // no store of the loop writes it.)
+    graph.hoist_loads = true;
+    if !graph.blockers.is_empty() {
+        return None;
+    }
+    let steps = inductions(&graph);
+    let trip = trip_count(&graph, &steps).ok()?;
+    let mut tests = Vec::new();
+    for site in &sites {
+        let cond = *graph.end_values.get(&site.temp)?;
+        let test = classify(&graph, &steps, cond, site.traps_when_nonzero)?;
+        let before_top = site.before_top_exit && trip.test == ExitTest::Top;
+        tests.push((test, before_top));
+    }
+    if !cx.allow_rewrite() {
+        return None;
+    }
+
+    // The stores' ranges, where the tests read memory.
+    let hoisted = graph.invariant_loads();
+    let memory = graph
+        .stores
+        .iter()
+        .map(|s| s.memory)
+        .chain(hoisted.iter().filter_map(|l| match graph.graph[*l] {
+            Node::Load { memory, .. } => Some(memory),
+            _ => None,
+        }))
+        .collect::<Vec<_>>();
+    if memory.windows(2).any(|w| w[0] != w[1]) {
+        return None;
+    }
+    let mut stores = Vec::new();
+    if !hoisted.is_empty() {
+        for store in &graph.stores {
+            let inc = affine_i32(&graph, store.addr)?.exact_increment(&graph, &steps)?;
+            stores.push((
+                store.addr,
+                store.arg.offset as i64,
+                store.kind.width() as i64,
+                inc,
+            ));
+        }
+    }
+    // Each test's `local.set` becomes the effects of its condition (what the
+    // loop passes see).
+    let func = module.funcs.get_mut(id).kind.unwrap_local_mut();
+    for seq in with_tests {
+        let instrs = std::mem::take(func.builder_mut().instr_seq(seq).instrs_mut());
+        let stripped = strip_tests(&instrs, &temps)?;
+        *func.builder_mut().instr_seq(seq).instrs_mut() = stripped;
+    }
+
+    // The entry tests.
+    let locals = GuardLocals {
+        x0: module.locals.add(ValType::I64),
+        k: module.locals.add(ValType::I64),
+        iterations: module.locals.add(ValType::I64),
+        memory_bytes: module.locals.add(ValType::I64),
+    };
+    let first = module.locals.add(ValType::I64);
+    let last = module.locals.add(ValType::I64);
+    let func = module.funcs.get_mut(id).kind.unwrap_local_mut();
+    let builder = func.builder_mut();
+    let done = builder.dangling_instr_seq(None).id();
+    let mut checked = builder.dangling_instr_seq(None);
+    let checked_id = checked.id();
+    // Loads the tests read: inside memory before anything reads them.
+    let memory_bytes = locals.memory_bytes;
+    if let Some(memory) = memory.first().filter(|_| !hoisted.is_empty()) {
+        crate::rewrite::map::emit_memory_bytes(*memory, memory_bytes, &mut checked);
+        for load in &hoisted {
+            let width = load_range(&graph, *load, &mut checked);
+            checked
+                .i64_const(width)
+                .binop(BinaryOp::I64Add)
+                .local_get(memory_bytes)
+                .binop(BinaryOp::I64GtU)
+                .br_if(checked_id);
+        }
+    }
+    emit_first_failing(&graph, &trip, &locals, checked_id, &mut checked);
+    // Iterations the body runs: k + 1 for a bottom test, k for a top one.
+    checked.local_get(locals.k);
+    if trip.test == ExitTest::Bottom {
+        checked.i64_const(1).binop(BinaryOp::I64Add);
+    }
+    checked.local_set(locals.iterations);
+    for (test, before_top) in &tests {
+        emit_test(
+            &graph,
+            test,
+            *before_top,
+            &locals,
+            first,
+            last,
+            checked_id,
+            &mut checked,
+        );
+    }
+    // No store of the loop writes a byte a test reads.
+    for (addr, offset, width, inc) in &stores {
+        // [low, high): the bytes the store writes over the iterations.
+        emit_entry_value(&graph, *addr, &mut checked);
+        checked
+            .unop(UnaryOp::I64ExtendUI32)
+            .i64_const(*offset)
+            .binop(BinaryOp::I64Add)
+            .local_tee(first)
+            .local_get(locals.iterations)
+            .i64_const(1)
+            .binop(BinaryOp::I64Sub)
+            .i64_const(*inc)
+            .binop(BinaryOp::I64Mul)
+            .binop(BinaryOp::I64Add)
+            .local_set(last);
+        if *inc < 0 {
+            // (Walking down: swap.)
+            checked
+                .local_get(last)
+                .local_get(first)
+                .local_set(last)
+                .local_set(first);
+        }
+        checked
+            .local_get(last)
+            .i64_const(*width)
+            .binop(BinaryOp::I64Add)
+            .local_set(last);
+        for load in &hoisted {
+            // load start < high && low < load end: they meet.
+            let load_width = load_range(&graph, *load, &mut checked);
+            checked
+                .local_tee(locals.x0)
+                .local_get(last)
+                .binop(BinaryOp::I64LtS)
+                .local_get(first)
+                .local_get(locals.x0)
+                .i64_const(load_width)
+                .binop(BinaryOp::I64Add)
+                .binop(BinaryOp::I64LtS)
+                .binop(BinaryOp::I32And)
+                .br_if(checked_id);
+        }
+    }
+    checked.instr(Loop { seq: real_copy });
+    if let Some(exit) = exit_after {
+        checked.instr(Br { block: exit });
+    }
+    checked.instr(Br { block: done });
+    let checked_len = builder.instr_seq(checked_id).instrs().len();
+    let mut done_seq = builder.instr_seq(done);
+    done_seq.instr(Block { seq: checked_id });
+    done_seq.instr(Loop { seq: original });
+    let instrs = func.block_mut(parent);
+    let loc = instrs.instrs[position].1;
+    instrs.instrs[position] = (Instr::Block(Block { seq: done }), loc);
+    Some(Version {
+        func: id,
+        parent,
+        done,
+        checked: checked_id,
+        checked_len,
+        original,
+        tests: tests.len(),
+    })
+}
+
+/// Pushes the first byte address (i64) of an invariant load; returns its width.
+fn load_range(body: &LoopBody, load: NodeIndex, seq: &mut InstrSeqBuilder) -> i64 {
+    let Node::Load { kind, arg, .. } = body.graph[load] else {
+        unreachable!("invariant_loads returns loads");
+    };
+    emit_entry_value(body, body.operands(load)[0], seq);
+    seq.unop(UnaryOp::I64ExtendUI32)
+        .i64_const(arg.offset as i64)
+        .binop(BinaryOp::I64Add);
+    kind.width() as i64
+}
+
+/// `instrs` with each `local.set` of a test's temporary replaced by the effects
+/// of its condition.
+fn strip_tests(instrs: &Instrs, temps: &[LocalId]) -> Option<Instrs> {
+    let mut out: Instrs = Vec::new();
+    for (at, (instr, loc)) in instrs.iter().enumerate() {
+        if let Instr::LocalSet(set) = instr {
+            if temps.contains(&set.local) {
+                let start = operand_start(instrs, at)?;
+                let mut kept = Vec::new();
+                effects(instrs, start..at, &mut kept);
+                out.truncate(out.len() - (at - start));
+                out.extend(kept);
+                continue;
+            }
+        }
+        out.push((instr.clone(), *loc));
+    }
+    Some(out)
+}
+
+/// Branches to `skip` unless the test cannot fail in any of the
+/// `iterations` (+1 when it runs before a top exit test) iterations.
+#[allow(clippy::too_many_arguments)]
+fn emit_test(
+    body: &LoopBody,
+    test: &Test,
+    before_top: bool,
+    l: &GuardLocals,
+    first: LocalId,
+    last: LocalId,
+    skip: InstrSeqId,
+    seq: &mut InstrSeqBuilder,
+) {
+    // runs = iterations (+ 1); no test runs when it is 0.
+    let runs = |seq: &mut InstrSeqBuilder| {
+        seq.local_get(l.iterations);
+        if before_top {
+            seq.i64_const(1).binop(BinaryOp::I64Add);
+        }
+    };
+    match *test {
+        Test::Invariant {
+            cond,
+            traps_when_nonzero,
+        } => {
+            emit_entry_value(body, cond, seq);
+            if !traps_when_nonzero {
+                seq.unop(UnaryOp::I32Eqz);
+            }
+            runs(seq);
+            seq.i64_const(0)
+                .binop(BinaryOp::I64Ne)
+                .binop(BinaryOp::I32And)
+                .br_if(skip);
+        }
+        Test::Range { idx, inc, op, len } => {
+            let signed = op.signed();
+            let extend = if signed {
+                UnaryOp::I64ExtendSI32
+            } else {
+                UnaryOp::I64ExtendUI32
+            };
+            let (lo, hi) = if signed {
+                (i32::MIN as i64, i32::MAX as i64)
+            } else {
+                (0, u32::MAX as i64)
+            };
+            // first = idx at entry; last = first + inc * (runs - 1), within range.
+            emit_entry_value(body, idx, seq);
+            seq.unop(extend).local_tee(first);
+            runs(seq);
+            seq.i64_const(1)
+                .binop(BinaryOp::I64Sub)
+                .i64_const(inc)
+                .binop(BinaryOp::I64Mul)
+                .binop(BinaryOp::I64Add)
+                .local_tee(last)
+                .i64_const(lo)
+                .binop(BinaryOp::I64LtS)
+                .local_get(last)
+                .i64_const(hi)
+                .binop(BinaryOp::I64GtS)
+                .binop(BinaryOp::I32Or);
+            // (No test runs at all: nothing to check.)
+            runs(seq);
+            seq.i64_const(0)
+                .binop(BinaryOp::I64Ne)
+                .binop(BinaryOp::I32And)
+                .br_if(skip);
+            let (low, high) = if inc >= 0 {
+                (first, last)
+            } else {
+                (last, first)
+            };
+            let len_i64 = |seq: &mut InstrSeqBuilder| {
+                emit_entry_value(body, len, seq);
+                seq.unop(extend);
+            };
+            // Fails somewhere in [low, high] when ...
+            match op {
+                Cmp::GeU | Cmp::GeS => {
+                    seq.local_get(high);
+                    len_i64(seq);
+                    seq.binop(BinaryOp::I64GeS);
+                }
+                Cmp::GtU | Cmp::GtS => {
+                    seq.local_get(high);
+                    len_i64(seq);
+                    seq.binop(BinaryOp::I64GtS);
+                }
+                Cmp::LtU | Cmp::LtS => {
+                    seq.local_get(low);
+                    len_i64(seq);
+                    seq.binop(BinaryOp::I64LtS);
+                }
+                Cmp::LeU | Cmp::LeS => {
+                    seq.local_get(low);
+                    len_i64(seq);
+                    seq.binop(BinaryOp::I64LeS);
+                }
+                Cmp::Eq => {
+                    seq.local_get(low);
+                    len_i64(seq);
+                    seq.binop(BinaryOp::I64LeS);
+                    len_i64(seq);
+                    seq.local_get(high)
+                        .binop(BinaryOp::I64LeS)
+                        .binop(BinaryOp::I32And);
+                }
+                Cmp::Ne => unreachable!("classify declines `!=` tests"),
+            }
+            runs(seq);
+            seq.i64_const(0)
+                .binop(BinaryOp::I64Ne)
+                .binop(BinaryOp::I32And)
+                .br_if(skip);
+        }
+    }
+}
+
+impl Pass for BoundsChecksCleanup {
+    fn name(&self) -> &'static str {
+        "bounds-checks-cleanup"
+    }
+
+    fn description(&self) -> &'static str {
+        "takes out loop copies made by bounds-checks that no loop pass rewrote"
+    }
+
+    fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
+        let mut changed = Changed::nothing();
+        let versions = std::mem::take(&mut cx.bounds_checks);
+        let mut kept: HashMap<FunctionId, usize> = HashMap::new();
+        for v in versions.iter().rev() {
+            let func = module.funcs.get_mut(v.func).kind.unwrap_local_mut();
+            let rewritten = func.block(v.checked).instrs.len() != v.checked_len;
+            if rewritten {
+                *kept.entry(v.func).or_default() += v.tests;
+                continue;
+            }
+            let instrs = &mut func.block_mut(v.parent).instrs;
+            if let Some(at) = instrs
+                .iter()
+                .position(|(i, _)| matches!(i, Instr::Block(b) if b.seq == v.done))
+            {
+                instrs[at].0 = Instr::Loop(Loop { seq: v.original });
+                if !changed.functions.contains(&v.func) {
+                    changed.functions.push(v.func);
+                }
+            }
+        }
+        let mut kept: Vec<_> = kept.into_iter().collect();
+        kept.sort_by_key(|(id, _)| cx.func_index(*id));
+        for (id, tests) in kept {
+            cx.findings.push(Finding {
+                function: cx.names.get(id).to_string(),
+                func_index: cx.func_index(id).unwrap_or(u32::MAX),
+                pattern: "bounds_check".to_string(),
+                elem: None,
+                action: Action::Rewritten,
+                tier: Some(Tier::Scalar),
+                exact: true,
+                reason: Some(format!(
+                    "{tests} index test{} that trap out of range decided once before the loop \
+                     (the first and last index against the length); the loop runs with them \
+                     otherwise",
+                    if tests == 1 { "" } else { "s" }
+                )),
+                verified: None,
+            });
+        }
+        Ok(changed)
+    }
+}
+
+/// Whether the loop at `position` in `parent` is the original of a versioned loop
+/// (the loop passes leave it alone: it runs only when a test may fail).
+pub fn is_checked_original(func: &LocalFunction, parent: InstrSeqId, position: usize) -> bool {
+    let Some(previous) = position.checked_sub(1) else {
+        return false;
+    };
+    let Instr::Block(block) = &func.block(parent).instrs[previous].0 else {
+        return false;
+    };
+    let instrs = &func.block(block.seq).instrs;
+    matches!(instrs.last(), Some((Instr::Br(br), _)) if br.block == parent)
+        && instrs.iter().any(|(i, _)| matches!(i, Instr::Loop(_)))
+        && position + 1 == func.block(parent).instrs.len()
+}
