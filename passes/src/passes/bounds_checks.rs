@@ -149,12 +149,13 @@ enum Test {
         cond: NodeIndex,
         traps_when_nonzero: bool,
     },
-    /// Traps when `idx <op> len`; `idx` grows by `inc` per iteration.
+    /// Traps when `idx <op> len` (`len` 0 when `None`: clang's count-down
+    /// `br_if (i32.eqz remaining)`); `idx` grows by `inc` per iteration.
     Range {
         idx: NodeIndex,
         inc: i64,
         op: Cmp,
-        len: NodeIndex,
+        len: Option<NodeIndex>,
     },
 }
 
@@ -487,25 +488,28 @@ fn classify(
         node = body.operands(node)[0];
         nonzero = !nonzero;
     }
-    let Node::Binop(op) = body.graph[node] else {
-        return None;
+    let compare = match body.graph[node] {
+        Node::Binop(op) => Cmp::of(op),
+        _ => None,
     };
-    let mut op = Cmp::of(op)?;
+    let (idx, mut op, len) = match compare {
+        Some(op) => {
+            let operands = body.operands(node);
+            match (
+                body.is_invariant(operands[0]),
+                body.is_invariant(operands[1]),
+            ) {
+                (false, true) => (operands[0], op, Some(operands[1])),
+                (true, false) => (operands[1], op.swapped(), Some(operands[0])),
+                _ => return None,
+            }
+        }
+        // Any other value: traps when it is non-zero, i.e. `v != 0`.
+        None => (node, Cmp::Ne, None),
+    };
     if !nonzero {
         op = op.negated();
     }
-    let operands = body.operands(node);
-    let (idx, len) = match (
-        body.is_invariant(operands[0]),
-        body.is_invariant(operands[1]),
-    ) {
-        (false, true) => (operands[0], operands[1]),
-        (true, false) => {
-            op = op.swapped();
-            (operands[1], operands[0])
-        }
-        _ => return None,
-    };
     if op == Cmp::Ne {
         return None; // fails in every iteration but one
     }
@@ -944,9 +948,14 @@ fn emit_test(
             } else {
                 (last, first)
             };
-            let len_i64 = |seq: &mut InstrSeqBuilder| {
-                emit_entry_value(body, len, seq);
-                seq.unop(extend);
+            let len_i64 = |seq: &mut InstrSeqBuilder| match len {
+                Some(len) => {
+                    emit_entry_value(body, len, seq);
+                    seq.unop(extend);
+                }
+                None => {
+                    seq.i64_const(0);
+                }
             };
             // Fails somewhere in [low, high] when ...
             match op {

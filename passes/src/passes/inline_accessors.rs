@@ -6,7 +6,8 @@
 //! (`bounds-checks` first, which takes the length tests out of the loop).
 //!
 //! A callee qualifies when it reads or writes memory and tests something that
-//! traps (an accessor's bounds check), has at most one result,
+//! traps (an accessor's bounds check), or only reads memory (a getter such as
+//! `length`, which AssemblyScript -Oz leaves a call), has at most one result,
 //! at most 32 instructions, and nothing but local, constant, arithmetic, load,
 //! store and global-read instructions, plus `if`s one arm of which is empty and
 //! the other a trap (a call, then `unreachable`). (Pure helpers are left to the
@@ -34,15 +35,19 @@ fn qualifies(module: &Module, id: FunctionId) -> bool {
     if module.types.get(func.ty()).results().len() > 1 {
         return false;
     }
-    // (A checked accessor: it reads or writes memory and traps on a test.
-    // Other helpers are left alone: pure ones to the passes that identify
-    // them, `inline-minmax`.)
+    // (A checked accessor: it reads or writes memory and traps on a test; or a
+    // getter: it reads memory, writes none and tests nothing. Other helpers are
+    // left alone: pure ones to the passes that identify them, `inline-minmax`;
+    // ones that read and write without a test (a counter bumped in memory, or
+    // AssemblyScript -Oz's unchecked setter), to themselves.)
     let entry = &func.block(func.entry_block()).instrs;
-    if !entry
-        .iter()
-        .any(|(i, _)| matches!(i, Instr::Load(_) | Instr::Store(_)))
-        || !entry.iter().any(|(i, _)| matches!(i, Instr::IfElse(_)))
-    {
+    let has = |f: fn(&Instr) -> bool| entry.iter().any(|(i, _)| f(i));
+    let loads = has(|i| matches!(i, Instr::Load(_)));
+    let stores = has(|i| matches!(i, Instr::Store(_)));
+    let tests = has(|i| matches!(i, Instr::IfElse(_)));
+    let accessor = (loads || stores) && tests;
+    let getter = loads && !stores && !tests;
+    if !accessor && !getter {
         return false;
     }
     let mut count = 0;
