@@ -1,6 +1,7 @@
-;; barq near misses for the reduction matcher: an integer `sum` that also loads *p
+;; barq near misses for the reduction matcher: an integer `sum` that also loads p[i]
 ;; and drops it (the kernel would not perform that load, so an out-of-bounds p would
-;; no longer trap), and a `sum` over i < n / b, tested at the end of each iteration
+;; no longer trap; a load of *p, the same address in every iteration, is read once
+;; by the guard, inside memory, and no longer a near miss), and a `sum` over i < n / b, tested at the end of each iteration
 ;; (evaluating the division once before the loop would trap before the first load
 ;; instead of after it).
 (module
@@ -9,6 +10,10 @@
     (local $i i32) (local $s i32)
     loop $l
       local.get $p
+      local.get $i
+      i32.const 2
+      i32.shl
+      i32.add
       i32.load
       drop
       local.get $s

@@ -185,6 +185,32 @@ impl LoopBody {
         false
     }
 
+    /// The loads reachable from `node` that read a different element each
+    /// iteration: with [`LoopBody::hoist_loads`], loads from invariant addresses
+    /// (and what lies under them) are left out; otherwise every load.
+    pub fn stream_loads_under(&self, node: NodeIndex) -> Vec<NodeIndex> {
+        if !self.hoist_loads {
+            return self.loads_under(node);
+        }
+        let mut work = vec![node];
+        let mut seen = std::collections::HashSet::new();
+        let mut loads = Vec::new();
+        while let Some(n) = work.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            if matches!(self.graph[n], Node::Load { .. }) {
+                if self.is_invariant(n) {
+                    continue;
+                }
+                loads.push(n);
+            }
+            work.extend(self.operands(n));
+        }
+        loads.sort_by_key(|n| n.index());
+        loads
+    }
+
     /// Every load reachable from `node`.
     pub fn loads_under(&self, node: NodeIndex) -> Vec<NodeIndex> {
         let mut work = vec![node];

@@ -192,7 +192,7 @@ fn classify_term(body: &LoopBody, term: NodeIndex) -> Option<(&'static str, Elem
     }
     // Any other lane-wise function of the loads (`acc += x[i] * k`, `acc += x[i] & m`)
     // is a sum of that function; plan() checks that it vectorizes exactly.
-    let first = *body.loads_under(term).first()?;
+    let first = *body.stream_loads_under(term).first()?;
     match body.graph[first] {
         Node::Load { kind, .. } => Some(("sum", load_elem(kind))),
         _ => None,
@@ -370,7 +370,7 @@ pub fn match_reduction(module: &Module, body: &LoopBody) -> Result<ReductionMatc
 
 /// The lowest address offset of the loads under `term`: which element it reads.
 fn term_offset(body: &LoopBody, term: NodeIndex) -> Option<i64> {
-    body.loads_under(term)
+    body.stream_loads_under(term)
         .iter()
         .filter_map(|l| {
             let Node::Load { arg, .. } = body.graph[*l] else {
@@ -385,7 +385,7 @@ fn term_offset(body: &LoopBody, term: NodeIndex) -> Option<i64> {
 fn load_width(body: &LoopBody, terms: &[NodeIndex]) -> Option<u32> {
     let mut width = None;
     for term in terms {
-        for load in body.loads_under(*term) {
+        for load in body.stream_loads_under(*term) {
             let Node::Load { kind, .. } = body.graph[load] else {
                 continue;
             };
@@ -494,7 +494,7 @@ fn interleave(
     let stride = (m * u) as i64 * width as i64;
     let contiguous = all_terms
         .iter()
-        .flat_map(|t| body.loads_under(*t))
+        .flat_map(|t| body.stream_loads_under(*t))
         .all(|l| {
             affine_i32(body, body.operands(l)[0])
                 .is_some_and(|f| f.exact_increment(body, steps).unwrap_or(i64::MIN) == stride)
@@ -816,7 +816,7 @@ pub fn plan(
             None
         };
         let mut stream_of = std::collections::HashMap::new();
-        for load in body.loads_under(term) {
+        for load in body.stream_loads_under(term) {
             let Node::Load {
                 kind,
                 memory: m,
@@ -897,16 +897,17 @@ pub fn plan(
     // kernel carries the value).
     let mut performed: HashSet<NodeIndex> = all_terms
         .iter()
-        .flat_map(|t| body.loads_under(*t))
+        .flat_map(|t| body.stream_loads_under(*t))
         .collect();
     if let Some(index) = &r.index {
         performed.extend(index.reloaded.iter().copied());
     }
-    if body
-        .graph
-        .node_indices()
-        .any(|n| matches!(body.graph[n], Node::Load { .. }) && !performed.contains(&n))
-    {
+    if body.graph.node_indices().any(|n| {
+        matches!(body.graph[n], Node::Load { .. })
+                && !performed.contains(&n)
+                // (A hoisted invariant load: read once, by the guard.)
+                && !(body.hoist_loads && body.is_invariant(n))
+    }) {
         return Err("load whose value is not accumulated".into());
     }
     let entry = invariants
@@ -1119,7 +1120,7 @@ pub fn match_extremum(body: &LoopBody) -> Result<ReductionMatch, NoMatch> {
         (false, true) => "argmin",
     };
     let first_load = *body
-        .loads_under(terms[0])
+        .stream_loads_under(terms[0])
         .first()
         .ok_or(NoMatch::Unrelated)?;
     let elem = match body.graph[first_load] {
@@ -1194,7 +1195,7 @@ fn extremum_chain(
         node = rest;
     }
     // (Elements read from memory: an index chain is no extremum.)
-    if terms.iter().any(|t| body.loads_under(*t).is_empty()) {
+    if terms.iter().any(|t| body.stream_loads_under(*t).is_empty()) {
         return None;
     }
     Some((terms, selects, how?))

@@ -42,7 +42,11 @@ impl Pass for SimdReduce {
         // One scan per function, not per loop: large functions hold many loops.
         let mut vectorized: std::collections::HashMap<walrus::FunctionId, bool> =
             Default::default();
-        for (func, parent_seq, position, body) in innermost_loops(module) {
+        for (func, parent_seq, position, mut body) in innermost_loops(module) {
+            // (Loads from invariant addresses, an AssemblyScript array's
+            // `dataStart` and length or a C struct's fields, are kernel
+            // parameters: the guard checks each inside memory first.)
+            body.hoist_loads = true;
             let finding = |pattern: &str, elem, action, exact, reason: String| Finding {
                 function: cx.names.get(func).to_string(),
                 func_index: cx.func_index(func).unwrap_or(u32::MAX),
