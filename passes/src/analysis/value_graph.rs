@@ -189,30 +189,17 @@ impl LoopBody {
     /// iteration: with [`LoopBody::hoist_loads`], loads from invariant addresses
     /// (and what lies under them) are left out; otherwise every load.
     pub fn stream_loads_under(&self, node: NodeIndex) -> Vec<NodeIndex> {
-        if !self.hoist_loads {
-            return self.loads_under(node);
-        }
-        let mut work = vec![node];
-        let mut seen = std::collections::HashSet::new();
-        let mut loads = Vec::new();
-        while let Some(n) = work.pop() {
-            if !seen.insert(n) {
-                continue;
-            }
-            if matches!(self.graph[n], Node::Load { .. }) {
-                if self.is_invariant(n) {
-                    continue;
-                }
-                loads.push(n);
-            }
-            work.extend(self.operands(n));
-        }
-        loads.sort_by_key(|n| n.index());
-        loads
+        self.loads_under_but(node, |load| self.hoist_loads && self.is_invariant(load))
     }
 
     /// Every load reachable from `node`.
     pub fn loads_under(&self, node: NodeIndex) -> Vec<NodeIndex> {
+        self.loads_under_but(node, |_| false)
+    }
+
+    /// The loads reachable from `node`, in node order, but those `skip` says (and
+    /// what lies under them).
+    fn loads_under_but(&self, node: NodeIndex, skip: impl Fn(NodeIndex) -> bool) -> Vec<NodeIndex> {
         let mut work = vec![node];
         let mut seen = std::collections::HashSet::new();
         let mut loads = Vec::new();
@@ -221,6 +208,9 @@ impl LoopBody {
                 continue;
             }
             if matches!(self.graph[n], Node::Load { .. }) {
+                if skip(n) {
+                    continue;
+                }
                 loads.push(n);
             }
             work.extend(self.operands(n));

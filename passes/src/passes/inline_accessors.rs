@@ -86,27 +86,6 @@ fn qualifies(module: &Module, id: FunctionId) -> bool {
     true
 }
 
-/// Calls inside loops: (sequence, position, callee).
-fn calls_in_loops(func: &LocalFunction) -> Vec<(InstrSeqId, usize, FunctionId)> {
-    let mut out = Vec::new();
-    let mut work = vec![(func.entry_block(), false)];
-    while let Some((seq, in_loop)) = work.pop() {
-        for (at, (instr, _)) in func.block(seq).instrs.iter().enumerate() {
-            match instr {
-                Instr::Call(c) if in_loop => out.push((seq, at, c.func)),
-                Instr::Block(b) => work.push((b.seq, in_loop)),
-                Instr::Loop(l) => work.push((l.seq, true)),
-                Instr::IfElse(i) => {
-                    work.push((i.consequent, in_loop));
-                    work.push((i.alternative, in_loop));
-                }
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
 /// The locals `func`'s instructions use besides its parameters, in first-use order.
 fn other_locals(func: &LocalFunction) -> Vec<LocalId> {
     let mut out = Vec::new();
@@ -173,7 +152,7 @@ impl Pass for InlineAccessors {
             BTreeMap::new();
         for caller in super::simd_elementwise::own_functions(module) {
             let local = module.funcs.get(caller).kind.unwrap_local();
-            for (seq, at, callee) in calls_in_loops(local) {
+            for (seq, at, callee) in super::inline_minmax::calls_in_loops(local) {
                 if callee == caller {
                     continue;
                 }

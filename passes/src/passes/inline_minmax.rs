@@ -349,7 +349,7 @@ fn inline(s: Semantics, t: ValType, x: LocalId, y: LocalId) -> Vec<Instr> {
 }
 
 /// `(sequence, position)` of every call inside a loop of `func`.
-fn calls_in_loops(func: &LocalFunction) -> Vec<(InstrSeqId, usize, FunctionId)> {
+pub(crate) fn calls_in_loops(func: &LocalFunction) -> Vec<(InstrSeqId, usize, FunctionId)> {
     let mut out = Vec::new();
     let mut work = vec![(func.entry_block(), false)];
     while let Some((seq, in_loop)) = work.pop() {
