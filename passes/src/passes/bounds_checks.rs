@@ -6,13 +6,17 @@
 //!
 //! Needs: the value graph, induction variables, affine forms and trip count of the
 //! copy (`analysis`). Guarantees: exact. A test traps when `idx <op> len` holds
-//! (or fails), `len` loop-invariant and free of loads, `idx` affine in the
-//! induction variables: over the iterations the loop runs, `idx` takes the values
-//! `first, first + inc, ...`, and when the last of them neither wraps around nor
-//! lies on the trapping side of `len` (nor, for `==`, `len` between the two), no
-//! test fails and the copy computes what the loop does, iteration for iteration.
-//! Otherwise the loop runs unchanged, its tests included (and traps where it
-//! did). A test whose operands are both invariant is evaluated once.
+//! (or fails), `len` loop-invariant, `idx` affine in the induction variables:
+//! over the iterations the loop runs, `idx` takes the values `first, first + inc,
+//! ...`, and when the last of them neither wraps around nor lies on the trapping
+//! side of `len` (nor, for `==`, `len` between the two), no test fails and the
+//! copy computes what the loop does, iteration for iteration. Otherwise the loop
+//! runs unchanged, its tests included (and traps where it did). A test whose
+//! operands are both invariant is evaluated once; a test on a counter alone is
+//! `counter != 0`. `len` may be read from memory at an invariant address (an
+//! AssemblyScript array's `byteLength`): the entry test first checks each such
+//! load inside memory, and that no store of the loop (each affine) writes it.
+//! Nothing trapping is evaluated at entry (no division, no unchecked load).
 //!
 //! The layout, in place of the loop:
 //!
