@@ -12,8 +12,8 @@
 //! side of `len` (nor, for `==`, `len` between the two), no test fails and the
 //! copy computes what the loop does, iteration for iteration. Otherwise the loop
 //! runs unchanged, its tests included (and traps where it did). A test whose
-//! operands are both invariant is evaluated once; a test on a counter alone is
-//! `counter != 0`. `len` may be read from memory at an invariant address (an
+//! operands are both invariant is evaluated once; a counter tested alone (clang's
+//! `br_if (i32.eqz remaining)`) is a comparison with 0. `len` may be read from memory at an invariant address (an
 //! AssemblyScript array's `byteLength`): the entry test first checks each such
 //! load inside memory, and that no store of the loop (each affine) writes it.
 //! Nothing trapping is evaluated at entry (no division, no unchecked load).
