@@ -557,8 +557,14 @@ impl Pass for BoundsChecks {
                 });
                 loops
             };
+            // (Where each sequence sits: one walk of the function, again only
+            // after a loop of it was versioned.)
+            let mut parents_of = None;
             for (original, parent, position) in loops {
-                if let Some(version) = version_loop(module, id, original, parent, position, cx) {
+                let version =
+                    version_loop(module, id, original, parent, position, &mut parents_of, cx);
+                if let Some(version) = version {
+                    parents_of = None;
                     cx.bounds_checks.push(version);
                     if !changed.functions.contains(&id) {
                         changed.functions.push(id);
@@ -577,25 +583,26 @@ fn version_loop(
     original: InstrSeqId,
     parent: InstrSeqId,
     position: usize,
+    parents_of: &mut Option<HashMap<InstrSeqId, (InstrSeqId, usize)>>,
     cx: &mut PassCx<'_>,
 ) -> Option<Version> {
     let func = module.funcs.get(id).kind.unwrap_local();
     if !matches!(func.block(original).ty, InstrSeqType::Simple(None)) {
         return None;
     }
-    let parents = parents(func);
+    let parents: &HashMap<_, _> = parents_of.get_or_insert_with(|| parents(func));
     // Cheap first look: a test among the loop's own instructions or blocks.
     let iteration = match value_graph::if_guarded_body(func, original) {
         Some((_, body)) => body,
         None => &func.block(original).instrs[..],
     };
     let has_test = iteration.iter().any(|(i, _)| match i {
-        Instr::BrIf(br) => br.block != original && traps_after(func, &parents, br.block),
+        Instr::BrIf(br) => br.block != original && traps_after(func, parents, br.block),
         Instr::IfElse(branch) => {
             is_trap_path(&func.block(branch.consequent).instrs)
                 || is_trap_path(&func.block(branch.alternative).instrs)
         }
-        Instr::Block(b) => traps_after(func, &parents, b.seq),
+        Instr::Block(b) => traps_after(func, parents, b.seq),
         _ => false,
     });
     if !has_test {
@@ -605,7 +612,7 @@ fn version_loop(
     let func = module.funcs.get(id).kind.unwrap_local();
     let mut copier = Copier {
         func,
-        parents: &parents,
+        parents,
         original,
         nested: Vec::new(),
         rewritten: Vec::new(),
