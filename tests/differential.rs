@@ -49,6 +49,13 @@ enum Arg {
     /// a few past `len`), else one short, 0, `len` or five over: a loop indexing
     /// past it panics part-way.
     SliceLen,
+    /// A matrix's inner dimension: 0 for odd `len` under the disjoint layout
+    /// (the loop a function keeps for that case runs, and may take its fast
+    /// path), else `len`.
+    DimOrZero,
+    /// The length of a Rust slice over a `len` x `len` matrix: like `SliceLen`,
+    /// relative to `len * len` (one short: the last element's check panics).
+    Area,
     /// How many elements a loop over `View`s touches: `len` under the disjoint
     /// layout, else one short, 0, `len` or five over (past the arrays' length:
     /// a checked access aborts part-way).
@@ -142,8 +149,11 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "diff_slices" => &[Ptr, SliceLen, Ptr, Len],
         "brighten_back" => &[Ptr, SliceLen, Ptr, Len],
         "count_positive_slice" => &[Ptr, SliceLen, Len],
-        "gemv_slices" => &[Ptr, Ptr, Ptr, Dim, Dim],
-        "matmul_ikj_slices" => &[Ptr, Ptr, Ptr, Dim, Dim, Dim],
+        "gemv_slices" => &[Ptr, Ptr, Ptr, Dim, DimOrZero],
+        "matmul_ikj_slices" | "matmul_ijk_slices" => &[Ptr, Ptr, Ptr, Dim, Dim, Dim],
+        "vecmat_slices" => &[Ptr, Ptr, Ptr, Dim, Dim],
+        "vecmat_short" => &[Ptr, Ptr, Area, Ptr, Dim, Dim],
+        "matmul_ijk_short" => &[Ptr, Ptr, Area, Ptr, Dim],
         "gather_slices" => &[Ptr, SliceLen, Ptr, Ptr, Len],
         "add_until_short" => &[Ptr, SliceLen, Ptr, Len],
         "squares_index" => &[Ptr, SliceLen, Len],
@@ -440,11 +450,20 @@ fn make_case(
                 Layout::Disjoint => len + 5,
                 _ => [len - 1, 0, len, len + 5][scalar_pick.wrapping_add(args.len()) % 4],
             },
+            Area => match layout {
+                Layout::Disjoint => len * len + 5,
+                _ => [len * len - 1, 0, len * len, len * len + 5]
+                    [scalar_pick.wrapping_add(args.len()) % 4],
+            },
             Count => match layout {
                 Layout::Disjoint => len,
                 _ => [len - 1, 0, len, len + 5][scalar_pick.wrapping_add(args.len()) % 4],
             },
             Dim => len,
+            DimOrZero => match layout {
+                Layout::Disjoint if len % 2 == 1 => 0,
+                _ => len,
+            },
             Scalar => {
                 let f = scalars[scalar_pick % scalars.len()];
                 match ty {
@@ -517,7 +536,11 @@ fn check_module(path: &Path, options: &Options) -> BTreeSet<String> {
             path.display(),
             export.name()
         );
-        let lengths = if kinds.contains(&Dim) { DIMS } else { LENGTHS };
+        let lengths = if kinds.contains(&Dim) || kinds.contains(&DimOrZero) {
+            DIMS
+        } else {
+            LENGTHS
+        };
         // BARQ_TRACE=1 names each kernel as it starts (to find one that hangs).
         if std::env::var_os("BARQ_TRACE").is_some() {
             eprintln!("{} {}", path.display(), export.name());

@@ -103,3 +103,84 @@ pub unsafe extern "C" fn matmul_ikj_slices(
         }
     }
 }
+
+/// `C = A B` in i-j-k order (a fresh sum per element, `k` in order), every
+/// matrix its own slice: the k loop's index into B steps by a row per
+/// iteration, and C's row and column checks sit in the j loop.
+#[no_mangle]
+pub unsafe extern "C" fn matmul_ijk_slices(
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    let (a, b, c) = (slice(a, m * k), slice(b, k * n), slice_mut(c, m * n));
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0f32;
+            for p in 0..k {
+                s += a[i * k + p] * b[p * n + j];
+            }
+            c[i * n + j] = s;
+        }
+    }
+}
+
+/// `y[j] = sum_i x[i] * a[i * n + j]`: a vector times a row-major matrix (each
+/// output a column's dot product, rows in order).
+#[no_mangle]
+pub unsafe extern "C" fn vecmat_slices(x: *const i32, a: *const i32, y: *mut i32, m: usize, n: usize) {
+    let (x, a, y) = (slice(x, m), slice(a, m * n), slice_mut(y, n));
+    for j in 0..n {
+        let mut s = 0i32;
+        for i in 0..m {
+            s = s.wrapping_add(x[i].wrapping_mul(a[i * n + j]));
+        }
+        y[j] = s;
+    }
+}
+
+/// `vecmat_slices` over a matrix slice of its own length `na`: when `na` is
+/// short of `m * n`, the check of `a[i * n + j]` panics part-way (in the
+/// column and row where the original reaches the end first).
+#[no_mangle]
+pub unsafe extern "C" fn vecmat_short(
+    x: *const i32,
+    a: *const i32,
+    na: usize,
+    y: *mut i32,
+    m: usize,
+    n: usize,
+) {
+    let (x, a, y) = (slice(x, m), slice(a, na), slice_mut(y, n));
+    for j in 0..n {
+        let mut s = 0i32;
+        for i in 0..m {
+            s = s.wrapping_add(x[i].wrapping_mul(a[i * n + j]));
+        }
+        y[j] = s;
+    }
+}
+
+/// A square `C = A B` (i-j-k) with B a slice of its own length `nb`.
+#[no_mangle]
+pub unsafe extern "C" fn matmul_ijk_short(
+    a: *const f32,
+    b: *const f32,
+    nb: usize,
+    c: *mut f32,
+    n: usize,
+) {
+    let (a, b, c) = (slice(a, n * n), slice(b, nb), slice_mut(c, n * n));
+    for i in 0..n {
+        for j in 0..n {
+            let mut s = 0.0f32;
+            for p in 0..n {
+                s += a[i * n + p] * b[p * n + j];
+            }
+            c[i * n + j] = s;
+        }
+    }
+}

@@ -170,3 +170,29 @@ pub fn inductions(body: &LoopBody) -> HashMap<LocalId, i64> {
     }
     steps
 }
+
+/// How much `form` grows per iteration when that is itself an invariant
+/// expression (`i * n` walks a row of `n` elements per iteration): each phi in
+/// it must end the iteration as itself plus an affine form of invariants (or
+/// never change). The result has invariant atoms only; `None` otherwise.
+pub fn symbolic_increment(body: &LoopBody, form: &Affine) -> Option<Affine> {
+    let mut total = Affine::default();
+    for (atom, coef) in &form.terms {
+        let step = match body.graph[*atom] {
+            Node::Phi(local) => match body.end_values.get(&local) {
+                Some(end) if *end != *atom => {
+                    let end = affine_i32(body, *end)?;
+                    end.add(&Affine::atom(*atom), -1)
+                }
+                _ => continue,
+            },
+            _ if body.is_invariant(*atom) => continue,
+            _ => return None,
+        };
+        if step.terms.keys().any(|a| !body.is_invariant(*a)) {
+            return None;
+        }
+        total = total.add(&step.scale(*coef), 1);
+    }
+    Some(total)
+}

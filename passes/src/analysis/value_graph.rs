@@ -116,6 +116,12 @@ pub struct LoopBody {
     /// else, that each such load lies inside memory and that no store of the loop
     /// writes its bytes ([`LoopBody::invariant_loads`]). Off by default.
     pub hoist_loads: bool,
+    /// The value of each local a nested statement reads or the iteration wrote
+    /// before it, as the statement starts, keyed by the statement's (first)
+    /// sequence (only by [`build_outer`]): what an inner loop's entry values are
+    /// in this loop's terms. A local missing here holds its value at the start
+    /// of the iteration (its phi).
+    pub entries: HashMap<InstrSeqId, HashMap<LocalId, NodeIndex>>,
 }
 
 impl LoopBody {
@@ -700,6 +706,32 @@ impl Builder<'_> {
         }
         self.body.nested += 1;
         self.effects_seen = true;
+        // What the locals it reads hold as it starts.
+        let opened = super::loops::opened_sequences(instr);
+        if let Some(first) = opened.first() {
+            let mut sequences = opened.clone();
+            for seq in &opened {
+                sequences.extend(super::loops::nested_sequences(
+                    func,
+                    &func.block(*seq).instrs,
+                ));
+            }
+            // (A local written before it in the iteration holds what was
+            // written; any other, its value at the iteration's start.)
+            let mut entry = self.locals.clone();
+            for seq in sequences {
+                for (inner, _) in &func.block(seq).instrs {
+                    if let Instr::LocalGet(g) = inner {
+                        let value = self.local(g.local);
+                        entry.insert(g.local, value);
+                    }
+                }
+            }
+            self.body.entries.insert(*first, entry);
+            if let Instr::Block(block) = instr {
+                self.guarded_entries(func, block.seq);
+            }
+        }
         // A local the statement sets to one value on every path through it (a
         // counter advanced on each side of the branches of an unrolled, padded
         // window, clang -O2) keeps that value, computed from the value before it.
@@ -741,6 +773,50 @@ impl Builder<'_> {
             let value = self.add(Node::Binop(BinaryOp::I32Add), &[base, c]);
             self.locals.insert(local, value);
         }
+    }
+}
+
+impl Builder<'_> {
+    /// Entries of the blocks inside block `seq` that its straight-line start
+    /// reaches (`block { br_if 0 (n == 0); i = 0; ...; block (inner loop) }`,
+    /// rustc -Os's guard around an inner loop): the locals as that start leaves
+    /// them. Stops at anything else.
+    fn guarded_entries(&mut self, func: &LocalFunction, seq: InstrSeqId) {
+        let saved = (self.locals.clone(), std::mem::take(&mut self.stack));
+        let (effects, instructions) = (self.effects_seen, self.body.instructions);
+        for (instr, _) in &func.block(seq).instrs {
+            match instr {
+                Instr::LocalGet(_)
+                | Instr::LocalSet(_)
+                | Instr::LocalTee(_)
+                | Instr::Const(_)
+                | Instr::Unop(_)
+                | Instr::Binop(_) => self.step(instr),
+                Instr::BrIf(_) => {
+                    self.pop();
+                }
+                Instr::Block(inner) => {
+                    let mut entry = self.locals.clone();
+                    for nested in super::loops::nested_sequences(
+                        func,
+                        std::slice::from_ref(&(instr.clone(), Default::default())),
+                    ) {
+                        for (i, _) in &func.block(nested).instrs {
+                            if let Instr::LocalGet(g) = i {
+                                let value = self.local(g.local);
+                                entry.insert(g.local, value);
+                            }
+                        }
+                    }
+                    self.body.entries.insert(inner.seq, entry);
+                    self.guarded_entries(func, inner.seq);
+                    break;
+                }
+                _ => break,
+            }
+        }
+        (self.locals, self.stack) = saved;
+        (self.effects_seen, self.body.instructions) = (effects, instructions);
     }
 }
 

@@ -36,7 +36,7 @@
 //! rewrote is taken out again (the loop stays as it was), and a kept one gets a
 //! finding (`bounds_check`, tier `scalar`).
 
-use crate::analysis::affine::{affine_i32, inductions};
+use crate::analysis::affine::{affine_i32, inductions, symbolic_increment, Affine};
 use crate::analysis::trip_count::trip_count;
 use crate::analysis::value_graph::{self, ExitTest, LoopBody, Node};
 use crate::analysis::LoopForest;
@@ -47,6 +47,7 @@ use petgraph::graph::NodeIndex;
 use std::collections::HashMap;
 use walrus::ir::{
     BinaryOp, Block, Br, Instr, InstrLocId, InstrSeqId, InstrSeqType, LocalSet, Loop, UnaryOp,
+    Value,
 };
 use walrus::{FunctionId, InstrSeqBuilder, LocalFunction, LocalId, Module, ValType};
 
@@ -71,6 +72,37 @@ pub struct Version {
     original: InstrSeqId,
     /// Tests hoisted.
     tests: usize,
+}
+
+/// What the nest step needs of a versioned innermost loop: its copy's
+/// sequences, value graph, trip count and tests (an inner loop's tests are
+/// lifted to the loop around it, see [`version_loop`]).
+struct Inner {
+    done: InstrSeqId,
+    checked: InstrSeqId,
+    copy: InstrSeqId,
+    original: InstrSeqId,
+    graph: LoopBody,
+    trip: crate::analysis::trip_count::TripCount,
+    tests: Vec<(Test, bool)>,
+}
+
+/// An inner loop's test in the terms of the loop around it: what it compares
+/// as the inner loop starts, and how that moves from one outer iteration to
+/// the next (`step`, invariant).
+enum Lifted {
+    Invariant {
+        cond: NodeIndex,
+        traps_when_nonzero: bool,
+    },
+    Range {
+        idx: NodeIndex,
+        step: Affine,
+        inc: Affine,
+        op: Cmp,
+        len: Option<NodeIndex>,
+        before_top: bool,
+    },
 }
 
 /// A comparison: `a <op> b` on `i32`s.
@@ -145,7 +177,7 @@ impl Cmp {
 }
 
 /// How one test is decided at entry.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Test {
     /// Both operands invariant: the loop traps in its first iteration when
     /// `cond != 0` equals `traps_when_nonzero`.
@@ -154,12 +186,16 @@ enum Test {
         traps_when_nonzero: bool,
     },
     /// Traps when `idx <op> len` (`len` 0 when `None`: clang's count-down
-    /// `br_if (i32.eqz remaining)`); `idx` grows by `inc` per iteration.
+    /// `br_if (i32.eqz remaining)`); `idx` grows by `inc` per iteration (an
+    /// invariant: a constant, or a row's length when the loop walks a column).
     Range {
         idx: NodeIndex,
-        inc: i64,
+        inc: Affine,
         op: Cmp,
         len: Option<NodeIndex>,
+        /// The condition is the previous iteration's (a flag carried over): it
+        /// is tested in one iteration fewer.
+        delayed: bool,
     },
 }
 
@@ -205,6 +241,7 @@ pub(crate) fn is_trap_path(instrs: &[(Instr, InstrLocId)]) -> bool {
                 | Instr::GlobalGet(_)
                 | Instr::Unop(_)
                 | Instr::Binop(_)
+                | Instr::Select(_)
                 | Instr::Load(_)
                 | Instr::Drop(_)
                 | Instr::Call(_)
@@ -471,6 +508,78 @@ fn unsafe_at_entry(body: &LoopBody, node: NodeIndex) -> bool {
     crate::fingerprints::elementwise::may_trap(body, node)
 }
 
+/// A condition without its `eqz`s (flipping when it traps) and its `& 1` of a
+/// comparison's result.
+fn unwrap_test(body: &LoopBody, cond: NodeIndex, traps_when_nonzero: bool) -> (NodeIndex, bool) {
+    let (mut node, mut nonzero) = (cond, traps_when_nonzero);
+    loop {
+        match body.graph[node] {
+            Node::Unop(UnaryOp::I32Eqz) => {
+                node = body.operands(node)[0];
+                nonzero = !nonzero;
+            }
+            Node::Binop(BinaryOp::I32And) => {
+                let operands = body.operands(node);
+                let one = |n: NodeIndex| matches!(body.graph[n], Node::Const(Value::I32(1)));
+                let boolean = |n: NodeIndex| match body.graph[n] {
+                    Node::Binop(op) => Cmp::of(op).is_some(),
+                    Node::Unop(UnaryOp::I32Eqz) => true,
+                    _ => false,
+                };
+                match (operands[0], operands[1]) {
+                    (a, b) if one(b) && boolean(a) => node = a,
+                    (a, b) if one(a) && boolean(b) => node = b,
+                    _ => return (node, nonzero),
+                }
+            }
+            _ => return (node, nonzero),
+        }
+    }
+}
+
+/// A test on a flag the previous iteration computed (`ok = i + 1 < len` at the
+/// end of one iteration, `if !(ok & 1) trap` in the next, as LLVM rotates
+/// Rust's checks): the condition with the flag's phi replaced by the value the
+/// iteration leaves in it, when that is a comparison. The first iteration
+/// tests the value the flag has at entry.
+fn carried_flag(body: &mut LoopBody, cond: NodeIndex) -> Option<NodeIndex> {
+    let mut path = vec![cond];
+    loop {
+        let node = *path.last()?;
+        match body.graph[node] {
+            Node::Unop(UnaryOp::I32Eqz) | Node::Binop(BinaryOp::I32And) if path.len() < 8 => {
+                let operands = body.operands(node);
+                let next = operands
+                    .into_iter()
+                    .find(|n| !matches!(body.graph[*n], Node::Const(_)))?;
+                path.push(next);
+            }
+            Node::Phi(local) => {
+                let end = *body.end_values.get(&local)?;
+                let compare = matches!(body.graph[end], Node::Binop(op) if Cmp::of(op).is_some());
+                if !compare {
+                    return None;
+                }
+                // Rebuild the path from the flag up, on the end value.
+                let mut value = end;
+                for at in (0..path.len() - 1).rev() {
+                    let (user, child) = (path[at], path[at + 1]);
+                    let kind = body.graph[user].clone();
+                    let operands = body.operands(user);
+                    let made = body.graph.add_node(kind);
+                    for (position, op) in operands.into_iter().enumerate() {
+                        let op = if op == child { value } else { op };
+                        body.graph.add_edge(made, op, position as u8);
+                    }
+                    value = made;
+                }
+                return Some(value);
+            }
+            _ => return None,
+        }
+    }
+}
+
 /// How the test whose condition is `cond` is decided at entry, if it can be.
 fn classify(
     body: &LoopBody,
@@ -487,11 +596,7 @@ fn classify(
             traps_when_nonzero,
         });
     }
-    let (mut node, mut nonzero) = (cond, traps_when_nonzero);
-    while let Node::Unop(UnaryOp::I32Eqz) = body.graph[node] {
-        node = body.operands(node)[0];
-        nonzero = !nonzero;
-    }
+    let (node, nonzero) = unwrap_test(body, cond, traps_when_nonzero);
     let compare = match body.graph[node] {
         Node::Binop(op) => Cmp::of(op),
         _ => None,
@@ -517,8 +622,15 @@ fn classify(
     if op == Cmp::Ne {
         return None; // fails in every iteration but one
     }
-    let inc = affine_i32(body, idx)?.exact_increment(body, steps)?;
-    Some(Test::Range { idx, inc, op, len })
+    let _ = steps;
+    let inc = symbolic_increment(body, &affine_i32(body, idx)?)?;
+    Some(Test::Range {
+        idx,
+        inc,
+        op,
+        len,
+        delayed: false,
+    })
 }
 
 impl Pass for BoundsChecks {
@@ -560,15 +672,44 @@ impl Pass for BoundsChecks {
             // (Where each sequence sits: one walk of the function, again only
             // after a loop of it was versioned.)
             let mut parents_of = None;
+            let mut inners = Vec::new();
             for (original, parent, position) in loops {
-                let version =
-                    version_loop(module, id, original, parent, position, &mut parents_of, cx);
-                if let Some(version) = version {
+                let version = version_loop(
+                    module,
+                    id,
+                    original,
+                    parent,
+                    position,
+                    None,
+                    &mut parents_of,
+                    cx,
+                );
+                if let Some((version, inner)) = version {
                     parents_of = None;
                     cx.bounds_checks.push(version);
+                    inners.extend(inner);
                     if !changed.functions.contains(&id) {
                         changed.functions.push(id);
                     }
+                }
+            }
+            // Then the loops around them: a loop holding nothing but one
+            // versioned loop (a matrix's rows) is versioned as a whole when its
+            // own tests and its inner loop's hold in every iteration.
+            for (outer, parent, position, inner) in nests(module, id, inners) {
+                let version = version_loop(
+                    module,
+                    id,
+                    outer,
+                    parent,
+                    position,
+                    Some(&inner),
+                    &mut parents_of,
+                    cx,
+                );
+                if let Some((version, _)) = version {
+                    parents_of = None;
+                    cx.bounds_checks.push(version);
                 }
             }
         }
@@ -576,16 +717,96 @@ impl Pass for BoundsChecks {
     }
 }
 
-/// Versions one loop, if it has tests that can be decided at entry.
+/// The loops around versioned innermost loops that hold nothing else, each
+/// with the inner loop's record, last first (positions stay valid).
+fn nests(
+    module: &Module,
+    id: FunctionId,
+    inners: Vec<Inner>,
+) -> Vec<(InstrSeqId, InstrSeqId, usize, Inner)> {
+    if inners.is_empty() {
+        return Vec::new();
+    }
+    let func = module.funcs.get(id).kind.unwrap_local();
+    let forest = LoopForest::build(func);
+    let parents_of = parents(func);
+    let mut out = Vec::new();
+    for inner in inners {
+        let Some(node) = forest
+            .graph
+            .node_indices()
+            .find(|n| forest.graph[*n].body == inner.copy)
+        else {
+            continue;
+        };
+        let Some(outer) = forest
+            .graph
+            .neighbors_directed(node, petgraph::Direction::Incoming)
+            .next()
+        else {
+            continue;
+        };
+        let mut children: Vec<InstrSeqId> = forest
+            .children(outer)
+            .map(|c| forest.graph[c].body)
+            .collect();
+        children.sort();
+        let mut expected = vec![inner.copy, inner.original];
+        expected.sort();
+        if children != expected
+            || forest
+                .children(outer)
+                .any(|c| forest.children(c).next().is_some())
+        {
+            continue;
+        }
+        // The inner loop's block sits in the iteration, or in blocks there (the
+        // outer value graph knows what the locals hold as it starts, see
+        // `LoopBody::entries`).
+        let info = &forest.graph[outer];
+        let iteration = value_graph::if_guarded_body(func, info.body).map(|(_, body)| body);
+        let mut seq = inner.done;
+        let inside = loop {
+            let Some(&(parent, position)) = parents_of.get(&seq) else {
+                break false;
+            };
+            if parent == info.body
+                || iteration.is_some_and(|body| {
+                    matches!(body.get(position), Some((Instr::Block(b), _)) if b.seq == seq)
+                })
+            {
+                break true;
+            }
+            if !matches!(func.block(parent).instrs[position].0, Instr::Block(_)) {
+                break false;
+            }
+            seq = parent;
+        };
+        if !inside {
+            continue;
+        }
+        out.push((info.body, info.parent_seq, info.position, inner));
+    }
+    out.sort_by_key(|(_, parent, position, _)| (parent.index(), std::cmp::Reverse(*position)));
+    out
+}
+
+/// Versions one loop, if it has tests that can be decided at entry. With
+/// `nest`, the loop holds that versioned inner loop (and nothing else): the
+/// copy holds the inner loop's copy alone, and the entry tests decide the inner
+/// loop's tests for every iteration too. Returns what a nest step needs of an
+/// innermost loop.
+#[allow(clippy::too_many_arguments)]
 fn version_loop(
     module: &mut Module,
     id: FunctionId,
     original: InstrSeqId,
     parent: InstrSeqId,
     position: usize,
+    nest: Option<&Inner>,
     parents_of: &mut Option<HashMap<InstrSeqId, (InstrSeqId, usize)>>,
     cx: &mut PassCx<'_>,
-) -> Option<Version> {
+) -> Option<(Version, Option<Inner>)> {
     let func = module.funcs.get(id).kind.unwrap_local();
     if !matches!(func.block(original).ty, InstrSeqType::Simple(None)) {
         return None;
@@ -596,7 +817,8 @@ fn version_loop(
         Some((_, body)) => body,
         None => &func.block(original).instrs[..],
     };
-    let has_test = iteration.iter().any(|(i, _)| match i {
+    let has_test = nest.is_some()
+        || iteration.iter().any(|(i, _)| match i {
         Instr::BrIf(br) => br.block != original && traps_after(func, parents, br.block),
         Instr::IfElse(branch) => {
             is_trap_path(&func.block(branch.consequent).instrs)
@@ -622,7 +844,7 @@ fn version_loop(
         top_exit_seen: false,
     };
     let mut body = copier.body(original)?;
-    if copier.sites.is_empty() {
+    if copier.sites.is_empty() && nest.is_none() {
         return None;
     }
     let sites = std::mem::take(&mut copier.sites);
@@ -676,17 +898,38 @@ fn version_loop(
             exit_after = Some(exit);
         }
     }
+    // `br_if $loop; br $exit` at the end (rustc) -> the bottom test, then
+    // `br $exit` after the loop.
+    if let [.., (Instr::BrIf(back), _), (Instr::Br(exit), _)] = body.as_slice() {
+        if back.block == copy && exit.block != copy && exit_after.is_none() {
+            exit_after = Some(exit.block);
+            body.pop();
+        }
+    }
     *builder.instr_seq(copy).instrs_mut() = body;
     with_tests.push(copy);
     let real_copy = copy;
+    // In a nest's copy, the inner loop's block holds its copy alone (no entry
+    // tests, no original): `block { loop (copy) [br $exit] }`.
+    if let Some(inner) = nest {
+        let checked = builder.instr_seq(*map.get(&inner.checked)?).instrs().to_vec();
+        let at = checked
+            .iter()
+            .position(|(i, _)| matches!(i, Instr::Loop(_)))?;
+        let kept = checked[at..checked.len() - 1].to_vec();
+        *builder.instr_seq(*map.get(&inner.done)?).instrs_mut() = kept;
+    }
 
     // Analyse the copy.
     let func = module.funcs.get(id).kind.unwrap_local();
-    let mut graph = value_graph::build(module, func, real_copy);
+    let mut graph = match nest {
+        None => value_graph::build(module, func, real_copy),
+        Some(_) => value_graph::build_outer(module, func, real_copy),
+    };
     // (Loads from invariant addresses, an AssemblyScript array's length, count
     // as invariant: the entry tests check that each lies inside memory and that
-    // no store of the loop writes it.)
-    graph.hoist_loads = true;
+    // no store of the loop writes it. Not in nests.)
+    graph.hoist_loads = nest.is_none();
     if !graph.blockers.is_empty() {
         return None;
     }
@@ -695,10 +938,44 @@ fn version_loop(
     let mut tests = Vec::new();
     for site in &sites {
         let cond = *graph.end_values.get(&site.temp)?;
-        let test = classify(&graph, &steps, cond, site.traps_when_nonzero)?;
         let before_top = site.before_top_exit && trip.test == ExitTest::Top;
+        let test = match classify(&graph, &steps, cond, site.traps_when_nonzero) {
+            Some(test) => test,
+            None => {
+                // A flag the previous iteration computed: the first iteration's
+                // value at entry, the others' from the comparison.
+                let earlier = carried_flag(&mut graph, cond)?;
+                if unsafe_at_entry(&graph, cond) {
+                    return None;
+                }
+                tests.push((
+                    Test::Invariant {
+                        cond,
+                        traps_when_nonzero: site.traps_when_nonzero,
+                    },
+                    before_top,
+                ));
+                match classify(&graph, &steps, earlier, site.traps_when_nonzero)? {
+                    Test::Range {
+                        idx, inc, op, len, ..
+                    } => Test::Range {
+                        idx,
+                        inc,
+                        op,
+                        len,
+                        delayed: true,
+                    },
+                    // (Invariant: the same in every iteration.)
+                    invariant => invariant,
+                }
+            }
+        };
         tests.push((test, before_top));
     }
+    let lifted = match nest {
+        Some(inner) => Some(lift(&mut graph, inner, map[&inner.done])?),
+        None => None,
+    };
     if !cx.allow_rewrite() {
         return None;
     }
@@ -747,6 +1024,17 @@ fn version_loop(
     };
     let first = module.locals.add(ValType::I64);
     let last = module.locals.add(ValType::I64);
+    let inner_locals = GuardLocals {
+        x0: module.locals.add(ValType::I64),
+        k: module.locals.add(ValType::I64),
+        iterations: module.locals.add(ValType::I64),
+        memory_bytes: locals.memory_bytes,
+    };
+    let scratch = [
+        module.locals.add(ValType::I64),
+        module.locals.add(ValType::I64),
+        module.locals.add(ValType::I64),
+    ];
     let func = module.funcs.get_mut(id).kind.unwrap_local_mut();
     let builder = func.builder_mut();
     let done = builder.dangling_instr_seq(None).id();
@@ -784,6 +1072,27 @@ fn version_loop(
             checked_id,
             &mut checked,
         );
+    }
+    if let Some((inner_trip, lifted)) = &lifted {
+        let inner = nest.expect("lifted tests come from a nest");
+        // The inner loop's iterations, the same in every outer one.
+        emit_first_failing(&graph, inner_trip, &inner_locals, checked_id, &mut checked);
+        checked.local_get(inner_locals.k);
+        if inner.trip.test == ExitTest::Bottom {
+            checked.i64_const(1).binop(BinaryOp::I64Add);
+        }
+        checked.local_set(inner_locals.iterations);
+        for test in lifted {
+            emit_lifted(
+                &graph,
+                test,
+                locals.iterations,
+                inner_locals.iterations,
+                scratch,
+                checked_id,
+                &mut checked,
+            );
+        }
     }
     // No store of the loop writes a byte a test reads.
     for (addr, offset, width, inc) in &stores {
@@ -842,15 +1151,318 @@ fn version_loop(
     let instrs = func.block_mut(parent);
     let loc = instrs.instrs[position].1;
     instrs.instrs[position] = (Instr::Block(Block { seq: done }), loc);
-    Some(Version {
+    let version = Version {
         func: id,
         parent,
         done,
         checked: checked_id,
         checked_len,
         original,
-        tests: tests.len(),
-    })
+        tests: tests.len() + lifted.as_ref().map_or(0, |(_, l)| l.len()),
+    };
+    // (An inner loop whose tests read memory is not lifted.)
+    let inner = (nest.is_none() && hoisted.is_empty()).then(|| Inner {
+        done,
+        checked: checked_id,
+        copy: real_copy,
+        original,
+        graph,
+        trip,
+        tests,
+    });
+    Some((version, inner))
+}
+
+/// The inner loop's tests in the terms of the nest's copy (`graph`, whose
+/// nested statement `block` holds the inner loop), and its trip count: each
+/// operand's value as the inner loop starts must be an affine form whose
+/// per-iteration growth is invariant, and lengths and the inner trip count
+/// invariant in the outer loop.
+fn lift(
+    graph: &mut LoopBody,
+    inner: &Inner,
+    block: InstrSeqId,
+) -> Option<(crate::analysis::trip_count::TripCount, Vec<Lifted>)> {
+    let entry = graph.entries.get(&block)?.clone();
+    let mut memo = HashMap::new();
+    let mut to_outer = |graph: &mut LoopBody, node: NodeIndex| {
+        translate(&inner.graph, node, graph, &entry, &mut memo)
+    };
+    let mut trip = inner.trip.clone();
+    trip.x = to_outer(graph, inner.trip.x)?;
+    if crate::analysis::trip_count::has_bound(&inner.trip) {
+        trip.bound = to_outer(graph, inner.trip.bound)?;
+        if !graph.is_invariant(trip.bound) {
+            return None;
+        }
+    }
+    if !graph.is_invariant(trip.x) {
+        return None;
+    }
+    let mut lifted = Vec::new();
+    for (test, before_top) in &inner.tests {
+        match test.clone() {
+            Test::Invariant {
+                cond,
+                traps_when_nonzero,
+            } => {
+                let cond = to_outer(graph, cond)?;
+                if !graph.is_invariant(cond) || unsafe_at_entry(graph, cond) {
+                    return None;
+                }
+                lifted.push(Lifted::Invariant {
+                    cond,
+                    traps_when_nonzero,
+                });
+            }
+            Test::Range {
+                idx,
+                inc,
+                op,
+                len,
+                delayed,
+            } => {
+                if delayed {
+                    return None;
+                }
+                // (The inner step's invariants, in the outer loop's terms.)
+                let mut inc_outer = Affine {
+                    terms: Default::default(),
+                    constant: inc.constant,
+                };
+                for (atom, coef) in &inc.terms {
+                    let atom = to_outer(graph, *atom)?;
+                    if !graph.is_invariant(atom) || unsafe_at_entry(graph, atom) {
+                        return None;
+                    }
+                    inc_outer.terms.insert(atom, *coef);
+                }
+                let inc = inc_outer;
+                let idx = to_outer(graph, idx)?;
+                let len = match len {
+                    Some(len) => {
+                        let len = to_outer(graph, len)?;
+                        if !graph.is_invariant(len) {
+                            return None;
+                        }
+                        Some(len)
+                    }
+                    None => None,
+                };
+                if unsafe_at_entry(graph, idx) {
+                    return None;
+                }
+                let form = affine_i32(graph, idx)?;
+                let step = symbolic_increment(graph, &form)?;
+                lifted.push(Lifted::Range {
+                    idx,
+                    step,
+                    inc,
+                    op,
+                    len,
+                    before_top: *before_top,
+                });
+            }
+        }
+    }
+    Some((trip, lifted))
+}
+
+/// `node` of `inner` (a value as the inner loop's iteration starts) rebuilt in
+/// `outer`, its phis replaced by what the locals hold as the inner loop starts.
+/// Loads are not rebuilt.
+fn translate(
+    inner: &LoopBody,
+    node: NodeIndex,
+    outer: &mut LoopBody,
+    entry: &HashMap<LocalId, NodeIndex>,
+    memo: &mut HashMap<NodeIndex, NodeIndex>,
+) -> Option<NodeIndex> {
+    if let Some(done) = memo.get(&node) {
+        return Some(*done);
+    }
+    let out = match &inner.graph[node] {
+        Node::Phi(local) => match entry.get(local) {
+            Some(value) => *value,
+            // (Not written before the inner loop: its value at the start of
+            // the outer iteration.)
+            None => match outer.phis.get(local) {
+                Some(phi) => *phi,
+                None => {
+                    let phi = outer.graph.add_node(Node::Phi(*local));
+                    outer.phis.insert(*local, phi);
+                    phi
+                }
+            },
+        },
+        Node::Load { .. } | Node::Opaque => return None,
+        other => {
+            let other = other.clone();
+            let mut operands = Vec::new();
+            for op in inner.operands(node) {
+                operands.push(translate(inner, op, outer, entry, memo)?);
+            }
+            let made = outer.graph.add_node(other);
+            for (position, op) in operands.into_iter().enumerate() {
+                outer.graph.add_edge(made, op, position as u8);
+            }
+            made
+        }
+    };
+    memo.insert(node, out);
+    Some(out)
+}
+
+/// Branches to `skip` unless the lifted test cannot fail in any inner iteration
+/// of any outer one: over `outer` iterations the inner loop starts with the
+/// index at `first, first + step, ...` and runs `inner` (+1) iterations, `inc`
+/// apart; the extremes are corners of that grid. Nothing is checked when either
+/// count is 0.
+fn emit_lifted(
+    body: &LoopBody,
+    test: &Lifted,
+    outer: LocalId,
+    inner: LocalId,
+    scratch: [LocalId; 3],
+    skip: InstrSeqId,
+    seq: &mut InstrSeqBuilder,
+) {
+    let [low, high, span] = scratch;
+    // Whether any test runs: outer != 0 && runs != 0.
+    let active = |seq: &mut InstrSeqBuilder, before_top: bool| {
+        seq.local_get(outer).i64_const(0).binop(BinaryOp::I64Ne);
+        seq.local_get(inner);
+        if before_top {
+            seq.i64_const(1).binop(BinaryOp::I64Add);
+        }
+        seq.i64_const(0)
+            .binop(BinaryOp::I64Ne)
+            .binop(BinaryOp::I32And);
+    };
+    match test {
+        Lifted::Invariant {
+            cond,
+            traps_when_nonzero,
+        } => {
+            emit_entry_value(body, *cond, seq);
+            if !traps_when_nonzero {
+                seq.unop(UnaryOp::I32Eqz);
+            }
+            active(seq, false);
+            seq.binop(BinaryOp::I32And).br_if(skip);
+        }
+        Lifted::Range {
+            idx,
+            step,
+            inc,
+            op,
+            len,
+            before_top,
+        } => {
+            let signed = op.signed();
+            let extend = if signed {
+                UnaryOp::I64ExtendSI32
+            } else {
+                UnaryOp::I64ExtendUI32
+            };
+            let (lo, hi) = if signed {
+                (i32::MIN as i64, i32::MAX as i64)
+            } else {
+                (0, u32::MAX as i64)
+            };
+            // low = first; high = first + step * (outer - 1) (step as a signed
+            // i32: |step * (outer - 1)| < 2^63); ordered.
+            emit_entry_value(body, *idx, seq);
+            seq.unop(extend).local_tee(low);
+            emit_affine(body, step, seq);
+            seq.unop(UnaryOp::I64ExtendSI32)
+                .local_get(outer)
+                .i64_const(1)
+                .binop(BinaryOp::I64Sub)
+                .binop(BinaryOp::I64Mul)
+                .binop(BinaryOp::I64Add)
+                .local_set(high);
+            seq.local_get(low)
+                .local_get(high)
+                .local_get(low)
+                .local_get(high)
+                .binop(BinaryOp::I64LtS)
+                .select(None)
+                .local_get(high)
+                .local_get(low)
+                .local_get(low)
+                .local_get(high)
+                .binop(BinaryOp::I64LtS)
+                .select(None)
+                .local_set(high)
+                .local_set(low);
+            // span = inc * (runs - 1) (|inc| < 2^31, so no i64 overflow); at
+            // most 2^34 away from 0, else skip (no sum below can wrap).
+            emit_affine(body, inc, seq);
+            seq.unop(UnaryOp::I64ExtendSI32).local_get(inner);
+            if *before_top {
+                seq.i64_const(1).binop(BinaryOp::I64Add);
+            }
+            seq.i64_const(1)
+                .binop(BinaryOp::I64Sub)
+                .binop(BinaryOp::I64Mul)
+                .local_tee(span)
+                .i64_const(SPAN_LIMIT)
+                .binop(BinaryOp::I64GtS)
+                .local_get(span)
+                .i64_const(-SPAN_LIMIT)
+                .binop(BinaryOp::I64LtS)
+                .binop(BinaryOp::I32Or);
+            active(seq, *before_top);
+            seq.binop(BinaryOp::I32And).br_if(skip);
+            // low += min(span, 0); high += max(span, 0).
+            seq.local_get(low)
+                .local_get(span)
+                .i64_const(0)
+                .local_get(span)
+                .i64_const(0)
+                .binop(BinaryOp::I64LtS)
+                .select(None)
+                .binop(BinaryOp::I64Add)
+                .local_set(low);
+            seq.local_get(high)
+                .local_get(span)
+                .i64_const(0)
+                .local_get(span)
+                .i64_const(0)
+                .binop(BinaryOp::I64GtS)
+                .select(None)
+                .binop(BinaryOp::I64Add)
+                .local_set(high);
+            // Some value wraps, or some lies on the trapping side.
+            seq.local_get(low)
+                .i64_const(lo)
+                .binop(BinaryOp::I64LtS)
+                .local_get(high)
+                .i64_const(hi)
+                .binop(BinaryOp::I64GtS)
+                .binop(BinaryOp::I32Or);
+            emit_fails(body, *op, *len, low, high, extend, seq);
+            seq.binop(BinaryOp::I32Or);
+            active(seq, *before_top);
+            seq.binop(BinaryOp::I32And).br_if(skip);
+        }
+    }
+}
+
+/// How far (in index units) a symbolic step may carry an index over the
+/// iterations for the entry tests to take it: more, and they skip the copy.
+const SPAN_LIMIT: i64 = 1 << 34;
+
+/// Pushes an affine form of invariants (its value at entry, as an `i32`).
+fn emit_affine(body: &LoopBody, form: &Affine, seq: &mut InstrSeqBuilder) {
+    seq.i32_const(form.constant as i32);
+    for (atom, coef) in &form.terms {
+        emit_entry_value(body, *atom, seq);
+        seq.i32_const(*coef as i32)
+            .binop(BinaryOp::I32Mul)
+            .binop(BinaryOp::I32Add);
+    }
 }
 
 /// Pushes the first byte address (i64) of an invariant load; returns its width.
@@ -905,7 +1517,7 @@ fn emit_test(
             seq.i64_const(1).binop(BinaryOp::I64Add);
         }
     };
-    match *test {
+    match test.clone() {
         Test::Invariant {
             cond,
             traps_when_nonzero,
@@ -920,7 +1532,20 @@ fn emit_test(
                 .binop(BinaryOp::I32And)
                 .br_if(skip);
         }
-        Test::Range { idx, inc, op, len } => {
+        Test::Range {
+            idx,
+            inc,
+            op,
+            len,
+            delayed,
+        } => {
+            // (A delayed test runs in one iteration fewer.)
+            let runs = |seq: &mut InstrSeqBuilder| {
+                runs(seq);
+                if delayed {
+                    seq.i64_const(1).binop(BinaryOp::I64Sub);
+                }
+            };
             let signed = op.signed();
             let extend = if signed {
                 UnaryOp::I64ExtendSI32
@@ -934,14 +1559,43 @@ fn emit_test(
             };
             // first = idx at entry; last = first + inc * (runs - 1), within range.
             emit_entry_value(body, idx, seq);
-            seq.unop(extend).local_tee(first);
-            runs(seq);
-            seq.i64_const(1)
-                .binop(BinaryOp::I64Sub)
-                .i64_const(inc)
-                .binop(BinaryOp::I64Mul)
-                .binop(BinaryOp::I64Add)
-                .local_tee(last)
+            seq.unop(extend).local_set(first);
+            if inc.terms.is_empty() {
+                seq.local_get(first);
+                runs(seq);
+                seq.i64_const(1)
+                    .binop(BinaryOp::I64Sub)
+                    .i64_const(inc.constant)
+                    .binop(BinaryOp::I64Mul)
+                    .binop(BinaryOp::I64Add)
+                    .local_set(last);
+            } else {
+                // (An invariant step: |inc * (runs - 1)| < 2^63; at most 2^34
+                // away from 0, else skip, so that adding `first` cannot wrap.)
+                emit_affine(body, &inc, seq);
+                seq.unop(UnaryOp::I64ExtendSI32);
+                runs(seq);
+                seq.i64_const(1)
+                    .binop(BinaryOp::I64Sub)
+                    .binop(BinaryOp::I64Mul)
+                    .local_tee(last)
+                    .i64_const(SPAN_LIMIT)
+                    .binop(BinaryOp::I64GtS)
+                    .local_get(last)
+                    .i64_const(-SPAN_LIMIT)
+                    .binop(BinaryOp::I64LtS)
+                    .binop(BinaryOp::I32Or);
+                runs(seq);
+                seq.i64_const(0)
+                    .binop(BinaryOp::I64Ne)
+                    .binop(BinaryOp::I32And)
+                    .br_if(skip);
+                seq.local_get(first)
+                    .local_get(last)
+                    .binop(BinaryOp::I64Add)
+                    .local_set(last);
+            }
+            seq.local_get(last)
                 .i64_const(lo)
                 .binop(BinaryOp::I64LtS)
                 .local_get(last)
@@ -954,20 +1608,62 @@ fn emit_test(
                 .binop(BinaryOp::I64Ne)
                 .binop(BinaryOp::I32And)
                 .br_if(skip);
-            let (low, high) = if inc >= 0 {
-                (first, last)
+            let (low, high) = if inc.terms.is_empty() {
+                if inc.constant >= 0 {
+                    (first, last)
+                } else {
+                    (last, first)
+                }
             } else {
-                (last, first)
+                // Ordered at run time: first <= last.
+                seq.local_get(first)
+                    .local_get(last)
+                    .local_get(first)
+                    .local_get(last)
+                    .binop(BinaryOp::I64LtS)
+                    .select(None)
+                    .local_get(last)
+                    .local_get(first)
+                    .local_get(first)
+                    .local_get(last)
+                    .binop(BinaryOp::I64LtS)
+                    .select(None)
+                    .local_set(last)
+                    .local_set(first);
+                (first, last)
             };
-            let len_i64 = |seq: &mut InstrSeqBuilder| match len {
-                Some(len) => {
-                    emit_entry_value(body, len, seq);
-                    seq.unop(extend);
-                }
-                None => {
-                    seq.i64_const(0);
-                }
-            };
+            emit_fails(body, op, len, low, high, extend, seq);
+            runs(seq);
+            seq.i64_const(0)
+                .binop(BinaryOp::I64Ne)
+                .binop(BinaryOp::I32And)
+                .br_if(skip);
+        }
+    }
+}
+
+/// Pushes whether a test `idx <op> len` traps for some `idx` in `[low, high]`
+/// (i64 locals; the values do not wrap).
+fn emit_fails(
+    body: &LoopBody,
+    op: Cmp,
+    len: Option<NodeIndex>,
+    low: LocalId,
+    high: LocalId,
+    extend: UnaryOp,
+    seq: &mut InstrSeqBuilder,
+) {
+    let len_i64 = |seq: &mut InstrSeqBuilder| match len {
+        Some(len) => {
+            emit_entry_value(body, len, seq);
+            seq.unop(extend);
+        }
+        None => {
+            seq.i64_const(0);
+        }
+    };
+    {
+        {
             // Fails somewhere in [low, high] when ...
             match op {
                 Cmp::GeU | Cmp::GeS => {
@@ -1001,11 +1697,6 @@ fn emit_test(
                 }
                 Cmp::Ne => unreachable!("classify declines `!=` tests"),
             }
-            runs(seq);
-            seq.i64_const(0)
-                .binop(BinaryOp::I64Ne)
-                .binop(BinaryOp::I32And)
-                .br_if(skip);
         }
     }
 }
