@@ -153,6 +153,8 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "matmul_ikj_slices" | "matmul_ijk_slices" => &[Ptr, Ptr, Ptr, Dim, Dim, Dim],
         "vecmat_slices" => &[Ptr, Ptr, Ptr, Dim, Dim],
         "vecmat_short" => &[Ptr, Ptr, Area, Ptr, Dim, Dim],
+        "colsum_squares" => &[Ptr, Area, Ptr, Dim, Dim],
+        "tri_rowsum" => &[Ptr, Area, Ptr, SliceLen, Dim],
         "matmul_ijk_short" => &[Ptr, Ptr, Area, Ptr, Dim],
         "gather_slices" => &[Ptr, SliceLen, Ptr, Ptr, Len],
         "add_until_short" => &[Ptr, SliceLen, Ptr, Len],

@@ -41,3 +41,33 @@ pub unsafe extern "C" fn squares_index(x: *mut i32, nx: usize, n: usize) {
         x[i * i] += 1;
     }
 }
+
+/// A column walk (added to `y`) whose column index is `j * j`: the inner loop's index at its
+/// start is not affine in the outer loop's `j`, so its checks cannot be decided
+/// once for the whole nest (each column's inner loop is decided on its own).
+#[no_mangle]
+pub unsafe extern "C" fn colsum_squares(a: *const f32, na: usize, y: *mut f32, m: usize, n: usize) {
+    let (a, y) = (slice(a, na), slice_mut(y, n));
+    for j in 0..n {
+        let mut s = y[j];
+        for i in 0..m {
+            s += a[i * n + j * j];
+        }
+        y[j] = s;
+    }
+}
+
+/// Rows of a lower triangle: the inner loop runs `i + 1` times, a count that
+/// changes with the outer loop, and the outer loop's check of `y[i]` comes
+/// after it.
+#[no_mangle]
+pub unsafe extern "C" fn tri_rowsum(a: *const f32, na: usize, y: *mut f32, ny: usize, n: usize) {
+    let (a, y) = (slice(a, na), slice_mut(y, ny));
+    for i in 0..n {
+        let mut s = 0.0f32;
+        for j in 0..=i {
+            s += a[i * n + j];
+        }
+        y[i] = s;
+    }
+}

@@ -18,6 +18,27 @@
 //! load inside memory, and that no store of the loop (each affine) writes it.
 //! Nothing trapping is evaluated at entry (no division, no unchecked load).
 //!
+//! `inc` may be an invariant rather than a constant (a column walk steps by a
+//! row, `b[p * n + j]`): the span `inc * (runs - 1)` is computed in i64 from
+//! `inc` as a signed i32 and must stay within 2^34. A test of a flag the
+//! previous iteration computed (`ok = i + 1 < len` at the end of one
+//! iteration, `if !(ok & 1) trap` in the next: LLVM's rotation of Rust's
+//! checks) is the flag's entry value for the first iteration and the
+//! comparison, one iteration fewer, for the others.
+//!
+//! Nests: a loop holding nothing but one versioned innermost loop (directly,
+//! or in blocks whose straight-line start sets the inner loop's locals: rustc
+//! -Os's guard) is versioned whole once its inner loops are. Its copy holds the
+//! inner loop's copy alone; the inner loop's tests are lifted: each operand's
+//! value as the inner loop starts, rebuilt in the outer loop's value graph
+//! (`LoopBody::entries`), must be affine with an invariant per-iteration step
+//! (`symbolic_increment`), and the lengths and the inner trip count invariant
+//! in the outer loop. Over the outer iterations the inner loop then starts its
+//! index at `first, first + step, ...` and moves it by `inc` per inner
+//! iteration; the extremes are the grid's corners, checked as above. The loop
+//! passes see a plain nest (matrix products over slices: `simd-nest`'s
+//! lockstep).
+//!
 //! The layout, in place of the loop:
 //!
 //! ```text
@@ -72,6 +93,8 @@ pub struct Version {
     original: InstrSeqId,
     /// Tests hoisted.
     tests: usize,
+    /// Whether the loop holds a versioned inner loop whose tests were lifted.
+    nest: bool,
 }
 
 /// What the nest step needs of a versioned innermost loop: its copy's
@@ -581,12 +604,7 @@ fn carried_flag(body: &mut LoopBody, cond: NodeIndex) -> Option<NodeIndex> {
 }
 
 /// How the test whose condition is `cond` is decided at entry, if it can be.
-fn classify(
-    body: &LoopBody,
-    steps: &HashMap<walrus::LocalId, i64>,
-    cond: NodeIndex,
-    traps_when_nonzero: bool,
-) -> Option<Test> {
+fn classify(body: &LoopBody, cond: NodeIndex, traps_when_nonzero: bool) -> Option<Test> {
     if unsafe_at_entry(body, cond) {
         return None;
     }
@@ -622,7 +640,6 @@ fn classify(
     if op == Cmp::Ne {
         return None; // fails in every iteration but one
     }
-    let _ = steps;
     let inc = symbolic_increment(body, &affine_i32(body, idx)?)?;
     Some(Test::Range {
         idx,
@@ -771,9 +788,9 @@ fn nests(
                 break false;
             };
             if parent == info.body
-                || iteration.is_some_and(|body| {
-                    matches!(body.get(position), Some((Instr::Block(b), _)) if b.seq == seq)
-                })
+                || iteration.is_some_and(
+                    |body| matches!(body.get(position), Some((Instr::Block(b), _)) if b.seq == seq),
+                )
             {
                 break true;
             }
@@ -819,14 +836,14 @@ fn version_loop(
     };
     let has_test = nest.is_some()
         || iteration.iter().any(|(i, _)| match i {
-        Instr::BrIf(br) => br.block != original && traps_after(func, parents, br.block),
-        Instr::IfElse(branch) => {
-            is_trap_path(&func.block(branch.consequent).instrs)
-                || is_trap_path(&func.block(branch.alternative).instrs)
-        }
-        Instr::Block(b) => traps_after(func, parents, b.seq),
-        _ => false,
-    });
+            Instr::BrIf(br) => br.block != original && traps_after(func, parents, br.block),
+            Instr::IfElse(branch) => {
+                is_trap_path(&func.block(branch.consequent).instrs)
+                    || is_trap_path(&func.block(branch.alternative).instrs)
+            }
+            Instr::Block(b) => traps_after(func, parents, b.seq),
+            _ => false,
+        });
     if !has_test {
         return None;
     }
@@ -912,7 +929,10 @@ fn version_loop(
     // In a nest's copy, the inner loop's block holds its copy alone (no entry
     // tests, no original): `block { loop (copy) [br $exit] }`.
     if let Some(inner) = nest {
-        let checked = builder.instr_seq(*map.get(&inner.checked)?).instrs().to_vec();
+        let checked = builder
+            .instr_seq(*map.get(&inner.checked)?)
+            .instrs()
+            .to_vec();
         let at = checked
             .iter()
             .position(|(i, _)| matches!(i, Instr::Loop(_)))?;
@@ -939,7 +959,7 @@ fn version_loop(
     for site in &sites {
         let cond = *graph.end_values.get(&site.temp)?;
         let before_top = site.before_top_exit && trip.test == ExitTest::Top;
-        let test = match classify(&graph, &steps, cond, site.traps_when_nonzero) {
+        let test = match classify(&graph, cond, site.traps_when_nonzero) {
             Some(test) => test,
             None => {
                 // A flag the previous iteration computed: the first iteration's
@@ -955,7 +975,7 @@ fn version_loop(
                     },
                     before_top,
                 ));
-                match classify(&graph, &steps, earlier, site.traps_when_nonzero)? {
+                match classify(&graph, earlier, site.traps_when_nonzero)? {
                     Test::Range {
                         idx, inc, op, len, ..
                     } => Test::Range {
@@ -1159,9 +1179,10 @@ fn version_loop(
         checked_len,
         original,
         tests: tests.len() + lifted.as_ref().map_or(0, |(_, l)| l.len()),
+        nest: nest.is_some(),
     };
     // (An inner loop whose tests read memory is not lifted.)
-    let inner = (nest.is_none() && hoisted.is_empty()).then(|| Inner {
+    let inner = (nest.is_none() && hoisted.is_empty()).then_some(Inner {
         done,
         checked: checked_id,
         copy: real_copy,
@@ -1713,12 +1734,14 @@ impl Pass for BoundsChecksCleanup {
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
         let mut changed = Changed::nothing();
         let versions = std::mem::take(&mut cx.bounds_checks);
-        let mut kept: HashMap<FunctionId, usize> = HashMap::new();
+        let mut kept: HashMap<FunctionId, (usize, bool)> = HashMap::new();
         for v in versions.iter().rev() {
             let func = module.funcs.get_mut(v.func).kind.unwrap_local_mut();
             let rewritten = func.block(v.checked).instrs.len() != v.checked_len;
             if rewritten {
-                *kept.entry(v.func).or_default() += v.tests;
+                let entry = kept.entry(v.func).or_default();
+                entry.0 += v.tests;
+                entry.1 |= v.nest;
                 continue;
             }
             let instrs = &mut func.block_mut(v.parent).instrs;
@@ -1734,7 +1757,7 @@ impl Pass for BoundsChecksCleanup {
         }
         let mut kept: Vec<_> = kept.into_iter().collect();
         kept.sort_by_key(|(id, _)| cx.func_index(*id));
-        for (id, tests) in kept {
+        for (id, (tests, nest)) in kept {
             cx.findings.push(Finding {
                 function: cx.names.get(id).to_string(),
                 func_index: cx.func_index(id).unwrap_or(u32::MAX),
@@ -1745,9 +1768,14 @@ impl Pass for BoundsChecksCleanup {
                 exact: true,
                 reason: Some(format!(
                     "{tests} index test{} that trap out of range decided once before the loop \
-                     (the first and last index against the length); the loop runs with them \
+                     (the first and last index against the length{}); the loop runs with them \
                      otherwise",
-                    if tests == 1 { "" } else { "s" }
+                    if tests == 1 { "" } else { "s" },
+                    if nest {
+                        "; a loop nest's over all its iterations"
+                    } else {
+                        ""
+                    }
                 )),
                 verified: None,
             });
