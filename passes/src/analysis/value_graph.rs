@@ -810,7 +810,12 @@ impl Builder<'_> {
                     }
                     self.body.entries.insert(inner.seq, entry);
                     self.guarded_entries(func, inner.seq);
-                    break;
+                    // (Past a block that leaves the locals as they were when it
+                    // falls out: the empty case's `block { br_if 0 (k != 0); s =
+                    // 0; br $after }`, rustc -Os.)
+                    if !falls_out_unchanged(func, inner.seq) {
+                        break;
+                    }
                 }
                 _ => break,
             }
@@ -818,6 +823,32 @@ impl Builder<'_> {
         (self.locals, self.stack) = saved;
         (self.effects_seen, self.body.instructions) = (effects, instructions);
     }
+}
+
+/// Whether block `seq` writes no local on any path that falls out of its end:
+/// it holds no nested sequence, never reaches its end but by a `br_if` to
+/// itself, and writes locals only after the last of those.
+fn falls_out_unchanged(func: &LocalFunction, seq: InstrSeqId) -> bool {
+    let instrs = &func.block(seq).instrs;
+    if !matches!(
+        instrs.last(),
+        Some((Instr::Br(_) | Instr::Return(_) | Instr::Unreachable(_), _))
+    ) || matches!(instrs.last(), Some((Instr::Br(b), _)) if b.block == seq)
+    {
+        return false;
+    }
+    let mut written = false;
+    for (instr, _) in instrs {
+        match instr {
+            Instr::LocalSet(_) | Instr::LocalTee(_) => written = true,
+            Instr::BrIf(b) if b.block == seq && written => return false,
+            Instr::Br(b) if b.block == seq && written => return false,
+            Instr::BrTable(_) => return false,
+            other if !super::loops::opened_sequences(other).is_empty() => return false,
+            _ => {}
+        }
+    }
+    true
 }
 
 /// The locals that nested statement `instr` (a block) sets to the same value on
