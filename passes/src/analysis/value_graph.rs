@@ -120,7 +120,7 @@ pub struct LoopBody {
     /// before it, as the statement starts, keyed by the statement's (first)
     /// sequence (only by [`build_outer`]): what an inner loop's entry values are
     /// in this loop's terms. A local missing here holds its value at the start
-    /// of the iteration (its phi).
+    /// of the iteration (its phi). Only [`build_outer_entries`] fills it.
     pub entries: HashMap<InstrSeqId, HashMap<LocalId, NodeIndex>>,
 }
 
@@ -238,6 +238,8 @@ struct Builder<'m> {
     summarize: Option<&'m LocalFunction>,
     /// The function the loop is in.
     func: &'m LocalFunction,
+    /// Whether to record [`LoopBody::entries`] (only [`build_outer_entries`]).
+    entries: bool,
 }
 
 impl Builder<'_> {
@@ -708,7 +710,7 @@ impl Builder<'_> {
         self.effects_seen = true;
         // What the locals it reads hold as it starts.
         let opened = super::loops::opened_sequences(instr);
-        if let Some(first) = opened.first() {
+        if let Some(first) = opened.first().filter(|_| self.entries) {
             let mut sequences = opened.clone();
             for seq in &opened {
                 sequences.extend(super::loops::nested_sequences(
@@ -784,6 +786,7 @@ impl Builder<'_> {
     fn guarded_entries(&mut self, func: &LocalFunction, seq: InstrSeqId) {
         let saved = (self.locals.clone(), std::mem::take(&mut self.stack));
         let (effects, instructions) = (self.effects_seen, self.body.instructions);
+        let blockers = self.body.blockers.len();
         for (instr, _) in &func.block(seq).instrs {
             match instr {
                 Instr::LocalGet(_)
@@ -793,7 +796,9 @@ impl Builder<'_> {
                 | Instr::Unop(_)
                 | Instr::Binop(_) => self.step(instr),
                 Instr::BrIf(_) => {
-                    self.pop();
+                    if self.stack.pop().is_none() {
+                        break;
+                    }
                 }
                 Instr::Block(inner) => {
                     let mut entry = self.locals.clone();
@@ -822,6 +827,7 @@ impl Builder<'_> {
         }
         (self.locals, self.stack) = saved;
         (self.effects_seen, self.body.instructions) = (effects, instructions);
+        self.body.blockers.truncate(blockers);
     }
 }
 
@@ -1120,14 +1126,25 @@ pub(crate) fn if_guarded_body(
 
 /// Builds the value graph of the loop whose body is `loop_seq`.
 pub fn build(module: &Module, func: &LocalFunction, loop_seq: InstrSeqId) -> LoopBody {
-    build_with(module, func, loop_seq, None)
+    build_with(module, func, loop_seq, None, false)
 }
 
 /// Builds the value graph of an outer loop: nested blocks, loops and ifs are opaque
 /// statements (every local they write is unknown after them), so the loop's own
 /// exit test, induction variables and top-level stores stay visible.
 pub fn build_outer(module: &Module, func: &LocalFunction, loop_seq: InstrSeqId) -> LoopBody {
-    build_with(module, func, loop_seq, Some(func))
+    build_with(module, func, loop_seq, Some(func), false)
+}
+
+/// [`build_outer`], also recording what the locals hold as each nested
+/// statement starts ([`LoopBody::entries`]; the phis of the locals they read
+/// are made as they are met).
+pub fn build_outer_entries(
+    module: &Module,
+    func: &LocalFunction,
+    loop_seq: InstrSeqId,
+) -> LoopBody {
+    build_with(module, func, loop_seq, Some(func), true)
 }
 
 fn build_with<'m>(
@@ -1135,6 +1152,7 @@ fn build_with<'m>(
     func: &'m LocalFunction,
     loop_seq: InstrSeqId,
     summarize: Option<&'m LocalFunction>,
+    entries: bool,
 ) -> LoopBody {
     let mut b = Builder {
         module,
@@ -1145,6 +1163,7 @@ fn build_with<'m>(
         effects_seen: false,
         summarize,
         func,
+        entries,
     };
     let seq = func.block(loop_seq);
     // A loop ending in `br loop` never falls through, so a result type (clang -Oz

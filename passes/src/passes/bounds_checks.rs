@@ -292,6 +292,22 @@ fn traps_after(
     let mut from = position + 1;
     for _ in 0..64 {
         let rest = &func.block(parent).instrs[from..];
+        // Straight-line code then `br` to a block after which the trap is
+        // (rustc shares one panic among several checks, each first setting the
+        // index it reports).
+        if let Some(((Instr::Br(br), _), before)) = rest.split_last() {
+            if is_trap_path(&[before, &[(Instr::Unreachable(walrus::ir::Unreachable {}), rest[0].1)]].concat()) {
+                let Some(&(grand, at)) = parents.get(&br.block) else {
+                    return false;
+                };
+                if !matches!(func.block(grand).instrs[at].0, Instr::Block(_)) {
+                    return false;
+                }
+                parent = grand;
+                from = at + 1;
+                continue;
+            }
+        }
         if !rest.is_empty() {
             return is_trap_path(rest);
         }
@@ -950,7 +966,7 @@ fn version_loop(
     let func = module.funcs.get(id).kind.unwrap_local();
     let mut graph = match nest {
         None => value_graph::build(module, func, real_copy),
-        Some(_) => value_graph::build_outer(module, func, real_copy),
+        Some(_) => value_graph::build_outer_entries(module, func, real_copy),
     };
     // (Loads from invariant addresses, an AssemblyScript array's length, count
     // as invariant: the entry tests check that each lies inside memory and that
