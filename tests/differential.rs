@@ -154,6 +154,7 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "vecmat_slices" => &[Ptr, Ptr, Ptr, Dim, Dim],
         "vecmat_short" => &[Ptr, Ptr, Area, Ptr, Dim, Dim],
         "colsum_squares" => &[Ptr, Area, Ptr, Dim, Dim],
+        "conv3x3_slices" => &[Ptr, Area, Ptr, Ptr, Area, Dim, Dim],
         "tri_rowsum" => &[Ptr, Area, Ptr, SliceLen, Dim],
         "matmul_ijk_short" => &[Ptr, Ptr, Area, Ptr, Dim],
         "gather_slices" => &[Ptr, SliceLen, Ptr, Ptr, Len],

@@ -254,22 +254,7 @@ pub(crate) fn is_trap_path(instrs: &[(Instr, InstrLocId)]) -> bool {
     let Some(((Instr::Unreachable(_), _), before)) = instrs.split_last() else {
         return false;
     };
-    before.iter().all(|(i, _)| {
-        matches!(
-            i,
-            Instr::LocalGet(_)
-                | Instr::LocalSet(_)
-                | Instr::LocalTee(_)
-                | Instr::Const(_)
-                | Instr::GlobalGet(_)
-                | Instr::Unop(_)
-                | Instr::Binop(_)
-                | Instr::Select(_)
-                | Instr::Load(_)
-                | Instr::Drop(_)
-                | Instr::Call(_)
-        )
-    })
+    before.iter().all(|(i, _)| straight_line(i))
 }
 
 /// Whether a branch to block `seq` can only lead to a trap.
@@ -289,35 +274,47 @@ fn traps_after(
     }
     // What runs next: the rest of the parent, or, when it ends there, what
     // follows the parent (a block, an arm or a loop body falls out of its end).
+    // Straight-line code may come first (rustc shares one panic among several
+    // checks, each first setting the index it reports), and a `br` to a block
+    // goes on after that block.
     let mut from = position + 1;
     for _ in 0..64 {
         let rest = &func.block(parent).instrs[from..];
-        // Straight-line code then `br` to a block after which the trap is
-        // (rustc shares one panic among several checks, each first setting the
-        // index it reports).
-        if let Some(((Instr::Br(br), _), before)) = rest.split_last() {
-            if is_trap_path(&[before, &[(Instr::Unreachable(walrus::ir::Unreachable {}), rest[0].1)]].concat()) {
-                let Some(&(grand, at)) = parents.get(&br.block) else {
-                    return false;
-                };
-                if !matches!(func.block(grand).instrs[at].0, Instr::Block(_)) {
-                    return false;
-                }
-                parent = grand;
-                from = at + 1;
-                continue;
-            }
-        }
-        if !rest.is_empty() {
-            return is_trap_path(rest);
-        }
-        let Some(&(grand, at)) = parents.get(&parent) else {
+        let straight = rest.iter().take_while(|(i, _)| straight_line(i)).count();
+        let next = match rest.get(straight) {
+            Some((Instr::Unreachable(_), _)) => return true,
+            Some((Instr::Br(br), _)) => br.block,
+            Some(_) => return false,
+            None => parent,
+        };
+        let Some(&(grand, at)) = parents.get(&next) else {
             return false;
         };
+        if next != parent && !matches!(func.block(grand).instrs[at].0, Instr::Block(_)) {
+            return false; // a loop's head, or an arm's end
+        }
         parent = grand;
         from = at + 1;
     }
     false
+}
+
+/// An instruction that neither branches nor ends the code (a trap path's).
+fn straight_line(instr: &Instr) -> bool {
+    matches!(
+        instr,
+        Instr::LocalGet(_)
+            | Instr::LocalSet(_)
+            | Instr::LocalTee(_)
+            | Instr::Const(_)
+            | Instr::GlobalGet(_)
+            | Instr::Unop(_)
+            | Instr::Binop(_)
+            | Instr::Select(_)
+            | Instr::Load(_)
+            | Instr::Drop(_)
+            | Instr::Call(_)
+    )
 }
 
 /// `(pops, pushes)` of the instructions a test's condition may be made of.
@@ -863,7 +860,7 @@ fn version_loop(
     if !has_test {
         return None;
     }
-    let temps: Vec<LocalId> = (0..8).map(|_| module.locals.add(ValType::I32)).collect();
+    let temps: Vec<LocalId> = (0..32).map(|_| module.locals.add(ValType::I32)).collect();
     let func = module.funcs.get(id).kind.unwrap_local();
     let mut copier = Copier {
         func,
