@@ -1399,17 +1399,7 @@ fn emit_lifted(
             len,
             before_top,
         } => {
-            let signed = op.signed();
-            let extend = if signed {
-                UnaryOp::I64ExtendSI32
-            } else {
-                UnaryOp::I64ExtendUI32
-            };
-            let (lo, hi) = if signed {
-                (i32::MIN as i64, i32::MAX as i64)
-            } else {
-                (0, u32::MAX as i64)
-            };
+            let (extend, lo, hi) = operand_range(*op);
             // low = first; high = first + step * (outer - 1) (step as a signed
             // i32: |step * (outer - 1)| < 2^63); ordered.
             emit_entry_value(body, *idx, seq);
@@ -1422,20 +1412,7 @@ fn emit_lifted(
                 .binop(BinaryOp::I64Mul)
                 .binop(BinaryOp::I64Add)
                 .local_set(high);
-            seq.local_get(low)
-                .local_get(high)
-                .local_get(low)
-                .local_get(high)
-                .binop(BinaryOp::I64LtS)
-                .select(None)
-                .local_get(high)
-                .local_get(low)
-                .local_get(low)
-                .local_get(high)
-                .binop(BinaryOp::I64LtS)
-                .select(None)
-                .local_set(high)
-                .local_set(low);
+            emit_order(seq, low, high);
             // span = inc * (runs - 1) (|inc| < 2^31, so no i64 overflow); at
             // most 2^34 away from 0, else skip (no sum below can wrap).
             emit_affine(body, inc, seq);
@@ -1446,13 +1423,8 @@ fn emit_lifted(
             seq.i64_const(1)
                 .binop(BinaryOp::I64Sub)
                 .binop(BinaryOp::I64Mul)
-                .local_tee(span)
-                .i64_const(SPAN_LIMIT)
-                .binop(BinaryOp::I64GtS)
-                .local_get(span)
-                .i64_const(-SPAN_LIMIT)
-                .binop(BinaryOp::I64LtS)
-                .binop(BinaryOp::I32Or);
+                .local_set(span);
+            emit_outside(seq, span, span, -SPAN_LIMIT, SPAN_LIMIT);
             active(seq, *before_top);
             seq.binop(BinaryOp::I32And).br_if(skip);
             // low += min(span, 0); high += max(span, 0).
@@ -1475,19 +1447,51 @@ fn emit_lifted(
                 .binop(BinaryOp::I64Add)
                 .local_set(high);
             // Some value wraps, or some lies on the trapping side.
-            seq.local_get(low)
-                .i64_const(lo)
-                .binop(BinaryOp::I64LtS)
-                .local_get(high)
-                .i64_const(hi)
-                .binop(BinaryOp::I64GtS)
-                .binop(BinaryOp::I32Or);
+            emit_outside(seq, low, high, lo, hi);
             emit_fails(body, *op, *len, low, high, extend, seq);
             seq.binop(BinaryOp::I32Or);
             active(seq, *before_top);
             seq.binop(BinaryOp::I32And).br_if(skip);
         }
     }
+}
+
+/// The 64-bit extension of a comparison's operands, and the range they take.
+fn operand_range(op: Cmp) -> (UnaryOp, i64, i64) {
+    if op.signed() {
+        (UnaryOp::I64ExtendSI32, i32::MIN as i64, i32::MAX as i64)
+    } else {
+        (UnaryOp::I64ExtendUI32, 0, u32::MAX as i64)
+    }
+}
+
+/// Orders two i64 locals: `low` gets the smaller value, `high` the larger.
+fn emit_order(seq: &mut InstrSeqBuilder, low: LocalId, high: LocalId) {
+    seq.local_get(low)
+        .local_get(high)
+        .local_get(low)
+        .local_get(high)
+        .binop(BinaryOp::I64LtS)
+        .select(None)
+        .local_get(high)
+        .local_get(low)
+        .local_get(low)
+        .local_get(high)
+        .binop(BinaryOp::I64LtS)
+        .select(None)
+        .local_set(high)
+        .local_set(low);
+}
+
+/// Pushes whether i64 local `low` is below `lo` or `high` above `hi`.
+fn emit_outside(seq: &mut InstrSeqBuilder, low: LocalId, high: LocalId, lo: i64, hi: i64) {
+    seq.local_get(low)
+        .i64_const(lo)
+        .binop(BinaryOp::I64LtS)
+        .local_get(high)
+        .i64_const(hi)
+        .binop(BinaryOp::I64GtS)
+        .binop(BinaryOp::I32Or);
 }
 
 /// How far (in index units) a symbolic step may carry an index over the
@@ -1632,17 +1636,7 @@ fn emit_test(
                     seq.i64_const(1).binop(BinaryOp::I64Sub);
                 }
             };
-            let signed = op.signed();
-            let extend = if signed {
-                UnaryOp::I64ExtendSI32
-            } else {
-                UnaryOp::I64ExtendUI32
-            };
-            let (lo, hi) = if signed {
-                (i32::MIN as i64, i32::MAX as i64)
-            } else {
-                (0, u32::MAX as i64)
-            };
+            let (extend, lo, hi) = operand_range(op);
             // first = idx at entry; last = first + inc * (runs - 1), within range.
             emit_entry_value(body, idx, seq);
             seq.unop(extend).local_set(first);
@@ -1664,13 +1658,8 @@ fn emit_test(
                 seq.i64_const(1)
                     .binop(BinaryOp::I64Sub)
                     .binop(BinaryOp::I64Mul)
-                    .local_tee(last)
-                    .i64_const(SPAN_LIMIT)
-                    .binop(BinaryOp::I64GtS)
-                    .local_get(last)
-                    .i64_const(-SPAN_LIMIT)
-                    .binop(BinaryOp::I64LtS)
-                    .binop(BinaryOp::I32Or);
+                    .local_set(last);
+                emit_outside(seq, last, last, -SPAN_LIMIT, SPAN_LIMIT);
                 runs(seq);
                 seq.i64_const(0)
                     .binop(BinaryOp::I64Ne)
@@ -1681,13 +1670,7 @@ fn emit_test(
                     .binop(BinaryOp::I64Add)
                     .local_set(last);
             }
-            seq.local_get(last)
-                .i64_const(lo)
-                .binop(BinaryOp::I64LtS)
-                .local_get(last)
-                .i64_const(hi)
-                .binop(BinaryOp::I64GtS)
-                .binop(BinaryOp::I32Or);
+            emit_outside(seq, last, last, lo, hi);
             // (No test runs at all: nothing to check.)
             runs(seq);
             seq.i64_const(0)
@@ -1702,20 +1685,7 @@ fn emit_test(
                 }
             } else {
                 // Ordered at run time: first <= last.
-                seq.local_get(first)
-                    .local_get(last)
-                    .local_get(first)
-                    .local_get(last)
-                    .binop(BinaryOp::I64LtS)
-                    .select(None)
-                    .local_get(last)
-                    .local_get(first)
-                    .local_get(first)
-                    .local_get(last)
-                    .binop(BinaryOp::I64LtS)
-                    .select(None)
-                    .local_set(last)
-                    .local_set(first);
+                emit_order(seq, first, last);
                 (first, last)
             };
             emit_fails(body, op, len, low, high, extend, seq);
