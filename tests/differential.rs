@@ -153,6 +153,7 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "matmul_ikj_slices" | "matmul_ijk_slices" => &[Ptr, Ptr, Ptr, Dim, Dim, Dim],
         "vecmat_slices" => &[Ptr, Ptr, Ptr, Dim, Dim],
         "vecmat_short" => &[Ptr, Ptr, Area, Ptr, Dim, Dim],
+        "vecmat_ylen" => &[Ptr, Ptr, Ptr, SliceLen, Dim, Dim],
         "colsum_squares" => &[Ptr, Area, Ptr, Dim, Dim],
         "conv3x3_slices" => &[Ptr, Area, Ptr, Ptr, Area, Dim, Dim],
         "tri_rowsum" => &[Ptr, Area, Ptr, SliceLen, Dim],

@@ -211,3 +211,24 @@ pub unsafe extern "C" fn conv3x3_slices(
         }
     }
 }
+
+/// `y += x^T A` into `y` of its own length `ny`: the check of `y[j]` panics at
+/// `j == ny` when `ny` is short.
+#[no_mangle]
+pub unsafe extern "C" fn vecmat_ylen(
+    x: *const i32,
+    a: *const i32,
+    y: *mut i32,
+    ny: usize,
+    m: usize,
+    n: usize,
+) {
+    let (x, a, y) = (slice(x, m), slice(a, m * n), slice_mut(y, ny));
+    for j in 0..n {
+        let mut s = y[j];
+        for i in 0..m {
+            s = s.wrapping_add(x[i].wrapping_mul(a[i * n + j]));
+        }
+        y[j] = s;
+    }
+}
