@@ -154,6 +154,7 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "vecmat_slices" => &[Ptr, Ptr, Ptr, Dim, Dim],
         "vecmat_short" => &[Ptr, Ptr, Area, Ptr, Dim, Dim],
         "vecmat_ylen" => &[Ptr, Ptr, Ptr, SliceLen, Dim, Dim],
+        "add_one_flagged" => &[Ptr, Ptr, SliceLen, Len],
         "colsum_squares" => &[Ptr, Area, Ptr, Dim, Dim],
         "conv3x3_slices" => &[Ptr, Area, Ptr, Ptr, Area, Dim, Dim],
         "tri_rowsum" => &[Ptr, Area, Ptr, SliceLen, Dim],
@@ -497,7 +498,7 @@ fn make_case(
 /// Runs every case of every kernel of one module; returns the kernels that the
 /// optimizer rewrote.
 fn check_module(path: &Path, options: &Options) -> BTreeSet<String> {
-    let input = common::read(path);
+    let input = read_binary(path);
     let result = optimize(&input, options).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let rewritten: BTreeSet<String> = result
         .report
@@ -602,11 +603,23 @@ fn check_module(path: &Path, options: &Options) -> BTreeSet<String> {
 
 /// The corpus modules (`BARQ_CORPUS=text`: only those whose path contains it, to
 /// check one file while working on it).
+/// A corpus module's bytes, text modules assembled.
+fn read_binary(path: &std::path::Path) -> Vec<u8> {
+    let bytes = common::read(path);
+    wat::parse_bytes(&bytes)
+        .expect("corpus module")
+        .into_owned()
+}
+
 fn corpus_binaries() -> Vec<std::path::PathBuf> {
     let only = std::env::var("BARQ_CORPUS").unwrap_or_default();
     common::corpus_files()
         .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+        // (Text modules of corpus/traps too: hand-written shapes of trapping loops.)
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "wasm")
+                || p.parent().is_some_and(|d| d.ends_with("traps"))
+        })
         .filter(|p| p.to_string_lossy().contains(&only))
         .collect()
 }
@@ -637,7 +650,7 @@ fn native_target_behaves_exactly_like_the_original() {
         !p.to_string_lossy().contains("-simd")
     }) {
         check_module(path, &options);
-        let result = optimize(&common::read(path), &options).expect("optimize");
+        let result = optimize(&read_binary(path), &options).expect("optimize");
         native += result
             .report
             .findings
@@ -681,7 +694,7 @@ fn a_hoisted_header_outside_memory_is_not_read() {
     let data = REGION + 2 * REGION_SIZE;
     for level in ["O1", "Os", "Oz"] {
         let path = common::root().join(format!("corpus/c/views.{level}.wasm"));
-        let input = common::read(&path);
+        let input = read_binary(&path);
         let result = optimize(&input, &Options::default()).expect("optimize");
         assert!(
             result
@@ -730,7 +743,7 @@ fn near_misses_are_never_rewritten() {
         .collect();
     assert!(near_misses.len() >= 32, "{near_misses:?}");
     for path in near_misses {
-        let input = common::read(&path);
+        let input = read_binary(&path);
         let result = optimize(&input, &Options::default()).expect("optimize");
         // (Rust near misses link parts of `core` whose loops are not near misses:
         // formatting, `str::count`.)
@@ -767,7 +780,7 @@ fn fast_math_within_bound(target: barq_wasm::Target) {
     let engine = fuel_engine();
     let mut checked = 0;
     for path in corpus_binaries() {
-        let input = common::read(&path);
+        let input = read_binary(&path);
         let result = optimize(&input, &options).expect("optimize");
         let rewritten: BTreeSet<String> = result
             .report
@@ -865,7 +878,7 @@ fn copies_and_fills_match_at_every_distance() {
     ]);
     for level in SCALAR_LEVELS {
         let path = common::root().join(format!("corpus/c/bytes.{level}.wasm"));
-        let input = common::read(&path);
+        let input = read_binary(&path);
         let result = optimize(&input, &Options::default()).expect("optimize");
         for name in ["copy_rows_u8", "fill_rows_u8", "zero_rows_u32"] {
             let nested = result
@@ -1026,7 +1039,7 @@ fn float_extremes_keep_the_scalar_loops_zero() {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     for level in ["O1", "O2", "O3", "Os", "Oz", "O3-simd"] {
         let path = common::root().join(format!("corpus/c/extremes.{level}.wasm"));
-        let input = common::read(&path);
+        let input = read_binary(&path);
         let result = optimize(&input, &Options::default()).expect("optimize");
         let original = Module::new(engine, &input).expect("compile original");
         let output = Module::new(engine, &result.wasm).expect("compile output");
