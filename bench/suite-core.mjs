@@ -198,6 +198,14 @@ export function plainJs(w) {
         outF[i * n + j] = s;
       }
     },
+    gemv: () => {
+      const a = f32s(x), v = f32s(y);
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let j = 0; j < n; j++) s = Math.fround(s + Math.fround(a[i * n + j] * v[j]));
+        outF[i] = s;
+      }
+    },
     quantize: () => {
       const a = f32s(x);
       const q = new Int8Array(out.buffer);

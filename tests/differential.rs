@@ -49,9 +49,9 @@ enum Arg {
     /// a few past `len`), else one short, 0, `len` or five over: a loop indexing
     /// past it panics part-way.
     SliceLen,
-    /// A matrix's inner dimension: 0 for odd `len` under the disjoint layout
-    /// (the loop a function keeps for that case runs, and may take its fast
-    /// path), else `len`.
+    /// A matrix's inner dimension: 0 for `len` 1 and 17 under the disjoint
+    /// layout (the loop a function keeps for that case runs, and may take its
+    /// fast path), else `len` (33: the nest's fast path).
     DimOrZero,
     /// The length of a Rust slice over a `len` x `len` matrix: like `SliceLen`,
     /// relative to `len * len` (one short: the last element's check panics).
@@ -150,6 +150,7 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "brighten_back" => &[Ptr, SliceLen, Ptr, Len],
         "count_positive_slice" => &[Ptr, SliceLen, Len],
         "gemv_slices" => &[Ptr, Ptr, Ptr, Dim, DimOrZero],
+        "gemv_short" => &[Area, Ptr, Ptr, Ptr, Dim, Dim],
         "matmul_ikj_slices" | "matmul_ijk_slices" => &[Ptr, Ptr, Ptr, Dim, Dim, Dim],
         "vecmat_slices" => &[Ptr, Ptr, Ptr, Dim, Dim],
         "vecmat_short" => &[Ptr, Ptr, Area, Ptr, Dim, Dim],
@@ -314,6 +315,14 @@ fn fuel_engine() -> &'static Engine {
     })
 }
 
+/// The pages a module's exported memory starts with.
+fn memory_pages(module: &Module) -> u64 {
+    module
+        .exports()
+        .find_map(|e| e.ty().memory().map(|m| m.minimum()))
+        .unwrap_or(0)
+}
+
 fn run(module: &Module, name: &str, args: &[Val], memory_image: &[u8]) -> Outcome {
     let engine = fuel_engine();
     let mut store = Store::new(engine, ());
@@ -379,8 +388,11 @@ fn make_case(
     len: i64,
     layout: Layout,
     scalar_pick: usize,
+    min_pages: u64,
 ) -> (Vec<Val>, Vec<u8>) {
-    let pages = (REGION + 8 * REGION_SIZE) / 65536;
+    // (As large as the module's own memory, so that the out-of-bounds layout's
+    // last buffer really ends past it: Rust modules start with 17 pages.)
+    let pages = ((REGION + 8 * REGION_SIZE) / 65536).max(min_pages);
     let mut image = vec![0u8; (pages * 65536) as usize];
     fill(rng, &mut image[REGION as usize..]);
     let mut next_ptr = 0u64;
@@ -466,7 +478,7 @@ fn make_case(
             },
             Dim => len,
             DimOrZero => match layout {
-                Layout::Disjoint if len % 2 == 1 => 0,
+                Layout::Disjoint if len % 16 == 1 && len < 33 => 0,
                 _ => len,
             },
             Scalar => {
@@ -554,7 +566,15 @@ fn check_module(path: &Path, options: &Options) -> BTreeSet<String> {
         for &len in lengths {
             for (layout_index, &layout) in LAYOUTS.iter().enumerate() {
                 let scalar_pick = (len.unsigned_abs() as usize).wrapping_add(layout_index);
-                let (args, image) = make_case(&mut rng, &params, kinds, len, layout, scalar_pick);
+                let (args, image) = make_case(
+                    &mut rng,
+                    &params,
+                    kinds,
+                    len,
+                    layout,
+                    scalar_pick,
+                    memory_pages(&original),
+                );
                 let a = run(&original, export.name(), &args, &image);
                 let b = run(&output, export.name(), &args, &image);
                 let what = format!(
@@ -825,7 +845,15 @@ fn fast_math_within_bound(target: barq_wasm::Target) {
                 // (Unaligned pointers would read the aligned fill as other floats,
                 // outside the bound's premise; the exact tests cover them.)
                 for &layout in &[Layout::Disjoint, Layout::Same, Layout::OutOfBounds] {
-                    let (args, mut image) = make_case(&mut rng, &params, kinds, len, layout, 0);
+                    let (args, mut image) = make_case(
+                        &mut rng,
+                        &params,
+                        kinds,
+                        len,
+                        layout,
+                        0,
+                        memory_pages(&original),
+                    );
                     fill_unit(&mut rng, &mut image[REGION as usize..], f64_elements);
                     let a = run(&original, name, &args, &image);
                     let b = run(&output, name, &args, &image);

@@ -83,6 +83,29 @@ pub unsafe extern "C" fn gemv_slices(a: *const f32, x: *const f32, y: *mut f32, 
     }
 }
 
+/// `y = A x` with A row-major (`m` rows of `n`), A the last buffer and of its
+/// own length `na`: a short matrix panics part-way, and A is the buffer that
+/// may end past memory in the differential tests (the rows' lanes are a row
+/// apart). (`na` first: the tests' choice of lengths depends on the position.)
+#[no_mangle]
+pub unsafe extern "C" fn gemv_short(
+    na: usize,
+    x: *const f32,
+    y: *mut f32,
+    a: *const f32,
+    m: usize,
+    n: usize,
+) {
+    let (x, y, a) = (slice(x, n), slice_mut(y, m), slice(a, na));
+    for i in 0..m {
+        let mut s = 0.0f32;
+        for j in 0..n {
+            s += a[i * n + j] * x[j];
+        }
+        y[i] = s;
+    }
+}
+
 /// `C += A B` in i-k-j order, every matrix its own slice of `m*k`, `k*n`, `m*n`.
 #[no_mangle]
 pub unsafe extern "C" fn matmul_ikj_slices(

@@ -171,6 +171,55 @@ pub fn inductions(body: &LoopBody) -> HashMap<LocalId, i64> {
     steps
 }
 
+/// Induction variables stepping by an invariant that is not a constant (a row
+/// pointer, `p += n * 4`): local -> its step, in invariant atoms built from
+/// locals and constants by `i32` operations that cannot trap (no loads), so the
+/// step can be computed in front of the loop.
+pub fn symbolic_inductions(body: &LoopBody) -> HashMap<LocalId, Affine> {
+    let constant = inductions(body);
+    let pure = |node: NodeIndex| {
+        let mut work = vec![node];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(n) = work.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            match &body.graph[n] {
+                Node::Phi(_) | Node::Const(Value::I32(_)) => {}
+                Node::Binop(
+                    BinaryOp::I32Add
+                    | BinaryOp::I32Sub
+                    | BinaryOp::I32Mul
+                    | BinaryOp::I32Shl
+                    | BinaryOp::I32ShrU
+                    | BinaryOp::I32ShrS
+                    | BinaryOp::I32And
+                    | BinaryOp::I32Or
+                    | BinaryOp::I32Xor,
+                ) => work.extend(body.operands(n)),
+                _ => return false,
+            }
+        }
+        true
+    };
+    let mut out = HashMap::new();
+    for (local, end) in &body.end_values {
+        let Some(phi) = body.phis.get(local) else {
+            continue;
+        };
+        if constant.contains_key(local) || end == phi {
+            continue;
+        }
+        let Some(step) = symbolic_increment(body, &Affine::atom(*phi)) else {
+            continue;
+        };
+        if !step.terms.is_empty() && step.terms.keys().all(|a| pure(*a)) {
+            out.insert(*local, step);
+        }
+    }
+    out
+}
+
 /// How much `form` grows per iteration when that is itself an invariant
 /// expression (`i * n` walks a row of `n` elements per iteration): each phi in
 /// it must end the iteration as itself plus an affine form of invariants (or

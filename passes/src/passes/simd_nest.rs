@@ -15,7 +15,7 @@
 //! original loop runs the last iteration and everything the blocks did not.
 
 use super::simd_elementwise::own_functions;
-use crate::analysis::affine::{affine_i32, inductions};
+use crate::analysis::affine::{affine_i32, inductions, symbolic_inductions};
 use crate::analysis::trip_count::trip_count;
 use crate::analysis::value_graph;
 use crate::analysis::LoopForest;
@@ -304,6 +304,7 @@ impl Pass for SimdNest {
                     &body,
                     &trip,
                     &steps,
+                    &symbolic_inductions(&body),
                 ) {
                     Ok(stats) => {
                         let pattern = pattern_of(&stats, has_parent);

@@ -26,7 +26,7 @@
 
 use super::map::{emit_entry_value, emit_first_failing, emit_memory_bytes, GuardLocals};
 use super::simd::{self, VectorBinop, VectorUnop};
-use crate::analysis::affine::{affine_i32, wrap32};
+use crate::analysis::affine::{affine_i32, wrap32, Affine};
 use crate::analysis::trip_count::TripCount;
 use crate::analysis::value_graph::{ExitTest, LoopBody};
 use crate::fingerprints::types::{binop_type, load_type, unop_type, Lanes};
@@ -43,16 +43,36 @@ pub enum Class {
     /// Lane `l` holds lane 0's value plus `s * l` (wrapping `i32`; `s = 0`: the same
     /// value in every lane).
     Lin(i64),
+    /// Lane `l` holds lane 0's value plus `S * l` (wrapping `i32`), `S` the
+    /// loop-invariant stride numbered here (`Stride`): a row pointer stepping by a
+    /// row of `n` elements per iteration. Kept scalar like `Lin`.
+    Sym(u32),
     /// Anything else.
     Vary,
     /// Not written yet in this iteration (a temporary of the loop body).
     Dead,
 }
 
+impl Class {
+    /// Held as one scalar (lane 0's value).
+    fn scalar(self) -> bool {
+        matches!(self, Class::Lin(_) | Class::Sym(_))
+    }
+}
+
+/// A loop-invariant stride of [`Class::Sym`] values, computed in front of the
+/// loop: `S`, lane `l`'s offset `l * S` (`l < 16`), and the offsets four lanes
+/// to a v128.
+pub(crate) struct Stride {
+    value: LocalId,
+    offsets: Vec<LocalId>,
+    vectors: Vec<LocalId>,
+}
+
 fn join(a: Class, b: Class) -> Class {
     match (a, b) {
         (Class::Dead, c) | (c, Class::Dead) => c,
-        (Class::Lin(x), Class::Lin(y)) if x == y => a,
+        (x, y) if x == y => x,
         _ => Class::Vary,
     }
 }
@@ -165,6 +185,9 @@ struct Lockstep<'a> {
     must_edges: HashMap<InstrSeqId, HashSet<LocalId>>,
     written_in_loop: &'a HashSet<LocalId>,
     inductions: &'a HashMap<LocalId, i64>,
+    /// Induction variables stepping by an invariant: their stride's number.
+    sym: &'a HashMap<LocalId, u32>,
+    strides: &'a [Stride],
     global_types: &'a HashMap<walrus::GlobalId, ValType>,
     inner: &'a HashMap<InstrSeqId, Inner>,
     /// The block holding clang -Oz's top test, and how many instructions compute
@@ -267,7 +290,7 @@ impl Lockstep<'_> {
     fn needs_conversion(&self, target: &State) -> bool {
         target
             .iter()
-            .any(|(local, to)| *to == Class::Vary && matches!(self.class_of(*local), Class::Lin(_)))
+            .any(|(local, to)| *to == Class::Vary && self.class_of(*local).scalar())
     }
 
     /// Records an edge to `label` and emits into `out` what moves the locals into
@@ -289,7 +312,7 @@ impl Lockstep<'_> {
                 continue;
             }
             match (from, to) {
-                (Class::Lin(_), Class::Vary) => {
+                (Class::Lin(_) | Class::Sym(_), Class::Vary) => {
                     let ty = self.locals.get(local).ty();
                     let v = Val {
                         class: from,
@@ -368,6 +391,10 @@ impl Lockstep<'_> {
                     .const_(Value::V128(u128::from_le_bytes(bytes)))
                     .binop(BinaryOp::I32x4Add);
             }
+            Class::Sym(k) => {
+                let offsets = self.strides[k as usize].vectors[g as usize];
+                self.out(cur).local_get(offsets).binop(BinaryOp::I32x4Add);
+            }
             Class::Vary | Class::Dead => return Err("internal: varying value without lanes".into()),
         }
         Ok(())
@@ -387,6 +414,7 @@ impl Lockstep<'_> {
         if !self.must_written.contains(&local)
             && self.written_in_loop.contains(&local)
             && !self.inductions.contains_key(&local)
+            && !self.sym.contains_key(&local)
         {
             // Carried from the previous iteration: only induction variables may be.
             return Err("a value carried from one iteration to the next".into());
@@ -521,7 +549,7 @@ impl Lockstep<'_> {
                     self.out(cur).local_set(*s);
                 }
             }
-            Class::Lin(_) => {
+            Class::Lin(_) | Class::Sym(_) => {
                 self.push_scalar(v, cur)?;
                 self.out(cur).local_set(local);
             }
@@ -584,6 +612,55 @@ impl Lockstep<'_> {
                     .binop(BinaryOp::I32And);
             }
             self.out(cur).br_if(bail);
+        }
+        Ok(())
+    }
+
+    /// [`Self::check`] for a load whose lanes lie `S` (stride `k`) apart: the
+    /// range from the lowest lane's `[addr + offset, + bytes)` to the highest's,
+    /// computed in i64 (inside memory, no lane's address wrapped).
+    fn check_spread(
+        &mut self,
+        addr: &Val,
+        k: u32,
+        offset: u64,
+        bytes: u64,
+        cur: InstrSeqId,
+    ) -> Step {
+        if self.prechecked.contains(&self.walking) {
+            return Ok(());
+        }
+        let (lo, hi, d) = (
+            self.scalar_tmp(ValType::I64),
+            self.scalar_tmp(ValType::I64),
+            self.scalar_tmp(ValType::I64),
+        );
+        self.push_scalar(addr, cur)?;
+        let (bail, memory_bytes) = (self.bail, self.memory_bytes);
+        let lanes = 4 * self.groups as i64;
+        let stride = self.strides[k as usize].value;
+        let regions = self.regions.to_vec();
+        let mut seq = self.fb.instr_seq(cur);
+        seq.unop(UnaryOp::I64ExtendUI32)
+            .i64_const(offset as i64)
+            .binop(BinaryOp::I64Add)
+            .local_set(lo);
+        emit_spread(stride, lanes, d, lo, lo, &mut seq);
+        seq.local_get(lo)
+            .i64_const(bytes as i64)
+            .binop(BinaryOp::I64Add)
+            .local_set(hi);
+        emit_spread_high(d, hi, &mut seq);
+        seq.local_get(lo)
+            .i64_const(0)
+            .binop(BinaryOp::I64LtS)
+            .br_if(bail)
+            .local_get(hi)
+            .local_get(memory_bytes)
+            .binop(BinaryOp::I64GtU)
+            .br_if(bail);
+        for r in &regions {
+            emit_overlap_exit(lo, hi, r, bail, &mut seq);
         }
         Ok(())
     }
@@ -730,6 +807,8 @@ impl Lockstep<'_> {
                 return Ok(());
             };
             let mut lanes = 0i64;
+            // Lanes a stride apart (a row pointer): its number.
+            let mut spread = None;
             for (atom, coef) in &form.terms {
                 let class = match &inner.body.graph[*atom] {
                     crate::analysis::value_graph::Node::Phi(local) => class_at_head(*local),
@@ -754,6 +833,7 @@ impl Lockstep<'_> {
                 };
                 match class {
                     Class::Lin(s) => lanes = wrap32(lanes + coef * s),
+                    Class::Sym(k) if *coef == 1 && spread.is_none() => spread = Some(k),
                     _ => return Ok(()),
                 }
             }
@@ -764,15 +844,15 @@ impl Lockstep<'_> {
                 LoadKind::I32_16 { .. } => 8,
                 _ => return Ok(()),
             };
-            let bytes = match lanes {
-                0 => width,
-                s if s == width => per_group * self.groups as i64,
+            let bytes = match (lanes, spread) {
+                (0, _) => width,
+                (s, None) if s == width => per_group * self.groups as i64,
                 _ => return Ok(()),
             };
             let Some(inc) = step_of(&inner.body, &form, &inner.steps) else {
                 return Ok(());
             };
-            ranges.push((addr, arg.offset as i64, bytes, inc));
+            ranges.push((addr, arg.offset as i64, bytes, inc, spread));
         }
         let l = GuardLocals {
             x0: self.locals.add(ValType::I64),
@@ -782,6 +862,9 @@ impl Lockstep<'_> {
         };
         let (lo, hi) = (self.locals.add(ValType::I64), self.locals.add(ValType::I64));
         let (first, last) = (self.locals.add(ValType::I64), self.locals.add(ValType::I64));
+        let d = self.locals.add(ValType::I64);
+        let lanes = 4 * self.groups as i64;
+        let strides: Vec<LocalId> = self.strides.iter().map(|s| s.value).collect();
         let bail = self.bail;
         let regions = self.regions.to_vec();
         let mut seq = self.fb.instr_seq(cur);
@@ -792,7 +875,7 @@ impl Lockstep<'_> {
             .i64_const(1)
             .binop(BinaryOp::I64Add)
             .local_set(l.iterations);
-        for (addr, offset, bytes, (inc_terms, inc_constant)) in ranges {
+        for (addr, offset, bytes, (inc_terms, inc_constant), spread) in ranges {
             // first = addr + offset; last = first + step * (iterations - 1), the
             // step as the i32 the loop adds (wrapping), sign-extended: the range is
             // exact when both ends lie in [0, 2^32), which the checks below ask.
@@ -830,6 +913,12 @@ impl Lockstep<'_> {
                 .binop(BinaryOp::I64LtS)
                 .select(None)
                 .local_set(hi);
+            // Lanes a stride apart: from the lowest lane's range to the highest's
+            // (the corners of lanes x iterations).
+            if let Some(k) = spread {
+                emit_spread(strides[k as usize], lanes, d, lo, lo, &mut seq);
+                emit_spread_high(d, hi, &mut seq);
+            }
             seq.local_get(lo)
                 .i64_const(0)
                 .binop(BinaryOp::I64LtS)
@@ -1357,6 +1446,25 @@ impl Lockstep<'_> {
                 self.stats.products_in_loops += 1;
             }
         }
+        // A row pointer moved by an invariant amount steps by the same stride.
+        let stride = match (op, a.class, b.class) {
+            (BinaryOp::I32Add, Class::Sym(k), Class::Lin(0))
+            | (BinaryOp::I32Add, Class::Lin(0), Class::Sym(k))
+            | (BinaryOp::I32Sub, Class::Sym(k), Class::Lin(0)) => Some(k),
+            _ => None,
+        };
+        if let Some(k) = stride {
+            let t = self.scalar_tmp(ty);
+            self.push_scalar(a, cur)?;
+            self.push_scalar(b, cur)?;
+            self.out(cur).binop(op).local_set(t);
+            return Ok(Val {
+                class: Class::Sym(k),
+                ty,
+                repr: Repr::Scalar(t),
+                origin: Origin::Other,
+            });
+        }
         if let (Class::Lin(x), Class::Lin(y)) = (a.class, b.class) {
             use BinaryOp::*;
             let lin = match op {
@@ -1647,6 +1755,45 @@ impl Lockstep<'_> {
                 }
                 self.stats.lane_loads += 1;
                 self.stats.narrow_loads |= width < 4;
+                Ok(Val {
+                    class: Class::Vary,
+                    ty,
+                    repr: Repr::Vector(out),
+                    origin: Origin::LaneLoad,
+                })
+            }
+            // Lanes `S` bytes apart (rows of a matrix): one element per lane.
+            Class::Sym(k) => {
+                if !matches!(kind, LoadKind::F32 | LoadKind::I32 { atomic: false }) {
+                    return Err(
+                        "a load of other than 32 bits whose address steps by an invariant".into(),
+                    );
+                }
+                self.check_spread(addr, k, arg.offset, width as u64, cur)?;
+                let m = Self::memarg(arg.offset)?;
+                let offsets = self.strides[k as usize].offsets.clone();
+                let out = self.vector_tmp();
+                for (g, o) in out.iter().enumerate() {
+                    for lane in 0..4u8 {
+                        let l = 4 * g + lane as usize;
+                        self.push_scalar(addr, cur)?;
+                        if l > 0 {
+                            self.out(cur).local_get(offsets[l]).binop(BinaryOp::I32Add);
+                        }
+                        if lane == 0 {
+                            self.out(cur)
+                                .load_simd(memory, LoadSimdKind::V128Load32Zero, m);
+                        } else {
+                            self.out(cur).local_get(*o).load_simd(
+                                memory,
+                                LoadSimdKind::V128Load32Lane(lane),
+                                m,
+                            );
+                        }
+                        self.out(cur).local_set(*o);
+                    }
+                }
+                self.stats.lane_loads += 1;
                 Ok(Val {
                     class: Class::Vary,
                     ty,
@@ -1959,6 +2106,46 @@ fn emit_overlap_exit(
         .br_if(exit);
 }
 
+/// `d = S * (lanes - 1)` in i64 (`stride`: the i32 `S`, signed), and
+/// `lo_out = lo + min(d, 0)`: the lowest lane's end of a range whose lane 0 starts
+/// at `lo`.
+fn emit_spread(
+    stride: LocalId,
+    lanes: i64,
+    d: LocalId,
+    lo: LocalId,
+    lo_out: LocalId,
+    seq: &mut walrus::InstrSeqBuilder,
+) {
+    seq.local_get(stride)
+        .unop(UnaryOp::I64ExtendSI32)
+        .i64_const(lanes - 1)
+        .binop(BinaryOp::I64Mul)
+        .local_set(d)
+        .local_get(lo)
+        .local_get(d)
+        .i64_const(0)
+        .local_get(d)
+        .i64_const(0)
+        .binop(BinaryOp::I64LtS)
+        .select(None)
+        .binop(BinaryOp::I64Add)
+        .local_set(lo_out);
+}
+
+/// `hi += max(d, 0)`: the highest lane's end (see [`emit_spread`]).
+fn emit_spread_high(d: LocalId, hi: LocalId, seq: &mut walrus::InstrSeqBuilder) {
+    seq.local_get(hi)
+        .local_get(d)
+        .i64_const(0)
+        .local_get(d)
+        .i64_const(0)
+        .binop(BinaryOp::I64GtS)
+        .select(None)
+        .binop(BinaryOp::I64Add)
+        .local_set(hi);
+}
+
 /// A load at the top level of the loop body, for the check in front of the loop.
 struct TopLoad {
     addr: petgraph::graph::NodeIndex,
@@ -2046,6 +2233,8 @@ struct Setup<'a> {
     regions: &'a [Region],
     written_in_loop: &'a HashSet<LocalId>,
     inductions: &'a HashMap<LocalId, i64>,
+    sym: &'a HashMap<LocalId, u32>,
+    strides: &'a [Stride],
     global_types: &'a HashMap<walrus::GlobalId, ValType>,
     inner: &'a HashMap<InstrSeqId, Inner>,
     /// The loads at the top level of the body are checked once, in front of the
@@ -2091,9 +2280,10 @@ fn generate(
         .written_in_loop
         .iter()
         .map(|local| {
-            let class = match setup.inductions.get(local) {
-                Some(step) => Class::Lin(*step),
-                None => Class::Dead,
+            let class = match (setup.inductions.get(local), setup.sym.get(local)) {
+                (Some(step), _) => Class::Lin(*step),
+                (None, Some(k)) => Class::Sym(*k),
+                (None, None) => Class::Dead,
             };
             (*local, class)
         })
@@ -2123,6 +2313,8 @@ fn generate(
         must_edges: HashMap::new(),
         written_in_loop: setup.written_in_loop,
         inductions: setup.inductions,
+        sym: setup.sym,
+        strides: setup.strides,
         global_types: setup.global_types,
         inner: setup.inner,
         return_guard: setup.return_guard,
@@ -2162,6 +2354,11 @@ fn generate(
             return Err("an induction variable that changes irregularly".into());
         }
     }
+    for (local, k) in setup.sym {
+        if ls.class_of(*local) != Class::Sym(*k) {
+            return Err("an induction variable that changes irregularly".into());
+        }
+    }
     Ok(Round {
         targets: ls.targets,
         proposed: ls.proposed,
@@ -2176,7 +2373,9 @@ fn generate(
 /// module documentation), and leaves the rest, the last iteration and the exit test
 /// to the original loop. `body` is the loop's outer value graph
 /// (`value_graph::build_outer`), `trip` and `steps` its trip count and induction
-/// variables. Nothing is changed when it returns an error.
+/// variables; `symbolic` the induction variables stepping by an invariant
+/// (`affine::symbolic_inductions`), whose lanes lie that stride apart. Nothing is
+/// changed when it returns an error.
 #[allow(clippy::too_many_arguments)]
 pub fn insert_lockstep(
     module: &mut Module,
@@ -2187,6 +2386,7 @@ pub fn insert_lockstep(
     body: &LoopBody,
     trip: &TripCount,
     steps: &HashMap<LocalId, i64>,
+    symbolic: &HashMap<LocalId, Affine>,
 ) -> Result<Stats, String> {
     let Some(first) = body.stores.first() else {
         return Err("no store".into());
@@ -2286,6 +2486,28 @@ pub fn insert_lockstep(
         .into_iter()
         .map(|(local, step)| (local, step, locals.add(ValType::I32)))
         .collect();
+    // Induction variables stepping by an invariant: one stride each, and a saved
+    // copy.
+    let mut stepped: Vec<(LocalId, &Affine)> = symbolic.iter().map(|(l, a)| (*l, a)).collect();
+    stepped.sort_by_key(|(local, _)| local.index());
+    let strides: Vec<Stride> = stepped
+        .iter()
+        .map(|_| Stride {
+            value: locals.add(ValType::I32),
+            offsets: (0..16).map(|_| locals.add(ValType::I32)).collect(),
+            vectors: (0..4).map(|_| locals.add(ValType::V128)).collect(),
+        })
+        .collect();
+    let sym: HashMap<LocalId, u32> = stepped
+        .iter()
+        .enumerate()
+        .map(|(k, (local, _))| (*local, k as u32))
+        .collect();
+    let sym_saved: Vec<(LocalId, LocalId, LocalId)> = stepped
+        .iter()
+        .zip(&strides)
+        .map(|((local, _), stride)| (*local, stride.value, locals.add(ValType::I32)))
+        .collect();
     let setup = Setup {
         src: &src,
         loop_seq,
@@ -2294,6 +2516,8 @@ pub fn insert_lockstep(
         regions: &regions,
         written_in_loop: &written_in_loop,
         inductions: steps,
+        sym: &sym,
+        strides: &strides,
         global_types: &global_types,
         inner: &inner,
         top_prechecked: top_loads.is_some(),
@@ -2344,6 +2568,35 @@ pub fn insert_lockstep(
             .binop(BinaryOp::I64LtS)
             .br_if(guard);
         emit_memory_bytes(memory, l.memory_bytes, &mut seq);
+        // The strides, each lane's offset, and those four to a v128.
+        for ((_, step), stride) in stepped.iter().zip(&strides) {
+            seq.i32_const(step.constant as i32);
+            for (atom, coef) in &step.terms {
+                emit_entry_value(body, *atom, &mut seq);
+                seq.i32_const(*coef as i32)
+                    .binop(BinaryOp::I32Mul)
+                    .binop(BinaryOp::I32Add);
+            }
+            seq.local_set(stride.value);
+            for (lane, offset) in stride.offsets.iter().enumerate() {
+                seq.local_get(stride.value)
+                    .i32_const(lane as i32)
+                    .binop(BinaryOp::I32Mul)
+                    .local_set(*offset);
+            }
+            for (g, vector) in stride.vectors.iter().enumerate() {
+                let mut lanes = [0u8; 16];
+                for lane in 0..4 {
+                    lanes[4 * lane..4 * lane + 4]
+                        .copy_from_slice(&((4 * g + lane) as u32).to_le_bytes());
+                }
+                seq.local_get(stride.value)
+                    .unop(UnaryOp::I32x4Splat)
+                    .const_(Value::V128(u128::from_le_bytes(lanes)))
+                    .binop(BinaryOp::I32x4Mul)
+                    .local_set(*vector);
+            }
+        }
         // The range each store writes over all the iterations the blocks may run:
         // inside memory, and disjoint from the others.
         for (store, (r, inc)) in body.stores.iter().zip(regions.iter().zip(&increments)) {
@@ -2440,6 +2693,14 @@ pub fn insert_lockstep(
                     .binop(BinaryOp::I32Add)
                     .local_set(*local);
             }
+            for (local, stride, saved) in &sym_saved {
+                seq.local_get(*saved)
+                    .local_get(*stride)
+                    .i32_const(width as i32)
+                    .binop(BinaryOp::I32Mul)
+                    .binop(BinaryOp::I32Add)
+                    .local_set(*local);
+            }
             for r in &regions {
                 seq.local_get(r.cur)
                     .i64_const(width * r.step)
@@ -2461,9 +2722,15 @@ pub fn insert_lockstep(
             for (local, _, saved) in &inductions {
                 seq.local_get(*local).local_set(*saved);
             }
+            for (local, _, saved) in &sym_saved {
+                seq.local_get(*local).local_set(*saved);
+            }
             seq.instr(Block { seq: bail });
             // Left early: back to where the block started, and the original loop.
             for (local, _, saved) in &inductions {
+                seq.local_get(*saved).local_set(*local);
+            }
+            for (local, _, saved) in &sym_saved {
                 seq.local_get(*saved).local_set(*local);
             }
             seq.br(guard);
