@@ -53,6 +53,13 @@ enum Arg {
     /// layout (the loop a function keeps for that case runs, and may take its
     /// fast path), else `len` (33: the nest's fast path).
     DimOrZero,
+    /// 0 for `len` 33 under the disjoint layout, else `len` (a function
+    /// rewritten both in its nest and in the loop it keeps for 0: the nest's
+    /// fast path is seen at 17).
+    DimZeroAt33,
+    /// A row count: `len + 32` under the disjoint layout (enough rows for the
+    /// fast path of a loop over rows alone), else `len`.
+    Rows,
     /// The length of a Rust slice over a `len` x `len` matrix: like `SliceLen`,
     /// relative to `len * len` (one short: the last element's check panics).
     Area,
@@ -151,6 +158,7 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "count_positive_slice" => &[Ptr, SliceLen, Len],
         "gemv_slices" => &[Ptr, Ptr, Ptr, Dim, DimOrZero],
         "gemv_short" => &[Area, Ptr, Ptr, Ptr, Dim, Dim],
+        "cosine_rows" => &[Ptr, Rows, DimZeroAt33, Ptr, Ptr],
         "matmul_ikj_slices" | "matmul_ijk_slices" => &[Ptr, Ptr, Ptr, Dim, Dim, Dim],
         "vecmat_slices" => &[Ptr, Ptr, Ptr, Dim, Dim],
         "vecmat_short" => &[Ptr, Ptr, Area, Ptr, Dim, Dim],
@@ -481,6 +489,14 @@ fn make_case(
                 Layout::Disjoint if len % 16 == 1 && len < 33 => 0,
                 _ => len,
             },
+            Rows => match layout {
+                Layout::Disjoint => len + 32,
+                _ => len,
+            },
+            DimZeroAt33 => match layout {
+                Layout::Disjoint if len == 33 => 0,
+                _ => len,
+            },
             Scalar => {
                 let f = scalars[scalar_pick % scalars.len()];
                 match ty {
@@ -553,11 +569,12 @@ fn check_module(path: &Path, options: &Options) -> BTreeSet<String> {
             path.display(),
             export.name()
         );
-        let lengths = if kinds.contains(&Dim) || kinds.contains(&DimOrZero) {
-            DIMS
-        } else {
-            LENGTHS
-        };
+        let lengths =
+            if kinds.contains(&Dim) || kinds.contains(&DimOrZero) || kinds.contains(&DimZeroAt33) {
+                DIMS
+            } else {
+                LENGTHS
+            };
         // BARQ_TRACE=1 names each kernel as it starts (to find one that hangs).
         if std::env::var_os("BARQ_TRACE").is_some() {
             eprintln!("{} {}", path.display(), export.name());
@@ -604,7 +621,7 @@ fn check_module(path: &Path, options: &Options) -> BTreeSet<String> {
                         &b.memory[s..s + 12]
                     );
                 }
-                if len >= 33 && matches!(layout, Layout::Disjoint) && b.fuel < a.fuel {
+                if len >= 17 && matches!(layout, Layout::Disjoint) && b.fuel < a.fuel {
                     fast_path_seen = true;
                 }
             }

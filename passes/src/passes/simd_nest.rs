@@ -1,8 +1,10 @@
 //! `simd-nest`: vectorizes a loop that holds other loops across its own iterations:
 //! 16 (then 4) consecutive iterations run in lockstep, one SIMD lane each, inner
 //! loops included. This is GEMM across the columns of C (`C[i][j] = sum_k A[i][k] *
-//! B[k][j]`, each column's sum in its own lane, `k` order kept), GEMV with a
-//! transposed matrix, and direct convolution across output pixels, however the
+//! B[k][j]`, each column's sum in its own lane, `k` order kept), GEMV (with a
+//! transposed matrix; or row-major, each lane a row, its elements gathered a
+//! row apart: `y[i] = sum_j A[i*n + j] x[j]` where the row pointer steps by the
+//! invariant `n`), and direct convolution across output pixels, however the
 //! compiler arranged the inner loops (unrolled, with remainders, guarded).
 //!
 //! Needs: the loop forest, the outer value graph (`value_graph::build_outer`) for

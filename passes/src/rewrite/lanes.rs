@@ -12,9 +12,11 @@
 //!
 //! What must hold, checked here or by the caller's guard:
 //! - control flow is the same in every lane: branch and `if` conditions are `Lin(0)`;
-//! - every load reads either one address for all lanes (`Lin(0)`) or consecutive
-//!   elements (`Lin(width)`); every store writes consecutive elements, at the top
-//!   level of the body, after its last load and nested loop;
+//! - every load reads either one address for all lanes (`Lin(0)`), consecutive
+//!   elements (`Lin(width)`), or one 32-bit element per lane a loop-invariant
+//!   stride apart (`Sym`: the rows of a matrix, gathered lane by lane); every
+//!   store writes consecutive elements, at the top level of the body, after its
+//!   last load and nested loop;
 //! - no lane reads what another lane writes: each load is checked at run time
 //!   against the stores' ranges for the whole run (computed by the guard); a hit
 //!   leaves the lockstep code before the block's first store, and the original loop
@@ -22,7 +24,12 @@
 //! - a load any of whose lanes lies outside memory leaves the same way, so the
 //!   original loop traps where it trapped, with the same writes done before it;
 //! - the only values carried from one iteration to the next are induction
-//!   variables, which the block advances by `4 * G` steps.
+//!   variables, which the block advances by `4 * G` steps (a constant step, or
+//!   an invariant one computed in front of the loop).
+//!
+//! A gathered load's lanes span `S * (lanes - 1)` bytes beyond lane 0's address:
+//! its range check (at an inner loop's entry, or at the load) covers the corners
+//! of lanes x iterations in i64, so no lane's `i32` address wrapped.
 
 use super::map::{emit_entry_value, emit_first_failing, emit_memory_bytes, GuardLocals};
 use super::simd::{self, VectorBinop, VectorUnop};
@@ -62,12 +69,42 @@ impl Class {
 
 /// A loop-invariant stride of [`Class::Sym`] values, computed in front of the
 /// loop: `S`, lane `l`'s offset `l * S` (`l < 16`), and the offsets four lanes
-/// to a v128.
+/// to a v128. `S` is an induction variable's step, or (`product`) an
+/// invariant local times a constant step (`i * n`, `i` the counter), times
+/// `factor` (1, 2, 4 or 8: an index scaled to bytes); `base` is the number of
+/// the unscaled stride.
 pub(crate) struct Stride {
     value: LocalId,
     offsets: Vec<LocalId>,
     vectors: Vec<LocalId>,
+    base: u32,
+    factor: i64,
+    product: Option<(LocalId, i64)>,
 }
+
+impl Stride {
+    /// Entries for `FACTORS`, the first numbered `base`.
+    fn family(
+        locals: &mut ModuleLocals,
+        base: usize,
+        product: Option<(LocalId, i64)>,
+    ) -> Vec<Stride> {
+        FACTORS
+            .iter()
+            .map(|factor| Stride {
+                value: locals.add(ValType::I32),
+                offsets: (0..16).map(|_| locals.add(ValType::I32)).collect(),
+                vectors: (0..4).map(|_| locals.add(ValType::V128)).collect(),
+                base: base as u32,
+                factor: *factor,
+                product,
+            })
+            .collect()
+    }
+}
+
+/// The factors an induction variable's stride is kept at.
+const FACTORS: [i64; 4] = [1, 2, 4, 8];
 
 fn join(a: Class, b: Class) -> Class {
     match (a, b) {
@@ -188,6 +225,11 @@ struct Lockstep<'a> {
     /// Induction variables stepping by an invariant: their stride's number.
     sym: &'a HashMap<LocalId, u32>,
     strides: &'a [Stride],
+    /// The function's locals the loop reads and never writes.
+    invariants: &'a HashSet<LocalId>,
+    /// Products of an invariant and a counter seen without a stride (the next
+    /// round has one).
+    requests: Vec<(LocalId, i64)>,
     global_types: &'a HashMap<walrus::GlobalId, ValType>,
     inner: &'a HashMap<InstrSeqId, Inner>,
     /// The block holding clang -Oz's top test, and how many instructions compute
@@ -614,6 +656,16 @@ impl Lockstep<'_> {
             self.out(cur).br_if(bail);
         }
         Ok(())
+    }
+
+    /// The stride `factor` times stride `k`, if it is kept.
+    fn scaled(&self, k: u32, factor: i64) -> Option<u32> {
+        let s = &self.strides[k as usize];
+        let want = s.factor.checked_mul(factor)?;
+        self.strides
+            .iter()
+            .position(|t| t.base == s.base && t.factor == want)
+            .map(|i| i as u32)
     }
 
     /// [`Self::check`] for a load whose lanes lie `S` (stride `k`) apart: the
@@ -1451,6 +1503,35 @@ impl Lockstep<'_> {
             (BinaryOp::I32Add, Class::Sym(k), Class::Lin(0))
             | (BinaryOp::I32Add, Class::Lin(0), Class::Sym(k))
             | (BinaryOp::I32Sub, Class::Sym(k), Class::Lin(0)) => Some(k),
+            // Scaled by a constant: the stride scaled alike (kept at 2, 4, 8).
+            (BinaryOp::I32Shl, Class::Sym(k), Class::Lin(0)) => {
+                constant(b).and_then(|c| self.scaled(k, 1i64.checked_shl((c & 31) as u32)?))
+            }
+            (BinaryOp::I32Mul, Class::Sym(k), Class::Lin(0)) => {
+                constant(b).and_then(|c| self.scaled(k, c))
+            }
+            (BinaryOp::I32Mul, Class::Lin(0), Class::Sym(k)) => {
+                constant(a).and_then(|c| self.scaled(k, c))
+            }
+            // An invariant local times a counter (`i * n`): lanes `s * n` apart.
+            (BinaryOp::I32Mul, Class::Lin(x), Class::Lin(y)) if (x == 0) != (y == 0) => {
+                let (step, other) = if x != 0 { (x, b) } else { (y, a) };
+                match other.repr {
+                    // (A local of the function the loop never writes: not a
+                    // temporary of this code, which may hold a per-iteration value.)
+                    Repr::Scalar(local) if self.invariants.contains(&local) => {
+                        let found = self
+                            .strides
+                            .iter()
+                            .position(|t| t.factor == 1 && t.product == Some((local, step)));
+                        if found.is_none() && !self.requests.contains(&(local, step)) {
+                            self.requests.push((local, step));
+                        }
+                        found.map(|i| i as u32)
+                    }
+                    _ => None,
+                }
+            }
             _ => None,
         };
         if let Some(k) = stride {
@@ -1764,36 +1845,69 @@ impl Lockstep<'_> {
             }
             // Lanes `S` bytes apart (rows of a matrix): one element per lane.
             Class::Sym(k) => {
-                if !matches!(kind, LoadKind::F32 | LoadKind::I32 { atomic: false }) {
-                    return Err(
-                        "a load of other than 32 bits whose address steps by an invariant".into(),
-                    );
-                }
+                // Each lane's element into its lane (8- and 16-bit ones into the
+                // low lanes, then widened).
+                let (lane_kind, widen): (fn(u8) -> LoadSimdKind, &[UnaryOp]) = match kind {
+                    LoadKind::F32 | LoadKind::I32 { atomic: false } => {
+                        (LoadSimdKind::V128Load32Lane, &[])
+                    }
+                    LoadKind::I32_16 {
+                        kind: ExtendedLoad::SignExtend,
+                    } => (
+                        LoadSimdKind::V128Load16Lane,
+                        &[UnaryOp::I32x4WidenLowI16x8S],
+                    ),
+                    LoadKind::I32_16 {
+                        kind: ExtendedLoad::ZeroExtend,
+                    } => (
+                        LoadSimdKind::V128Load16Lane,
+                        &[UnaryOp::I32x4WidenLowI16x8U],
+                    ),
+                    LoadKind::I32_8 {
+                        kind: ExtendedLoad::SignExtend,
+                    } => (
+                        LoadSimdKind::V128Load8Lane,
+                        &[UnaryOp::I16x8WidenLowI8x16S, UnaryOp::I32x4WidenLowI16x8S],
+                    ),
+                    LoadKind::I32_8 {
+                        kind: ExtendedLoad::ZeroExtend,
+                    } => (
+                        LoadSimdKind::V128Load8Lane,
+                        &[UnaryOp::I16x8WidenLowI8x16U, UnaryOp::I32x4WidenLowI16x8U],
+                    ),
+                    _ => {
+                        return Err(
+                            "a 64-bit or atomic load whose address steps by an invariant".into(),
+                        )
+                    }
+                };
                 self.check_spread(addr, k, arg.offset, width as u64, cur)?;
                 let m = Self::memarg(arg.offset)?;
                 let offsets = self.strides[k as usize].offsets.clone();
                 let out = self.vector_tmp();
                 for (g, o) in out.iter().enumerate() {
+                    self.out(cur).const_(Value::V128(0)).local_set(*o);
                     for lane in 0..4u8 {
                         let l = 4 * g + lane as usize;
                         self.push_scalar(addr, cur)?;
                         if l > 0 {
                             self.out(cur).local_get(offsets[l]).binop(BinaryOp::I32Add);
                         }
-                        if lane == 0 {
-                            self.out(cur)
-                                .load_simd(memory, LoadSimdKind::V128Load32Zero, m);
-                        } else {
-                            self.out(cur).local_get(*o).load_simd(
-                                memory,
-                                LoadSimdKind::V128Load32Lane(lane),
-                                m,
-                            );
+                        self.out(cur)
+                            .local_get(*o)
+                            .load_simd(memory, lane_kind(lane), m)
+                            .local_set(*o);
+                    }
+                    if !widen.is_empty() {
+                        self.out(cur).local_get(*o);
+                        for op in widen {
+                            self.out(cur).unop(*op);
                         }
                         self.out(cur).local_set(*o);
                     }
                 }
                 self.stats.lane_loads += 1;
+                self.stats.narrow_loads |= width < 4;
                 Ok(Val {
                     class: Class::Vary,
                     ty,
@@ -2234,7 +2348,7 @@ struct Setup<'a> {
     written_in_loop: &'a HashSet<LocalId>,
     inductions: &'a HashMap<LocalId, i64>,
     sym: &'a HashMap<LocalId, u32>,
-    strides: &'a [Stride],
+    invariants: &'a HashSet<LocalId>,
     global_types: &'a HashMap<walrus::GlobalId, ValType>,
     inner: &'a HashMap<InstrSeqId, Inner>,
     /// The loads at the top level of the body are checked once, in front of the
@@ -2256,12 +2370,15 @@ struct Round {
     consistent: bool,
     /// Blocks that need a flag.
     wants_flags: HashSet<InstrSeqId>,
+    /// Products of an invariant and a counter that want a stride.
+    requests: Vec<(LocalId, i64)>,
     stats: Stats,
 }
 
 /// What earlier rounds found: each label's state, and the blocks that need a flag.
 struct Known<'k> {
     labels: &'k HashMap<InstrSeqId, State>,
+    strides: &'k [Stride],
     flagged: &'k HashSet<InstrSeqId>,
 }
 
@@ -2314,7 +2431,9 @@ fn generate(
         written_in_loop: setup.written_in_loop,
         inductions: setup.inductions,
         sym: setup.sym,
-        strides: setup.strides,
+        strides: known.strides,
+        invariants: setup.invariants,
+        requests: Vec::new(),
         global_types: setup.global_types,
         inner: setup.inner,
         return_guard: setup.return_guard,
@@ -2341,7 +2460,19 @@ fn generate(
         early: HashSet::new(),
         stats: Stats::default(),
     };
-    ls.walk(setup.loop_seq, cur, true)?;
+    let walked = ls.walk(setup.loop_seq, cur, true);
+    if !ls.requests.is_empty() {
+        // (Whatever failed may need the strides: again with them.)
+        return Ok(Round {
+            targets: ls.targets,
+            proposed: ls.proposed,
+            consistent: false,
+            wants_flags: ls.wants_flags,
+            requests: ls.requests,
+            stats: ls.stats,
+        });
+    }
+    walked?;
     if !ls.pending.is_empty() {
         return Err("a store of an unrolled pair without its partner".into());
     }
@@ -2362,8 +2493,9 @@ fn generate(
     Ok(Round {
         targets: ls.targets,
         proposed: ls.proposed,
-        consistent: !ls.unsettled,
+        consistent: !ls.unsettled && ls.requests.is_empty(),
         wants_flags: ls.wants_flags,
+        requests: ls.requests,
         stats: ls.stats,
     })
 }
@@ -2461,6 +2593,14 @@ pub fn insert_lockstep(
             _ => None,
         })
         .collect();
+    let invariants: HashSet<LocalId> = src
+        .values()
+        .flat_map(|(_, instrs)| instrs)
+        .filter_map(|i| match i {
+            Instr::LocalGet(g) if !written_in_loop.contains(&g.local) => Some(g.local),
+            _ => None,
+        })
+        .collect();
     let l = GuardLocals {
         x0: locals.add(ValType::I64),
         k: locals.add(ValType::I64),
@@ -2490,23 +2630,23 @@ pub fn insert_lockstep(
     // copy.
     let mut stepped: Vec<(LocalId, &Affine)> = symbolic.iter().map(|(l, a)| (*l, a)).collect();
     stepped.sort_by_key(|(local, _)| local.index());
-    let strides: Vec<Stride> = stepped
-        .iter()
-        .map(|_| Stride {
-            value: locals.add(ValType::I32),
-            offsets: (0..16).map(|_| locals.add(ValType::I32)).collect(),
-            vectors: (0..4).map(|_| locals.add(ValType::V128)).collect(),
-        })
+    // (Entry `FACTORS.len() * i + f`: induction `i`'s step times `FACTORS[f]`;
+    // products of an invariant and a counter follow as they are found.)
+    let mut strides: Vec<Stride> = (0..stepped.len())
+        .flat_map(|i| Stride::family(locals, FACTORS.len() * i, None))
         .collect();
     let sym: HashMap<LocalId, u32> = stepped
         .iter()
         .enumerate()
-        .map(|(k, (local, _))| (*local, k as u32))
+        .map(|(i, (local, _))| (*local, (FACTORS.len() * i) as u32))
         .collect();
     let sym_saved: Vec<(LocalId, LocalId, LocalId)> = stepped
         .iter()
-        .zip(&strides)
-        .map(|((local, _), stride)| (*local, stride.value, locals.add(ValType::I32)))
+        .enumerate()
+        .map(|(i, (local, _))| {
+            let stride = strides[FACTORS.len() * i].value;
+            (*local, stride, locals.add(ValType::I32))
+        })
         .collect();
     let setup = Setup {
         src: &src,
@@ -2517,7 +2657,7 @@ pub fn insert_lockstep(
         written_in_loop: &written_in_loop,
         inductions: steps,
         sym: &sym,
-        strides: &strides,
+        invariants: &invariants,
         global_types: &global_types,
         inner: &inner,
         top_prechecked: top_loads.is_some(),
@@ -2533,14 +2673,23 @@ pub fn insert_lockstep(
     let mut labels: HashMap<InstrSeqId, State> = HashMap::new();
     let mut flagged: HashSet<InstrSeqId> = HashSet::new();
     let mut settled = false;
-    for _ in 0..8 {
+    for _ in 0..12 {
         let scratch = fb.dangling_instr_seq(None).id();
         let known = Known {
             labels: &labels,
+            strides: &strides,
             flagged: &flagged,
         };
         let round = generate(locals, fb, &setup, known, 1, scratch, scratch)?;
         flagged.extend(round.wants_flags.iter().copied());
+        if !round.requests.is_empty() {
+            // Products that want a stride: the same round again with them.
+            for product in round.requests {
+                let base = strides.len();
+                strides.extend(Stride::family(locals, base, Some(product)));
+            }
+            continue;
+        }
         if round.consistent {
             labels = round.targets;
             settled = true;
@@ -2569,13 +2718,24 @@ pub fn insert_lockstep(
             .br_if(guard);
         emit_memory_bytes(memory, l.memory_bytes, &mut seq);
         // The strides, each lane's offset, and those four to a v128.
-        for ((_, step), stride) in stepped.iter().zip(&strides) {
-            seq.i32_const(step.constant as i32);
-            for (atom, coef) in &step.terms {
-                emit_entry_value(body, *atom, &mut seq);
-                seq.i32_const(*coef as i32)
-                    .binop(BinaryOp::I32Mul)
-                    .binop(BinaryOp::I32Add);
+        for stride in &strides {
+            if let (1, Some((local, step))) = (stride.factor, stride.product) {
+                seq.local_get(local)
+                    .i32_const(step as i32)
+                    .binop(BinaryOp::I32Mul);
+            } else if stride.factor == 1 {
+                let step = stepped[stride.base as usize / FACTORS.len()].1;
+                seq.i32_const(step.constant as i32);
+                for (atom, coef) in &step.terms {
+                    emit_entry_value(body, *atom, &mut seq);
+                    seq.i32_const(*coef as i32)
+                        .binop(BinaryOp::I32Mul)
+                        .binop(BinaryOp::I32Add);
+                }
+            } else {
+                seq.local_get(strides[stride.base as usize].value)
+                    .i32_const(stride.factor as i32)
+                    .binop(BinaryOp::I32Mul);
             }
             seq.local_set(stride.value);
             for (lane, offset) in stride.offsets.iter().enumerate() {
@@ -2672,9 +2832,13 @@ pub fn insert_lockstep(
         let bail = fb.dangling_instr_seq(None).id();
         let known = Known {
             labels: &labels,
+            strides: &strides,
             flagged: &flagged,
         };
         let round = generate(locals, fb, &setup, known, groups, bail, bail)?;
+        if !round.requests.is_empty() {
+            return Err("internal: a stride appeared after classification".into());
+        }
         if !round.wants_flags.is_empty() {
             return Err("internal: a block's flag appeared after classification".into());
         }
