@@ -703,17 +703,7 @@ impl Lockstep<'_> {
             .binop(BinaryOp::I64Add)
             .local_set(hi);
         emit_spread_high(d, hi, &mut seq);
-        seq.local_get(lo)
-            .i64_const(0)
-            .binop(BinaryOp::I64LtS)
-            .br_if(bail)
-            .local_get(hi)
-            .local_get(memory_bytes)
-            .binop(BinaryOp::I64GtU)
-            .br_if(bail);
-        for r in &regions {
-            emit_overlap_exit(lo, hi, r, bail, &mut seq);
-        }
+        emit_range_exit(lo, hi, 0, memory_bytes, &regions, bail, &mut seq);
         Ok(())
     }
 
@@ -971,20 +961,7 @@ impl Lockstep<'_> {
                 emit_spread(strides[k as usize], lanes, d, lo, lo, &mut seq);
                 emit_spread_high(d, hi, &mut seq);
             }
-            seq.local_get(lo)
-                .i64_const(0)
-                .binop(BinaryOp::I64LtS)
-                .br_if(bail)
-                .local_get(hi)
-                .i64_const(bytes)
-                .binop(BinaryOp::I64Add)
-                .local_tee(hi)
-                .local_get(l.memory_bytes)
-                .binop(BinaryOp::I64GtU)
-                .br_if(bail);
-            for r in &regions {
-                emit_overlap_exit(lo, hi, r, bail, &mut seq);
-            }
+            emit_range_exit(lo, hi, bytes, l.memory_bytes, &regions, bail, &mut seq);
         }
         self.prechecked.insert(src);
         Ok(())
@@ -1750,14 +1727,7 @@ impl Lockstep<'_> {
                     }
                     self.out(cur).local_set(*o);
                 }
-                self.stats.lane_loads += 1;
-                self.stats.narrow_loads |= kind.width() < 4;
-                Ok(Val {
-                    class: Class::Vary,
-                    ty,
-                    repr: Repr::Vector(out),
-                    origin: Origin::LaneLoad,
-                })
+                Ok(self.lane_loaded(ty, out, width))
             }
             // An unrolled loop reading element k of u per iteration: lane l wants
             // element l*u + k of the block's elements; load them all and pick.
@@ -1834,14 +1804,7 @@ impl Lockstep<'_> {
                     }
                     self.out(cur).local_set(*o);
                 }
-                self.stats.lane_loads += 1;
-                self.stats.narrow_loads |= width < 4;
-                Ok(Val {
-                    class: Class::Vary,
-                    ty,
-                    repr: Repr::Vector(out),
-                    origin: Origin::LaneLoad,
-                })
+                Ok(self.lane_loaded(ty, out, width))
             }
             // Lanes `S` bytes apart (rows of a matrix): one element per lane.
             Class::Sym(k) => {
@@ -1906,16 +1869,22 @@ impl Lockstep<'_> {
                         self.out(cur).local_set(*o);
                     }
                 }
-                self.stats.lane_loads += 1;
-                self.stats.narrow_loads |= width < 4;
-                Ok(Val {
-                    class: Class::Vary,
-                    ty,
-                    repr: Repr::Vector(out),
-                    origin: Origin::LaneLoad,
-                })
+                Ok(self.lane_loaded(ty, out, width))
             }
             _ => Err("a load whose address is not consecutive across iterations".into()),
+        }
+    }
+
+    /// The value of a load of one element per lane into `out` (counted for the
+    /// report).
+    fn lane_loaded(&mut self, ty: ValType, out: Vec<LocalId>, width: i64) -> Val {
+        self.stats.lane_loads += 1;
+        self.stats.narrow_loads |= width < 4;
+        Val {
+            class: Class::Vary,
+            ty,
+            repr: Repr::Vector(out),
+            origin: Origin::LaneLoad,
         }
     }
 
@@ -2245,6 +2214,33 @@ fn emit_spread(
         .select(None)
         .binop(BinaryOp::I64Add)
         .local_set(lo_out);
+}
+
+/// Branches to `exit` unless `[lo, hi + bytes)` (i64 locals; `hi` is moved
+/// there) lies inside memory and clear of every store range.
+fn emit_range_exit(
+    lo: LocalId,
+    hi: LocalId,
+    bytes: i64,
+    memory_bytes: LocalId,
+    regions: &[Region],
+    exit: InstrSeqId,
+    seq: &mut walrus::InstrSeqBuilder,
+) {
+    seq.local_get(lo)
+        .i64_const(0)
+        .binop(BinaryOp::I64LtS)
+        .br_if(exit)
+        .local_get(hi);
+    if bytes != 0 {
+        seq.i64_const(bytes).binop(BinaryOp::I64Add).local_tee(hi);
+    }
+    seq.local_get(memory_bytes)
+        .binop(BinaryOp::I64GtU)
+        .br_if(exit);
+    for r in regions {
+        emit_overlap_exit(lo, hi, r, exit, seq);
+    }
 }
 
 /// `hi += max(d, 0)`: the highest lane's end (see [`emit_spread`]).
