@@ -230,6 +230,8 @@ struct Lockstep<'a> {
     /// Products of an invariant and a counter seen without a stride (the next
     /// round has one).
     requests: Vec<(LocalId, i64)>,
+    /// The strides values of this code step by.
+    used: HashSet<u32>,
     global_types: &'a HashMap<walrus::GlobalId, ValType>,
     inner: &'a HashMap<InstrSeqId, Inner>,
     /// The block holding clang -Oz's top test, and how many instructions compute
@@ -1512,6 +1514,7 @@ impl Lockstep<'_> {
             _ => None,
         };
         if let Some(k) = stride {
+            self.used.insert(k);
             let t = self.scalar_tmp(ty);
             self.push_scalar(a, cur)?;
             self.push_scalar(b, cur)?;
@@ -2368,6 +2371,8 @@ struct Round {
     wants_flags: HashSet<InstrSeqId>,
     /// Products of an invariant and a counter that want a stride.
     requests: Vec<(LocalId, i64)>,
+    /// The strides the code uses.
+    used: HashSet<u32>,
     stats: Stats,
 }
 
@@ -2430,6 +2435,7 @@ fn generate(
         strides: known.strides,
         invariants: setup.invariants,
         requests: Vec::new(),
+        used: setup.sym.values().copied().collect(),
         global_types: setup.global_types,
         inner: setup.inner,
         return_guard: setup.return_guard,
@@ -2465,6 +2471,7 @@ fn generate(
             consistent: false,
             wants_flags: ls.wants_flags,
             requests: ls.requests,
+            used: ls.used,
             stats: ls.stats,
         });
     }
@@ -2492,6 +2499,7 @@ fn generate(
         consistent: !ls.unsettled && ls.requests.is_empty(),
         wants_flags: ls.wants_flags,
         requests: ls.requests,
+        used: ls.used,
         stats: ls.stats,
     })
 }
@@ -2701,6 +2709,7 @@ pub fn insert_lockstep(
     }
 
     let guard = fb.dangling_instr_seq(None).id();
+    let prelude = fb.dangling_instr_seq(None).id();
     {
         let mut seq = fb.instr_seq(guard);
         emit_first_failing(body, trip, &l, guard, &mut seq);
@@ -2713,45 +2722,9 @@ pub fn insert_lockstep(
             .binop(BinaryOp::I64LtS)
             .br_if(guard);
         emit_memory_bytes(memory, l.memory_bytes, &mut seq);
-        // The strides, each lane's offset, and those four to a v128.
-        for stride in &strides {
-            if let (1, Some((local, step))) = (stride.factor, stride.product) {
-                seq.local_get(local)
-                    .i32_const(step as i32)
-                    .binop(BinaryOp::I32Mul);
-            } else if stride.factor == 1 {
-                let step = stepped[stride.base as usize / FACTORS.len()].1;
-                seq.i32_const(step.constant as i32);
-                for (atom, coef) in &step.terms {
-                    emit_entry_value(body, *atom, &mut seq);
-                    seq.i32_const(*coef as i32)
-                        .binop(BinaryOp::I32Mul)
-                        .binop(BinaryOp::I32Add);
-                }
-            } else {
-                seq.local_get(strides[stride.base as usize].value)
-                    .i32_const(stride.factor as i32)
-                    .binop(BinaryOp::I32Mul);
-            }
-            seq.local_set(stride.value);
-            for (lane, offset) in stride.offsets.iter().enumerate() {
-                seq.local_get(stride.value)
-                    .i32_const(lane as i32)
-                    .binop(BinaryOp::I32Mul)
-                    .local_set(*offset);
-            }
-            for (g, vector) in stride.vectors.iter().enumerate() {
-                let mut lanes = [0u8; 16];
-                for lane in 0..4 {
-                    lanes[4 * lane..4 * lane + 4]
-                        .copy_from_slice(&((4 * g + lane) as u32).to_le_bytes());
-                }
-                seq.local_get(stride.value)
-                    .unop(UnaryOp::I32x4Splat)
-                    .const_(Value::V128(u128::from_le_bytes(lanes)))
-                    .binop(BinaryOp::I32x4Mul)
-                    .local_set(*vector);
-            }
+        // The strides (filled in once the blocks are generated: those they use).
+        if !strides.is_empty() {
+            seq.instr(Block { seq: prelude });
         }
         // The range each store writes over all the iterations the blocks may run:
         // inside memory, and disjoint from the others.
@@ -2818,6 +2791,7 @@ pub fn insert_lockstep(
         }
     }
     let mut stats = Stats::default();
+    let mut used: HashSet<u32> = HashSet::new();
     // 16 lanes a block (four v128 per value: register blocking for shared loads),
     // then 4. (Measured: 4 lanes alone make straight-line stencils slower too.)
     let widths: &[u32] = &[4, 1];
@@ -2835,6 +2809,7 @@ pub fn insert_lockstep(
         if !round.requests.is_empty() {
             return Err("internal: a stride appeared after classification".into());
         }
+        used.extend(round.used.iter().copied());
         if !round.wants_flags.is_empty() {
             return Err("internal: a block's flag appeared after classification".into());
         }
@@ -2897,6 +2872,55 @@ pub fn insert_lockstep(
         }
         fb.instr_seq(done).instr(Loop { seq: again });
         fb.instr_seq(guard).instr(Block { seq: done });
+    }
+    // The strides used, each after its unscaled one (numbered before it).
+    {
+        let bases: Vec<u32> = used.iter().map(|k| strides[*k as usize].base).collect();
+        used.extend(bases);
+        let mut seq = fb.instr_seq(prelude);
+        // Each: `S`, each lane's offset, and those four to a v128.
+        for (k, stride) in strides.iter().enumerate() {
+            if !used.contains(&(k as u32)) {
+                continue;
+            }
+            if let (1, Some((local, step))) = (stride.factor, stride.product) {
+                seq.local_get(local)
+                    .i32_const(step as i32)
+                    .binop(BinaryOp::I32Mul);
+            } else if stride.factor == 1 {
+                let step = stepped[stride.base as usize / FACTORS.len()].1;
+                seq.i32_const(step.constant as i32);
+                for (atom, coef) in &step.terms {
+                    emit_entry_value(body, *atom, &mut seq);
+                    seq.i32_const(*coef as i32)
+                        .binop(BinaryOp::I32Mul)
+                        .binop(BinaryOp::I32Add);
+                }
+            } else {
+                seq.local_get(strides[stride.base as usize].value)
+                    .i32_const(stride.factor as i32)
+                    .binop(BinaryOp::I32Mul);
+            }
+            seq.local_set(stride.value);
+            for (lane, offset) in stride.offsets.iter().enumerate() {
+                seq.local_get(stride.value)
+                    .i32_const(lane as i32)
+                    .binop(BinaryOp::I32Mul)
+                    .local_set(*offset);
+            }
+            for (g, vector) in stride.vectors.iter().enumerate() {
+                let mut lanes = [0u8; 16];
+                for lane in 0..4 {
+                    lanes[4 * lane..4 * lane + 4]
+                        .copy_from_slice(&((4 * g + lane) as u32).to_le_bytes());
+                }
+                seq.local_get(stride.value)
+                    .unop(UnaryOp::I32x4Splat)
+                    .const_(Value::V128(u128::from_le_bytes(lanes)))
+                    .binop(BinaryOp::I32x4Mul)
+                    .local_set(*vector);
+            }
+        }
     }
     fb.instr_seq(parent_seq)
         .instr_at(position, Block { seq: guard });
