@@ -159,6 +159,7 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "gemv_slices" => &[Ptr, Ptr, Ptr, Dim, DimOrZero],
         "gemv_short" => &[Area, Ptr, Ptr, Ptr, Dim, Dim],
         "cosine_rows" => &[Ptr, Rows, DimZeroAt33, Ptr, Ptr],
+        "column_copy" | "column_back" => &[Ptr, Ptr, Dim, Dim, Kernel],
         "matmul_ikj_slices" | "matmul_ijk_slices" => &[Ptr, Ptr, Ptr, Dim, Dim, Dim],
         "vecmat_slices" => &[Ptr, Ptr, Ptr, Dim, Dim],
         "vecmat_short" => &[Ptr, Ptr, Area, Ptr, Dim, Dim],

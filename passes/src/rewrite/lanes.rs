@@ -695,15 +695,15 @@ impl Lockstep<'_> {
         let stride = self.strides[k as usize].value;
         let regions = self.regions.to_vec();
         let mut seq = self.fb.instr_seq(cur);
+        // Lane 0's range, then stretched to the lowest and highest lane's.
         seq.unop(UnaryOp::I64ExtendUI32)
             .i64_const(offset as i64)
             .binop(BinaryOp::I64Add)
-            .local_set(lo);
-        emit_spread(stride, lanes, d, lo, lo, &mut seq);
-        seq.local_get(lo)
+            .local_tee(lo)
             .i64_const(bytes as i64)
             .binop(BinaryOp::I64Add)
             .local_set(hi);
+        emit_spread(stride, lanes, d, lo, lo, &mut seq);
         emit_spread_high(d, hi, &mut seq);
         emit_range_exit(lo, hi, 0, memory_bytes, &regions, bail, &mut seq);
         Ok(())
