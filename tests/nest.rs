@@ -953,3 +953,56 @@ fn lanes_that_branch_differently_compute_what_each_iteration_computed() {
         assert!(!expected || fast, "{name}: the lockstep path never ran");
     }
 }
+
+/// A column read row by row (corpus/c/strided.c, forwards and backwards: lanes
+/// a run-time stride apart, gathered) with the output placed between the rows it
+/// reads, so that a lane may read what an earlier lane of its block writes
+/// (only the whole lanes' range, lowest lane to highest, sees that), and with
+/// the matrix partly past the end of memory.
+#[test]
+fn gathered_columns_match_with_the_output_between_the_rows() {
+    for level in ["O1", "Os", "Oz"] {
+        let path = format!("corpus/c/strided.{level}.wasm");
+        let (original, output, rewritten) = load(&path);
+        for name in ["column_copy", "column_back"] {
+            assert!(rewritten.iter().any(|f| f == name), "{path}: {rewritten:?}");
+            let mut fast = false;
+            for (m, n, c) in [
+                (17, 1, 0),
+                (33, 3, 2),
+                (40, 8, 5),
+                (65, 40, 0),
+                (20, 100, 99),
+            ] {
+                let call = |a: i64, y: i64| vec![i(a), i(y), i(m), i(n), i(c)];
+                let mut cases = vec![
+                    ("disjoint".to_string(), call(A, C)),
+                    (
+                        "y == the first element read".to_string(),
+                        call(A, A + 4 * c),
+                    ),
+                    (
+                        "A past the end".to_string(),
+                        call(MEMORY - 4 * (m * n) + 8, C),
+                    ),
+                    ("y past the end".to_string(), call(A, MEMORY - 4 * m + 12)),
+                ];
+                // y starting inside row r of A (just after its element c).
+                for r in [1, m / 2, m - 3, m - 1] {
+                    cases.push((
+                        format!("y inside row {r}"),
+                        call(A, A + 4 * (r * n + c + 1)),
+                    ));
+                }
+                for (what, args) in cases {
+                    let (before, after) =
+                        same(&original, &output, name, &args, &format!("{path} {what}"));
+                    if what == "disjoint" && m >= 33 && after < before {
+                        fast = true;
+                    }
+                }
+            }
+            assert!(fast, "{path}: {name} never took the lockstep path");
+        }
+    }
+}
