@@ -174,9 +174,12 @@ pub fn inductions(body: &LoopBody) -> HashMap<LocalId, i64> {
 /// Induction variables stepping by an invariant that is not a constant (a row
 /// pointer, `p += n * 4`): local -> its step, in invariant atoms built from
 /// locals and constants by `i32` operations that cannot trap (no loads), so the
-/// step can be computed in front of the loop.
-pub fn symbolic_inductions(body: &LoopBody) -> HashMap<LocalId, Affine> {
-    let constant = inductions(body);
+/// step can be computed in front of the loop. `constant`: the constant-step
+/// induction variables ([`inductions`]), left out.
+pub fn symbolic_inductions(
+    body: &LoopBody,
+    constant: &HashMap<LocalId, i64>,
+) -> HashMap<LocalId, Affine> {
     let pure = |node: NodeIndex| {
         let mut work = vec![node];
         let mut seen = std::collections::HashSet::new();

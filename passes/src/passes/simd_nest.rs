@@ -306,7 +306,7 @@ impl Pass for SimdNest {
                     &body,
                     &trip,
                     &steps,
-                    &symbolic_inductions(&body),
+                    &symbolic_inductions(&body, &steps),
                 ) {
                     Ok(stats) => {
                         let pattern = pattern_of(&stats, has_parent);

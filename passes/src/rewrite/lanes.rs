@@ -703,7 +703,7 @@ impl Lockstep<'_> {
             .i64_const(bytes as i64)
             .binop(BinaryOp::I64Add)
             .local_set(hi);
-        emit_spread(stride, lanes, d, lo, lo, &mut seq);
+        emit_spread(stride, lanes, d, lo, &mut seq);
         emit_spread_high(d, hi, &mut seq);
         emit_range_exit(lo, hi, 0, memory_bytes, &regions, bail, &mut seq);
         Ok(())
@@ -960,7 +960,7 @@ impl Lockstep<'_> {
             // Lanes a stride apart: from the lowest lane's range to the highest's
             // (the corners of lanes x iterations).
             if let Some(k) = spread {
-                emit_spread(strides[k as usize], lanes, d, lo, lo, &mut seq);
+                emit_spread(strides[k as usize], lanes, d, lo, &mut seq);
                 emit_spread_high(d, hi, &mut seq);
             }
             emit_range_exit(lo, hi, bytes, l.memory_bytes, &regions, bail, &mut seq);
@@ -2193,14 +2193,13 @@ fn emit_overlap_exit(
 }
 
 /// `d = S * (lanes - 1)` in i64 (`stride`: the i32 `S`, signed), and
-/// `lo_out = lo + min(d, 0)`: the lowest lane's end of a range whose lane 0 starts
-/// at `lo`.
+/// `lo += min(d, 0)`: the lowest lane's end of a range whose lane 0 starts at
+/// `lo`.
 fn emit_spread(
     stride: LocalId,
     lanes: i64,
     d: LocalId,
     lo: LocalId,
-    lo_out: LocalId,
     seq: &mut walrus::InstrSeqBuilder,
 ) {
     seq.local_get(stride)
@@ -2216,7 +2215,7 @@ fn emit_spread(
         .binop(BinaryOp::I64LtS)
         .select(None)
         .binop(BinaryOp::I64Add)
-        .local_set(lo_out);
+        .local_set(lo);
 }
 
 /// Branches to `exit` unless `[lo, hi + bytes)` (i64 locals; `hi` is moved
