@@ -19,6 +19,15 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("c/widening", "sum_u8", "sum", false),
     ("c/widening", "sum_i16", "sum", false),
     ("c/widening", "sum_squares_i16", "sum_squares", false),
+    ("c/widening", "sad_u8", "sum", false),
+    ("c/widening", "ssd_u8", "sum", false),
+    ("c/widening", "abs_sum_i16", "sum", false),
+    ("c/widening", "weighted_u16", "sum", false),
+    ("c/widening", "count_range_u8", "sum", false),
+    ("c/widening", "ct_diff_u8", "reduce_or", false),
+    ("c/scaled_sum", "sum_pair_i32", "sum", false),
+    ("c/scaled_sum", "sum_mixed_i32", "sum", false),
+    ("c/scaled_sum", "or_pair_i32", "reduce_or", false),
     ("c/dot", "dot_i8", "dot", false),
     ("c/dot", "dot_i32", "dot", false),
     ("c/partial_sums", "sum_squares2_f64", "sum_squares", false),
@@ -362,6 +371,36 @@ fn counts_are_rewritten_in_rust_and_assemblyscript() {
                         .collect();
                     failures.push(format!("{stem}.{level} {function}: {findings:?}"));
                 }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Integer folds as rustc writes them: widening terms other than a load or a
+/// product (`u8::abs_diff`, a squared difference of `i16`s), computed in i32
+/// lanes, and the bitwise folds of a constant-time comparison and a parity check.
+#[test]
+fn widening_terms_and_bitwise_folds_are_rewritten_in_rust() {
+    let mut failures = Vec::new();
+    let cases = [
+        ("sad_u8_rs", "sum", "widened-i32x4"),
+        ("ssd_i16_rs", "sum", "widened-i32x4"),
+        ("ct_eq_rs", "reduce_or", "widened-i32x4"),
+        ("xor_words_rs", "reduce_xor", "reduce-i32xor"),
+    ];
+    for level in ["O3", "Os"] {
+        let all = default_findings("rust/widening", level);
+        for (function, pattern, shape) in cases {
+            let findings = of(&all, function);
+            let ok = !findings.is_empty()
+                && findings.iter().all(|f| {
+                    f.action == Action::Rewritten
+                        && f.pattern == pattern
+                        && f.reason.as_deref().is_some_and(|r| r.contains(shape))
+                });
+            if !ok {
+                failures.push(format!("rust/widening.{level} {function}: {findings:?}"));
             }
         }
     }

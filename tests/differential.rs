@@ -114,6 +114,15 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "sum_squares" | "l2_norm" | "sum_i32" | "prefix_sum" | "sum_until_negative" => &[Ptr, Len],
         "dot_u8" | "dot_u8_i8" | "dot_i16" | "dot_u16" | "dot_i8_acc16" => &[Ptr, Ptr, Len],
         "sum_u8" | "sum_i16" | "sum_squares_i16" => &[Ptr, Len],
+        // (Widening terms in i32 lanes; bitwise folds; two terms per element.)
+        "sad_u8" | "ssd_u8" | "ct_diff_u8" | "sad_u8_rs" | "ssd_i16_rs" | "ct_eq_rs"
+        | "sum_pair_i32" | "or_pair_i32" => &[Ptr, Ptr, Len],
+        "abs_sum_i16" | "xor_words_rs" => &[Ptr, Len],
+        "weighted_u16" => &[Ptr, Int, Len],
+        "count_range_u8" => &[Ptr, Int, Int, Len],
+        "sum_mixed_i32" => &[Ptr, Len, Int],
+        "or_then_xor" | "sad_saturating" => &[Ptr, Ptr, Len],
+        "pack_bits" | "xor_rolling" => &[Ptr, Len],
         // (Counts: the compared value comes from the integer list, inside and outside
         // the elements' range; outside, the kernel leaves every element to the loop's
         // own term.)

@@ -54,3 +54,52 @@ EXPORT("dot_i8_acc16") int16_t dot_i8_acc16(const int8_t *a, const int8_t *b, in
     for (int i = 0; i < n; i++) acc += a[i] * b[i];
     return acc;
 }
+
+// Terms other than a load, a product of loads or a comparison, computed in i32
+// lanes from four extended elements: the sum of absolute differences of motion
+// search and image diffs (clang's `abs` is a shift, xor and subtract), the sum of
+// squared differences, the absolute sum of 16-bit samples (a ternary), a weighted
+// sum by a parameter and a count of bytes in a range (a subtract and one unsigned
+// comparison).
+EXPORT("sad_u8") uint32_t sad_u8(const uint8_t *a, const uint8_t *b, int n) {
+    uint32_t acc = 0;
+    for (int i = 0; i < n; i++) {
+        int d = a[i] - b[i];
+        acc += d < 0 ? -d : d;
+    }
+    return acc;
+}
+
+EXPORT("ssd_u8") uint32_t ssd_u8(const uint8_t *a, const uint8_t *b, int n) {
+    uint32_t acc = 0;
+    for (int i = 0; i < n; i++) {
+        int d = a[i] - b[i];
+        acc += d * d;
+    }
+    return acc;
+}
+
+EXPORT("abs_sum_i16") int32_t abs_sum_i16(const int16_t *x, int n) {
+    int32_t acc = 0;
+    for (int i = 0; i < n; i++) acc += x[i] < 0 ? -x[i] : x[i];
+    return acc;
+}
+
+EXPORT("weighted_u16") uint32_t weighted_u16(const uint16_t *x, uint32_t w, int n) {
+    uint32_t acc = 0;
+    for (int i = 0; i < n; i++) acc += x[i] * w + (x[i] >> 3);
+    return acc;
+}
+
+EXPORT("count_range_u8") int count_range_u8(const uint8_t *p, int lo, int hi, int n) {
+    int acc = 0;
+    for (int i = 0; i < n; i++) acc += p[i] >= lo && p[i] <= hi;
+    return acc;
+}
+
+// A constant-time comparison: the or of the bytes' differences (a bitwise fold).
+EXPORT("ct_diff_u8") int ct_diff_u8(const uint8_t *a, const uint8_t *b, int n) {
+    uint8_t acc = 0;
+    for (int i = 0; i < n; i++) acc |= a[i] ^ b[i];
+    return acc != 0;
+}

@@ -45,3 +45,35 @@ pub unsafe extern "C" fn dot4_f32(a: *const f32, b: *const f32, n: usize) -> f32
     }
     (s[0] + s[1]) + (s[2] + s[3])
 }
+
+/// The sum of absolute differences of bytes (`u8::abs_diff`, widened).
+#[no_mangle]
+pub unsafe extern "C" fn sad_u8_rs(a: *const u8, b: *const u8, n: usize) -> u32 {
+    let (a, b) = (core::slice::from_raw_parts(a, n), core::slice::from_raw_parts(b, n));
+    a.iter()
+        .zip(b)
+        .fold(0u32, |acc, (x, y)| acc.wrapping_add(x.abs_diff(*y) as u32))
+}
+
+/// The sum of squared differences of 16-bit samples.
+#[no_mangle]
+pub unsafe extern "C" fn ssd_i16_rs(a: *const i16, b: *const i16, n: usize) -> i32 {
+    let (a, b) = (core::slice::from_raw_parts(a, n), core::slice::from_raw_parts(b, n));
+    a.iter().zip(b).fold(0i32, |acc, (x, y)| {
+        let d = *x as i32 - *y as i32;
+        acc.wrapping_add(d.wrapping_mul(d))
+    })
+}
+
+/// A constant-time comparison: the or of the bytes' differences.
+#[no_mangle]
+pub unsafe extern "C" fn ct_eq_rs(a: *const u8, b: *const u8, n: usize) -> bool {
+    let (a, b) = (core::slice::from_raw_parts(a, n), core::slice::from_raw_parts(b, n));
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The xor of 32-bit words (a parity check).
+#[no_mangle]
+pub unsafe extern "C" fn xor_words_rs(p: *const u32, n: usize) -> u32 {
+    core::slice::from_raw_parts(p, n).iter().fold(0, |acc, x| acc ^ x)
+}

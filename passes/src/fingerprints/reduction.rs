@@ -102,11 +102,25 @@ pub enum Extremum {
     Op(BinaryOp),
 }
 
+/// The folds of a reduction: additions, and the bitwise `or` and `xor` of
+/// constant-time comparisons, parity and "any bit set" tests (integer folds are
+/// exact in any order).
 fn add_op(op: BinaryOp) -> bool {
+    use BinaryOp::*;
     matches!(
         op,
-        BinaryOp::F32Add | BinaryOp::F64Add | BinaryOp::I32Add | BinaryOp::I64Add
+        F32Add | F64Add | I32Add | I64Add | I32Or | I64Or | I32Xor | I64Xor
     )
+}
+
+/// The pattern of a bitwise fold (`None` for additions).
+fn bitwise_pattern(op: BinaryOp) -> Option<&'static str> {
+    use BinaryOp::*;
+    match op {
+        I32Or | I64Or => Some("reduce_or"),
+        I32Xor | I64Xor => Some("reduce_xor"),
+        _ => None,
+    }
 }
 
 /// Flattens `acc + t1 + t2 + ...` (any association) into its terms, if `phi`
@@ -311,7 +325,7 @@ pub fn match_reduction(module: &Module, body: &LoopBody) -> Result<ReductionMatc
             local: *local,
             op,
             terms,
-            pattern,
+            pattern: bitwise_pattern(op).unwrap_or(pattern),
             elem: Some(elem),
         });
     }
@@ -379,6 +393,30 @@ fn term_offset(body: &LoopBody, term: NodeIndex) -> Option<i64> {
             affine_i32(body, body.operands(*l)[0]).map(|f| f.constant + arg.offset as i64)
         })
         .min()
+}
+
+/// How many of an accumulator's terms read the iteration's first element: more
+/// than one where the compiler split an integer `s += f(x) + g(x)` into
+/// `s + f(x) + g(x)` (exact in any grouping for wrapping adds and bitwise ors,
+/// ands and xors); 1 otherwise.
+fn same_element_terms(body: &LoopBody, acc: &Accumulator) -> usize {
+    use BinaryOp::*;
+    if !matches!(
+        acc.op,
+        I32Add | I64Add | I32Or | I64Or | I32And | I64And | I32Xor | I64Xor
+    ) {
+        return 1;
+    }
+    let offsets: Vec<Option<i64>> = acc.terms.iter().map(|t| term_offset(body, *t)).collect();
+    let Some(first) = offsets.iter().flatten().min() else {
+        return 1;
+    };
+    let group = offsets.iter().filter(|o| **o == Some(*first)).count();
+    if group == 0 || !acc.terms.len().is_multiple_of(group) {
+        1
+    } else {
+        group
+    }
 }
 
 /// The width in bytes shared by every load under `terms`, if they share one.
@@ -568,6 +606,14 @@ pub struct ReductionPlan {
     pub accumulators: Vec<(LocalId, BinaryOp, NodeIndex)>,
     /// Per accumulator, for widening sums: how its term combines its loads.
     pub wide: Vec<WideTerm>,
+    /// Per accumulator, the further lane-0 terms it adds for the same element (an
+    /// integer `s += a[i] + b[i]` that the compiler split into `s + a[i] + b[i]`);
+    /// empty for most.
+    pub more: Vec<Vec<NodeIndex>>,
+    /// A widening sum whose terms are not all [`WideTerm`]s: every term is computed
+    /// in i32x4 lanes from four elements read and extended as the loop's loads
+    /// extend them (`wide` is then empty).
+    pub widened: bool,
     /// Accumulator `j` takes element `j` of each group of `unroll` (see
     /// [`ReductionMatch::interleaved`]): the kernel starts from the accumulators'
     /// values and returns their final values.
@@ -746,7 +792,7 @@ pub fn plan(
     let unroll = if r.interleaved {
         (r.accumulators.len() * r.accumulators[0].terms.len()) as u32
     } else {
-        r.accumulators[0].terms.len() as u32
+        (r.accumulators[0].terms.len() / same_element_terms(body, &r.accumulators[0])) as u32
     };
     let stride = unroll as i64 * elem_bytes as i64;
     let mut memory = None;
@@ -756,6 +802,8 @@ pub fn plan(
     let mut wide = Vec::new();
     let mut invariants: Vec<(NodeIndex, ValType)> = Vec::new();
     let mut counted_against: Vec<NodeIndex> = Vec::new();
+    let mut generic = false;
+    let mut more: Vec<Vec<NodeIndex>> = Vec::new();
     for (index, acc) in r.accumulators.iter().enumerate() {
         if node_type(module, body, acc.terms[0]) != Some(ty) {
             return Err("accumulators of different shapes".into());
@@ -778,16 +826,18 @@ pub fn plan(
             // match_reduction checked that every term is the lane-0 term shifted
             // by its element; the kernel evaluates the lane-0 term only.
             accumulators.push((acc.local, acc.op, acc.terms[0]));
+            more.push(Vec::new());
             if index > 0 {
                 continue;
             }
             acc.terms[0]
         } else {
-            if acc.terms.len() as u32 != unroll {
+            let group = same_element_terms(body, acc);
+            if acc.terms.len() != unroll as usize * group {
                 return Err("accumulators of different shapes".into());
             }
-            // Order the unrolled terms by their first load's offset: term u reads
-            // element u of the iteration.
+            // Order the unrolled terms by their first load's offset: group u (of
+            // `group` terms) reads element u of the iteration.
             let mut terms: Vec<(i64, NodeIndex)> = acc
                 .terms
                 .iter()
@@ -798,25 +848,73 @@ pub fn plan(
                 })
                 .collect::<Result<_, _>>()?;
             terms.sort();
-            let lane0 = lane_text(body, terms[0].1, 0, 0)?;
-            for (u, (_, term)) in terms.iter().enumerate().skip(1) {
-                if lane_text(body, *term, u as i64 * elem_bytes as i64, 0)? != lane0 {
+            let texts = |u: usize| -> Result<Vec<String>, PlanError> {
+                let mut texts = terms[u * group..(u + 1) * group]
+                    .iter()
+                    .map(|(_, t)| lane_text(body, *t, u as i64 * elem_bytes as i64, 0))
+                    .collect::<Result<Vec<_>, _>>()?;
+                texts.sort();
+                Ok(texts)
+            };
+            let lane0 = texts(0)?;
+            for u in 1..unroll as usize {
+                if texts(u)? != lane0 {
                     return Err("unrolled terms differ".into());
                 }
             }
-            terms[0].1
+            // A group's terms, in one lane-0 order (each copy's group is the same
+            // multiset of terms shifted by its element).
+            let mut first: Vec<(String, NodeIndex)> = terms[..group]
+                .iter()
+                .map(|(_, t)| Ok((lane_text(body, *t, 0, 0)?, *t)))
+                .collect::<Result<_, &str>>()?;
+            first.sort();
+            more.push(first[1..].iter().map(|(_, t)| *t).collect::<Vec<_>>());
+            if group > 1 && widening {
+                // The narrow kernels take one term per sum.
+                generic = true;
+            }
+            first[0].1
+        };
+        let group_terms: Vec<NodeIndex> = if r.interleaved {
+            vec![term]
+        } else {
+            std::iter::once(term)
+                .chain(more.last().into_iter().flatten().copied())
+                .collect()
         };
         let operands = if widening {
-            Some(wide_operands(body, term).ok_or_else(|| {
-                PlanError::NotYet("this widening term is not implemented yet".into())
-            })?)
-        } else if !crate::rewrite::simd::vectorizes(body, term, lanes) {
+            // (The narrow kernels add; other folds take i32 lanes.)
+            let narrow = match acc.op {
+                BinaryOp::I32Add => wide_operands(body, term),
+                _ => None,
+            };
+            match narrow {
+                Some(operands) => Some(operands),
+                // Any other term of the extended elements, in i32 lanes as the loop
+                // computes it (exact: each lane is one element's i32 value).
+                None if !r.interleaved
+                    && crate::rewrite::simd::vectorizes(body, term, Lanes::I32x4) =>
+                {
+                    generic = true;
+                    None
+                }
+                None => {
+                    return Err(PlanError::NotYet(
+                        "this widening term is not implemented yet".into(),
+                    ))
+                }
+            }
+        } else if !group_terms
+            .iter()
+            .all(|t| crate::rewrite::simd::vectorizes(body, *t, lanes))
+        {
             return Err("no exact SIMD form for a term".into());
         } else {
             None
         };
         let mut stream_of = std::collections::HashMap::new();
-        for load in body.stream_loads_under(term) {
+        for load in group_terms.iter().flat_map(|t| body.stream_loads_under(*t)) {
             let Node::Load {
                 kind,
                 memory: m,
@@ -864,9 +962,15 @@ pub fn plan(
                 Some(Compared::Const(c)) => {
                     let (lo, hi) = WideCompare::range(elem_bytes, operands[0].1);
                     if !(lo..=hi).contains(&(c as i64)) {
-                        return Err(PlanError::NotYet(
-                            "a count compared with a constant outside the elements' range".into(),
-                        ));
+                        // Compared in i32 lanes instead.
+                        if crate::rewrite::simd::vectorizes(body, term, Lanes::I32x4) {
+                            generic = true;
+                        } else {
+                            return Err(PlanError::NotYet(
+                                "a count compared with a constant outside the elements' range"
+                                    .into(),
+                            ));
+                        }
                     }
                 }
                 Some(Compared::Invariant(n)) => counted_against.push(n),
@@ -880,14 +984,32 @@ pub fn plan(
                 compare,
             });
         }
-        super::elementwise::collect_invariants(module, body, term, &mut invariants)?;
+        for t in &group_terms {
+            super::elementwise::collect_invariants(module, body, *t, &mut invariants)?;
+        }
         if !r.interleaved {
             accumulators.push((acc.local, acc.op, term));
         }
     }
+    // Once one term needs i32 lanes, every term takes them (one loop reads the
+    // elements for all).
+    if generic {
+        if r.interleaved
+            || r.accumulators.iter().any(|a| {
+                !a.terms
+                    .iter()
+                    .all(|t| crate::rewrite::simd::vectorizes(body, *t, Lanes::I32x4))
+            })
+        {
+            return Err(PlanError::NotYet(
+                "this widening term is not implemented yet".into(),
+            ));
+        }
+        wide.clear();
+    }
     // A counting term compares against its invariant in narrow lanes; invariants
     // anywhere else in a widening term are not handled.
-    if widening && invariants.iter().any(|(n, _)| !counted_against.contains(n)) {
+    if widening && !generic && invariants.iter().any(|(n, _)| !counted_against.contains(n)) {
         return Err(PlanError::NotYet(
             "widening terms with invariants are not implemented yet".into(),
         ));
@@ -921,7 +1043,17 @@ pub fn plan(
     invariants.sort_by_key(|(n, _)| n.index());
     let memory = memory.ok_or("no loads")?;
     Ok(ReductionPlan {
-        shape: r.shape.clone(),
+        shape: {
+            let per_element = more.iter().map(|m| m.len() + 1).max().unwrap_or(1);
+            let mut shape = r.shape.clone();
+            if per_element > 1 {
+                shape = format!("{shape}-{per_element}-terms-per-element");
+            }
+            if generic {
+                shape = format!("{shape}-widened-i32x4");
+            }
+            shape
+        },
         lanes,
         unroll,
         stride,
@@ -931,6 +1063,8 @@ pub fn plan(
         invariants,
         accumulators,
         wide,
+        more,
+        widened: generic,
         interleaved: r.interleaved,
         extremum: r.extremum,
         index: r.index.clone(),

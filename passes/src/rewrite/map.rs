@@ -114,6 +114,9 @@ pub(crate) struct KernelCx<'a> {
     /// Added to every load's address: which 16-byte chunk of the current vector
     /// iteration is being computed.
     pub(crate) chunk_offset: u32,
+    /// Vector loads of 8- and 16-bit elements read four of them, extended to i32x4
+    /// lanes as the scalar load extends one (widening sums).
+    pub(crate) widen: bool,
 }
 
 impl KernelCx<'_> {
@@ -212,7 +215,38 @@ impl KernelCx<'_> {
             } => {
                 let base = self.load_base[&node];
                 self.element_address(seq, base);
-                if vector {
+                if vector && self.widen && kind.width() < 4 {
+                    // Four elements, exactly the bytes the four iterations read,
+                    // extended as the scalar load extends one.
+                    use walrus::ir::{ExtendedLoad, LoadSimdKind};
+                    let signed = matches!(
+                        kind,
+                        LoadKind::I32_8 {
+                            kind: ExtendedLoad::SignExtend
+                        } | LoadKind::I32_16 {
+                            kind: ExtendedLoad::SignExtend
+                        }
+                    );
+                    let (load, widen): (LoadSimdKind, &[UnaryOp]) = match (kind.width(), signed) {
+                        (1, false) => (
+                            LoadSimdKind::V128Load32Zero,
+                            &[UnaryOp::I16x8WidenLowI8x16U, UnaryOp::I32x4WidenLowI16x8U],
+                        ),
+                        (1, true) => (
+                            LoadSimdKind::V128Load32Zero,
+                            &[UnaryOp::I16x8WidenLowI8x16S, UnaryOp::I32x4WidenLowI16x8S],
+                        ),
+                        (_, false) => (LoadSimdKind::V128Load16x4U, &[]),
+                        (_, true) => (LoadSimdKind::V128Load16x4S, &[]),
+                    };
+                    seq.load_simd(memory, load, self.chunk(1));
+                    for op in widen {
+                        seq.unop(*op);
+                    }
+                    if repr == Repr::Mask {
+                        to_mask(seq);
+                    }
+                } else if vector {
                     seq.load(memory, LoadKind::V128, self.chunk(1));
                     if repr == Repr::Mask {
                         to_mask(seq);
@@ -365,6 +399,7 @@ impl<'a> KernelCx<'a> {
             elem_bytes: lanes.width(),
             per_vector: lanes.count(),
             chunk_offset: 0,
+            widen: false,
         };
         for root in roots {
             for node in body.loads_under(*root) {

@@ -80,7 +80,12 @@ pub fn reduction_kernel(
     pattern: &str,
 ) -> Option<NativeReduction> {
     use ValType::{F32, I32};
-    if p.interleaved || p.extremum.is_some() || !p.invariants.is_empty() {
+    if p.interleaved
+        || p.extremum.is_some()
+        || !p.invariants.is_empty()
+        || p.widened
+        || p.more.iter().any(|terms| !terms.is_empty())
+    {
         return None;
     }
     if pattern == "cosine" {

@@ -188,7 +188,7 @@ pub fn build_kernel(
     params.push(ValType::I32);
     let results: Vec<ValType> = plan.accumulators.iter().map(|_| scalar).collect();
     let mut builder = FunctionBuilder::new(&mut module.types, &params, &results);
-    let elem = if plan.wide.is_empty() {
+    let elem = if plan.wide.is_empty() && !plan.widened {
         format!("{:?}", lanes.elem())
     } else {
         format!("i{}", plan.elem_bytes * 8)
@@ -227,16 +227,27 @@ pub fn build_kernel(
         plan.accumulators.iter().map(|(_, _, term)| *term).collect()
     };
     let loads: Vec<&crate::fingerprints::elementwise::MapLoad> = plan.loads.iter().collect();
-    let (mut cx, splats) = KernelCx::new(body, lanes, &roots, &loads, &cursors, driver);
+    let all_roots: Vec<NodeIndex> = roots
+        .iter()
+        .copied()
+        .chain(plan.more.iter().flatten().copied())
+        .collect();
+    let (mut cx, splats) = KernelCx::new(body, lanes, &all_roots, &loads, &cursors, driver);
     cx.elem_bytes = plan.elem_bytes;
+    cx.widen = plan.widened;
     // Non-interleaved sums take two vectors per pass, into two sets of partial
     // sums (any order is allowed there), so consecutive additions do not wait for
-    // each other; interleaved sums keep one chain per lane, in order.
+    // each other; interleaved sums keep one chain per lane, in order. Widened
+    // terms read four elements per vector.
     cx.per_vector = if plan.interleaved {
         plan.unroll
+    } else if plan.widened {
+        2 * lanes.count()
     } else {
         2 * 16 / plan.elem_bytes
     };
+    // The byte offset of the second vector of a pass.
+    let chunk_bytes = cx.per_vector / 2 * plan.elem_bytes;
     let second_sums: Vec<LocalId> = if plan.interleaved {
         Vec::new()
     } else {
@@ -357,7 +368,7 @@ pub fn build_kernel(
             return;
         }
         for (chunk, partial) in [&vector_sums, &second_sums].into_iter().enumerate() {
-            let offset = 16 * chunk as u32;
+            let offset = chunk_bytes * chunk as u32;
             if !plan.wide.is_empty() {
                 for (cursor, vector) in cursors.iter().zip(&stream_vectors) {
                     repeat
@@ -384,8 +395,11 @@ pub fn build_kernel(
             cx.chunk_offset = offset;
             for (v, sum) in partial.iter().enumerate() {
                 repeat.local_get(*sum);
-                cx.emit(&mut module.locals, repeat, roots[v], true, Repr::Value);
-                repeat.binop(vector_ops[v]).local_set(*sum);
+                for root in std::iter::once(&roots[v]).chain(&plan.more[v]) {
+                    cx.emit(&mut module.locals, repeat, *root, true, Repr::Value);
+                    repeat.binop(vector_ops[v]);
+                }
+                repeat.local_set(*sum);
             }
         }
         cx.chunk_offset = 0;
@@ -429,8 +443,11 @@ pub fn build_kernel(
             cx.shared.clear();
             for (i, root) in roots.iter().enumerate() {
                 repeat.local_get(sums[i]);
-                cx.emit(&mut module.locals, repeat, *root, false, Repr::Value);
-                repeat.binop(plan.accumulators[i].1).local_set(sums[i]);
+                for root in std::iter::once(root).chain(&plan.more[i]) {
+                    cx.emit(&mut module.locals, repeat, *root, false, Repr::Value);
+                    repeat.binop(plan.accumulators[i].1);
+                }
+                repeat.local_set(sums[i]);
             }
         },
     );
