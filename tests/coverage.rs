@@ -91,6 +91,9 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("c/pixels", "clip_i16_u8", "clamp", false),
     ("c/pixels", "center_u8_i16", "map", false),
     ("c/pixels", "limit_i16", "clamp", false),
+    ("c/pixels", "mix_sat_i16", "map", false),
+    ("c/pixels", "sub_sat_u8", "map", false),
+    ("c/pixels", "add_sat_u16", "map", false),
     ("c/conv3x3", "edges_u8", "conv2d", false),
     ("c/views", "flip_case_buf", "map", false),
     ("c/views", "add_bufs", "add", false),
@@ -401,6 +404,45 @@ fn widening_terms_and_bitwise_folds_are_rewritten_in_rust() {
                 });
             if !ok {
                 failures.push(format!("rust/widening.{level} {function}: {findings:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Saturating arithmetic (Rust's `saturating_add`/`saturating_sub`, C clamps to
+/// the lane's range) runs in narrow lanes with the lanes' saturating operators,
+/// rustc -O3's unrolled 16-bit copies included (which no wider lanes take).
+#[test]
+fn saturating_arithmetic_runs_in_narrow_lanes() {
+    let mut failures = Vec::new();
+    let cases = [
+        ("rust/vector", "mix_sat_i16_rs", "i16x8"),
+        ("rust/vector", "add_sat_u16_rs", "i16x8"),
+        ("rust/vector", "sub_sat_u8_rs", "i8x16"),
+        ("c/pixels", "mix_sat_i16", "i16x8"),
+        ("c/pixels", "sub_sat_u8", "i8x16"),
+        ("c/pixels", "add_sat_u8", "i8x16"),
+    ];
+    for (stem, function, lanes) in cases {
+        let levels: &[&str] = if stem.starts_with("rust") {
+            &["O3", "Os"]
+        } else {
+            SCALAR_LEVELS
+        };
+        for level in levels {
+            let all = default_findings(stem, level);
+            let findings = of(&all, function);
+            let ok = !findings.is_empty()
+                && findings.iter().all(|f| {
+                    f.action == Action::Rewritten
+                        && f.reason.as_deref().is_some_and(|r| {
+                            r.contains(&format!("bottom-{lanes}"))
+                                || r.contains(&format!("top-{lanes}"))
+                        })
+                });
+            if !ok {
+                failures.push(format!("{stem}.{level} {function}: {findings:?}"));
             }
         }
     }

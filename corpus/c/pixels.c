@@ -114,3 +114,40 @@ EXPORT("add_residual_u8") void add_residual_u8(const uint8_t *pred, const int16_
 EXPORT("limit_i16") void limit_i16(const int16_t *x, int16_t *out, int n, int lo, int hi) {
     for (int i = 0; i < n; i++) out[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
 }
+
+// Saturating arithmetic written as clamps: `i16x8.add_sat_s` and friends where the
+// clamp is exactly the lane's range (found by evaluating the clamp at every value
+// the sum can take), and two clamps that only look like it: to 254 (not the
+// lane's range) and a 16-bit sum clamped at the top only (a negative overflow
+// wraps). Audio mixing, image differences.
+EXPORT("mix_sat_i16") void mix_sat_i16(int16_t *x, const int16_t *y, int n) {
+    for (int i = 0; i < n; i++) {
+        int s = x[i] + y[i];
+        x[i] = s > 32767 ? 32767 : s < -32768 ? -32768 : s;
+    }
+}
+
+EXPORT("sub_sat_u8") void sub_sat_u8(uint8_t *p, const uint8_t *q, int n) {
+    for (int i = 0; i < n; i++) p[i] = p[i] > q[i] ? p[i] - q[i] : 0;
+}
+
+EXPORT("add_sat_u16") void add_sat_u16(uint16_t *x, const uint16_t *y, int n) {
+    for (int i = 0; i < n; i++) {
+        unsigned s = x[i] + y[i];
+        x[i] = s > 65535 ? 65535 : s;
+    }
+}
+
+EXPORT("add_clip_254") void add_clip_254(uint8_t *p, const uint8_t *q, int n) {
+    for (int i = 0; i < n; i++) {
+        int s = p[i] + q[i];
+        p[i] = s > 254 ? 254 : s;
+    }
+}
+
+EXPORT("mix_top_i16") void mix_top_i16(int16_t *x, const int16_t *y, int n) {
+    for (int i = 0; i < n; i++) {
+        int s = x[i] + y[i];
+        x[i] = s > 32767 ? 32767 : s;
+    }
+}

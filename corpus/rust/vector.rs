@@ -110,3 +110,29 @@ pub unsafe extern "C" fn argmax_enumerate_f32(x: *const f32, n: usize) -> usize 
     }
     best
 }
+
+/// Saturating 16-bit and byte arithmetic (`i16::saturating_add`,
+/// `u16::saturating_add`, `u8::saturating_sub`): lane saturation.
+#[no_mangle]
+pub unsafe extern "C" fn mix_sat_i16_rs(x: *mut i16, y: *const i16, n: usize) {
+    let (x, y) = (core::slice::from_raw_parts_mut(x, n), core::slice::from_raw_parts(y, n));
+    for (a, b) in x.iter_mut().zip(y) {
+        *a = a.saturating_add(*b);
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn add_sat_u16_rs(x: *mut u16, y: *const u16, n: usize) {
+    let (x, y) = (core::slice::from_raw_parts_mut(x, n), core::slice::from_raw_parts(y, n));
+    for (a, b) in x.iter_mut().zip(y) {
+        *a = a.saturating_add(*b);
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sub_sat_u8_rs(x: *mut u8, y: *const u8, n: usize) {
+    let (x, y) = (core::slice::from_raw_parts_mut(x, n), core::slice::from_raw_parts(y, n));
+    for (a, b) in x.iter_mut().zip(y) {
+        *a = a.saturating_sub(*b);
+    }
+}

@@ -124,6 +124,9 @@ pub struct NarrowPlan {
     pub elem_bytes: u32,
     shifts: HashMap<NodeIndex, ShiftForm>,
     compares: HashMap<NodeIndex, CompareForm>,
+    /// Saturating additions and subtractions: node -> the lane operator and its
+    /// two operands (see [`saturation`]).
+    sats: HashMap<NodeIndex, (BinaryOp, NodeIndex, NodeIndex)>,
 }
 
 impl NarrowPlan {
@@ -164,6 +167,7 @@ pub fn plan(
                 elem_bytes,
                 shifts: HashMap::new(),
                 compares: HashMap::new(),
+                sats: HashMap::new(),
             },
         };
         match planner.lanes(value, 0) {
@@ -263,14 +267,216 @@ fn range(
         Node::Unop(UnaryOp::I32Eqz) => Some((0, 1)),
         Node::Unop(UnaryOp::I32Extend8S) => Some((-128, 127)),
         Node::Unop(UnaryOp::I32Extend16S) => Some((-32768, 32767)),
-        Node::Select => match (of(ops[0]), of(ops[1])) {
-            (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
-            _ => None,
+        Node::Select => match saturation(body, node, memo) {
+            Some(sat) if sat.exact => Some(sat.bounds),
+            _ => match (range(body, ops[0], memo), range(body, ops[1], memo)) {
+                (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+                _ => None,
+            },
         },
         _ => None,
     };
     memo.insert(node, r);
     r
+}
+
+/// A saturating addition or subtraction written as compares and selects:
+/// `node` computes `clamp(a + b, lo, hi)` (or `a - b`) where `[lo, hi]` is the
+/// signed or unsigned range of 8- or 16-bit lanes and `a`, `b` lie inside it, so
+/// that the lane operator (`i16x8.add_sat_s`, ...) computes it from lanes holding
+/// `a` and `b` themselves.
+#[derive(Clone, Copy, Debug)]
+struct Saturation {
+    bits: u32,
+    signed: bool,
+    sub: bool,
+    a: NodeIndex,
+    b: NodeIndex,
+    bounds: Range,
+    /// `node` equals the clamp (else only modulo 2^bits, as a `-1` for 65535).
+    exact: bool,
+}
+
+/// Recognizes [`Saturation`]s by what they compute: the expression between
+/// `node` and the sum or difference `s` of two narrow values may use only `s`,
+/// constants, and (for a difference) comparisons of its two operands; it is
+/// evaluated at every value `s` can take and must equal the clamp there.
+fn saturation(
+    body: &LoopBody,
+    node: NodeIndex,
+    memo: &mut HashMap<NodeIndex, Option<Range>>,
+) -> Option<Saturation> {
+    use BinaryOp::*;
+    // The sums and differences under `node`, through at most a few levels of
+    // selects and comparisons.
+    let mut work = vec![(node, 0u32)];
+    let mut candidates = Vec::new();
+    let mut seen = 0;
+    while let Some((n, depth)) = work.pop() {
+        seen += 1;
+        if seen > 32 || depth > 6 {
+            return None;
+        }
+        match body.graph[n] {
+            Node::Binop(I32Add | I32Sub) => candidates.push(n),
+            Node::Select | Node::Binop(_) | Node::Unop(_) => {
+                work.extend(body.operands(n).into_iter().map(|o| (o, depth + 1)))
+            }
+            _ => {}
+        }
+    }
+    candidates.sort();
+    candidates.dedup();
+    let [s] = candidates[..] else {
+        return None;
+    };
+    let sub = matches!(body.graph[s], Node::Binop(I32Sub));
+    let ops = body.operands(s);
+    let (a, b) = (ops[0], ops[1]);
+    let (ra, rb) = (range(body, a, memo)?, range(body, b, memo)?);
+    let rs = range(body, s, memo)?;
+    if rs.1 - rs.0 > 1 << 18 {
+        return None;
+    }
+    for (bits, signed) in [(8u32, true), (8, false), (16, true), (16, false)] {
+        let bounds = if signed {
+            (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
+        } else {
+            (0, (1i64 << bits) - 1)
+        };
+        if !inside(ra, bounds) || !inside(rb, bounds) {
+            continue;
+        }
+        let modulus = 1i64 << bits;
+        let mut exact = true;
+        let mut check = |f: Option<i64>, v: i64| {
+            let Some(f) = f else {
+                return false;
+            };
+            let want = v.clamp(bounds.0, bounds.1);
+            exact &= f == want;
+            (f - want).rem_euclid(modulus) == 0
+        };
+        let pairs = (ra.1 - ra.0 + 1) * (rb.1 - rb.0 + 1);
+        let all = if pairs <= 1 << 17 {
+            // Every pair of operands (bytes): any use of `a` and `b` is allowed.
+            (ra.0..=ra.1).all(|x| {
+                (rb.0..=rb.1).all(|y| {
+                    let env = [(a, x), (b, y)];
+                    check(
+                        evaluate(body, node, &env, None, 0),
+                        if sub { x - y } else { x + y },
+                    )
+                })
+            })
+        } else {
+            let nonnegative = ra.0 >= 0 && rb.0 >= 0;
+            (rs.0..=rs.1).all(|v| {
+                let env = [(s, v)];
+                check(
+                    evaluate(body, node, &env, Some((a, b, sub, nonnegative)), 0),
+                    v,
+                )
+            })
+        };
+        if all {
+            return Some(Saturation {
+                bits,
+                signed,
+                sub,
+                a,
+                b,
+                bounds,
+                exact,
+            });
+        }
+    }
+    None
+}
+
+/// The `i32` value of `node` (as an i64) when the sum or difference `s` (of
+/// `operands`) is `v`: constants, `s`, and comparisons and selects over them; for
+/// a difference `a - b`, comparisons of `a` with `b` are those of `a - b` with 0
+/// (no wrap: both are narrow values).
+fn evaluate(
+    body: &LoopBody,
+    node: NodeIndex,
+    env: &[(NodeIndex, i64)],
+    operands: Option<(NodeIndex, NodeIndex, bool, bool)>,
+    depth: u32,
+) -> Option<i64> {
+    use BinaryOp::*;
+    if let Some((_, v)) = env.iter().find(|(n, _)| *n == node) {
+        return Some(*v);
+    }
+    if depth > 8 {
+        return None;
+    }
+    let v = env[0].1;
+    let ops = body.operands(node);
+    let of = |n: NodeIndex| evaluate(body, n, env, operands, depth + 1);
+    let wrap = |x: i64| x as i32 as i64;
+    match body.graph[node] {
+        Node::Const(Value::I32(c)) => Some(c as i64),
+        Node::Select => {
+            let c = of(ops[2])?;
+            if c != 0 {
+                of(ops[0])
+            } else {
+                of(ops[1])
+            }
+        }
+        Node::Unop(UnaryOp::I32Eqz) => Some((of(ops[0])? == 0) as i64),
+        Node::Binop(op) => {
+            let (a, b, sub, nonnegative) = operands.unwrap_or((node, node, false, false));
+            let direct = ops[0] == a && ops[1] == b;
+            let swapped = ops[0] == b && ops[1] == a;
+            let (x, y, op) = match comparison(op) {
+                // (`a < b` as `a - b < 0`, and `b < a` as `0 < a - b`: the values
+                // are narrow, so the difference does not wrap; an unsigned
+                // comparison is the signed one only between non-negative values.)
+                Some((order, _)) if sub && (direct || swapped) => {
+                    if order == Order::Unsigned && !nonnegative {
+                        return None;
+                    }
+                    let signed = match op {
+                        I32LtU => I32LtS,
+                        I32GtU => I32GtS,
+                        I32LeU => I32LeS,
+                        I32GeU => I32GeS,
+                        other => other,
+                    };
+                    if direct {
+                        (v, 0, signed)
+                    } else {
+                        (0, v, signed)
+                    }
+                }
+                _ => (of(ops[0])?, of(ops[1])?, op),
+            };
+            let (xs, ys) = (wrap(x), wrap(y));
+            let (xu, yu) = (xs as u32, ys as u32);
+            Some(match op {
+                I32Add => wrap(x + y),
+                I32Sub => wrap(x - y),
+                I32And => xs & ys,
+                I32Or => xs | ys,
+                I32Xor => xs ^ ys,
+                I32Eq => (xs == ys) as i64,
+                I32Ne => (xs != ys) as i64,
+                I32LtS => (xs < ys) as i64,
+                I32LtU => (xu < yu) as i64,
+                I32GtS => (xs > ys) as i64,
+                I32GtU => (xu > yu) as i64,
+                I32LeS => (xs <= ys) as i64,
+                I32LeU => (xu <= yu) as i64,
+                I32GeS => (xs >= ys) as i64,
+                I32GeU => (xu >= yu) as i64,
+                _ => return None,
+            })
+        }
+        _ => None,
+    }
 }
 
 /// An `i32` comparison: (signed, unsigned or neither, lane operators for bytes and
@@ -390,12 +596,41 @@ impl Planner<'_> {
                 self.lanes(ops[0], depth + 1)
             }
             Node::Select => {
-                self.lanes(ops[0], depth + 1)?;
-                self.lanes(ops[1], depth + 1)?;
-                self.mask(ops[2], depth + 1)
+                let plain = self
+                    .lanes(ops[0], depth + 1)
+                    .and_then(|()| self.lanes(ops[1], depth + 1))
+                    .and_then(|()| self.mask(ops[2], depth + 1));
+                match plain {
+                    Err(reason) => self.saturating(node, depth).map_err(|_| reason),
+                    ok => ok,
+                }
             }
             _ => Err("no exact SIMD form for an operation"),
         }
+    }
+
+    /// A select that saturates a sum or difference to the lanes' range: the lane
+    /// operator.
+    fn saturating(&mut self, node: NodeIndex, depth: u32) -> Result<(), &'static str> {
+        use BinaryOp::*;
+        let sat = saturation(self.body, node, &mut self.ranges).ok_or(TOO_WIDE)?;
+        if sat.bits != self.mode.bits() {
+            return Err(TOO_WIDE);
+        }
+        let op = match (sat.bits, sat.signed, sat.sub) {
+            (8, true, false) => I8x16AddSatS,
+            (8, false, false) => I8x16AddSatU,
+            (8, true, true) => I8x16SubSatS,
+            (8, false, true) => I8x16SubSatU,
+            (_, true, false) => I16x8AddSatS,
+            (_, false, false) => I16x8AddSatU,
+            (_, true, true) => I16x8SubSatS,
+            (_, false, true) => I16x8SubSatU,
+        };
+        self.lanes(sat.a, depth + 1)?;
+        self.lanes(sat.b, depth + 1)?;
+        self.plan.sats.insert(node, (op, sat.a, sat.b));
+        Ok(())
     }
 
     /// Whether `node`'s truth (non-zero or not) can be computed as a lane mask.
@@ -674,6 +909,13 @@ impl Emit<'_> {
         };
         if let Some(local) = self.invariants.get(&node).copied() {
             seq.local_get(local);
+            to_mask(self, seq);
+            return;
+        }
+        if let Some((op, a, b)) = self.plan.sats.get(&node).copied() {
+            self.emit(locals, seq, a, false);
+            self.emit(locals, seq, b, false);
+            seq.binop(op);
             to_mask(self, seq);
             return;
         }
