@@ -334,6 +334,11 @@ export function plainJs(w) {
     },
     lz4: () => { result = lz4Js(x, out); },
     crc32: () => { result = crc32Js(x) | 0; },
+    mix_sat: () => {
+      const a = new Int16Array(x.buffer, x.byteOffset, n), b = new Int16Array(y.buffer, y.byteOffset, n), o = new Int16Array(out.buffer, 0, n);
+      for (let i = 0; i < n; i++) { const s = a[i] + b[i]; o[i] = s > 32767 ? 32767 : s < -32768 ? -32768 : s; }
+    },
+    sad: () => { let s = 0; for (let i = 0; i < n; i++) { const d = x[i] - y[i]; s += d < 0 ? -d : d; } result = s | 0; },
     count_lines: () => { let k = 0; for (let i = 0; i < n; i++) if (x[i] === 10) k++; result = k; },
   };
   const run = runs[w.op];

@@ -120,10 +120,10 @@ EXPORT("limit_i16") void limit_i16(const int16_t *x, int16_t *out, int n, int lo
 // the sum can take), and two clamps that only look like it: to 254 (not the
 // lane's range) and a 16-bit sum clamped at the top only (a negative overflow
 // wraps). Audio mixing, image differences.
-EXPORT("mix_sat_i16") void mix_sat_i16(int16_t *x, const int16_t *y, int n) {
+EXPORT("mix_sat_i16") void mix_sat_i16(const int16_t *x, const int16_t *y, int16_t *out, int n) {
     for (int i = 0; i < n; i++) {
         int s = x[i] + y[i];
-        x[i] = s > 32767 ? 32767 : s < -32768 ? -32768 : s;
+        out[i] = s > 32767 ? 32767 : s < -32768 ? -32768 : s;
     }
 }
 
