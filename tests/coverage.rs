@@ -62,6 +62,9 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("c/extremes", "max_i32", "reduce_max", false),
     ("c/extremes", "min_u32", "reduce_min", false),
     ("c/extremes", "max_i64", "reduce_max", false),
+    ("c/extremes", "max_u8", "reduce_max", false),
+    ("c/extremes", "min_i16", "reduce_min", false),
+    ("c/extremes", "max_u8_int", "reduce_max", false),
     ("c/argmax", "argmax_first_f32", "argmax", false),
     ("c/argmax", "argmin_i32", "argmin", false),
     ("c/argmax", "argmax_last_f64", "argmax", false),
@@ -392,9 +395,18 @@ fn widening_terms_and_bitwise_folds_are_rewritten_in_rust() {
         ("ct_eq_rs", "reduce_or", "widened-i32x4"),
         ("xor_words_rs", "reduce_xor", "reduce-i32xor"),
     ];
+    // (And `iter().max()`/`min()` over narrow elements: re-narrowed running values.)
+    let extremes = [
+        ("max_u8_rs", "reduce_max", "normalized"),
+        ("min_i16_rs", "reduce_min", "normalized"),
+    ];
     for level in ["O3", "Os"] {
-        let all = default_findings("rust/widening", level);
-        for (function, pattern, shape) in cases {
+        for (stem, function, pattern, shape) in cases
+            .iter()
+            .map(|c| ("rust/widening", c.0, c.1, c.2))
+            .chain(extremes.iter().map(|c| ("rust/minmax", c.0, c.1, c.2)))
+        {
+            let all = default_findings(stem, level);
             let findings = of(&all, function);
             let ok = !findings.is_empty()
                 && findings.iter().all(|f| {
@@ -403,7 +415,7 @@ fn widening_terms_and_bitwise_folds_are_rewritten_in_rust() {
                         && f.reason.as_deref().is_some_and(|r| r.contains(shape))
                 });
             if !ok {
-                failures.push(format!("rust/widening.{level} {function}: {findings:?}"));
+                failures.push(format!("{stem}.{level} {function}: {findings:?}"));
             }
         }
     }

@@ -97,7 +97,8 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "blend_u8" => &[Ptr, Ptr, Ptr, Len, Int],
         "max_f32" | "max_ge_f32" | "min_f64" | "max_abs_f32" | "max_i32" | "min_u32"
         | "max_i64" | "max_num_f32" | "min_i32" | "max_nan_taking" | "argmax_half_f32"
-        | "max_plus_one" | "max_backwards_f32" => &[Ptr, Len],
+        | "max_plus_one" | "max_backwards_f32" | "max_u8" | "min_i16" | "max_u8_int"
+        | "max_u8_rs" | "min_i16_rs" => &[Ptr, Len],
         "argmax_first_f32"
         | "argmin_i32"
         | "argmax_last_f64"

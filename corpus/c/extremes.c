@@ -56,3 +56,28 @@ EXPORT("max_i64") int64_t max_i64(const int64_t *x, int n) {
         if (x[i] > m) m = x[i];
     return m;
 }
+
+// 8- and 16-bit elements, read four to a vector and widened as the loop reads them.
+// A `uint8_t`/`int16_t` running value is re-narrowed by the loop every step
+// (`m & 255`, a sign extension); the kernel runs when it starts narrow (the guard
+// checks), which every value it then takes is.
+EXPORT("max_u8") int max_u8(const uint8_t *p, int n) {
+    uint8_t m = 0;
+    for (int i = 0; i < n; i++)
+        if (p[i] > m) m = p[i];
+    return m;
+}
+
+EXPORT("min_i16") int min_i16(const int16_t *p, int n) {
+    int16_t m = 32767;
+    for (int i = 0; i < n; i++)
+        if (p[i] < m) m = p[i];
+    return m;
+}
+
+EXPORT("max_u8_int") int max_u8_int(const uint8_t *p, int n) {
+    int m = -1;
+    for (int i = 0; i < n; i++)
+        if (p[i] > m) m = p[i];
+    return m;
+}

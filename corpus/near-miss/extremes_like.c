@@ -4,6 +4,7 @@
 // (`x[i] > x[best / 2]`; `x[i] > x[best]` is ../c/argmax.c's, rewritten), a maximum
 // plus one (the value taken is not the value compared), and a maximum over a
 // stride-2 walk read backwards.
+#include <stdint.h>
 #define EXPORT(name) __attribute__((export_name(name)))
 
 EXPORT("max_nan_taking") float max_nan_taking(const float *x, int n) {
@@ -31,5 +32,14 @@ EXPORT("max_backwards_f32") float max_backwards_f32(const float *x, int n) {
     float m = -1e30f;
     for (int i = n - 1; i >= 0; i--)
         if (x[i] > m) m = x[i];
+    return m;
+}
+
+// A signed-byte running value over unsigned bytes: `m` keeps `(int8_t)p[i]`, so
+// 200 is kept as -56 and compared as such; not the maximum of the elements.
+EXPORT("max_u8_into_i8") int max_u8_into_i8(const uint8_t *p, int n) {
+    int8_t m = 0;
+    for (int i = 0; i < n; i++)
+        if (p[i] > m) m = p[i];
     return m;
 }

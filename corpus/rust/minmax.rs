@@ -35,3 +35,16 @@ pub unsafe extern "C" fn relu_max_f64_rs(x: *mut f64, n: usize) {
 pub unsafe extern "C" fn max_fold_rs(x: *const f32, n: usize) -> f32 {
     from_raw_parts(x, n).iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v))
 }
+
+/// `iter().max()` over bytes and `iter().min()` over `i16`: rustc compares the
+/// running value re-narrowed (`(m & 255) > t`, `(m << 16 >> 16) > t`); it starts
+/// as the first element, zero-extended.
+#[no_mangle]
+pub unsafe extern "C" fn max_u8_rs(x: *const u8, n: usize) -> u8 {
+    core::slice::from_raw_parts(x, n).iter().copied().max().unwrap_or(0)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn min_i16_rs(x: *const i16, n: usize) -> i16 {
+    core::slice::from_raw_parts(x, n).iter().copied().min().unwrap_or(0)
+}

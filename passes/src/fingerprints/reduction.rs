@@ -53,6 +53,95 @@ pub struct ReductionMatch {
     pub extremum: Option<Extremum>,
     /// With the extremum, the index of the element it came from (`argmax`).
     pub index: Option<ArgIndex>,
+    /// With the extremum, how the loop normalizes the running value where it
+    /// compares or keeps it (see [`Normalize`]).
+    pub normalize: Option<Normalize>,
+}
+
+/// How a loop over 8- or 16-bit elements re-narrows its running extreme: rustc's
+/// `iter().max()` over `u8` compares `(m & 255) > t`, clang's `uint8_t m` keeps
+/// `m & 255`, an `i16` minimum compares `(m << 16) >> 16`. The normalization leaves
+/// every element unchanged, so once the running value is one of them, or starts
+/// as a value it leaves unchanged (the guard checks that at entry), the loop is a
+/// plain extremum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Normalize {
+    /// `x & mask` (255 or 65535).
+    Mask(i32),
+    /// Sign extension from this many bits (8 or 16).
+    SignExtend(u32),
+}
+
+impl Normalize {
+    /// `x` normalized (an `i32` as i64).
+    pub fn apply(self, x: i64) -> i64 {
+        match self {
+            Normalize::Mask(m) => x & m as i64,
+            Normalize::SignExtend(bits) => {
+                let shift = 64 - bits;
+                (x << shift) >> shift
+            }
+        }
+    }
+}
+
+/// `node` as a normalization of another node: `(operand, how)`.
+fn normalization(body: &LoopBody, node: NodeIndex) -> Option<(NodeIndex, Normalize)> {
+    let ops = body.operands(node);
+    match body.graph[node] {
+        Node::Binop(BinaryOp::I32And) => {
+            let (x, c) = match (&body.graph[ops[0]], &body.graph[ops[1]]) {
+                (_, Node::Const(Value::I32(c))) => (ops[0], *c),
+                (Node::Const(Value::I32(c)), _) => (ops[1], *c),
+                _ => return None,
+            };
+            matches!(c, 255 | 65535).then_some((x, Normalize::Mask(c)))
+        }
+        Node::Unop(UnaryOp::I32Extend8S) => Some((ops[0], Normalize::SignExtend(8))),
+        Node::Unop(UnaryOp::I32Extend16S) => Some((ops[0], Normalize::SignExtend(16))),
+        Node::Binop(BinaryOp::I32ShrS) => {
+            let Node::Const(Value::I32(k)) = body.graph[ops[1]] else {
+                return None;
+            };
+            let Node::Binop(BinaryOp::I32Shl) = body.graph[ops[0]] else {
+                return None;
+            };
+            let inner = body.operands(ops[0]);
+            let Node::Const(Value::I32(j)) = body.graph[inner[1]] else {
+                return None;
+            };
+            (j == k && matches!(k, 16 | 24))
+                .then_some((inner[0], Normalize::SignExtend(32 - k as u32)))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `how` leaves every value of the element `t` unchanged.
+fn keeps_element(body: &LoopBody, t: NodeIndex, how: Normalize) -> bool {
+    let Node::Load { kind, .. } = body.graph[t] else {
+        return false;
+    };
+    let (lo, hi): (i64, i64) = match kind {
+        LoadKind::I32_8 {
+            kind: walrus::ir::ExtendedLoad::ZeroExtend,
+        } => (0, 255),
+        LoadKind::I32_8 {
+            kind: walrus::ir::ExtendedLoad::SignExtend,
+        } => (-128, 127),
+        LoadKind::I32_16 {
+            kind: walrus::ir::ExtendedLoad::ZeroExtend,
+        } => (0, 65535),
+        LoadKind::I32_16 {
+            kind: walrus::ir::ExtendedLoad::SignExtend,
+        } => (-32768, 32767),
+        _ => return false,
+    };
+    // (Monotone pieces: the ends suffice for a mask of a non-negative range and a
+    // sign extension of a range inside its own.)
+    how.apply(lo) == lo
+        && how.apply(hi) == hi
+        && (lo >= 0 || matches!(how, Normalize::SignExtend(_)))
 }
 
 /// The second carried value of an `argmax`/`argmin` loop: `k = C(t, m) ? idx : k`
@@ -368,6 +457,7 @@ pub fn match_reduction(module: &Module, body: &LoopBody) -> Result<ReductionMatc
             interleaved: true,
             extremum: None,
             index: None,
+            normalize: None,
         });
     }
     Ok(ReductionMatch {
@@ -379,6 +469,7 @@ pub fn match_reduction(module: &Module, body: &LoopBody) -> Result<ReductionMatc
         interleaved: false,
         extremum: None,
         index: None,
+        normalize: None,
     })
 }
 
@@ -1142,6 +1233,7 @@ fn extremum_step(
     body: &LoopBody,
     node: NodeIndex,
     phi: NodeIndex,
+    norm: &mut Option<Normalize>,
 ) -> Option<(NodeIndex, NodeIndex, Extremum)> {
     match body.graph[node] {
         Node::Binop(
@@ -1172,10 +1264,22 @@ fn extremum_step(
                 return None;
             };
             let c = body.operands(cond);
+            // The running value as compared: itself, or normalized (one way for
+            // the whole chain).
+            let mut is_rest = |n: NodeIndex| {
+                n == rest
+                    || match normalization(body, n) {
+                        Some((x, how)) if x == rest && norm.is_none_or(|h| h == how) => {
+                            *norm = Some(how);
+                            true
+                        }
+                        _ => false,
+                    }
+            };
             // Written as C(t, m) or C(m, t), over exactly the selected values.
-            let compare = if c[0] == t && c[1] == rest {
+            let compare = if c[0] == t && is_rest(c[1]) {
                 op
-            } else if c[0] == rest && c[1] == t {
+            } else if is_rest(c[0]) && c[1] == t {
                 swapped(op)?
             } else {
                 return None;
@@ -1232,12 +1336,15 @@ pub fn match_extremum(body: &LoopBody) -> Result<ReductionMatch, NoMatch> {
         _ => return Err(NoMatch::Unrelated),
     };
     let phi = body.phis[local];
-    let Some((mut terms, selects, how)) = extremum_chain(body, phi, *end) else {
+    let Some((mut terms, selects, how, normalize)) = extremum_chain(body, phi, *end) else {
         return match index_of {
             None => match_reloaded_index(body, *local, *end, &steps),
             Some(_) => Err(NoMatch::Unrelated),
         };
     };
+    if normalize.is_some() && index_of.is_some() {
+        return Err(NoMatch::Unrelated);
+    }
     let index = match index_of {
         None => None,
         Some((k, k_end)) => Some(index_chain(body, *k, *k_end, &selects, &terms, &steps)?),
@@ -1290,7 +1397,12 @@ pub fn match_extremum(body: &LoopBody) -> Result<ReductionMatch, NoMatch> {
             terms.len(),
             if index.is_some() { "-with-index" } else { "" }
         )
-        .to_lowercase(),
+        .to_lowercase()
+            + if normalize.is_some() {
+                "-normalized"
+            } else {
+                ""
+            },
         pattern,
         elem: Some(elem),
         exact: true,
@@ -1304,22 +1416,36 @@ pub fn match_extremum(body: &LoopBody) -> Result<ReductionMatch, NoMatch> {
         interleaved: false,
         extremum: Some(how),
         index,
+        normalize,
     })
 }
 
+/// An extremum chain: its elements, its selects (the last first), how it folds,
+/// and how it re-narrows the running value.
+type ExtremumChain = (Vec<NodeIndex>, Vec<NodeIndex>, Extremum, Option<Normalize>);
+
 /// The chain `m = fold(fold(m, t0), t1)...` ending at `end`, from the last step
-/// back: its elements, its select nodes (the last first) and how it folds.
-fn extremum_chain(
-    body: &LoopBody,
-    phi: NodeIndex,
-    end: NodeIndex,
-) -> Option<(Vec<NodeIndex>, Vec<NodeIndex>, Extremum)> {
+/// back: its elements, its select nodes (the last first), how it folds, and the
+/// normalization (`m & 255`, ...) applied to the running value where it is
+/// compared or kept, if any (one for the whole chain).
+fn extremum_chain(body: &LoopBody, phi: NodeIndex, end: NodeIndex) -> Option<ExtremumChain> {
     let mut terms = Vec::new();
     let mut selects = Vec::new();
     let mut how: Option<Extremum> = None;
+    let mut norm: Option<Normalize> = None;
     let mut node = end;
     while node != phi {
-        let (rest, t, step) = extremum_step(body, node, phi)?;
+        // (The running value kept normalized: `m = C(t, m & 255) ? t : m & 255`.)
+        if let Some((x, n)) = normalization(body, node) {
+            if norm.is_none_or(|h| h == n)
+                && (x == phi || extremum_step(body, x, phi, &mut None).is_some())
+            {
+                norm = Some(n);
+                node = x;
+                continue;
+            }
+        }
+        let (rest, t, step) = extremum_step(body, node, phi, &mut norm)?;
         if how.is_some_and(|h| format!("{h:?}") != format!("{step:?}")) || body.uses(t, phi) {
             return None;
         }
@@ -1332,7 +1458,12 @@ fn extremum_chain(
     if terms.iter().any(|t| body.stream_loads_under(*t).is_empty()) {
         return None;
     }
-    Some((terms, selects, how?))
+    if let Some(n) = norm {
+        if !terms.iter().all(|t| keeps_element(body, *t, n)) {
+            return None;
+        }
+    }
+    Some((terms, selects, how?, norm))
 }
 
 /// The index chain beside an extremum chain: for each of the extreme's selects
@@ -1576,6 +1707,7 @@ fn match_reloaded_index(
             reload: Some(reload),
             reloaded: reloaded_loads,
         }),
+        normalize: None,
     })
 }
 

@@ -228,6 +228,7 @@ impl Pass for BulkMemory {
                 overlap: m.overlap,
                 min_elements: MIN_ELEMENTS,
                 repeated_byte,
+                normalized: None,
                 same_element: None,
             };
             insert_guard(module, func, parent_seq, position, &body, &spec, kernel);

@@ -241,6 +241,9 @@ impl Pass for SimdReduce {
                     overlap: crate::fingerprints::bytes::Overlap::Disjoint,
                     min_elements: crate::rewrite::map::MIN_ELEMENTS,
                     repeated_byte: None,
+                    normalized: r
+                        .normalize
+                        .map(|how| (body.phis[&r.accumulators[0].local], how)),
                     same_element,
                 };
                 insert_guard(

@@ -1065,6 +1065,9 @@ pub struct GuardSpec<'a> {
     pub repeated_byte: Option<NodeIndex>,
     /// Two addresses that must be the same at entry (see [`SameElement`]).
     pub same_element: Option<SameElement>,
+    /// An accumulator (its phi) whose entry value the normalization must leave
+    /// unchanged (see [`crate::fingerprints::reduction::Normalize`]).
+    pub normalized: Option<(NodeIndex, crate::fingerprints::reduction::Normalize)>,
 }
 
 /// For an argmax that re-reads its extreme through the index (`x[i] > x[best]`):
@@ -1110,6 +1113,7 @@ impl<'a> GuardSpec<'a> {
             overlap: Overlap::Disjoint,
             min_elements: m.min_elements(),
             repeated_byte: None,
+            normalized: None,
             same_element: None,
         }
     }
@@ -1291,6 +1295,24 @@ pub fn insert_guard(
             .binop(BinaryOp::I32Mul)
             .binop(BinaryOp::I32Ne)
             .br_if(skip);
+    }
+    // A running extreme that starts normalized (then every value it takes is).
+    if let Some((value, how)) = spec.normalized {
+        use crate::fingerprints::reduction::Normalize;
+        emit_entry_value(body, value, &mut seq);
+        match how {
+            Normalize::Mask(mask) => {
+                seq.i32_const(mask).binop(BinaryOp::I32And);
+            }
+            Normalize::SignExtend(bits) => {
+                seq.i32_const(32 - bits as i32)
+                    .binop(BinaryOp::I32Shl)
+                    .i32_const(32 - bits as i32)
+                    .binop(BinaryOp::I32ShrS);
+            }
+        }
+        emit_entry_value(body, value, &mut seq);
+        seq.binop(BinaryOp::I32Ne).br_if(skip);
     }
     if let Some(same) = &spec.same_element {
         emit_entry_value(body, same.element.0, &mut seq);

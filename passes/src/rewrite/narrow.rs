@@ -338,6 +338,10 @@ fn saturation(
     if rs.1 - rs.0 > 1 << 18 {
         return None;
     }
+    // The expression over both operands, and over the sum or difference alone.
+    let pairwise = Program::compile(body, node, &[a, b], None)?;
+    let nonnegative = ra.0 >= 0 && rb.0 >= 0;
+    let single = Program::compile(body, node, &[s], Some((a, b, sub, nonnegative)));
     for (bits, signed) in [(8u32, true), (8, false), (16, true), (16, false)] {
         let bounds = if signed {
             (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
@@ -349,35 +353,39 @@ fn saturation(
         }
         let modulus = 1i64 << bits;
         let mut exact = true;
-        let mut check = |f: Option<i64>, v: i64| {
-            let Some(f) = f else {
-                return false;
-            };
+        let mut values = Vec::new();
+        let mut check = |f: i64, v: i64| {
             let want = v.clamp(bounds.0, bounds.1);
             exact &= f == want;
             (f - want).rem_euclid(modulus) == 0
         };
+        let value = |x: i64, y: i64| if sub { x - y } else { x + y };
+        // A few telling points first (most selects are no clamp and fail there):
+        // the ends of the operands' ranges, of the lanes' range, and zero.
+        let points = |r: Range| {
+            let mut p = vec![r.0, r.1, (r.0 + r.1) / 2, 0, bounds.0, bounds.1];
+            p.retain(|v| (r.0..=r.1).contains(v));
+            p
+        };
+        let sampled = points(ra).into_iter().all(|x| {
+            points(rb)
+                .into_iter()
+                .all(|y| check(pairwise.run(&[x, y], &mut values), value(x, y)))
+        });
+        if !sampled {
+            continue;
+        }
         let pairs = (ra.1 - ra.0 + 1) * (rb.1 - rb.0 + 1);
         let all = if pairs <= 1 << 17 {
             // Every pair of operands (bytes): any use of `a` and `b` is allowed.
             (ra.0..=ra.1).all(|x| {
-                (rb.0..=rb.1).all(|y| {
-                    let env = [(a, x), (b, y)];
-                    check(
-                        evaluate(body, node, &env, None, 0),
-                        if sub { x - y } else { x + y },
-                    )
-                })
+                (rb.0..=rb.1).all(|y| check(pairwise.run(&[x, y], &mut values), value(x, y)))
             })
         } else {
-            let nonnegative = ra.0 >= 0 && rb.0 >= 0;
-            (rs.0..=rs.1).all(|v| {
-                let env = [(s, v)];
-                check(
-                    evaluate(body, node, &env, Some((a, b, sub, nonnegative)), 0),
-                    v,
-                )
-            })
+            let Some(single) = &single else {
+                continue;
+            };
+            (rs.0..=rs.1).all(|v| check(single.run(&[v], &mut values), v))
         };
         if all {
             return Some(Saturation {
@@ -394,88 +402,165 @@ fn saturation(
     None
 }
 
-/// The `i32` value of `node` (as an i64) when the sum or difference `s` (of
-/// `operands`) is `v`: constants, `s`, and comparisons and selects over them; for
-/// a difference `a - b`, comparisons of `a` with `b` are those of `a - b` with 0
-/// (no wrap: both are narrow values).
-fn evaluate(
-    body: &LoopBody,
-    node: NodeIndex,
-    env: &[(NodeIndex, i64)],
-    operands: Option<(NodeIndex, NodeIndex, bool, bool)>,
-    depth: u32,
-) -> Option<i64> {
-    use BinaryOp::*;
-    if let Some((_, v)) = env.iter().find(|(n, _)| *n == node) {
-        return Some(*v);
+/// The expression between a clamp and its operands, flattened for evaluating it at
+/// many points: each step's value from earlier steps' (`i32` values as i64).
+struct Program {
+    steps: Vec<Step>,
+}
+
+#[derive(Clone, Copy)]
+enum Step {
+    Const(i64),
+    /// The `k`th input value.
+    Input(usize),
+    Bin(BinaryOp, usize, usize),
+    /// A comparison of a difference's operands, as the signed comparison of the
+    /// difference (input 0) with 0 (`direct`) or of 0 with it.
+    DiffCompare(BinaryOp, bool),
+    Select(usize, usize, usize),
+    Eqz(usize),
+}
+
+impl Program {
+    /// Flattens `node` over `inputs` (nodes whose values are given): constants,
+    /// arithmetic, comparisons and selects. With `diff` = `(a, b, is a
+    /// difference, both non-negative)` and the difference `s` as the only input,
+    /// comparisons of `a` with `b` are those of `a - b` with 0 (no wrap: both are
+    /// narrow values; an unsigned one only between non-negative values).
+    fn compile(
+        body: &LoopBody,
+        node: NodeIndex,
+        inputs: &[NodeIndex],
+        diff: Option<(NodeIndex, NodeIndex, bool, bool)>,
+    ) -> Option<Program> {
+        let mut program = Program { steps: Vec::new() };
+        let mut memo = HashMap::new();
+        program.add(body, node, inputs, diff, &mut memo, 0)?;
+        Some(program)
     }
-    if depth > 8 {
-        return None;
-    }
-    let v = env[0].1;
-    let ops = body.operands(node);
-    let of = |n: NodeIndex| evaluate(body, n, env, operands, depth + 1);
-    let wrap = |x: i64| x as i32 as i64;
-    match body.graph[node] {
-        Node::Const(Value::I32(c)) => Some(c as i64),
-        Node::Select => {
-            let c = of(ops[2])?;
-            if c != 0 {
-                of(ops[0])
-            } else {
-                of(ops[1])
-            }
+
+    fn add(
+        &mut self,
+        body: &LoopBody,
+        node: NodeIndex,
+        inputs: &[NodeIndex],
+        diff: Option<(NodeIndex, NodeIndex, bool, bool)>,
+        memo: &mut HashMap<NodeIndex, usize>,
+        depth: u32,
+    ) -> Option<usize> {
+        use BinaryOp::*;
+        if let Some(at) = memo.get(&node) {
+            return Some(*at);
         }
-        Node::Unop(UnaryOp::I32Eqz) => Some((of(ops[0])? == 0) as i64),
-        Node::Binop(op) => {
-            let (a, b, sub, nonnegative) = operands.unwrap_or((node, node, false, false));
-            let direct = ops[0] == a && ops[1] == b;
-            let swapped = ops[0] == b && ops[1] == a;
-            let (x, y, op) = match comparison(op) {
-                // (`a < b` as `a - b < 0`, and `b < a` as `0 < a - b`: the values
-                // are narrow, so the difference does not wrap; an unsigned
-                // comparison is the signed one only between non-negative values.)
-                Some((order, _)) if sub && (direct || swapped) => {
-                    if order == Order::Unsigned && !nonnegative {
-                        return None;
-                    }
-                    let signed = match op {
-                        I32LtU => I32LtS,
-                        I32GtU => I32GtS,
-                        I32LeU => I32LeS,
-                        I32GeU => I32GeS,
-                        other => other,
-                    };
-                    if direct {
-                        (v, 0, signed)
-                    } else {
-                        (0, v, signed)
+        if depth > 8 || self.steps.len() > 64 {
+            return None;
+        }
+        let step = if let Some(k) = inputs.iter().position(|n| *n == node) {
+            Step::Input(k)
+        } else {
+            let ops = body.operands(node);
+            match body.graph[node] {
+                Node::Const(Value::I32(c)) => Step::Const(c as i64),
+                Node::Select => {
+                    let x = self.add(body, ops[0], inputs, diff, memo, depth + 1)?;
+                    let y = self.add(body, ops[1], inputs, diff, memo, depth + 1)?;
+                    let c = self.add(body, ops[2], inputs, diff, memo, depth + 1)?;
+                    Step::Select(x, y, c)
+                }
+                Node::Unop(UnaryOp::I32Eqz) => {
+                    Step::Eqz(self.add(body, ops[0], inputs, diff, memo, depth + 1)?)
+                }
+                Node::Binop(op) => {
+                    let (a, b, sub, nonnegative) = diff.unwrap_or((node, node, false, false));
+                    let direct = ops[0] == a && ops[1] == b;
+                    let swapped = ops[0] == b && ops[1] == a;
+                    match comparison(op) {
+                        Some((order, _)) if sub && (direct || swapped) => {
+                            if order == Order::Unsigned && !nonnegative {
+                                return None;
+                            }
+                            let signed = match op {
+                                I32LtU => I32LtS,
+                                I32GtU => I32GtS,
+                                I32LeU => I32LeS,
+                                I32GeU => I32GeS,
+                                other => other,
+                            };
+                            Step::DiffCompare(signed, direct)
+                        }
+                        _ if matches!(op, I32Add | I32Sub | I32And | I32Or | I32Xor)
+                            || comparison(op).is_some() =>
+                        {
+                            let x = self.add(body, ops[0], inputs, diff, memo, depth + 1)?;
+                            let y = self.add(body, ops[1], inputs, diff, memo, depth + 1)?;
+                            Step::Bin(op, x, y)
+                        }
+                        _ => return None,
                     }
                 }
-                _ => (of(ops[0])?, of(ops[1])?, op),
-            };
+                _ => return None,
+            }
+        };
+        self.steps.push(step);
+        memo.insert(node, self.steps.len() - 1);
+        Some(self.steps.len() - 1)
+    }
+
+    /// The value of the last step given the inputs' (`values` is scratch space).
+    fn run(&self, inputs: &[i64], values: &mut Vec<i64>) -> i64 {
+        use BinaryOp::*;
+        values.clear();
+        let wrap = |x: i64| x as i32 as i64;
+        let compare = |op: BinaryOp, x: i64, y: i64| -> i64 {
             let (xs, ys) = (wrap(x), wrap(y));
             let (xu, yu) = (xs as u32, ys as u32);
-            Some(match op {
-                I32Add => wrap(x + y),
-                I32Sub => wrap(x - y),
-                I32And => xs & ys,
-                I32Or => xs | ys,
-                I32Xor => xs ^ ys,
-                I32Eq => (xs == ys) as i64,
-                I32Ne => (xs != ys) as i64,
-                I32LtS => (xs < ys) as i64,
-                I32LtU => (xu < yu) as i64,
-                I32GtS => (xs > ys) as i64,
-                I32GtU => (xu > yu) as i64,
-                I32LeS => (xs <= ys) as i64,
-                I32LeU => (xu <= yu) as i64,
-                I32GeS => (xs >= ys) as i64,
-                I32GeU => (xu >= yu) as i64,
-                _ => return None,
-            })
+            (match op {
+                I32Eq => xs == ys,
+                I32Ne => xs != ys,
+                I32LtS => xs < ys,
+                I32LtU => xu < yu,
+                I32GtS => xs > ys,
+                I32GtU => xu > yu,
+                I32LeS => xs <= ys,
+                I32LeU => xu <= yu,
+                I32GeS => xs >= ys,
+                _ => xu >= yu,
+            }) as i64
+        };
+        for step in &self.steps {
+            let v = match *step {
+                Step::Const(c) => c,
+                Step::Input(k) => inputs[k],
+                Step::Eqz(x) => (wrap(values[x]) == 0) as i64,
+                Step::Select(x, y, c) => {
+                    if wrap(values[c]) != 0 {
+                        values[x]
+                    } else {
+                        values[y]
+                    }
+                }
+                Step::DiffCompare(op, direct) => {
+                    if direct {
+                        compare(op, inputs[0], 0)
+                    } else {
+                        compare(op, 0, inputs[0])
+                    }
+                }
+                Step::Bin(op, x, y) => {
+                    let (x, y) = (values[x], values[y]);
+                    match op {
+                        I32Add => wrap(x + y),
+                        I32Sub => wrap(x - y),
+                        I32And => wrap(x) & wrap(y),
+                        I32Or => wrap(x) | wrap(y),
+                        I32Xor => wrap(x) ^ wrap(y),
+                        _ => compare(op, x, y),
+                    }
+                }
+            };
+            values.push(v);
         }
-        _ => None,
+        values.last().copied().unwrap_or(0)
     }
 }
 

@@ -560,6 +560,9 @@ fn extremum_setup<'a>(
     let (mut cx, splats) = KernelCx::new(body, lanes, &[term], &loads, &cursors, cursors[0]);
     cx.elem_bytes = plan.elem_bytes;
     cx.per_vector = 2 * lanes.count();
+    // 8- and 16-bit elements: four a vector, extended into i32 lanes as the loop's
+    // loads extend them.
+    cx.widen = plan.elem_bytes < lanes.width();
     let cursors_and_bases: Vec<(LocalId, LocalId)> =
         cursors.iter().zip(args).map(|(c, b)| (*c, *b)).collect();
     let invariant_args = &args[plan.loads.len()..plan.loads.len() + plan.invariants.len()];
@@ -635,10 +638,13 @@ fn build_extremum_kernel(
     for b in best {
         entry.local_get(seed).unop(splat).local_set(b);
     }
-    emit_cursor_loop(&mut entry, driver, vector_end, &cursors, 32, |repeat| {
+    // The bytes one vector of elements takes (16 unless widened).
+    let chunk_bytes = lanes.count() * plan.elem_bytes;
+    let step = 2 * chunk_bytes as i32;
+    emit_cursor_loop(&mut entry, driver, vector_end, &cursors, step, |repeat| {
         for (chunk, b) in best.iter().enumerate() {
             cx.shared.clear();
-            cx.chunk_offset = 16 * chunk as u32;
+            cx.chunk_offset = chunk_bytes * chunk as u32;
             cx.emit(&mut module.locals, repeat, term, true, Repr::Value);
             repeat.local_set(t);
             fold_vector(repeat, how, lanes, t, *b);
