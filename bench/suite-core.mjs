@@ -338,6 +338,7 @@ export function plainJs(w) {
       const a = new Int16Array(x.buffer, x.byteOffset, n), b = new Int16Array(y.buffer, y.byteOffset, n), o = new Int16Array(out.buffer, 0, n);
       for (let i = 0; i < n; i++) { const s = a[i] + b[i]; o[i] = s > 32767 ? 32767 : s < -32768 ? -32768 : s; }
     },
+    max_u8: () => { let m = 0; for (let i = 0; i < n; i++) if (x[i] > m) m = x[i]; result = m; },
     sad: () => { let s = 0; for (let i = 0; i < n; i++) { const d = x[i] - y[i]; s += d < 0 ? -d : d; } result = s | 0; },
     count_lines: () => { let k = 0; for (let i = 0; i < n; i++) if (x[i] === 10) k++; result = k; },
   };
