@@ -544,6 +544,7 @@ fn extremum_setup<'a>(
     plan: &ReductionPlan,
     args: &[LocalId],
     count: LocalId,
+    per_pass: Option<u32>,
 ) -> (KernelCx<'a>, Vec<(LocalId, LocalId)>, (LocalId, LocalId)) {
     let lanes = plan.lanes;
     let cursors: Vec<LocalId> = plan
@@ -559,7 +560,7 @@ fn extremum_setup<'a>(
     let loads: Vec<&crate::fingerprints::elementwise::MapLoad> = plan.loads.iter().collect();
     let (mut cx, splats) = KernelCx::new(body, lanes, &[term], &loads, &cursors, cursors[0]);
     cx.elem_bytes = plan.elem_bytes;
-    cx.per_vector = 2 * lanes.count();
+    cx.per_vector = per_pass.unwrap_or(2 * lanes.count());
     // 8- and 16-bit elements: four a vector, extended into i32 lanes as the loop's
     // loads extend them.
     cx.widen = plan.elem_bytes < lanes.width();
@@ -617,9 +618,17 @@ fn build_extremum_kernel(
     let args: Vec<LocalId> = params.iter().map(|ty| module.locals.add(*ty)).collect();
     let count = args[args.len() - 1];
     let seed = args[args.len() - 2];
+    let narrow = NarrowExtreme::of(body, plan, how);
     let mut entry = builder.func_body();
-    let (mut cx, cursors_and_bases, (vector_end, end)) =
-        extremum_setup(module, &mut entry, body, plan, &args, count);
+    let (mut cx, cursors_and_bases, (vector_end, end)) = extremum_setup(
+        module,
+        &mut entry,
+        body,
+        plan,
+        &args,
+        count,
+        narrow.map(|n| n.per_pass),
+    );
     let cursors: Vec<LocalId> = cursors_and_bases.iter().map(|(c, _)| *c).collect();
     let driver = cursors[0];
     let term = plan.accumulators[0].2;
@@ -635,33 +644,82 @@ fn build_extremum_kernel(
         Lanes::F64x2 => UnaryOp::F64x2Splat,
         Lanes::I64x2 => UnaryOp::I64x2Splat,
     };
-    for b in best {
-        entry.local_get(seed).unop(splat).local_set(b);
-    }
-    // The bytes one vector of elements takes (16 unless widened).
-    let chunk_bytes = lanes.count() * plan.elem_bytes;
-    let step = 2 * chunk_bytes as i32;
-    emit_cursor_loop(&mut entry, driver, vector_end, &cursors, step, |repeat| {
-        for (chunk, b) in best.iter().enumerate() {
-            cx.shared.clear();
-            cx.chunk_offset = chunk_bytes * chunk as u32;
-            cx.emit(&mut module.locals, repeat, term, true, Repr::Value);
-            repeat.local_set(t);
-            fold_vector(repeat, how, lanes, t, *b);
+    if let Some(narrow) = narrow {
+        // Lanes as wide as the elements, from the fold's identity; the lanes'
+        // extreme joins the running value (in the loop's comparison) only when the
+        // vector part ran.
+        for b in best {
+            entry.const_(Value::V128(narrow.identity)).local_set(b);
         }
-        cx.chunk_offset = 0;
-    });
-    fold_vector(&mut entry, how, lanes, best[1], best[0]);
-    entry
-        .local_get(best[0])
-        .unop(extract_lane(lanes, 0))
-        .local_set(value);
-    for lane in 1..lanes.count() as u8 {
+        emit_cursor_loop(&mut entry, driver, vector_end, &cursors, 32, |repeat| {
+            for (chunk, b) in best.iter().enumerate() {
+                repeat
+                    .local_get(*b)
+                    .local_get(driver)
+                    .load(
+                        plan.memory,
+                        LoadKind::V128,
+                        MemArg {
+                            align: 1,
+                            offset: 16 * chunk as u64,
+                        },
+                    )
+                    .binop(narrow.fold)
+                    .local_set(*b);
+            }
+        });
         entry
             .local_get(best[0])
-            .unop(extract_lane(lanes, lane))
-            .local_set(element);
-        fold_scalar(&mut entry, how, element, value);
+            .local_get(best[1])
+            .binop(narrow.fold)
+            .local_set(best[0]);
+        entry.local_get(seed).local_set(value);
+        let base = cursors_and_bases[0].1;
+        entry
+            .local_get(driver)
+            .local_get(base)
+            .binop(BinaryOp::I32Ne);
+        entry.if_else(
+            None,
+            |ran| {
+                for lane in 0..narrow.lanes {
+                    ran.local_get(best[0])
+                        .unop(narrow.extract(lane))
+                        .local_set(element);
+                    fold_scalar(ran, how, element, value);
+                }
+            },
+            |_| {},
+        );
+    } else {
+        for b in best {
+            entry.local_get(seed).unop(splat).local_set(b);
+        }
+        // The bytes one vector of elements takes (16 unless widened).
+        let chunk_bytes = lanes.count() * plan.elem_bytes;
+        let step = 2 * chunk_bytes as i32;
+        emit_cursor_loop(&mut entry, driver, vector_end, &cursors, step, |repeat| {
+            for (chunk, b) in best.iter().enumerate() {
+                cx.shared.clear();
+                cx.chunk_offset = chunk_bytes * chunk as u32;
+                cx.emit(&mut module.locals, repeat, term, true, Repr::Value);
+                repeat.local_set(t);
+                fold_vector(repeat, how, lanes, t, *b);
+            }
+            cx.chunk_offset = 0;
+        });
+        fold_vector(&mut entry, how, lanes, best[1], best[0]);
+        entry
+            .local_get(best[0])
+            .unop(extract_lane(lanes, 0))
+            .local_set(value);
+        for lane in 1..lanes.count() as u8 {
+            entry
+                .local_get(best[0])
+                .unop(extract_lane(lanes, lane))
+                .local_set(element);
+            fold_scalar(&mut entry, how, element, value);
+        }
     }
     if let (Extremum::Select(_), ValType::F32 | ValType::F64) = (how, scalar) {
         // A zero extreme: which zero the scalar loop keeps depends on the order.
@@ -697,6 +755,86 @@ fn build_extremum_kernel(
     );
     entry.local_get(value);
     builder.finish(args, &mut module.funcs)
+}
+
+/// An integer extreme of 8- or 16-bit elements read as they are (the term is the
+/// load): folded in lanes as wide as the elements, 16 or 8 a vector, with the
+/// lanes' own `max`/`min` of the load's signedness. Exact: the loop's i32
+/// comparison orders the extended elements as the lanes order the elements, and
+/// an integer extreme does not depend on the order (equal elements are the same
+/// value).
+#[derive(Clone, Copy)]
+struct NarrowExtreme {
+    fold: BinaryOp,
+    identity: u128,
+    lanes: u8,
+    bytes: u32,
+    signed: bool,
+    per_pass: u32,
+}
+
+impl NarrowExtreme {
+    fn of(body: &LoopBody, plan: &ReductionPlan, how: Extremum) -> Option<NarrowExtreme> {
+        use walrus::ir::ExtendedLoad;
+        use BinaryOp::*;
+        let Extremum::Select(compare) = how else {
+            return None;
+        };
+        if plan.lanes != Lanes::I32x4 || plan.elem_bytes >= 4 || plan.loads.len() != 1 {
+            return None;
+        }
+        let crate::analysis::value_graph::Node::Load { kind, .. } =
+            body.graph[plan.accumulators[0].2]
+        else {
+            return None;
+        };
+        let signed = match kind {
+            LoadKind::I32_8 { kind } | LoadKind::I32_16 { kind } => {
+                matches!(kind, ExtendedLoad::SignExtend)
+            }
+            _ => return None,
+        };
+        // (Sign-extended elements compared unsigned are not ordered as signed
+        // lanes order them.)
+        if signed && matches!(compare, I32GtU | I32GeU | I32LtU | I32LeU) {
+            return None;
+        }
+        let larger = matches!(compare, I32GtS | I32GtU | I32GeS | I32GeU);
+        let smaller = matches!(compare, I32LtS | I32LtU | I32LeS | I32LeU);
+        if !larger && !smaller {
+            return None;
+        }
+        let bytes = kind.width();
+        let (fold, identity_lane): (BinaryOp, u128) = match (bytes, signed, larger) {
+            (1, false, true) => (I8x16MaxU, 0x00),
+            (1, false, false) => (I8x16MinU, 0xff),
+            (1, true, true) => (I8x16MaxS, 0x80),
+            (1, true, false) => (I8x16MinS, 0x7f),
+            (_, false, true) => (I16x8MaxU, 0x0000),
+            (_, false, false) => (I16x8MinU, 0xffff),
+            (_, true, true) => (I16x8MaxS, 0x8000),
+            (_, true, false) => (I16x8MinS, 0x7fff),
+        };
+        let lanes = (16 / bytes) as u8;
+        let identity = (0..lanes as u32).fold(0u128, |v, l| v | identity_lane << (8 * bytes * l));
+        Some(NarrowExtreme {
+            fold,
+            identity,
+            lanes,
+            bytes,
+            signed,
+            per_pass: 2 * lanes as u32,
+        })
+    }
+
+    fn extract(&self, lane: u8) -> UnaryOp {
+        match (self.bytes, self.signed) {
+            (1, false) => UnaryOp::I8x16ExtractLaneU { idx: lane },
+            (1, true) => UnaryOp::I8x16ExtractLaneS { idx: lane },
+            (_, false) => UnaryOp::I16x8ExtractLaneU { idx: lane },
+            (_, true) => UnaryOp::I16x8ExtractLaneS { idx: lane },
+        }
+    }
 }
 
 /// `C` without equality (`>=` -> `>`), and whether `C` had it.
@@ -773,7 +911,7 @@ pub fn build_argmax_kernel(
     let (first, seed_m, seed_k, count) = (args[n - 4], args[n - 3], args[n - 2], args[n - 1]);
     let mut entry = builder.func_body();
     let (mut cx, cursors_and_bases, (vector_end, end)) =
-        extremum_setup(module, &mut entry, body, plan, &args, count);
+        extremum_setup(module, &mut entry, body, plan, &args, count, None);
     // The running value read where the loop would read it first.
     let seed_m = match reload {
         Some(reload) => {
