@@ -261,8 +261,13 @@ impl Pass for SimdReduce {
                 } else {
                     Tier::Simd128
                 });
+                // (Narrow extremes fold in lanes as wide as the elements.)
+                let shape = match crate::rewrite::reduce::narrow_extreme_lanes(&body, &p) {
+                    Some(lanes) => p.shape.replace("widened-i32x4", lanes),
+                    None => p.shape.clone(),
+                };
                 finding.reason = Some(if r.exact {
-                    format!("shape {}", p.shape)
+                    format!("shape {shape}")
                 } else {
                     format!("shape {}; summation reordered under --fast-math", p.shape)
                 });

@@ -757,6 +757,13 @@ fn build_extremum_kernel(
     builder.finish(args, &mut module.funcs)
 }
 
+/// The lanes a min/max plan's kernel folds in when they are as wide as its
+/// elements (`i8x16`, `i16x8`; see [`NarrowExtreme`]).
+pub fn narrow_extreme_lanes(body: &LoopBody, plan: &ReductionPlan) -> Option<&'static str> {
+    let narrow = NarrowExtreme::of(body, plan, plan.extremum?)?;
+    Some(if narrow.bytes == 1 { "i8x16" } else { "i16x8" })
+}
+
 /// An integer extreme of 8- or 16-bit elements read as they are (the term is the
 /// load): folded in lanes as wide as the elements, 16 or 8 a vector, with the
 /// lanes' own `max`/`min` of the load's signedness. Exact: the loop's i32
