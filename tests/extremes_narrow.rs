@@ -9,16 +9,8 @@
 mod common;
 
 use barq_wasm::{optimize, Action, Options};
-use wasmtime::{Engine, Linker, Module, Store, Val};
-
-fn engine() -> &'static Engine {
-    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let mut config = wasmtime::Config::new();
-        config.consume_fuel(true);
-        Engine::new(&config).expect("engine")
-    })
-}
+use common::fuel_engine as engine;
+use wasmtime::{Linker, Module, Store, Val};
 
 const AT: usize = 1 << 20;
 
