@@ -1,7 +1,8 @@
 //! The `barq-opt` command line. Flags follow wasm-opt where they overlap (`-o`, `-O`,
 //! `--enable-simd`, `--fast-math`, `--pass`, `--list-passes`, `--print`). Every error
-//! is one line on stderr and exit code 1; the output is written to a temporary file
-//! beside the destination and renamed, so a failure never leaves half a module.
+//! is one line on stderr and exit code 1; an output file is written to a temporary
+//! file beside the destination and renamed, so a failure never leaves half a module
+//! (devices and pipes such as `/dev/null` are written in place, see [`write_output`]).
 
 use crate::{driver, report};
 use anyhow::{bail, Context, Result};
@@ -206,7 +207,7 @@ fn run_opt(args: &OptArgs) -> Result<()> {
         );
     }
     if let Some(output) = &args.output {
-        write_atomically(output, &result.wasm)?;
+        write_output(output, &result.wasm)?;
     }
     if args.print {
         let text = wasmprinter::print_bytes(&result.wasm).context("cannot print the output")?;
@@ -268,15 +269,66 @@ fn list_passes() -> String {
     out
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place, so
-/// that readers see either the old file or the whole new one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes the output module to `path`, the way a user of `-o` expects:
+///
+/// - a regular file, new or old, is replaced atomically (a temporary file beside it,
+///   then a rename), so readers see the old file or the whole new one; an old file's
+///   permissions carry over;
+/// - a symbolic link is followed: the file it points at is replaced, the link stays;
+/// - anything else that already exists there (`/dev/null`, a pipe, a terminal) is
+///   written in place. A rename would put a regular file where the device was: run as
+///   root, `-o /dev/null` once turned the machine's `/dev/null` into a file.
+fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
     let context = || format!("cannot write '{}'", path.display());
+    let target = follow_links(path).with_context(context)?;
+    match std::fs::metadata(&target) {
+        Ok(meta) if !meta.is_file() && !meta.is_dir() => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&target)
+                .with_context(context)?;
+            file.write_all(bytes).with_context(context)
+        }
+        Ok(meta) if meta.is_file() => {
+            write_atomically(&target, bytes, Some(meta.permissions())).with_context(context)
+        }
+        _ => write_atomically(&target, bytes, None).with_context(context),
+    }
+}
+
+/// The path a chain of symbolic links at `path` ends at (which need not exist yet).
+fn follow_links(path: &Path) -> std::io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    // Linux gives up after 40 links (ELOOP); so do we.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&current)?;
+                current = match current.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
+fn write_atomically(
+    path: &Path,
+    bytes: &[u8],
+    permissions: Option<std::fs::Permissions>,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let file_name = path.file_name().with_context(context)?.to_string_lossy();
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file name"))?
+        .to_string_lossy();
     let temp = dir.join(format!(".{file_name}.barq-opt-{}.tmp", std::process::id()));
     let written = (|| {
         let mut file = std::fs::OpenOptions::new()
@@ -284,13 +336,16 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
             .create_new(true)
             .open(&temp)?;
         file.write_all(bytes)?;
+        if let Some(permissions) = permissions {
+            file.set_permissions(permissions)?;
+        }
         file.sync_all()?;
         std::fs::rename(&temp, path)
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
-    written.with_context(context)
+    written
 }
 
 #[cfg(test)]

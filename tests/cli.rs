@@ -139,6 +139,82 @@ fn optimize_writes_a_valid_module() {
     common::instantiate(&bytes).expect("instantiates");
 }
 
+/// `-o` at something that is not a regular file (`/dev/null`, a pipe) writes into it;
+/// replacing it by a rename would leave a regular file where the device or pipe was
+/// (as root, `-o /dev/null` did that to the machine's `/dev/null`). A named pipe stands
+/// in for the device here, so a regression cannot break the machine running the test.
+#[cfg(unix)]
+#[test]
+fn output_to_a_pipe_is_written_into_the_pipe() {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let dir = scratch("fifo");
+    let fifo = dir.join("out.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    // Opened for reading without blocking before barq-opt runs, so its write never
+    // waits and a regression (a rename over the pipe) fails instead of hanging. The
+    // module fits in the pipe's buffer (64 KiB on Linux).
+    let mut pipe = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(0o4000) // O_NONBLOCK
+        .open(&fifo)
+        .expect("open the pipe");
+    let out = barq_opt(&[s(&kernel()), "-o", s(&fifo)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match std::io::Read::read(&mut pipe, &mut chunk) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("read the pipe: {e}"),
+        }
+    }
+    barq_wasm::validate(&bytes).expect("a valid module came through the pipe");
+    let kind = std::fs::symlink_metadata(&fifo)
+        .expect("still there")
+        .file_type();
+    assert!(kind.is_fifo(), "the pipe was replaced by {kind:?}");
+}
+
+/// Through a symbolic link the file it points at gets the module and the link stays;
+/// an existing file keeps its permissions.
+#[cfg(unix)]
+#[test]
+fn output_through_a_link_replaces_the_target_and_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("link");
+    std::fs::create_dir(dir.join("real")).expect("mkdir");
+    let target = dir.join("real/out.wasm");
+    std::fs::write(&target, b"old").expect("write");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let link = dir.join("out.wasm");
+    std::os::unix::fs::symlink("real/out.wasm", &link).expect("symlink");
+    let out = barq_opt(&[s(&kernel()), "-o", s(&link)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let meta = std::fs::symlink_metadata(&link).expect("link");
+    assert!(meta.file_type().is_symlink(), "the link was replaced");
+    let bytes = std::fs::read(&target).expect("target");
+    barq_wasm::validate(&bytes).expect("valid output in the target");
+    let mode = std::fs::metadata(&target)
+        .expect("target")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640, "permissions changed");
+    // A dangling link: the file it names is created.
+    let dangling = dir.join("new.wasm");
+    std::os::unix::fs::symlink("real/new.wasm", &dangling).expect("symlink");
+    let out = barq_opt(&[s(&kernel()), "-o", s(&dangling)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(&dangling)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    barq_wasm::validate(&std::fs::read(dir.join("real/new.wasm")).expect("created"))
+        .expect("valid");
+}
+
 #[test]
 fn without_output_nothing_is_written_and_the_plan_is_said() {
     let dir = scratch("dry");
