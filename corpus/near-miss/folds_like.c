@@ -36,3 +36,23 @@ EXPORT("xor_rolling") uint32_t xor_rolling(const uint8_t *p, int n) {
     for (int i = 0; i < n; i++) acc ^= (acc >> 3) + p[i];
     return acc;
 }
+
+// A widened byte term that depends on the iteration before: the distance to the
+// last byte seen above a threshold (a value carried by a second recurrence).
+EXPORT("sad_to_last_peak") uint32_t sad_to_last_peak(const uint8_t *p, int n) {
+    uint32_t acc = 0;
+    int last = 0;
+    for (int i = 0; i < n; i++) {
+        int d = p[i] - last;
+        acc += d < 0 ? -d : d;
+        if (p[i] > 200) last = p[i];
+    }
+    return acc;
+}
+
+// A widened byte term that reads the running sum itself.
+EXPORT("sum_mixed_by_acc") uint32_t sum_mixed_by_acc(const uint8_t *p, int n) {
+    uint32_t acc = 0;
+    for (int i = 0; i < n; i++) acc += (uint8_t)(p[i] ^ acc);
+    return acc;
+}
