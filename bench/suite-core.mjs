@@ -340,6 +340,17 @@ export function plainJs(w) {
     },
     max_u8: () => { let m = 0; for (let i = 0; i < n; i++) if (x[i] > m) m = x[i]; result = m; },
     sad: () => { let s = 0; for (let i = 0; i < n; i++) { const d = x[i] - y[i]; s += d < 0 ? -d : d; } result = s | 0; },
+    hamming: () => {
+      const a = new Uint32Array(x.buffer, x.byteOffset, n), b = new Uint32Array(y.buffer, y.byteOffset, n);
+      let s = 0;
+      for (let i = 0; i < n; i++) {
+        let v = a[i] ^ b[i];
+        v = v - ((v >>> 1) & 0x55555555);
+        v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+        s += (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+      }
+      result = s | 0;
+    },
     count_lines: () => { let k = 0; for (let i = 0; i < n; i++) if (x[i] === 10) k++; result = k; },
   };
   const run = runs[w.op];

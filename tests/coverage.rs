@@ -25,6 +25,11 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("c/widening", "weighted_u16", "sum", false),
     ("c/widening", "count_range_u8", "sum", false),
     ("c/widening", "ct_diff_u8", "reduce_or", false),
+    ("c/bits", "popcount_sum", "sum", false),
+    ("c/bits", "hamming", "sum", false),
+    ("c/bits", "hamming_u8", "sum", false),
+    ("c/bits", "common_bits", "sum", false),
+    ("c/bits", "popcounts", "map", false),
     ("c/scaled_sum", "sum_pair_i32", "sum", false),
     ("c/scaled_sum", "sum_mixed_i32", "sum", false),
     ("c/scaled_sum", "or_pair_i32", "reduce_or", false),
@@ -385,7 +390,8 @@ fn counts_are_rewritten_in_rust_and_assemblyscript() {
 
 /// Integer folds as rustc writes them: widening terms other than a load or a
 /// product (`u8::abs_diff`, a squared difference of `i16`s), computed in i32
-/// lanes, and the bitwise folds of a constant-time comparison and a parity check.
+/// lanes, the bitwise folds of a constant-time comparison and a parity check, and
+/// sums of bit counts.
 #[test]
 fn widening_terms_and_bitwise_folds_are_rewritten_in_rust() {
     let mut failures = Vec::new();
@@ -394,6 +400,12 @@ fn widening_terms_and_bitwise_folds_are_rewritten_in_rust() {
         ("ssd_i16_rs", "sum", "widened-i32x4"),
         ("ct_eq_rs", "reduce_or", "widened-i32x4"),
         ("xor_words_rs", "reduce_xor", "reduce-i32xor"),
+    ];
+    // (And bit counts: `count_ones` is `i32.popcnt`, counted bytewise in lanes.)
+    let bits = [
+        ("hamming_rs", "sum", "reduce-i32add"),
+        ("popcount_sum_rs", "sum", "reduce-i32add"),
+        ("common_bits_u8_rs", "sum", "widened-i32x4"),
     ];
     // (And `iter().max()`/`min()` over narrow elements: re-narrowed running values.)
     let extremes = [
@@ -405,6 +417,7 @@ fn widening_terms_and_bitwise_folds_are_rewritten_in_rust() {
             .iter()
             .map(|c| ("rust/widening", c.0, c.1, c.2))
             .chain(extremes.iter().map(|c| ("rust/minmax", c.0, c.1, c.2)))
+            .chain(bits.iter().map(|c| ("rust/bits", c.0, c.1, c.2)))
         {
             let all = default_findings(stem, level);
             let findings = of(&all, function);

@@ -90,6 +90,9 @@ fn spec(name: &str) -> Option<&'static [Arg]> {
         "add_wrap_u8" | "add_sat_u8" | "shift_u16" | "near_zero_i8" | "above_u_i8"
         | "clip_i16_u8" | "center_u8_i16" => &[Ptr, Ptr, Len],
         "mix_sat_i16" => &[Ptr, Ptr, Ptr, Len],
+        "popcount_sum" | "popcount_sum_rs" => &[Ptr, Len],
+        "hamming" | "hamming_u8" | "common_bits" | "popcounts" | "hamming_rs"
+        | "common_bits_u8_rs" => &[Ptr, Ptr, Len],
         "sub_sat_u8" | "add_sat_u16" | "add_clip_254" | "mix_top_i16" | "mix_sat_i16_rs"
         | "add_sat_u16_rs" | "sub_sat_u8_rs" => &[Ptr, Ptr, Len],
         "threshold_u8" | "below_u8" => &[Ptr, Ptr, Len, Int],

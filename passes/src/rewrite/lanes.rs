@@ -1369,6 +1369,11 @@ impl Lockstep<'_> {
                     self.out(cur).unop(v);
                 }
                 VectorUnop::Identity => {}
+                VectorUnop::Chain(ops) => {
+                    for v in ops {
+                        self.out(cur).unop(*v);
+                    }
+                }
                 VectorUnop::Eqz => {
                     self.splat_i32(0, cur);
                     self.out(cur).binop(BinaryOp::I32x4Eq);

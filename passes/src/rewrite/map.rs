@@ -326,6 +326,15 @@ impl KernelCx<'_> {
                             to_mask(seq);
                         }
                     }
+                    Some(VectorUnop::Chain(ops)) => {
+                        self.emit(locals, seq, operand, true, Repr::Value);
+                        for v in ops {
+                            seq.unop(*v);
+                        }
+                        if repr == Repr::Mask {
+                            to_mask(seq);
+                        }
+                    }
                     Some(VectorUnop::Identity) => {
                         self.emit(locals, seq, operand, true, repr);
                     }

@@ -44,6 +44,9 @@ pub enum VectorUnop {
     Identity,
     /// `eqz`: a comparison with zero, producing a mask.
     Eqz,
+    /// Several lane-wise operators in turn: `popcnt` counts the bits of each byte
+    /// (`i8x16.popcnt`), then adds neighbouring counts up to the lane's width.
+    Chain(&'static [UnaryOp]),
 }
 
 /// The SIMD form of `op` for kernels with `lanes`, if there is an exact one.
@@ -136,6 +139,11 @@ pub fn unop(op: UnaryOp, lanes: Lanes) -> Option<VectorUnop> {
         I32TruncUSatF32 if four => Plain(I32x4TruncSatF32x4U),
         I32ReinterpretF32 | F32ReinterpretI32 if four => Identity,
         I32Eqz if four => Eqz,
+        I32Popcnt if four => Chain(&[
+            I8x16Popcnt,
+            I16x8ExtAddPairwiseI8x16U,
+            I32x4ExtAddPairwiseI16x8U,
+        ]),
         F64Abs if !four => Plain(F64x2Abs),
         F64Neg if !four => Plain(F64x2Neg),
         F64Sqrt if !four => Plain(F64x2Sqrt),
@@ -191,7 +199,7 @@ pub fn plan(body: &LoopBody, node: NodeIndex, lanes: Lanes, repr: Repr) -> bool 
         Node::Unop(op) => {
             let operand = body.operands(node)[0];
             match unop(*op, lanes) {
-                Some(VectorUnop::Plain(_)) | Some(VectorUnop::Identity) => {
+                Some(VectorUnop::Plain(_) | VectorUnop::Identity | VectorUnop::Chain(_)) => {
                     (repr == Repr::Value || nonzero_mask(lanes).is_some())
                         && plan(body, operand, lanes, Repr::Value)
                 }
