@@ -334,6 +334,11 @@ export function plainJs(w) {
     },
     lz4: () => { result = lz4Js(x, out); },
     crc32: () => { result = crc32Js(x) | 0; },
+    adler32: () => {
+      let a = 1, b = 0;
+      for (let i = 0; i < n; i++) { a = (a + x[i]) % 65521; b = (b + a) % 65521; }
+      result = ((b << 16) | a) | 0;
+    },
     mix_sat: () => {
       const a = new Int16Array(x.buffer, x.byteOffset, n), b = new Int16Array(y.buffer, y.byteOffset, n), o = new Int16Array(out.buffer, 0, n);
       for (let i = 0; i < n; i++) { const s = a[i] + b[i]; o[i] = s > 32767 ? 32767 : s < -32768 ? -32768 : s; }

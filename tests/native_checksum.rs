@@ -1,6 +1,6 @@
 //! The native target's checksums: functions identified by probing as CRC-32,
 //! CRC-32C or Adler-32 call `barq::crc32_v1` / `crc32c_v1` / `adler32_v1` behind a
-//! guard. Checked by running original and rewritten modules (with the runner's
+//! guard (and, under the portable target, Adler-32 its SIMD128 kernel). Checked by running original and rewritten modules (with the runner's
 //! kernels) on buffers of every interesting length (around the guard's threshold
 //! and Adler's 5552-byte reduction block, long runs of 0xff), unaligned, at the end
 //! of memory and past it, with negative lengths and unreduced running values:
@@ -69,6 +69,58 @@ fn call(
 
 #[test]
 fn identified_checksums_behave_exactly_like_the_originals() {
+    let (identified, kernel_runs) = check_identified(&native(), Tier::Native, PER_FILE, 10);
+    assert_eq!(identified, 7 * 7 + 2 * 3 + 2 * 2);
+    assert!(
+        kernel_runs >= 3 * identified,
+        "the kernel ran {kernel_runs} times"
+    );
+}
+
+/// Under `--target portable` Adler-32 gets its SIMD128 kernel inside the module
+/// (`barq_adler32_simd`), behind the same guard, with the same checks; CRCs are
+/// reported `detected` and keep their code.
+#[test]
+fn adler32_runs_its_simd128_kernel_under_the_portable_target() {
+    const ADLER_PER_FILE: &[(&str, usize)] = &[
+        ("/c/checksums.", 2),
+        ("/rust/checksums.", 1),
+        ("/assemblyscript/checksums.", 1),
+    ];
+    let portable = Options::default();
+    let (identified, kernel_runs) = check_identified(&portable, Tier::Simd128, ADLER_PER_FILE, 4);
+    // (Two in each C level, one in each Rust and AssemblyScript level.)
+    assert_eq!(identified, 7 * 2 + 2 + 2);
+    assert!(
+        kernel_runs >= 3 * identified,
+        "the kernel ran {kernel_runs} times"
+    );
+    for path in common::corpus_files().iter().filter(|p| {
+        let s = p.to_string_lossy();
+        s.contains("/c/checksums.") && s.ends_with(".wasm")
+    }) {
+        let result = optimize(&common::read(path), &portable).expect("optimize");
+        let crcs = result
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.pattern == "crc32")
+            .inspect(|f| assert_eq!(f.action, Action::Detected, "{f:?}"))
+            .count();
+        assert_eq!(crcs, 5, "{}", path.display());
+    }
+}
+
+/// Runs every checksum of the corpus that `options` rewrites with `tier` (as many
+/// per file as `per_file` says) against its original; returns how many were
+/// checked and how often the rewritten one used `speedup` times less fuel on 1000
+/// bytes or more (its kernel ran).
+fn check_identified(
+    options: &Options,
+    tier: Tier,
+    per_file: &[(&str, usize)],
+    speedup: u64,
+) -> (usize, usize) {
     let mut identified = 0;
     let mut kernel_runs = 0;
     let mut rng = Rng(0xc4c);
@@ -77,15 +129,15 @@ fn identified_checksums_behave_exactly_like_the_originals() {
         s.contains("/checksums.") && s.ends_with(".wasm")
     }) {
         let input = common::read(path);
-        let result = optimize(&input, &native()).expect("optimize");
+        let result = optimize(&input, options).expect("optimize");
         let found: Vec<_> = result
             .report
             .findings
             .iter()
-            .filter(|f| f.tier == Some(Tier::Native) && f.action == Action::Rewritten)
+            .filter(|f| f.tier == Some(tier) && f.action == Action::Rewritten)
             .collect();
         let name = path.to_string_lossy();
-        let (_, expected) = PER_FILE
+        let (_, expected) = per_file
             .iter()
             .find(|(k, _)| name.contains(k))
             .expect("listed");
@@ -129,7 +181,7 @@ fn identified_checksums_behave_exactly_like_the_originals() {
                                 path.display()
                             );
                             assert_eq!(ra, rb, "{what}");
-                            if ra.is_ok() && n >= 1000 && fb * 10 < fa {
+                            if ra.is_ok() && n >= 1000 && fb * speedup < fa {
                                 kernel_runs += 1;
                             }
                         }
@@ -138,21 +190,20 @@ fn identified_checksums_behave_exactly_like_the_originals() {
             }
         }
     }
-    assert_eq!(identified, 7 * 7 + 2 * 3 + 2 * 2);
-    assert!(
-        kernel_runs >= 3 * identified,
-        "the kernel ran {kernel_runs} times"
-    );
+    (identified, kernel_runs)
 }
 
 /// Checksums that differ from the standard ones in one detail (another initial
 /// value, the last byte skipped, another polynomial, Adler's modulus off by one,
-/// signed bytes) are never identified, at any level.
+/// signed bytes) are never identified, at any level, native or portable.
 #[test]
 fn checksum_near_misses_are_not_identified() {
-    common::assert_never_identified("/checksums_like.", 7, |f| {
-        f.pattern == "crc32" || f.pattern == "adler32"
-    });
+    common::assert_never_identified_with(
+        "/checksums_like.",
+        7,
+        &[native(), Options::default()],
+        |f| f.pattern == "crc32" || f.pattern == "adler32",
+    );
 }
 
 /// The kernels on hostile arguments: past the end, wrapping, huge lengths trap

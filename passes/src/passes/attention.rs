@@ -63,6 +63,7 @@ impl Pass for AttentionPass {
                     Scale::One => "1",
                 };
                 Some(super::Identified {
+                    detected: None,
                     matched: a,
                     pattern: "attention",
                     elem: Some(Elem::F32),

@@ -274,6 +274,9 @@ pub(crate) struct Identified<M> {
     pub elem: Option<crate::report::Elem>,
     pub exact: bool,
     pub reason: String,
+    /// Under `--target portable`: reported `detected` with this reason, the
+    /// function unchanged (no portable kernel for this match).
+    pub detected: Option<&'static str>,
 }
 
 /// A plain-code rewrite's finding in `id` (detected, exact, no tier yet), and why
@@ -438,6 +441,7 @@ pub(crate) fn run_whole_function_tiered<M>(
         let Some(found) = identify(local, index, params, probe, tier) else {
             continue;
         };
+        let detected = found.detected.filter(|_| tier != Tier::Native);
         let mut finding = Finding {
             function: cx.names.get(func).to_string(),
             func_index: index,
@@ -449,7 +453,7 @@ pub(crate) fn run_whole_function_tiered<M>(
             reason: Some(found.reason),
             verified: None,
         };
-        let refused = match (report_only, cx.dropped(func)) {
+        let refused = match (report_only.or(detected), cx.dropped(func)) {
             (Some(why), _) => Some(why.to_string()),
             (None, Some(why)) => Some(why.to_string()),
             (None, None) => (!cx.allow_rewrite()).then(|| "--bisect limit reached".to_string()),

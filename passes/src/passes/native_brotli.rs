@@ -58,6 +58,7 @@ impl Pass for NativeBrotli {
             |_, index, _, probe, _| {
                 let Identified { call, runs } = brotli::identify(index, probe)?;
                 Some(super::Identified {
+                    detected: None,
                     matched: call,
                     pattern: "brotli_decompress",
                     elem: None,

@@ -13,8 +13,9 @@
 
 use crate::fingerprints::checksum::{self, Algo, Checksum, Identified, Start};
 use crate::pass::{Changed, Pass, PassCx, PassError};
+use crate::report::Tier;
 use crate::rewrite::map::emit_memory_bytes;
-use crate::rewrite::native;
+use crate::rewrite::{adler, native};
 use walrus::ir::{BinaryOp, UnaryOp};
 use walrus::{FunctionId, MemoryId, Module, ValType};
 
@@ -35,14 +36,16 @@ impl Pass for NativeChecksum {
     }
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {
-        Ok(super::run_whole_function(
+        Ok(super::run_whole_function_tiered(
             module,
             cx,
+            super::OnPortable::Rewrite,
             checksum::prefilter,
-            |_, index, params, probe| {
+            |_, index, params, probe, _| {
                 let Identified { checksum: c, runs } =
                     checksum::identify(index, params.len(), probe)?;
                 Some(super::Identified {
+                    detected: (c.algo != Algo::Adler32).then_some(NO_PORTABLE_CRC),
                     matched: c,
                     pattern: c.algo.pattern(),
                     elem: None,
@@ -55,14 +58,23 @@ impl Pass for NativeChecksum {
     }
 }
 
+/// Why a CRC keeps its own code under `--target portable`.
+const NO_PORTABLE_CRC: &str =
+    "no portable CRC kernel yet (wasm has no carry-less multiply); --target native has one";
+
 /// Puts the guard and the kernel call in front of the function's body.
-fn insert_call(module: &mut Module, func: FunctionId, memory: MemoryId, c: &Checksum) {
+/// (Under `--target portable` only Adler-32 gets here: its SIMD128 kernel,
+/// `rewrite::adler`, added to the module.)
+fn insert_call(module: &mut Module, func: FunctionId, memory: MemoryId, c: &Checksum, tier: Tier) {
     let name = match c.algo {
         Algo::Crc32 => "crc32_v1",
         Algo::Crc32c => "crc32c_v1",
         Algo::Adler32 => "adler32_v1",
     };
-    let kernel = native::import(module, name, &[ValType::I32; 3], &[ValType::I32]);
+    let kernel = match tier {
+        Tier::Native => native::import(module, name, &[ValType::I32; 3], &[ValType::I32]),
+        _ => adler::kernel(module, memory),
+    };
     let mem = module.locals.add(ValType::I64);
     native::insert_entry_block(module, func, |seq, fail, args| {
         let (buf, len) = (args[c.buf], args[c.len]);

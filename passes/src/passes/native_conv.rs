@@ -39,6 +39,7 @@ impl Pass for NativeConv {
             |local, index, params, probe| {
                 let Identified { conv: c, runs } = conv::identify(local, params, index, probe)?;
                 Some(super::Identified {
+                    detected: None,
                     matched: c,
                     pattern: "conv2d",
                     elem: Some(Elem::F32),

@@ -71,6 +71,7 @@ impl Pass for NativeGemm {
                     gemm::identify(local, index, params.len(), probe)?;
                 let native = tier == Tier::Native;
                 Some(super::Identified {
+                    detected: None,
                     matched: g,
                     // (One row: a matrix-vector product.)
                     pattern: if matches!(g.dims, Dims::Row { .. }) {

@@ -44,6 +44,7 @@ impl Pass for NativeLz4 {
             |_, index, _, probe| {
                 let Identified { block, runs } = lz4::identify(index, probe)?;
                 Some(super::Identified {
+                    detected: None,
                     matched: block,
                     pattern: "lz4_decompress",
                     elem: None,

@@ -44,6 +44,7 @@ impl Pass for NativeQuantize {
             |_, index, params, probe, _| {
                 let Identified { quant, runs } = quantize::identify(params, index, probe)?;
                 Some(super::Identified {
+                    detected: None,
                     matched: quant,
                     pattern: match quant.direction {
                         Direction::Quantize => "quantize",

@@ -39,6 +39,7 @@ impl Pass for NativeStencil {
             |local, index, _, probe| {
                 let Identified { stencil: st, runs } = stencil::identify(local, index, probe)?;
                 Some(super::Identified {
+                    detected: None,
                     matched: st,
                     pattern: "conv2d",
                     elem: Some(Elem::U8),

@@ -56,6 +56,7 @@ impl Pass for NativeZstd {
             |_, index, _, probe, _| {
                 let Identified { call, runs } = zstd::identify(index, probe)?;
                 Some(super::Identified {
+                    detected: None,
                     matched: call,
                     pattern: "zstd_decompress",
                     elem: None,

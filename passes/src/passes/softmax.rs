@@ -56,6 +56,7 @@ impl Pass for SoftmaxPass {
                     "x = softmax(x) in place"
                 };
                 Some(super::Identified {
+                    detected: None,
                     matched: s,
                     pattern: "softmax",
                     elem: Some(Elem::F32),

@@ -1,5 +1,6 @@
 //! Code generation shared by rewrite passes: SIMD lane mapping, kernels, guards.
 
+pub mod adler;
 pub mod attention;
 pub mod bulk;
 pub mod gemm;
