@@ -275,24 +275,28 @@ fn list_passes() -> String {
 ///   then a rename), so readers see the old file or the whole new one; an old file's
 ///   permissions carry over;
 /// - a symbolic link is followed: the file it points at is replaced, the link stays;
-/// - anything else that already exists there (`/dev/null`, a pipe, a terminal) is
-///   written in place. A rename would put a regular file where the device was: run as
+/// - anything else that already exists there (`/dev/null`, a pipe, a terminal,
+///   `/dev/stdout`) is written in place. A rename would put a regular file where the device was: run as
 ///   root, `-o /dev/null` once turned the machine's `/dev/null` into a file.
 fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
     let context = || format!("cannot write '{}'", path.display());
-    let target = follow_links(path).with_context(context)?;
-    match std::fs::metadata(&target) {
-        Ok(meta) if !meta.is_file() && !meta.is_dir() => {
+    // (`metadata` follows links as the system does, `/proc/self/fd` ones included.)
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {
+            let target = std::fs::canonicalize(path).with_context(context)?;
+            write_atomically(&target, bytes, Some(meta.permissions())).with_context(context)
+        }
+        Ok(meta) if !meta.is_dir() => {
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
-                .open(&target)
+                .open(path)
                 .with_context(context)?;
             file.write_all(bytes).with_context(context)
         }
-        Ok(meta) if meta.is_file() => {
-            write_atomically(&target, bytes, Some(meta.permissions())).with_context(context)
+        _ => {
+            let target = follow_links(path).with_context(context)?;
+            write_atomically(&target, bytes, None).with_context(context)
         }
-        _ => write_atomically(&target, bytes, None).with_context(context),
     }
 }
 

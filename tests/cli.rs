@@ -178,6 +178,22 @@ fn output_to_a_pipe_is_written_into_the_pipe() {
     assert!(kind.is_fifo(), "the pipe was replaced by {kind:?}");
 }
 
+/// `-o /dev/stdout` (a link to `/proc/self/fd/1`, here a pipe) writes the module to
+/// standard output. (Through a link of the test's own to `/proc/self/fd/1`, so that
+/// a regression replaces that link, never the machine's `/dev/stdout`.)
+#[cfg(target_os = "linux")]
+#[test]
+fn output_to_standard_output_through_proc() {
+    let dir = scratch("stdout");
+    let link = dir.join("stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &link).expect("symlink");
+    let out = barq_opt(&[s(&kernel()), "-o", s(&link)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    barq_wasm::validate(&out.stdout).expect("a valid module on stdout");
+    let kind = std::fs::symlink_metadata(&link).expect("link").file_type();
+    assert!(kind.is_symlink(), "the link was replaced by {kind:?}");
+}
+
 /// Through a symbolic link the file it points at gets the module and the link stays;
 /// an existing file keeps its permissions.
 #[cfg(unix)]
