@@ -1,7 +1,9 @@
 //! `native-checksum`: under `--target native`, a function identified by probing
 //! as a CRC-32, CRC-32C or Adler-32 of a buffer (`fingerprints::checksum`) gets a
 //! guard at its entry that calls the runner's `barq::crc32_v1`, `crc32c_v1` or
-//! `adler32_v1` and returns; the original body follows as the fallback.
+//! `adler32_v1` and returns; the original body follows as the fallback. Under
+//! `--target portable` an Adler-32 calls the SIMD128 kernel `rewrite::adler` adds
+//! to the module, behind the same guard; a CRC is reported `detected`.
 //!
 //! Needs: a prober (the driver's Wasmtime engine). Guarantees: exact (checksums
 //! are integer functions of the bytes). The guard calls the kernel only when the
@@ -32,7 +34,7 @@ impl Pass for NativeChecksum {
     }
 
     fn description(&self) -> &'static str {
-        "functions computing CRC-32, CRC-32C or Adler-32 of a buffer (identified by probing) -> barq kernels behind a guard (--target native)"
+        "functions computing CRC-32, CRC-32C or Adler-32 of a buffer (identified by probing) -> barq kernels behind a guard (--target native; Adler-32 also a SIMD128 kernel in the module under --target portable)"
     }
 
     fn run(&self, module: &mut Module, cx: &mut PassCx<'_>) -> Result<Changed, PassError> {

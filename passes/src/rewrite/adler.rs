@@ -118,7 +118,7 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
                 .binop(BinaryOp::I64Add)
                 .local_set(b);
             for x in [s1, ps, s2] {
-                runs.v128_const_zero(x);
+                runs.const_(Value::V128(0)).local_set(x);
             }
             runs.loop_(None, |blocks| {
                 let blocks_id = blocks.id();
@@ -228,14 +228,4 @@ pub fn kernel(module: &mut Module, memory: MemoryId) -> FunctionId {
         .binop(BinaryOp::I64Or)
         .unop(UnaryOp::I32WrapI64);
     builder.finish(vec![adler, buf, len], &mut module.funcs)
-}
-
-trait ZeroVector {
-    fn v128_const_zero(&mut self, x: LocalId) -> &mut Self;
-}
-
-impl ZeroVector for InstrSeqBuilder<'_> {
-    fn v128_const_zero(&mut self, x: LocalId) -> &mut Self {
-        self.const_(Value::V128(0)).local_set(x)
-    }
 }
