@@ -38,7 +38,7 @@ cargo build --release --quiet --bin barq-opt
 barq=${CARGO_TARGET_DIR:-target}/release/barq-opt
 wasm_opt=("node" "$tools/node_modules/binaryen/bin/wasm-opt" -O3 --enable-bulk-memory
   --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals)
-for file in dot sum_squares cosine extremes argmax cond_store pixels counts widening bits minmax backward matmul quantize conv3x3 conv_forms softmax attention lz4 checksums knn; do
+for file in dot sum_squares cosine extremes argmax cond_store pixels counts widening bits search minmax backward matmul quantize conv3x3 conv_forms softmax attention lz4 checksums knn; do
   cp "corpus/c/$file.O2.wasm" "corpus/c/$file.O3-simd.wasm" "corpus/c/$file.O3-simd-ffast.wasm" "$out/"
   "$barq" "$out/$file.O2.wasm" -o "$out/$file.O2.barq.wasm"
   "$barq" "$out/$file.O2.wasm" -o "$out/$file.O2.barq-fast.wasm" --fast-math

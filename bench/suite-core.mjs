@@ -356,6 +356,17 @@ export function plainJs(w) {
       }
       result = s | 0;
     },
+    strlen: () => { let k = 0; while (k < x.length && x[k] !== 0) k++; result = k; },
+    find_byte: () => { result = -1; for (let i = 0; i < n; i++) if (x[i] === 0) { result = i; break; } },
+    memcmp: () => {
+      result = 0;
+      for (let i = 0; i < n; i++) if (x[i] !== y[i]) { result = x[i] - y[i]; break; }
+    },
+    find_i32: () => {
+      const a = new Int32Array(x.buffer, x.byteOffset, n);
+      result = -1;
+      for (let i = 0; i < n; i++) if (a[i] === -1) { result = i; break; }
+    },
     count_lines: () => { let k = 0; for (let i = 0; i < n; i++) if (x[i] === 10) k++; result = k; },
   };
   const run = runs[w.op];

@@ -13,7 +13,7 @@
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use walrus::ir::{
     BinaryOp, Instr, InstrSeqId, InstrSeqType, LoadKind, MemArg, StoreKind, UnaryOp, Value,
 };
@@ -1270,4 +1270,523 @@ fn build_with<'m>(
         b.block("loop does not repeat unconditionally");
     }
     b.body
+}
+
+/// Where a search loop's iteration may leave: when `cond`'s truth (non-zero) is
+/// `exit_when_nonzero`. The exits of one iteration come in program order.
+#[derive(Clone, Copy, Debug)]
+pub struct SideExit {
+    /// The `i32` condition.
+    pub cond: NodeIndex,
+    /// Whether the loop is left when `cond != 0` (else when `cond == 0`).
+    pub exit_when_nonzero: bool,
+}
+
+/// A loop with exits inside the iteration (`for (...) if (p[i] == c) return i;`,
+/// `while (s[n]) n++`), as a value graph: see [`build_search`].
+#[derive(Debug)]
+pub struct SearchBody {
+    /// The iteration's values; its `exit` is unset (the exits are below) and its
+    /// end values are those the iteration continues with.
+    pub body: LoopBody,
+    /// Every way out of the iteration, in program order. Each condition is a
+    /// boolean (`0` or `1`) built from the code's own conditions with `i32.and`,
+    /// `i32.or` and `i32.eqz`.
+    pub exits: Vec<SideExit>,
+    /// Locals the iteration writes that code outside it may read with a value
+    /// an earlier iteration left: written on some path only, or after an exit,
+    /// and read somewhere the graph does not see (after the loop, or on the way
+    /// out of it).
+    pub unsettled: HashSet<LocalId>,
+}
+
+/// Whether `node` is `0` or `1`: a comparison, `eqz`, or `and`/`or` of such.
+pub fn is_boolean(body: &LoopBody, node: NodeIndex) -> bool {
+    use walrus::ir::BinaryOp::*;
+    match &body.graph[node] {
+        Node::Unop(walrus::ir::UnaryOp::I32Eqz | walrus::ir::UnaryOp::I64Eqz) => true,
+        Node::Const(Value::I32(0 | 1)) => true,
+        Node::Binop(
+            I32Eq | I32Ne | I32LtS | I32LtU | I32GtS | I32GtU | I32LeS | I32LeU | I32GeS | I32GeU
+            | I64Eq | I64Ne | I64LtS | I64LtU | I64GtS | I64GtU | I64LeS | I64LeU | I64GeS | I64GeU
+            | F32Eq | F32Ne | F32Lt | F32Gt | F32Le | F32Ge | F64Eq | F64Ne | F64Lt | F64Gt | F64Le
+            | F64Ge,
+        ) => true,
+        Node::Binop(I32And | I32Or) => body.operands(node).iter().all(|o| is_boolean(body, *o)),
+        _ => false,
+    }
+}
+
+/// When a point of the iteration is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pred {
+    Always,
+    Never,
+    /// When this boolean node is 1.
+    When(NodeIndex),
+}
+
+/// The paths that reach a label: each with its predicate and the locals' values.
+type Arrivals = Vec<(Pred, HashMap<LocalId, NodeIndex>)>;
+
+struct SearchWalk<'m> {
+    b: Builder<'m>,
+    func: &'m LocalFunction,
+    loop_seq: InstrSeqId,
+    /// Labels inside the iteration a branch may target, innermost last.
+    open: Vec<InstrSeqId>,
+    arrivals: HashMap<InstrSeqId, Arrivals>,
+    exits: Vec<SideExit>,
+    /// Locals written where the iteration always passes before any exit.
+    settled: HashSet<LocalId>,
+    written: HashSet<LocalId>,
+    /// `local.get`s the graph saw, per local.
+    reads: HashMap<LocalId, usize>,
+    /// The locals the exits so far may read with the values they had at the
+    /// exit (`None`: any local: an exit that goes on after the loop).
+    observed: Option<HashSet<LocalId>>,
+    /// Whether every path that has not left yet reaches this point.
+    full: bool,
+    /// The depth of each branch's target inside the iteration, in order (the
+    /// loop 0, the blocks inside it 1, 2, ... outwards in).
+    targets: Vec<usize>,
+}
+
+impl SearchWalk<'_> {
+    fn boolean(&mut self, c: NodeIndex) -> NodeIndex {
+        if is_boolean(&self.b.body, c) {
+            return c;
+        }
+        let zero = self.b.add(Node::Const(Value::I32(0)), &[]);
+        self.b
+            .add(Node::Binop(walrus::ir::BinaryOp::I32Ne), &[c, zero])
+    }
+
+    fn and(&mut self, p: Pred, c: NodeIndex) -> Pred {
+        match p {
+            Pred::Always => Pred::When(c),
+            Pred::Never => Pred::Never,
+            Pred::When(q) => Pred::When(
+                self.b
+                    .add(Node::Binop(walrus::ir::BinaryOp::I32And), &[q, c]),
+            ),
+        }
+    }
+
+    fn or(&mut self, p: Pred, q: Pred) -> Pred {
+        match (p, q) {
+            (Pred::Never, x) | (x, Pred::Never) => x,
+            (Pred::Always, _) | (_, Pred::Always) => Pred::Always,
+            (Pred::When(a), Pred::When(b)) => Pred::When(
+                self.b
+                    .add(Node::Binop(walrus::ir::BinaryOp::I32Or), &[a, b]),
+            ),
+        }
+    }
+
+    fn not(&mut self, c: NodeIndex) -> NodeIndex {
+        self.b.add(Node::Unop(walrus::ir::UnaryOp::I32Eqz), &[c])
+    }
+
+    /// Records that an exit (to code after the loop, or `payload` on its way
+    /// out of the function) may read locals.
+    fn observe(&mut self, payload: Option<&Instrs>) {
+        let (Some(seen), Some(code)) = (self.observed.as_mut(), payload) else {
+            self.observed = None;
+            return;
+        };
+        let leaves_function = matches!(
+            code.last(),
+            None | Some((Instr::Return(_) | Instr::Unreachable(_), _))
+        );
+        if !leaves_function {
+            self.observed = None;
+            return;
+        }
+        let nested = super::loops::nested_sequences(self.func, code);
+        for (i, _) in code.iter().chain(
+            nested
+                .iter()
+                .flat_map(|s| self.func.block(*s).instrs.iter()),
+        ) {
+            if let Instr::LocalGet(g) = i {
+                seen.insert(g.local);
+            }
+        }
+    }
+
+    fn exit(&mut self, p: Pred) -> Option<()> {
+        match p {
+            Pred::Never => {}
+            // An iteration that always leaves: not a loop to skip through.
+            Pred::Always => return None,
+            Pred::When(cond) => self.exits.push(SideExit {
+                cond,
+                exit_when_nonzero: true,
+            }),
+        }
+        Some(())
+    }
+
+    /// The paths in `p` go to `label`.
+    fn branch(&mut self, label: InstrSeqId, p: Pred) -> Option<()> {
+        if p == Pred::Never {
+            return Some(());
+        }
+        if label == self.loop_seq || self.open.contains(&label) {
+            let depth = self
+                .open
+                .iter()
+                .position(|l| *l == label)
+                .map_or(0, |i| i + 1);
+            self.targets.push(depth);
+            self.full = false;
+            let locals = self.b.locals.clone();
+            self.arrivals.entry(label).or_default().push((p, locals));
+            Some(())
+        } else {
+            self.observe(None);
+            self.exit(p)
+        }
+    }
+
+    /// The locals where paths meet: the values they agree on, else a `select`
+    /// on the (disjoint) predicates.
+    fn merge(&mut self, paths: Arrivals) -> (Pred, HashMap<LocalId, NodeIndex>) {
+        let paths: Vec<_> = paths
+            .into_iter()
+            .filter(|(p, _)| *p != Pred::Never)
+            .collect();
+        let Some(((first_p, _), rest)) = paths.split_first() else {
+            return (Pred::Never, HashMap::new());
+        };
+        let mut pred = *first_p;
+        for (p, _) in rest {
+            pred = self.or(pred, *p);
+        }
+        let mut keys: Vec<LocalId> = paths.iter().flat_map(|(_, l)| l.keys().copied()).collect();
+        keys.sort_by_key(|l| l.index());
+        keys.dedup();
+        let mut merged = HashMap::new();
+        for local in keys {
+            let values: Vec<NodeIndex> = paths
+                .iter()
+                .map(|(_, l)| l.get(&local).copied())
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|v| v.unwrap_or_else(|| self.b.local(local)))
+                .collect();
+            let (last, others) = values.split_last().expect("at least one path");
+            let mut value = *last;
+            for (i, v) in others.iter().enumerate().rev() {
+                if *v == value {
+                    continue;
+                }
+                value = match paths[i].0 {
+                    Pred::When(c) => self.b.add(Node::Select, &[*v, value, c]),
+                    _ => *v,
+                };
+            }
+            merged.insert(local, value);
+        }
+        (pred, merged)
+    }
+
+    /// The first position of `instrs` (a sequence of the iteration) from which
+    /// the code only leaves the loop: it ends in `return`, `unreachable` or a
+    /// branch out, and nothing from there branches to a label of the iteration.
+    fn leaves_from(&self, instrs: &Instrs) -> Option<usize> {
+        let leaves = match instrs.last() {
+            Some((Instr::Return(_) | Instr::Unreachable(_), _)) => true,
+            Some((Instr::Br(br), _)) => br.block != self.loop_seq && !self.open.contains(&br.block),
+            _ => false,
+        };
+        if !leaves {
+            return None;
+        }
+        let mut from = instrs.len();
+        for (position, (instr, _)) in instrs.iter().enumerate().rev() {
+            let nested = super::loops::nested_sequences(self.func, &instrs[position..=position]);
+            let inward = std::iter::once(instr)
+                .chain(
+                    nested
+                        .iter()
+                        .flat_map(|s| self.func.block(*s).instrs.iter().map(|(i, _)| i)),
+                )
+                .any(|i| match super::loops::branch_targets(i) {
+                    Some(t) => t
+                        .iter()
+                        .any(|l| *l == self.loop_seq || self.open.contains(l)),
+                    None => true,
+                });
+            if inward {
+                break;
+            }
+            from = position;
+        }
+        (from < instrs.len()).then_some(from)
+    }
+
+    /// Walks `seq` (a sequence of the iteration, already open) from predicate
+    /// `p`; returns the predicate of falling off its end.
+    fn walk(&mut self, seq: InstrSeqId, mut p: Pred) -> Option<Pred> {
+        let instrs = &self.func.block(seq).instrs;
+        let leave = self.leaves_from(instrs);
+        let height = self.b.stack.len();
+        for (position, (instr, _)) in instrs.iter().enumerate() {
+            if p == Pred::Never {
+                break;
+            }
+            if leave == Some(position) {
+                self.observe(Some(&instrs[position..]));
+                self.exit(p)?;
+                p = Pred::Never;
+                break;
+            }
+            match instr {
+                Instr::Br(br) => {
+                    self.branch(br.block, p)?;
+                    p = Pred::Never;
+                }
+                Instr::BrIf(br) => {
+                    let c = self.b.pop();
+                    let c = self.boolean(c);
+                    let taken = self.and(p, c);
+                    self.branch(br.block, taken)?;
+                    let stays = self.not(c);
+                    p = self.and(p, stays);
+                }
+                Instr::Return(_) | Instr::Unreachable(_) => {
+                    self.observe(Some(&[]));
+                    self.exit(p)?;
+                    p = Pred::Never;
+                }
+                Instr::Block(inner) => {
+                    if !matches!(self.func.block(inner.seq).ty, InstrSeqType::Simple(None)) {
+                        return None;
+                    }
+                    let (entry_full, mark) = (self.full, self.targets.len());
+                    self.open.push(inner.seq);
+                    let depth = self.open.len();
+                    let end = self.walk(inner.seq, p)?;
+                    self.open.pop();
+                    let mut paths = self.arrivals.remove(&inner.seq).unwrap_or_default();
+                    paths.push((end, self.b.locals.clone()));
+                    let (merged_p, locals) = self.merge(paths);
+                    p = merged_p;
+                    self.b.locals = locals;
+                    self.full = entry_full && self.targets[mark..].iter().all(|t| *t >= depth);
+                }
+                Instr::IfElse(branch) => {
+                    let (then, other) = (branch.consequent, branch.alternative);
+                    if !matches!(self.func.block(then).ty, InstrSeqType::Simple(None)) {
+                        return None;
+                    }
+                    let c = self.b.pop();
+                    let c = self.boolean(c);
+                    let before = self.b.locals.clone();
+                    let when = self.and(p, c);
+                    let (entry_full, mark) = (self.full, self.targets.len());
+                    let depth = self.open.len() + 1;
+                    self.full = false;
+                    self.open.push(then);
+                    let then_end = self.walk(then, when)?;
+                    let then_locals = std::mem::replace(&mut self.b.locals, before);
+                    self.open.pop();
+                    let not_c = self.not(c);
+                    let unless = self.and(p, not_c);
+                    self.open.push(other);
+                    let other_end = self.walk(other, unless)?;
+                    self.open.pop();
+                    let mut paths = self.arrivals.remove(&then).unwrap_or_default();
+                    paths.extend(self.arrivals.remove(&other).unwrap_or_default());
+                    paths.push((then_end, then_locals));
+                    paths.push((other_end, self.b.locals.clone()));
+                    let (merged_p, locals) = self.merge(paths);
+                    p = merged_p;
+                    self.b.locals = locals;
+                    self.full = entry_full && self.targets[mark..].iter().all(|t| *t >= depth);
+                }
+                Instr::Loop(_) | Instr::BrTable(_) | Instr::Try(_) | Instr::TryTable(_) => {
+                    return None
+                }
+                other => {
+                    match other {
+                        Instr::LocalSet(walrus::ir::LocalSet { local })
+                        | Instr::LocalTee(walrus::ir::LocalTee { local }) => {
+                            self.written.insert(*local);
+                            let observed = match &self.observed {
+                                Some(seen) => seen.contains(local),
+                                None => true,
+                            };
+                            if self.full && !observed {
+                                self.settled.insert(*local);
+                            }
+                        }
+                        Instr::LocalGet(g) => *self.reads.entry(g.local).or_default() += 1,
+                        _ => {}
+                    }
+                    self.b.step(other);
+                }
+            }
+        }
+        // Values left by dead code do not flow on.
+        self.b.stack.truncate(height);
+        Some(p)
+    }
+}
+
+/// The largest loop body (instructions, nested code included) and the most
+/// branches [`build_search`] looks at.
+const MAX_SEARCH_INSTRUCTIONS: usize = 400;
+const MAX_SEARCH_BRANCHES: usize = 24;
+
+/// Builds the value graph of a search loop, following its control flow: the
+/// iteration may hold blocks, `if`s and branches anywhere (no nested loop, no
+/// `br_table`); each point has a predicate (when it is reached), built from
+/// the code's conditions. A branch out of the loop, a `return`, falling off the
+/// loop's end and code that only leaves (a `return` after a call, say: not
+/// looked into) are exits with their predicates; branches back to the loop are
+/// the paths that continue, their locals merged with `select`. `None` for
+/// anything else, and for iterations that always leave or never continue.
+pub fn build_search(
+    module: &Module,
+    func: &LocalFunction,
+    loop_seq: InstrSeqId,
+) -> Option<SearchBody> {
+    let seq = func.block(loop_seq);
+    if !matches!(seq.ty, InstrSeqType::Simple(_)) {
+        return None;
+    }
+    // Searches are small loops; predicates of a large body's many branches
+    // would only grow deep (each branch nests the ones before it).
+    let nested = super::loops::nested_sequences(func, &seq.instrs);
+    let size: usize = seq.instrs.len()
+        + nested
+            .iter()
+            .map(|s| func.block(*s).instrs.len())
+            .sum::<usize>();
+    let branches = std::iter::once(loop_seq)
+        .chain(nested.iter().copied())
+        .flat_map(|s| func.block(s).instrs.iter())
+        .filter(|(i, _)| matches!(i, Instr::BrIf(_) | Instr::Br(_) | Instr::IfElse(_)))
+        .count();
+    if size > MAX_SEARCH_INSTRUCTIONS || branches > MAX_SEARCH_BRANCHES {
+        return None;
+    }
+    let mut w = SearchWalk {
+        b: Builder {
+            module,
+            body: LoopBody::default(),
+            stack: Vec::new(),
+            locals: HashMap::new(),
+            memory_ops: 0,
+            effects_seen: false,
+            summarize: None,
+            func,
+            entries: false,
+        },
+        func,
+        loop_seq,
+        open: Vec::new(),
+        arrivals: HashMap::new(),
+        exits: Vec::new(),
+        settled: HashSet::new(),
+        written: HashSet::new(),
+        reads: HashMap::new(),
+        observed: Some(HashSet::new()),
+        full: true,
+        targets: Vec::new(),
+    };
+    let end = w.walk(loop_seq, Pred::Always)?;
+    w.observe(None);
+    w.exit(end)?;
+    let continuing = w.arrivals.remove(&loop_seq)?;
+    let (_, locals) = w.merge(continuing);
+    w.b.locals = locals;
+    w.b.finish_locals();
+    if w.exits.is_empty() {
+        return None;
+    }
+    // Reads the graph did not see: after the loop, or on the way out.
+    let all_reads = reads_from(func, loop_seq);
+    let unsettled = w
+        .written
+        .iter()
+        .filter(|l| !w.settled.contains(l))
+        .filter(|l| all_reads.get(l).copied().unwrap_or(0) > w.reads.get(l).copied().unwrap_or(0))
+        .copied()
+        .collect();
+    Some(SearchBody {
+        body: w.b.body,
+        exits: w.exits,
+        unsettled,
+    })
+}
+
+/// The `local.get`s, per local, of code that may run once the loop at
+/// `loop_seq` has started: its own, and those after it (all of the function's
+/// when an outer loop may run it again).
+fn reads_from(func: &LocalFunction, loop_seq: InstrSeqId) -> HashMap<LocalId, usize> {
+    // (Pre-order: `seq`, then each instruction with what it opens.)
+    fn walk(
+        func: &LocalFunction,
+        seq: InstrSeqId,
+        loop_seq: InstrSeqId,
+        in_loop: bool,
+        started: &mut bool,
+        outer_loop: &mut bool,
+        out: &mut HashMap<LocalId, usize>,
+    ) {
+        for (instr, _) in &func.block(seq).instrs {
+            if let Instr::LocalGet(g) = instr {
+                if *started {
+                    *out.entry(g.local).or_default() += 1;
+                }
+            }
+            for nested in super::loops::opened_sequences(instr) {
+                let is_loop = matches!(instr, Instr::Loop(_));
+                if nested == loop_seq {
+                    *started = true;
+                    *outer_loop = in_loop;
+                }
+                walk(
+                    func,
+                    nested,
+                    loop_seq,
+                    in_loop || is_loop,
+                    started,
+                    outer_loop,
+                    out,
+                );
+            }
+        }
+    }
+    let (mut started, mut outer_loop) = (false, false);
+    let mut after = HashMap::new();
+    let entry = func.entry_block();
+    walk(
+        func,
+        entry,
+        loop_seq,
+        false,
+        &mut started,
+        &mut outer_loop,
+        &mut after,
+    );
+    if !outer_loop {
+        return after;
+    }
+    let mut all = HashMap::new();
+    let mut everything = true;
+    walk(
+        func,
+        entry,
+        entry,
+        false,
+        &mut everything,
+        &mut false,
+        &mut all,
+    );
+    all
 }

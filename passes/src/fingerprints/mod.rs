@@ -11,6 +11,7 @@ pub mod gemm;
 pub mod lz4;
 pub mod quantize;
 pub mod reduction;
+pub mod search;
 pub mod softmax;
 pub mod stencil;
 pub mod types;

@@ -18,6 +18,7 @@ pub mod native_quantize;
 pub mod native_stencil;
 pub mod native_zstd;
 pub mod simd_elementwise;
+pub mod simd_find;
 pub mod simd_nest;
 pub mod simd_reduce;
 pub mod softmax;
@@ -124,6 +125,10 @@ pub fn all() -> Vec<Registered> {
         // inner loops the passes above rewrite are theirs (a nest with a rewritten
         // inner loop holds a call and is left alone).
         Registered::Rewrite(Box::new(simd_nest::SimdNest)),
+        // Search loops (an exit inside the iteration, no stores): exact. After
+        // the loop passes above, which leave such loops alone, so that none of
+        // them sees the skip loops this puts in front.
+        Registered::Rewrite(Box::new(simd_find::SimdFind)),
         // Last: versioned loops none of the passes above rewrote go back to
         // what they were.
         Registered::Rewrite(Box::new(bounds_checks::BoundsChecksCleanup)),

@@ -10,6 +10,7 @@ pub mod narrow;
 pub mod native;
 pub mod quantize;
 pub mod reduce;
+pub mod search;
 pub mod simd;
 pub mod softmax;
 
