@@ -15,8 +15,9 @@
 
 mod common;
 
+use barq_passes::probe::Rng;
 use barq_wasm::{optimize, Action, Options};
-use wasmtime::{Instance, Linker, Module, Store, Val, ValType};
+use wasmtime::{Module, Val, ValType};
 
 /// How each argument is made.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,7 +45,7 @@ fn spec(name: &str) -> Option<(&'static [Arg], u32)> {
         }
         "any_nonzero_u8" | "find_nonascii" | "find_special_u8" | "is_ascii_rs"
         | "any_nonzero_as" => (&[Ptr, Len], 1),
-        "strnlen_u8" => (&[Ptr, Len], 1),
+        "strnlen_u8" | "nth_string" => (&[Ptr, Len], 1),
         "find_either_u8" => (&[Ptr, Len, Key, Key], 1),
         "find_i32" | "all_equal_i32" | "find_i32_rs" | "find_i32_as" => (&[Ptr, Len, Key], 4),
         "find_above_f32" | "position_above_rs" => (&[Ptr, Len, Key], 4),
@@ -122,24 +123,9 @@ fn key(width: u32, ty: ValType, (a, b): (u64, u64), pick: u64) -> Val {
     }
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
-
+/// An instance with the buffers' pages, and what they hold.
 struct Side {
-    store: Store<()>,
-    instance: Instance,
+    s: common::NativeSide,
     /// Where the grown pages start (the buffers live there).
     base: usize,
     /// The element the pages hold now (hits are undone after each call).
@@ -150,21 +136,10 @@ struct Side {
 const PAGES: u64 = 2;
 
 fn side(module: &Module) -> Side {
-    let engine = common::fuel_engine();
-    let mut store = Store::new(engine, ());
-    store.set_fuel(u64::MAX).expect("fuel");
-    let mut linker = Linker::new(engine);
-    common::link_libc(&mut linker);
-    linker
-        .define_unknown_imports_as_default_values(&mut store, module)
-        .expect("imports");
-    let instance = linker.instantiate(&mut store, module).expect("instantiate");
-    let memory = instance.get_memory(&mut store, "memory").expect("memory");
-    let base = memory.data_size(&store);
-    memory.grow(&mut store, PAGES).expect("grow");
+    let s = common::native_side(module, PAGES);
+    let base = s.base as usize;
     Side {
-        store,
-        instance,
+        s,
         base,
         background: None,
     }
@@ -181,8 +156,8 @@ struct Case {
 
 /// Runs `case` on `s`: the results (or the trap) and the fuel used.
 fn call(s: &mut Side, export: &str, case: &Case) -> (Result<Vec<u128>, String>, u64) {
-    let memory = s.instance.get_memory(&mut s.store, "memory").unwrap();
-    let data = memory.data_mut(&mut s.store);
+    let memory = s.s.instance.get_memory(&mut s.s.store, "memory").unwrap();
+    let data = memory.data_mut(&mut s.s.store);
     let w = case.width as usize;
     let element = case.background.to_le_bytes();
     if s.background != Some((case.background, case.width)) {
@@ -199,11 +174,11 @@ fn call(s: &mut Side, export: &str, case: &Case) -> (Result<Vec<u128>, String>, 
     for (at, bits) in &case.hits {
         write(data, *at, &bits.to_le_bytes());
     }
-    let func = s.instance.get_func(&mut s.store, export).unwrap();
-    let mut results = vec![Val::I32(0); func.ty(&s.store).results().len()];
-    let before = s.store.get_fuel().unwrap();
+    let func = s.s.instance.get_func(&mut s.s.store, export).unwrap();
+    let mut results = vec![Val::I32(0); func.ty(&s.s.store).results().len()];
+    let before = s.s.store.get_fuel().unwrap();
     let outcome = func
-        .call(&mut s.store, &case.args, &mut results)
+        .call(&mut s.s.store, &case.args, &mut results)
         .map(|()| {
             results
                 .iter()
@@ -217,10 +192,10 @@ fn call(s: &mut Side, export: &str, case: &Case) -> (Result<Vec<u128>, String>, 
                 .collect()
         })
         .map_err(|e| format!("{:?}", e.downcast_ref::<wasmtime::Trap>()));
-    let fuel = before - s.store.get_fuel().unwrap();
+    let fuel = before - s.s.store.get_fuel().unwrap();
     // (Search loops store nothing: undoing the hits restores the background.)
-    let memory = s.instance.get_memory(&mut s.store, "memory").unwrap();
-    let data = memory.data_mut(&mut s.store);
+    let memory = s.s.instance.get_memory(&mut s.s.store, "memory").unwrap();
+    let data = memory.data_mut(&mut s.s.store);
     for (at, _) in &case.hits {
         write(data, *at, &element);
     }
@@ -245,7 +220,9 @@ fn cases(rng: &mut Rng, args: &[Arg], width: u32, params: &[ValType], base: usiz
         // (one element apart), the same, or the last against the end of memory.
         let layout = round % 5;
         let mut starts: Vec<usize> = (0..buffers)
-            .map(|b| base + 64 + b * 24 * 1024 + (rng.next() % 8) as usize * (layout == 1) as usize)
+            .map(|b| {
+                base + 64 + b * 24 * 1024 + (rng.next_u64() % 8) as usize * (layout == 1) as usize
+            })
             .collect();
         match layout {
             2 => {
@@ -260,7 +237,7 @@ fn cases(rng: &mut Rng, args: &[Arg], width: u32, params: &[ValType], base: usiz
             }
             4 => {
                 // The last buffer ends at (or runs a few elements past) the end.
-                let over = (rng.next() % 3) as usize * w;
+                let over = (rng.next_u64() % 3) as usize * w;
                 let last = starts.len() - 1;
                 starts[last] = (memory_end + over).saturating_sub(n.max(1) * w);
             }
@@ -284,13 +261,13 @@ fn cases(rng: &mut Rng, args: &[Arg], width: u32, params: &[ValType], base: usiz
             n + 40,
             usize::MAX,
         ];
-        let hit_count = 1 + (rng.next() % 2) as usize;
+        let hit_count = 1 + (rng.next_u64() % 2) as usize;
         for _ in 0..hit_count {
             let spot = rng.pick(&spots);
             if spot == usize::MAX {
                 continue;
             }
-            let buffer = (rng.next() % buffers as u64) as usize;
+            let buffer = (rng.next_u64() % buffers as u64) as usize;
             let at = starts[buffer] + spot * w;
             if at + w <= memory_end {
                 hits.push((at, pair.1));
@@ -306,7 +283,7 @@ fn cases(rng: &mut Rng, args: &[Arg], width: u32, params: &[ValType], base: usiz
                     ValType::I64 => Val::I64(len),
                     _ => Val::I32(len as i32),
                 },
-                Key => key(width, ty.clone(), pair, rng.next()),
+                Key => key(width, ty.clone(), pair, rng.next_u64()),
             })
             .collect();
         out.push(Case {
@@ -387,7 +364,10 @@ fn search_loops_give_the_same_results_and_traps() {
                     best = best.max(fa as f64 / fb.max(1) as f64);
                 }
             }
-            if rewritten_here && best < 3.0 {
+            // (`nth_string` walks strings: its long cases run to the end of
+            // memory and trap, and Wasmtime reports no fuel for a trapping
+            // call; its inner loop is `strlen_u8`'s.)
+            if rewritten_here && best < 3.0 && export != "nth_string" {
                 skipped_far.push(format!(
                     "{} {export}: best fuel ratio {best:.2}",
                     path.display()
@@ -397,4 +377,30 @@ fn search_loops_give_the_same_results_and_traps() {
     }
     common::assert_no_failures(&failures);
     assert!(skipped_far.is_empty(), "{}", skipped_far.join("\n"));
+}
+
+/// A loop with two back edges, one of which counts down (`nth_string` at -O2,
+/// -O3 and -Os, where clang merges its two loops): the count changes on some
+/// iterations only, so no block of iterations advances it by a fixed step.
+/// (A first version took the value the walk held at the end for the path that
+/// did not write it, and skipped; `--verify` caught it in onnxruntime-web's
+/// strerror table walk.)
+#[test]
+fn a_count_on_one_back_edge_only_is_declined() {
+    for level in ["O2", "O3", "Os"] {
+        let path = common::root().join(format!("corpus/c/search.{level}.wasm"));
+        let result = optimize(&common::read(&path), &Options::default()).expect("optimize");
+        let findings: Vec<_> = result
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.function == "nth_string")
+            .collect();
+        // (clang also peels the first string's loop, a plain strlen.)
+        assert!(
+            findings.iter().any(|f| f.action == Action::Declined
+                && f.reason.as_deref() == Some("a counter that changes on some iterations only")),
+            "{level}: {findings:?}"
+        );
+    }
 }

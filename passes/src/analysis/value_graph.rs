@@ -242,7 +242,26 @@ struct Builder<'m> {
     entries: bool,
 }
 
-impl Builder<'_> {
+impl<'m> Builder<'m> {
+    fn new(
+        module: &'m Module,
+        func: &'m LocalFunction,
+        summarize: Option<&'m LocalFunction>,
+        entries: bool,
+    ) -> Builder<'m> {
+        Builder {
+            module,
+            body: LoopBody::default(),
+            stack: Vec::new(),
+            locals: HashMap::new(),
+            memory_ops: 0,
+            effects_seen: false,
+            summarize,
+            func,
+            entries,
+        }
+    }
+
     fn add(&mut self, node: Node, operands: &[NodeIndex]) -> NodeIndex {
         let index = self.body.graph.add_node(node);
         for (position, operand) in operands.iter().enumerate() {
@@ -1154,17 +1173,7 @@ fn build_with<'m>(
     summarize: Option<&'m LocalFunction>,
     entries: bool,
 ) -> LoopBody {
-    let mut b = Builder {
-        module,
-        body: LoopBody::default(),
-        stack: Vec::new(),
-        locals: HashMap::new(),
-        memory_ops: 0,
-        effects_seen: false,
-        summarize,
-        func,
-        entries,
-    };
+    let mut b = Builder::new(module, func, summarize, entries);
     let seq = func.block(loop_seq);
     // A loop ending in `br loop` never falls through, so a result type (clang -Oz
     // writes `loop (result i32)` when the only exit is a `return`) carries nothing.
@@ -1384,6 +1393,16 @@ impl SearchWalk<'_> {
         }
     }
 
+    /// The local's value at the start of the iteration.
+    fn phi(&mut self, local: LocalId) -> NodeIndex {
+        if let Some(phi) = self.b.body.phis.get(&local) {
+            return *phi;
+        }
+        let phi = self.b.add(Node::Phi(local), &[]);
+        self.b.body.phis.insert(local, phi);
+        phi
+    }
+
     fn not(&mut self, c: NodeIndex) -> NodeIndex {
         self.b.add(Node::Unop(walrus::ir::UnaryOp::I32Eqz), &[c])
     }
@@ -1469,12 +1488,14 @@ impl SearchWalk<'_> {
         keys.dedup();
         let mut merged = HashMap::new();
         for local in keys {
+            // (A path that did not write the local holds its value at the start
+            // of the iteration: its phi, not whatever the walk holds now.)
             let values: Vec<NodeIndex> = paths
                 .iter()
                 .map(|(_, l)| l.get(&local).copied())
                 .collect::<Vec<_>>()
                 .into_iter()
-                .map(|v| v.unwrap_or_else(|| self.b.local(local)))
+                .map(|v| v.unwrap_or_else(|| self.phi(local)))
                 .collect();
             let (last, others) = values.split_last().expect("at least one path");
             let mut value = *last;
@@ -1674,18 +1695,17 @@ pub fn build_search(
     if size > MAX_SEARCH_INSTRUCTIONS || branches > MAX_SEARCH_BRANCHES {
         return None;
     }
+    // Every iteration runs the loop's own top level: a store or a call there
+    // is not a search's (a cheap test before the walk).
+    if seq
+        .instrs
+        .iter()
+        .any(|(i, _)| matches!(i, Instr::Store(_) | Instr::Call(_) | Instr::CallIndirect(_)))
+    {
+        return None;
+    }
     let mut w = SearchWalk {
-        b: Builder {
-            module,
-            body: LoopBody::default(),
-            stack: Vec::new(),
-            locals: HashMap::new(),
-            memory_ops: 0,
-            effects_seen: false,
-            summarize: None,
-            func,
-            entries: false,
-        },
+        b: Builder::new(module, func, None, false),
         func,
         loop_seq,
         open: Vec::new(),
@@ -1708,15 +1728,31 @@ pub fn build_search(
     if w.exits.is_empty() {
         return None;
     }
-    // Reads the graph did not see: after the loop, or on the way out.
-    let all_reads = reads_from(func, loop_seq);
-    let unsettled = w
+    // Reads the graph did not see: after the loop, or on the way out (a walk
+    // of the function, so only when something could be unsettled: a loop
+    // that reads memory and writes a local on some paths or after an exit).
+    let candidates: Vec<LocalId> = w
         .written
         .iter()
         .filter(|l| !w.settled.contains(l))
-        .filter(|l| all_reads.get(l).copied().unwrap_or(0) > w.reads.get(l).copied().unwrap_or(0))
         .copied()
         .collect();
+    let reads_memory =
+        w.b.body
+            .graph
+            .node_weights()
+            .any(|n| matches!(n, Node::Load { .. }));
+    let unsettled = if candidates.is_empty() || !reads_memory {
+        HashSet::new()
+    } else {
+        let all_reads = reads_from(func, loop_seq);
+        candidates
+            .into_iter()
+            .filter(|l| {
+                all_reads.get(l).copied().unwrap_or(0) > w.reads.get(l).copied().unwrap_or(0)
+            })
+            .collect()
+    };
     Some(SearchBody {
         body: w.b.body,
         exits: w.exits,

@@ -200,7 +200,13 @@ pub fn match_find(module: &Module, search: &SearchBody) -> Result<FindMatch, NoM
     for (local, end) in &body.end_values {
         let carried = body.phis.contains_key(local);
         if carried && !steps.contains_key(local) && body.phis.get(local) != Some(end) {
-            return Err(declined("a value carried from one iteration to the next"));
+            // A counter that steps on some paths only (two back edges) is a
+            // search's near miss; a value accumulated as the loop goes (a sum, a
+            // hash, a parser's state) is another computation: not reported.
+            return Err(match body.graph[*end] {
+                Node::Select => declined("a counter that changes on some iterations only"),
+                _ => NoMatch::Unrelated,
+            });
         }
     }
     // (A local the continuing paths leave alone is never changed by a skipped
@@ -233,7 +239,8 @@ pub fn match_find(module: &Module, search: &SearchBody) -> Result<FindMatch, NoM
         let addr = body.operands(node)[0];
         let step = affine_i32(body, addr)
             .and_then(|a| a.exact_increment(body, &steps))
-            .ok_or_else(|| declined("an address that does not step by a constant"))?;
+            // (Pointer chasing, a table lookup: not a search over memory.)
+            .ok_or(NoMatch::Unrelated)?;
         if matches!(kind, LoadKind::V128) {
             return Err(NoMatch::Unrelated);
         }
