@@ -478,7 +478,9 @@ fn count_exit(
             reason: "a loop that stays only while a counter equals a value".to_string(),
         });
     }
-    if moving && !equality && step_a != 0 && step_b != 0 {
+    // (Two moving sides of an ordered comparison may cross a wrap at different
+    // iterations even when they step alike: only one side may move.)
+    if !equality && step_a != 0 && step_b != 0 {
         return Err(declined());
     }
     Ok(CountExit {
