@@ -90,8 +90,9 @@ pub struct Invariant {
     pub node: NodeIndex,
     /// Its scalar type.
     pub ty: ValType,
-    /// For narrow lanes: the `i32` range it must lie in for the lanes to hold it
-    /// exactly (checked in front; outside it the loop runs as it was).
+    /// For narrow lanes: the `i32` range a parameter must lie in for the lanes
+    /// to hold it exactly (checked in front; outside it the loop runs as it
+    /// was). Constants are checked by the match and have none.
     pub range: Option<(i64, i64)>,
 }
 
@@ -165,11 +166,9 @@ pub struct FindMatch {
     pub steps: Vec<(LocalId, i64)>,
 }
 
-/// Iterations a block covers for elements of `width` bytes: 16 (one vector of
-/// bytes, eight of 64-bit elements).
-pub fn block_iterations(_width: u32) -> u32 {
-    16
-}
+/// Iterations a block covers: 16 (one vector of bytes, eight of 64-bit
+/// elements).
+pub const BLOCK: u32 = 16;
 
 /// Matches a search loop (see the module docs).
 pub fn match_find(module: &Module, search: &SearchBody) -> Result<FindMatch, NoMatch> {
@@ -334,7 +333,7 @@ pub fn match_find(module: &Module, search: &SearchBody) -> Result<FindMatch, NoM
     }
     let invariants = planner.invariants;
     let signed_load = planner.signed_load;
-    let iterations = block_iterations(width);
+    let iterations = BLOCK;
     // Lanes of one block must not wrap: every lane load moves `width` bytes an
     // iteration, in one direction.
     let lane_steps: Vec<i64> = loads.iter().filter(|l| l.lanes).map(|l| l.step).collect();
@@ -613,9 +612,12 @@ impl Planner<'_> {
         };
         let inv = &mut self.invariants[*index];
         if let Node::Const(Value::I32(c)) = self.body.graph[inv.node] {
-            if (c as i64) < range.0 || (c as i64) > range.1 {
-                return Err("a constant outside the elements' range");
-            }
+            // A constant is checked here, once and for all.
+            return if (c as i64) < range.0 || (c as i64) > range.1 {
+                Err("a constant outside the elements' range")
+            } else {
+                Ok(())
+            };
         }
         match inv.range {
             Some(r) if r != range => Err("an invariant compared in two ranges"),
@@ -642,10 +644,8 @@ impl Planner<'_> {
     fn value(&mut self, node: NodeIndex) -> Result<(LaneValue, Kind), &'static str> {
         use BinaryOp::*;
         let body = self.body;
-        let invariant = body.loads_under(node).is_empty()
-            && !matches!(body.graph[node], Node::Load { .. })
-            && body.is_invariant(node);
-        if invariant {
+        // (Loads are never invariant here: `hoist_loads` is off.)
+        if body.is_invariant(node) {
             let ty = super::types::node_type(self.module, body, node)
                 .filter(|t| *t != ValType::V128)
                 .ok_or("an invariant of unknown type")?;
